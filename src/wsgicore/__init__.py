@@ -1,0 +1,51 @@
+"""wsgicore: a sans-IO WSGI (PEP 3333) server core on h11.
+
+Feed it received bytes, take events and response bytes back; it never touches a socket, a thread, a
+clock or a log. See docs/core-api.md.
+"""
+
+from ._config import Config
+from ._connection import Connection, Problem, ResponseInfo
+from ._errors import (
+    ApplicationError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    RequestBodyError,
+)
+from ._events import (
+    NEED_DATA,
+    PAUSED,
+    BodyReceived,
+    ConnectionClosed,
+    Event,
+    RequestComplete,
+    RequestReceived,
+    Sentinel,
+)
+from ._filewrapper import FileWrapper
+from ._input import InputStream
+from ._version import __version__
+
+__all__ = [
+    "NEED_DATA",
+    "PAUSED",
+    "ApplicationError",
+    "BodyReceived",
+    "Config",
+    "Connection",
+    "ConnectionClosed",
+    "Event",
+    "FileWrapper",
+    "InputStream",
+    "LocalProtocolError",
+    "Problem",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "RequestBodyError",
+    "RequestComplete",
+    "RequestReceived",
+    "ResponseInfo",
+    "Sentinel",
+    "__version__",
+]

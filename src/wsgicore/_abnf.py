@@ -1,0 +1,68 @@
+"""The grammar we enforce, compiled once into ``bytes`` regexes (RFC 9110 / RFC 9112 / RFC 3986)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ABSOLUTE_FORM",
+    "AUTHORITY_FORM",
+    "CHUNK_LINE",
+    "FIELD_LINE",
+    "HOST_VALUE",
+    "ORIGIN_FORM",
+    "REQUEST_LINE",
+    "REQUEST_LINE_LENIENT",
+    "STRICT_HEAD",
+    "TOKEN",
+]
+
+# RFC 9110 §5.6.2: tchar.
+TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+# RFC 9110 §5.5: field-value = *field-content; VCHAR / obs-text / SP / HTAB, no CTLs. OWS included,
+# h11 strips it.
+_FIELD_VALUE = rb"[\t\x20-\x7e\x80-\xff]*"
+# RFC 9112 §3.2: request-target; VCHAR only (no SP, CTL or raw 0x80-0xFF).
+_TARGET = rb"[\x21-\x7e]+"
+_TARGET_LENIENT = rb"[\x21-\x7e\x80-\xff]+"
+_VERSION = rb"HTTP/(?P<major>[0-9])\.(?P<minor>[0-9])"
+
+#: RFC 9112 §3: request-line = method SP request-target SP HTTP-version.
+REQUEST_LINE = re.compile(rb"(?P<method>" + TOKEN + rb") (?P<target>" + _TARGET + rb") " + _VERSION)
+REQUEST_LINE_LENIENT = re.compile(
+    rb"(?P<method>" + TOKEN + rb") (?P<target>" + _TARGET_LENIENT + rb") " + _VERSION
+)
+#: RFC 9112 §5: field-line = field-name ":" OWS field-value OWS. A leading SP/HTAB (obs-fold, §5.2)
+#: or whitespace before the colon (§5.1) fails the token.
+FIELD_LINE = re.compile(rb"(?P<name>" + TOKEN + rb"):" + _FIELD_VALUE)
+
+#: The whole head in one match, for the common case: CRLF line ends only, every line well formed.
+#: Anything this refuses goes to the line-by-line scanner, which finds the first fault and its status.
+STRICT_HEAD = re.compile(
+    TOKEN + rb" " + _TARGET + rb" HTTP/1\.[0-9]\r\n(?:" + TOKEN + rb":" + _FIELD_VALUE + rb"\r\n)*\r\n"
+)
+
+# RFC 3986 §3.2.2: host = IP-literal / IPv4address / reg-name; port = *DIGIT. No userinfo: RFC 9110
+# §4.2.4 says a recipient SHOULD treat userinfo in an http(s) URI as an error.
+_HOST = rb"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]*)"
+_PORT = rb"(?::[0-9]*)?"
+#: RFC 9112 §3.2: a Host value is uri-host [":" port]; it may be empty.
+HOST_VALUE = re.compile(_HOST + _PORT)
+#: RFC 9112 §3.2.3: authority-form (CONNECT only).
+AUTHORITY_FORM = re.compile(_HOST + rb":[0-9]+")
+#: RFC 9112 §3.2.2: absolute-form, http and https only, with a non-empty host.
+ABSOLUTE_FORM = re.compile(
+    rb"(?i:https?)://(?P<authority>(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]+)" + _PORT + rb")"
+    rb"(?P<rest>[/?][^#]*)?"
+)
+#: RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ]; a fragment is never sent.
+ORIGIN_FORM = re.compile(rb"/[^#]*")
+
+# RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF; chunk-size = 1*HEXDIG;
+# chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ).
+_BWS = rb"[ \t]*"
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+CHUNK_LINE = re.compile(
+    rb"(?P<size>[0-9A-Fa-f]+)(?:" + _BWS + rb";" + _BWS + TOKEN
+    + rb"(?:" + _BWS + rb"=" + _BWS + rb"(?:" + TOKEN + rb"|" + _QUOTED + rb"))?)*"
+)

@@ -1,0 +1,167 @@
+"""Request body framing (RFC 9112 §6, §7.1): a Content-Length reader and a strict chunked reader.
+
+Both take bytes from the front of the connection's receive buffer and leave everything after the body
+in it. ``read`` returns a piece of body, ``b""`` when the body has ended, or ``None`` when more bytes are
+needed; faults raise :class:`HeadError`-like ``BodyFault``.
+"""
+
+from __future__ import annotations
+
+from . import _abnf
+from ._config import Config
+
+__all__ = ["BodyFault", "BodyReader", "ChunkedReader", "LengthReader"]
+
+_MAX_CHUNK_SIZE_DIGITS = 16  # 2**64; RFC 9112 §7.1 asks recipients to guard against overflow
+
+
+class BodyFault(Exception):
+    """Bad body framing or an oversized body; ``status`` None: EOF before the end (close silently)."""
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class LengthReader:
+    """A body of a declared length (already checked against ``max_body_bytes``)."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, length: int) -> None:
+        self.remaining = length
+
+    @property
+    def done(self) -> bool:
+        return self.remaining == 0
+
+    def read(self, buf: bytearray, eof: bool) -> bytes | None:
+        if self.remaining == 0:
+            return b""
+        available = len(buf)
+        if available == 0:
+            if eof:
+                raise BodyFault(None, "connection closed before the request body was complete")
+            return None
+        if available <= self.remaining:
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[: self.remaining])
+            del buf[: self.remaining]
+        self.remaining -= len(data)
+        return data
+
+
+# States of the chunked reader.
+_SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
+
+
+class ChunkedReader:
+    """RFC 9112 §7.1 chunked coding, strictly: CRLF line ends, chunk-size of hex digits only, chunk-ext
+    per the grammar, CRLF right after each chunk's data. Trailer fields are validated like header
+    fields and then discarded (RFC 9112 §7.1.2 lets a recipient discard them; WSGI has no trailers).
+    """
+
+    __slots__ = ("_config", "_left", "_state", "_total", "_trailer_bytes", "_trailer_lines")
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._state = _SIZE
+        self._left = 0  # bytes of data left in the current chunk
+        self._total = 0  # body bytes so far, for max_body_bytes
+        self._trailer_lines = 0
+        self._trailer_bytes = 0
+
+    @property
+    def done(self) -> bool:
+        return self._state == _DONE
+
+    def read(self, buf: bytearray, eof: bool) -> bytes | None:
+        while True:
+            state = self._state
+            if state == _DATA:
+                if not buf:
+                    return self._need(eof)
+                if len(buf) <= self._left:
+                    data = bytes(buf)
+                    buf.clear()
+                else:
+                    data = bytes(buf[: self._left])
+                    del buf[: self._left]
+                self._left -= len(data)
+                if self._left == 0:
+                    self._state = _DATA_END
+                return data
+            if state == _DONE:
+                return b""
+            if state == _DATA_END:
+                if len(buf) < 2:
+                    if bytes(buf[:1]) not in (b"", b"\r"):
+                        raise BodyFault(400, "chunk data not followed by CRLF")
+                    return self._need(eof)
+                if buf[:2] != b"\r\n":
+                    raise BodyFault(400, "chunk data not followed by CRLF")
+                del buf[:2]
+                self._state = _SIZE
+                continue
+            line = self._take_line(buf, eof)
+            if line is None:
+                return self._need(eof)
+            if state == _SIZE:
+                self._start_chunk(line)
+            else:
+                self._trailer_line(line)
+
+    @staticmethod
+    def _need(eof: bool) -> bytes | None:
+        if eof:
+            raise BodyFault(None, "connection closed before the chunked body was complete")
+        return None
+
+    def _take_line(self, buf: bytearray, eof: bool) -> bytes | None:
+        limit = self._config.max_chunk_line if self._state == _SIZE else self._config.max_header_field
+        newline = buf.find(b"\n", 0, limit + 2)
+        if newline < 0:
+            if len(buf) > limit + 1:
+                raise BodyFault(400, "chunk-size or trailer line too long")
+            return None
+        if newline == 0 or buf[newline - 1] != 0x0D:
+            raise BodyFault(400, "bare LF in chunked framing (RFC 9112 §7.1 requires CRLF)")
+        line = bytes(buf[: newline - 1])
+        del buf[: newline + 1]
+        return line
+
+    def _start_chunk(self, line: bytes) -> None:
+        match = _abnf.CHUNK_LINE.fullmatch(line)
+        if match is None:
+            raise BodyFault(400, "invalid chunk-size line (RFC 9112 §7.1)")
+        digits = match["size"]
+        if len(digits.lstrip(b"0")) > _MAX_CHUNK_SIZE_DIGITS:
+            raise BodyFault(400, "chunk size out of range")
+        size = int(digits, 16)
+        self._total += size
+        limit = self._config.max_body_bytes
+        if limit is not None and self._total > limit:
+            raise BodyFault(413, "chunked body larger than max_body_bytes")
+        if size == 0:
+            self._state = _TRAILER
+        else:
+            self._left = size
+            self._state = _DATA
+
+    def _trailer_line(self, line: bytes) -> None:
+        if not line:
+            self._state = _DONE
+            return
+        config = self._config
+        self._trailer_lines += 1
+        self._trailer_bytes += len(line) + 2
+        if self._trailer_lines > config.max_header_count or self._trailer_bytes > config.max_head_bytes:
+            raise BodyFault(431, "trailer section too large")
+        if _abnf.FIELD_LINE.fullmatch(line) is None:
+            raise BodyFault(400, "invalid trailer field line")
+
+
+BodyReader = LengthReader | ChunkedReader

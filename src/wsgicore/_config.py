@@ -1,0 +1,121 @@
+"""Every limit and policy of a connection, in one frozen, validated object."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._version import __version__
+
+__all__ = ["Config"]
+
+_DEFAULT_SOFTWARE = f"wsgicore/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Limits and policies for :class:`wsgicore.Connection`.
+
+    The defaults are strict (RFC 9112 as written, no legacy leniency) and safe (every size bounded).
+    A bad value raises :class:`ValueError` at construction, never later.
+    """
+
+    #: Request line longer than this (without its CRLF) -> 414. gunicorn, waitress and h11 use 8 KiB too.
+    max_request_line: int = 8192
+    #: One field line longer than this (without its CRLF) -> 431 (gunicorn: 8190).
+    max_header_field: int = 8192
+    #: More field lines than this -> 431 (gunicorn's limit_request_fields: 100).
+    max_header_count: int = 100
+    #: Request line plus field lines, with their line ends, larger than this -> 431 (h11: 16 KiB
+    #: incomplete-event limit; waitress: 256 KiB; we take 64 KiB).
+    max_head_bytes: int = 65536
+    #: Body larger than this -> 413 (declared Content-Length: before the app runs; chunked: when read).
+    #: ``None`` = no limit (waitress' max_request_body_size is 1 GiB; wsgiref has none).
+    max_body_bytes: int | None = None
+    #: Unread request body discarded after a response to keep the connection alive; a larger rest
+    #: closes the connection instead (reading a large body nobody wants costs more than a reconnect).
+    max_drain_bytes: int = 65536
+    #: A chunk-size line (with its extensions) longer than this -> 400 (RFC 9112 §7.1.1 sets no
+    #: bound; without one, chunk extensions are an unbounded buffer).
+    max_chunk_line: int = 4096
+    #: Allow persistent connections (RFC 9112 §9.3). The driver decides; the core honours it.
+    keep_alive: bool = True
+    #: When to answer ``Expect: 100-continue`` (RFC 9110 §10.1.1): ``"on_read"`` when the app first
+    #: reads a body that has not arrived, ``"immediate"`` as soon as the head is parsed.
+    expect_continue: Literal["on_read", "immediate"] = "on_read"
+    #: ``Server`` header value, unless the app sets one. ``None`` sends none.
+    server_software: str | None = _DEFAULT_SOFTWARE
+    #: ``wsgi.url_scheme``.
+    url_scheme: str = "http"
+    #: Mount prefix: ``SCRIPT_NAME``; removed from the front of ``PATH_INFO`` when the path starts with it.
+    script_name: str = ""
+    #: Returns POSIX seconds for the ``Date`` header (RFC 9110 §6.6.1). The core never reads a clock
+    #: itself; ``None`` sends no ``Date`` (drivers pass ``time.time``).
+    clock: Callable[[], float] | None = None
+    #: PEP 3333 ``wsgi.multithread`` / ``wsgi.multiprocess`` / ``wsgi.run_once``.
+    multithread: bool = False
+    multiprocess: bool = False
+    run_once: bool = False
+    #: Legacy: a bare LF ends every line of a head whose request line ends in a bare LF.
+    allow_bare_lf: bool = False
+    #: Legacy: raw bytes 0x80-0xFF in the request-target (wsgiref's test_cp1252_url).
+    allow_raw_non_ascii_target: bool = False
+    #: Legacy: a request line with no line end at all, ended by EOF, is a complete head.
+    allow_request_line_at_eof: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_request_line", "max_header_field", "max_header_count", "max_head_bytes",
+                     "max_chunk_line"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"Config.{name} must be a positive int, not {value!r}")
+        if type(self.max_drain_bytes) is not int or self.max_drain_bytes < 0:
+            raise ValueError(f"Config.max_drain_bytes must be an int >= 0, not {self.max_drain_bytes!r}")
+        if self.max_body_bytes is not None and (
+            type(self.max_body_bytes) is not int or self.max_body_bytes < 0
+        ):
+            raise ValueError(f"Config.max_body_bytes must be None or an int >= 0, "
+                             f"not {self.max_body_bytes!r}")
+        if self.expect_continue not in ("on_read", "immediate"):
+            raise ValueError(f"Config.expect_continue must be 'on_read' or 'immediate', "
+                             f"not {self.expect_continue!r}")
+        if self.url_scheme not in ("http", "https"):
+            raise ValueError(f"Config.url_scheme must be 'http' or 'https', not {self.url_scheme!r}")
+        if self.script_name and (not self.script_name.startswith("/") or self.script_name.endswith("/")):
+            raise ValueError(f"Config.script_name must be '' or start with '/' and not end with '/', "
+                             f"not {self.script_name!r}")
+        if self.server_software is not None:
+            _check_header_value("server_software", self.server_software)
+        if self.clock is not None and not callable(self.clock):
+            raise ValueError("Config.clock must be callable or None")
+
+    @classmethod
+    def wsgiref_compatible(cls, **overrides: Any) -> Config:
+        """The strict defaults plus the three legacy forms wsgiref accepts and CPython's tests send.
+
+        Bare-LF line ends (used consistently through the head), raw bytes >= 0x80 in the target, and a
+        request line ended by EOF. A bare CR, and a head mixing CRLF and bare LF (which a proxy could
+        split differently), are still refused.
+        """
+        settings: dict[str, Any] = {
+            "allow_bare_lf": True,
+            "allow_raw_non_ascii_target": True,
+            "allow_request_line_at_eof": True,
+        }
+        settings.update(overrides)
+        return cls(**settings)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _check_header_value(name: str, value: str) -> None:
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"Config.{name} must be latin-1 text") from None
+    if any((b < 0x20 and b != 0x09) or b == 0x7F for b in raw):
+        raise ValueError(f"Config.{name} must not contain control characters")

@@ -1,0 +1,478 @@
+"""One HTTP/1.1 server connection: bytes in, events and WSGI application runs out, bytes back."""
+
+from __future__ import annotations
+
+import enum
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import h11
+
+from ._body import BodyFault, BodyReader, ChunkedReader, LengthReader
+from ._config import Config
+from ._date import DateLine
+from ._environ import EnvironBuilder
+from ._errors import LocalProtocolError, RemoteProtocolError, RequestBodyError
+from ._events import (
+    NEED_DATA,
+    PAUSED,
+    BodyReceived,
+    ConnectionClosed,
+    Event,
+    RequestComplete,
+    RequestReceived,
+    Sentinel,
+)
+from ._filewrapper import FileWrapper
+from ._head import HeadError, HeadScanner, RequestLine, check_semantics
+from ._input import InputStream
+from ._response import ExcInfo, ResponseWriter
+from ._status import error_response
+
+__all__ = ["Connection", "Problem", "ResponseInfo"]
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+SendFile = Callable[[Any, int, int], int]
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something that went wrong while running the app, for the driver's error log."""
+
+    message: str
+    exc_info: ExcInfo | None = None
+
+    def format(self) -> str:
+        """The message, then the traceback when there is one."""
+        if self.exc_info is None:
+            return self.message + "\n"
+        return self.message + "\n" + "".join(traceback.format_exception(*self.exc_info))
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseInfo:
+    """What ``run_app`` sent: the status, the body bytes (without framing), whether the connection
+    can stay open, and whether the response was cut off after its headers were sent."""
+
+    status: int
+    body_bytes: int
+    keep_alive: bool
+    aborted: bool = False
+
+
+class _Phase(enum.Enum):
+    AWAIT_HEAD = "waiting for a request head"
+    REQUEST = "a request is in progress"
+    RESPONDED = "the response was written"
+    CLOSED = "closed"
+
+
+def _ignore_problem(problem: Problem) -> None:
+    return None
+
+
+class Connection:
+    """The server side of one HTTP/1.1 connection (see docs/core-api.md).
+
+    After :class:`RemoteProtocolError` is raised the connection is finished: every later
+    ``next_event()`` returns ``ConnectionClosed``, and the rest of the input is never parsed.
+    """
+
+    def __init__(
+        self, config: Config | None = None, *, peer: Any = None, sockname: Any = None
+    ) -> None:
+        self.config = config = config if config is not None else Config()
+        self._buf = bytearray()
+        self._eof = False
+        self._out = bytearray()
+        self._phase = _Phase.AWAIT_HEAD
+        self._scanner = HeadScanner(config)
+        self._environ = EnvironBuilder(config, peer, sockname)
+        self._date = DateLine(config.clock) if config.clock is not None else None
+        self._server = (
+            f"Server: {config.server_software}\r\n" if config.server_software is not None else None
+        )
+        self._new_request_state()
+
+    def _new_request_state(self) -> None:
+        self._body: BodyReader | None = None
+        self._body_done = True
+        self._complete_reported = False
+        self._body_error: RequestBodyError | None = None
+        self._continue_pending = False
+        self._request_keep_alive = False
+        self._keep_after = False
+        self._responding = False
+        self._drained = 0
+        self._method = b""
+        self._http11 = True
+
+    # -- input ------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Append received bytes; ``b""`` means the peer closed its side (EOF)."""
+        if data:
+            if self._eof:
+                raise LocalProtocolError("receive_data() after EOF")
+            self._buf += data
+        else:
+            self._eof = True
+
+    def next_event(self) -> Event | Sentinel:
+        phase = self._phase
+        if phase is _Phase.AWAIT_HEAD:
+            return self._next_head()
+        if phase is _Phase.REQUEST:
+            return self._next_body_event()
+        if phase is _Phase.RESPONDED:
+            return self._end_cycle()
+        return ConnectionClosed()
+
+    def data_to_send(self) -> bytes:
+        """Drain the output buffer (a ``100 Continue``, for instance)."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def send_failed(self) -> None:
+        """The transport broke: the connection is closed, nothing more is parsed or sent."""
+        self._phase = _Phase.CLOSED
+
+    @property
+    def http_version(self) -> str:
+        return "HTTP/1.1" if self._http11 else "HTTP/1.0"
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the connection can stay open after the current response."""
+        if self._phase is _Phase.RESPONDED:
+            return self._keep_after
+        return self._phase is not _Phase.CLOSED and self._can_keep_alive()
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]:
+        """Bytes received but not parsed yet, and whether EOF was received."""
+        return bytes(self._buf), self._eof
+
+    # -- request heads ----------------------------------------------------------------------
+
+    def _fail(self, status: int | None, reason: str) -> RemoteProtocolError:
+        self._phase = _Phase.CLOSED
+        response = b"" if status is None else self._error_response(status, reason)
+        return RemoteProtocolError(reason, status, response)
+
+    def _error_response(self, status: int, reason: str) -> bytes:
+        date = self._date() if self._date is not None else ""
+        return error_response(status, reason, date + (self._server or ""))
+
+    def _next_head(self) -> Event | Sentinel:
+        buf = self._buf
+        scanner = self._scanner
+        if scanner.pos == 0:
+            scanner.skip_blank_lines(buf)
+            if not buf:
+                if self._eof:
+                    self._phase = _Phase.CLOSED
+                    return ConnectionClosed()
+                return NEED_DATA
+        try:
+            end = scanner.scan(buf, self._eof)
+            if end is None:
+                return NEED_DATA
+            head = bytes(buf[:end])
+            request_line = scanner.request_line
+            if request_line is None:  # scan() sets it before it returns an end
+                raise HeadError(400, "no request line")
+            length = check_semantics(head, request_line, self.config)
+        except HeadError as exc:
+            raise self._fail(exc.status, exc.reason) from None
+        del buf[:end]
+        headers = self._h11_headers(head, request_line)
+        return self._start_request(request_line, headers, length)
+
+    def _h11_headers(self, head: bytes, request_line: RequestLine) -> list[tuple[bytes, bytes]]:
+        """Let h11 parse and validate the head; return its field list (raw names, in order)."""
+        scanner = self._scanner
+        if scanner.at_eof:
+            head += b"\r\n\r\n"
+        target = request_line.target
+        if self.config.allow_raw_non_ascii_target and _NON_ASCII.search(target) is not None:
+            # Legacy: h11 takes only ASCII targets; it sees the %-encoded form, the environ the raw.
+            quoted = _NON_ASCII.sub(lambda match: b"%%%02X" % match[0][0], target)
+            start = len(request_line.method) + 1
+            head = head[:start] + quoted + head[start + len(target) :]
+        parser = h11.Connection(h11.SERVER, max_incomplete_event_size=len(head) + 1)
+        parser.receive_data(head)
+        try:
+            event = parser.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise self._fail(exc.error_status_hint, f"invalid request head: {exc}") from None
+        if type(event) is not h11.Request:  # a complete head always gives a Request
+            raise self._fail(400, "invalid request head")
+        return event.headers.raw_items()
+
+    def _start_request(
+        self, request_line: RequestLine, headers: list[tuple[bytes, bytes]], length: int | None
+    ) -> RequestReceived:
+        config = self.config
+        self._scanner.reset()
+        self._new_request_state()
+        http11 = request_line.minor >= 1
+        self._http11 = http11
+        self._method = request_line.method
+        environ = self._environ.build(
+            request_line.method, request_line.target, f"HTTP/1.{request_line.minor}", headers
+        )
+        if length is None:
+            self._body = ChunkedReader(config)
+            self._body_done = False
+        elif length:
+            self._body = LengthReader(length)
+            self._body_done = False
+        # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 never does here (h11's rule).
+        connection = environ.get("HTTP_CONNECTION")
+        self._request_keep_alive = config.keep_alive and http11 and (
+            connection is None
+            or "close" not in (token.strip() for token in connection.lower().split(","))
+        )
+        expect = environ.get("HTTP_EXPECT")
+        if (expect is not None and http11 and not self._body_done
+                and expect.strip().lower() == "100-continue"):
+            # RFC 9110 §10.1.1; an HTTP/1.0 request's Expect is ignored.
+            if config.expect_continue == "immediate":
+                self._out += _CONTINUE
+            else:
+                self._continue_pending = True
+        self._phase = _Phase.REQUEST
+        return RequestReceived(environ)
+
+    # -- request bodies ---------------------------------------------------------------------
+
+    def _read_body(self) -> bytes | None:
+        """The next piece of body, b"" at its end, None when more input is needed."""
+        body = self._body
+        if self._body_done or body is None:
+            return b""
+        data = body.read(self._buf, self._eof)
+        if body.done:
+            self._body_done = True
+        return data
+
+    def _next_body_event(self) -> Event | Sentinel:
+        try:
+            data = self._read_body()
+        except BodyFault as exc:
+            raise self._fail(exc.status, exc.reason) from None
+        if data is None:
+            return NEED_DATA
+        if data:
+            return BodyReceived(data)
+        if not self._complete_reported:
+            self._complete_reported = True
+            return RequestComplete()
+        return PAUSED
+
+    def input_stream(self, fetch: Callable[[], bytes]) -> InputStream:
+        """``wsgi.input`` for the current request; ``fetch()`` returns received bytes, b"" at EOF."""
+        if self._phase is not _Phase.REQUEST:
+            raise LocalProtocolError("input_stream() needs a request in progress")
+
+        def pull() -> bytes:
+            return self._pull_body(fetch)
+
+        return InputStream(pull)
+
+    def _pull_body(self, fetch: Callable[[], bytes]) -> bytes:
+        while True:
+            if self._body_error is not None:
+                raise self._body_error
+            try:
+                data = self._read_body()
+            except BodyFault as exc:
+                response = b"" if exc.status is None else self._error_response(exc.status, exc.reason)
+                self._body_error = RequestBodyError(exc.reason, exc.status, response)
+                continue
+            if data is not None:
+                return data
+            if self._continue_pending:
+                self._continue_pending = False
+                self._out += _CONTINUE
+            self.receive_data(fetch())
+
+    # -- responses --------------------------------------------------------------------------
+
+    def _can_keep_alive(self) -> bool:
+        if not self._request_keep_alive or self._body_error is not None or self._continue_pending:
+            return False
+        body = self._body
+        # An unread body larger than we are willing to discard means closing after the response.
+        return self._body_done or not (
+            isinstance(body, LengthReader) and body.remaining > self.config.max_drain_bytes
+        )
+
+    def run_app(
+        self,
+        app: WSGIApp,
+        environ: dict[str, Any],
+        send: Callable[[bytes], None],
+        *,
+        sendfile: SendFile | None = None,
+        on_problem: Callable[[Problem], None] | None = None,
+    ) -> ResponseInfo:
+        """Run ``app(environ, start_response)`` and send its response through ``send``."""
+        if self._phase is not _Phase.REQUEST or self._responding:
+            raise LocalProtocolError("run_app() needs a request: call next_event() until "
+                                     "RequestReceived, once per request")
+        self._responding = True
+        report = on_problem if on_problem is not None else _stream_reporter(environ.get("wsgi.errors"))
+        writer = ResponseWriter(
+            send,
+            head_request=self._method == b"HEAD",
+            http11=self._http11,
+            keep_alive=self._can_keep_alive,
+            date=self._date,
+            server=self._server,
+            report=lambda message: report(Problem(message)),
+        )
+        aborted = False
+        try:
+            result = app(environ, writer.start_response)
+            try:
+                self._write_body(result, writer, sendfile)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    try:
+                        close()
+                    except Exception as exc:
+                        report(Problem("the response iterable's close() raised",
+                                       (type(exc), exc, exc.__traceback__)))
+        except Exception as exc:
+            if writer.send_error is not None:
+                self._phase = _Phase.CLOSED
+                raise writer.send_error from None
+            aborted = self._app_failed(exc, writer, report, send)
+        except BaseException:
+            self._phase = _Phase.CLOSED
+            raise
+        status = writer.status_code if writer.head_sent else 500
+        if aborted or self._body_error is not None:
+            self._keep_after = False
+        else:
+            self._keep_after = writer.keep_alive
+        if self._body_error is not None and not writer.head_sent:
+            status = self._body_error.status_code or 0
+        self._phase = _Phase.RESPONDED
+        return ResponseInfo(status, writer.body_bytes, self._keep_after, aborted)
+
+    def _write_body(
+        self, result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None
+    ) -> None:
+        if type(result) is list or type(result) is tuple:
+            if len(result) == 1 and not writer.head_sent:
+                writer.write_all(result[0])  # PEP 3333: a one-item iterable gets a Content-Length
+                writer.finish()
+                return
+        elif type(result) is FileWrapper and sendfile is not None and not writer.head_sent:
+            if self._send_file(result, writer, sendfile):
+                writer.finish()
+                return
+        elif result is None or isinstance(result, (bytes, str, int)):
+            raise TypeError(f"the application returned {type(result).__name__}, "
+                            f"not an iterable of bytes (PEP 3333)")
+        write = writer.write
+        for chunk in result:
+            write(chunk)
+            if writer.overflowed:
+                break
+        writer.finish()
+
+    @staticmethod
+    def _send_file(wrapper: FileWrapper, writer: ResponseWriter, sendfile: SendFile) -> bool:
+        file = wrapper.filelike
+        try:
+            file.fileno()
+            offset = file.tell()
+            end = file.seek(0, 2)
+            file.seek(offset)
+        except (AttributeError, OSError, ValueError):
+            return False  # not a real, seekable file: iterate it instead
+        count = writer.head_for_sendfile(max(end - offset, 0))
+        if count > 0:
+            try:
+                sent = sendfile(file, offset, count)
+            except BaseException as exc:
+                writer.send_error = exc
+                raise
+            writer.sent_by_sendfile(sent)
+        return True
+
+    def _app_failed(
+        self,
+        exc: Exception,
+        writer: ResponseWriter,
+        report: Callable[[Problem], None],
+        send: Callable[[bytes], None],
+    ) -> bool:
+        """Report an application exception and answer it; True when the response was cut off."""
+        body_error = self._body_error
+        if body_error is not None:
+            report(Problem(f"request body error: {body_error.reason}"))
+        else:
+            report(Problem("exception in the WSGI application", (type(exc), exc, exc.__traceback__)))
+        if writer.head_sent:
+            return True  # too late for an error status: close so the client sees the cut
+        if body_error is not None:
+            response = body_error.response
+        else:
+            response = self._error_response(500, "The server could not complete the request.")
+        if response:
+            try:
+                send(response)
+            except BaseException:
+                self._phase = _Phase.CLOSED
+                raise
+        writer.keep_alive = False
+        return False
+
+    def _end_cycle(self) -> Event | Sentinel:
+        """After a response: discard the unread body (bounded), then parse the next request."""
+        if not self._keep_after:
+            self._phase = _Phase.CLOSED
+            return ConnectionClosed()
+        while not self._body_done:
+            try:
+                data = self._read_body()
+            except BodyFault:
+                self._phase = _Phase.CLOSED
+                return ConnectionClosed()
+            if data is None:
+                return NEED_DATA
+            self._drained += len(data)
+            if self._drained > self.config.max_drain_bytes:
+                self._phase = _Phase.CLOSED
+                return ConnectionClosed()
+        self._new_request_state()
+        self._phase = _Phase.AWAIT_HEAD
+        return self._next_head()
+
+
+def _stream_reporter(stream: IO[str] | None) -> Callable[[Problem], None]:
+    if stream is None:
+        return _ignore_problem
+
+    def report(problem: Problem) -> None:
+        try:
+            stream.write(problem.format())
+            stream.flush()
+        except Exception:
+            sys.stderr.write(problem.format())
+
+    return report

@@ -1,0 +1,112 @@
+"""PEP 3333 / RFC 3875 environ dicts, built from a base made once per connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote
+
+from . import _abnf
+from ._config import Config
+from ._filewrapper import FileWrapper
+
+__all__ = ["EnvironBuilder"]
+
+# Header name as received -> environ key, or "" for a name that must not reach the environ.
+_KEYS: dict[bytes, str] = {}
+_KEYS_MAX = 4096  # bound the cache: names are client-chosen
+_SPECIAL_KEYS = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
+
+
+def _environ_key(name: bytes) -> str:
+    key = _KEYS.get(name)
+    if key is not None:
+        return key
+    text = name.decode("ascii")  # a token: h11 and the head gate have checked it
+    if "_" in text:
+        # Names with "_" are dropped: "X-Forwarded_For" would otherwise become the same key as
+        # "X-Forwarded-For" and could pose as a header a proxy set (the CGI mapping is lossy).
+        key = ""
+    else:
+        key = "HTTP_" + text.upper().replace("-", "_")
+        key = _SPECIAL_KEYS.get(key, key)
+    if len(_KEYS) < _KEYS_MAX:
+        _KEYS[name] = key
+    return key
+
+
+class EnvironBuilder:
+    """Makes the environ of each request on one connection."""
+
+    __slots__ = ("_base", "_script_name")
+
+    def __init__(self, config: Config, peer: Any, sockname: Any) -> None:
+        self._script_name = config.script_name
+        if sockname is not None:
+            server_name, server_port = str(sockname[0]), str(sockname[1])
+        else:
+            server_name, server_port = "localhost", "443" if config.url_scheme == "https" else "80"
+        self._base: dict[str, Any] = {
+            "SCRIPT_NAME": config.script_name,
+            "SERVER_NAME": server_name,
+            "SERVER_PORT": server_port,
+            "QUERY_STRING": "",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": config.url_scheme,
+            "wsgi.multithread": config.multithread,
+            "wsgi.multiprocess": config.multiprocess,
+            "wsgi.run_once": config.run_once,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+        }
+        if peer is not None:
+            self._base["REMOTE_ADDR"] = str(peer[0])
+            self._base["REMOTE_PORT"] = str(peer[1])
+
+    def build(
+        self, method: bytes, target: bytes, http_version: str, headers: Iterable[tuple[bytes, bytes]]
+    ) -> dict[str, Any]:
+        environ = self._base.copy()
+        environ["REQUEST_METHOD"] = method.decode("ascii")
+        environ["SERVER_PROTOCOL"] = http_version
+        raw_target = target.decode("latin-1")
+        environ["REQUEST_URI"] = environ["RAW_URI"] = raw_target
+        for name, value in headers:
+            key = _environ_key(name)
+            if not key:
+                continue
+            text = value.decode("latin-1")
+            if key in environ:
+                # RFC 9110 §5.3: repeated fields combine with ", "; Cookie with "; " (RFC 6265 §5.4).
+                environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + text
+            else:
+                environ[key] = text
+        if raw_target[0] == "/":
+            path, _, query = raw_target.partition("?")
+        elif raw_target == "*":
+            path, query = "*", ""
+        else:
+            path, query = self._absolute_form(target, environ)
+        if query:
+            environ["QUERY_STRING"] = query
+        if "%" in path:
+            # PEP 3333: PATH_INFO is the decoded path as "bytes as str" (latin-1).
+            path = unquote(path, encoding="latin-1")
+        script_name = self._script_name
+        if script_name and (path == script_name or path.startswith(script_name + "/")):
+            path = path[len(script_name) :]
+        environ["PATH_INFO"] = path
+        return environ
+
+    @staticmethod
+    def _absolute_form(target: bytes, environ: dict[str, Any]) -> tuple[str, str]:
+        # RFC 9112 §3.2.2: with an absolute-form target the server MUST ignore Host and use the
+        # target's authority.
+        match = _abnf.ABSOLUTE_FORM.fullmatch(target)
+        if match is None:  # the head gate accepted it, so only a CONNECT target gets here
+            return "", ""
+        environ["HTTP_HOST"] = match["authority"].decode("latin-1")
+        rest = (match["rest"] or b"/").decode("latin-1")
+        path, _, query = rest.partition("?")
+        return path or "/", query
+

@@ -1,0 +1,270 @@
+"""The head gate: finds a request head in the receive buffer and enforces what h11 alone lets through.
+
+Every verdict is taken on complete lines, in line order, so the status never depends on how the bytes
+were split on arrival. An incomplete line is only judged on its length, which can only grow.
+Precedence (the corpus README's): request line (414, then 400/505), field lines in order (431/400),
+head semantics (400s, then 501s, then 413).
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import _abnf
+from ._config import Config
+
+__all__ = ["HeadError", "HeadScanner", "RequestLine", "check_semantics"]
+
+_CR = 13
+_LEADING_CRLF = re.compile(rb"(?:\r\n)+")
+_LEADING_NEWLINES = re.compile(rb"(?:\r?\n)+")
+_CONTENT_LENGTH_VALUE = re.compile(rb"[0-9]+")
+# One field's value inside the lower-cased head: the field lines have already been validated.
+_FIELD_VALUES = {
+    name: re.compile(rb"\n" + name + rb":[ \t]*([^\r\n]*?)[ \t]*\r?\n")
+    for name in (b"host", b"content-length", b"transfer-encoding")
+}
+_MAX_CONTENT_LENGTH_DIGITS = 18  # below 2**63; int() of a longer digit string is pointless work
+
+
+class HeadError(Exception):
+    """A request head that must be refused; ``status`` None means close without a response."""
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class RequestLine:
+    """The parts of a validated request line (RFC 9112 §3)."""
+
+    __slots__ = ("method", "minor", "target")
+
+    def __init__(self, method: bytes, target: bytes, minor: int) -> None:
+        self.method = method
+        self.target = target
+        self.minor = minor
+
+
+class HeadScanner:
+    """Finds and validates one request head at the front of a buffer, incrementally.
+
+    ``scan`` returns the head's length once its blank line has arrived, ``None`` while more bytes are
+    needed, and raises :class:`HeadError` at the first fault. It remembers how far it has validated,
+    so bytes fed one at a time are scanned once. ``reset`` prepares it for the next request.
+    """
+
+    __slots__ = ("_config", "_fast_limit", "_strict", "at_eof", "lf_only", "lines", "pos",
+                 "request_line", "size")
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._strict = not (config.allow_bare_lf or config.allow_raw_non_ascii_target)
+        # A head no longer than both line limits cannot break either of them.
+        self._fast_limit = min(config.max_request_line, config.max_header_field, config.max_head_bytes)
+        self.reset()
+
+    def reset(self) -> None:
+        self.pos = 0  # offset of the first line not yet validated
+        self.lines = 0  # lines validated so far, the request line included
+        self.size = 0  # bytes of those lines with their line ends
+        self.lf_only = False  # legacy mode: the request line ended in a bare LF
+        self.at_eof = False  # legacy mode: the head was a request line ended by EOF
+        self.request_line: RequestLine | None = None
+
+    def skip_blank_lines(self, buf: bytearray) -> None:
+        """Drop empty lines before a request line (RFC 9112 §2.2: a server SHOULD ignore them)."""
+        if self.pos == 0 and bytes(buf[:1]) in (b"\r", b"\n"):
+            pattern = _LEADING_NEWLINES if self._config.allow_bare_lf else _LEADING_CRLF
+            match = pattern.match(buf)
+            if match is not None:
+                del buf[: match.end()]
+
+    def scan(self, buf: bytearray, eof: bool) -> int | None:
+        if self.pos == 0 and self._strict:
+            end = buf.find(b"\r\n\r\n")
+            if (
+                end >= 0
+                and end + 2 <= self._fast_limit
+                and _abnf.STRICT_HEAD.fullmatch(buf, 0, end + 4)
+                and buf.count(b"\r\n", 0, end) <= self._config.max_header_count
+            ):
+                self.request_line = self._check_request_line(bytes(buf[: buf.find(b"\r\n")]))
+                self.pos = end + 4
+                return end + 4
+        return self._scan_lines(buf, eof)
+
+    def _scan_lines(self, buf: bytearray, eof: bool) -> int | None:
+        config = self._config
+        pos = self.pos
+        while True:
+            newline = buf.find(b"\n", pos)
+            if newline < 0:
+                self.pos = pos
+                self._check_incomplete_line(len(buf) - pos)
+                if eof and len(buf) > pos:
+                    return self._request_line_at_eof(buf, pos)
+                return None
+            crlf = newline > pos and buf[newline - 1] == _CR
+            line = bytes(buf[pos : newline - 1 if crlf else newline])
+            pos = newline + 1
+            if self.lines == 0:
+                if len(line) > config.max_request_line:
+                    raise HeadError(414, "request line longer than max_request_line")
+                if not crlf:
+                    if not config.allow_bare_lf:
+                        raise HeadError(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
+                    self.lf_only = True
+                self.request_line = self._check_request_line(line)
+                self.size = len(line) + (2 if crlf else 1)
+                self.lines = 1
+                continue
+            if crlf == self.lf_only:
+                if crlf:
+                    raise HeadError(400, "CRLF in a head whose request line ended in a bare LF")
+                raise HeadError(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
+            if not line:
+                self.pos = pos
+                return pos
+            self._check_field_line(line, crlf)
+
+    def _check_incomplete_line(self, length: int) -> None:
+        # The line may still end in CRLF, so its CR may already be here.
+        length -= 1
+        config = self._config
+        if self.lines == 0:
+            if length > config.max_request_line:
+                raise HeadError(414, "request line longer than max_request_line")
+            return
+        if length > config.max_header_field:
+            raise HeadError(431, "field line longer than max_header_field")
+        if self.size + length > config.max_head_bytes:
+            raise HeadError(431, "request head larger than max_head_bytes")
+
+    def _request_line_at_eof(self, buf: bytearray, pos: int) -> int:
+        # Legacy (wsgiref reads the request line with readline(), which accepts EOF as its end).
+        if not self._config.allow_request_line_at_eof or self.lines != 0:
+            raise HeadError(None, "connection closed before the request head was complete")
+        self.request_line = self._check_request_line(bytes(buf[pos:]))
+        self.at_eof = True
+        self.pos = len(buf)
+        return len(buf)
+
+    def _check_request_line(self, line: bytes) -> RequestLine:
+        config = self._config
+        if len(line) > config.max_request_line:
+            raise HeadError(414, "request line longer than max_request_line")
+        pattern = _abnf.REQUEST_LINE_LENIENT if config.allow_raw_non_ascii_target else _abnf.REQUEST_LINE
+        match = pattern.fullmatch(line)
+        if match is None:
+            raise HeadError(400, _diagnose_request_line(line))
+        if match["major"] != b"1":
+            # RFC 9110 §15.6.6; this is also how the HTTP/2 preface "PRI * HTTP/2.0" is answered.
+            raise HeadError(505, "HTTP major version other than 1")
+        method = match["method"]
+        target = match["target"]
+        _check_target_form(method, target)
+        return RequestLine(method, target, int(match["minor"]))
+
+    def _check_field_line(self, line: bytes, crlf: bool) -> None:
+        config = self._config
+        if len(line) > config.max_header_field:
+            raise HeadError(431, "field line longer than max_header_field")
+        self.lines += 1
+        if self.lines - 1 > config.max_header_count:
+            raise HeadError(431, "more field lines than max_header_count")
+        self.size += len(line) + (2 if crlf else 1)
+        if self.size > config.max_head_bytes:
+            raise HeadError(431, "request head larger than max_head_bytes")
+        if _abnf.FIELD_LINE.fullmatch(line) is None:
+            raise HeadError(400, _diagnose_field_line(line))
+
+
+def _check_target_form(method: bytes, target: bytes) -> None:
+    """RFC 9112 §3.2: origin-form, absolute-form, asterisk-form (OPTIONS), authority-form (CONNECT)."""
+    if method == b"CONNECT":
+        return  # refused as a whole with 501 by check_semantics
+    first = target[:1]
+    if first == b"/":
+        if _abnf.ORIGIN_FORM.fullmatch(target) is None:
+            raise HeadError(400, "request-target contains a fragment")
+    elif target == b"*":
+        if method != b"OPTIONS":
+            raise HeadError(400, "asterisk-form request-target with a method other than OPTIONS")
+    elif _abnf.ABSOLUTE_FORM.fullmatch(target) is None:
+        raise HeadError(400, "request-target is not origin-form, absolute-form or '*'")
+
+
+def _diagnose_request_line(line: bytes) -> str:
+    if b"\r" in line:
+        return "bare CR in the request line"
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        return "request line is not 'method SP target SP version'"
+    method, _target, version = parts
+    if re.fullmatch(_abnf.TOKEN, method) is None:
+        return "method is not a token (RFC 9110 §9.1)"
+    if re.fullmatch(rb"HTTP/[0-9]\.[0-9]", version) is None:
+        return "malformed HTTP version"
+    return "request-target contains a byte that is not a visible ASCII character"
+
+
+def _diagnose_field_line(line: bytes) -> str:
+    if line[:1] in (b" ", b"\t"):
+        return "obs-fold line folding (RFC 9112 §5.2)"
+    if b"\r" in line:
+        return "bare CR in a field line"
+    name, colon, _ = line.partition(b":")
+    if not colon:
+        return "field line without a colon"
+    if re.fullmatch(_abnf.TOKEN, name) is None:
+        return "field name is not a token (RFC 9110 §5.1; no whitespace before the colon)"
+    return "control character in a field value (RFC 9110 §5.5)"
+
+
+def _values(lower_head: bytes, name: bytes) -> list[bytes]:
+    return _FIELD_VALUES[name].findall(lower_head)
+
+
+def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> int | None:
+    """Check Host and the body framing fields; return the body length, or None for chunked.
+
+    Works on the raw head because h11 merges what we must refuse (a repeated Content-Length).
+    """
+    lower = head.lower()
+    http11 = request_line.minor >= 1
+    hosts = lower.count(b"\nhost:")
+    # RFC 9112 §3.2: 400 for no Host in HTTP/1.1, more than one, or an invalid value.
+    if hosts == 0 and http11:
+        raise HeadError(400, "HTTP/1.1 request without Host (RFC 9112 §3.2)")
+    if hosts > 1:
+        raise HeadError(400, "more than one Host field (RFC 9112 §3.2)")
+    if hosts == 1 and _abnf.HOST_VALUE.fullmatch(_values(lower, b"host")[0]) is None:
+        raise HeadError(400, "invalid Host value (RFC 9112 §3.2)")
+    lengths = lower.count(b"\ncontent-length:")
+    codings = lower.count(b"\ntransfer-encoding:")
+    length = 0
+    if lengths:
+        # RFC 9112 §6.3: a repeated or list-valued Content-Length is a smuggling vector; refuse it.
+        if lengths > 1:
+            raise HeadError(400, "more than one Content-Length field")
+        value = _values(lower, b"content-length")[0]
+        if _CONTENT_LENGTH_VALUE.fullmatch(value) is None:
+            raise HeadError(400, "invalid Content-Length value")
+        if len(value) > _MAX_CONTENT_LENGTH_DIGITS:
+            raise HeadError(413 if config.max_body_bytes is not None else 400,
+                            "Content-Length out of range")
+        length = int(value)
+        if codings:
+            raise HeadError(400, "Content-Length together with Transfer-Encoding (RFC 9112 §6.1)")
+    if codings and not http11:
+        raise HeadError(400, "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)")
+    if codings and b",".join(_values(lower, b"transfer-encoding")).strip(b" \t") != b"chunked":
+        # RFC 9112 §6.1: we implement only chunked; any other coding list is not implemented.
+        raise HeadError(501, "transfer coding other than a single 'chunked'")
+    if request_line.method == b"CONNECT":
+        raise HeadError(501, "CONNECT is not supported by a WSGI server")
+    if lengths and config.max_body_bytes is not None and length > config.max_body_bytes:
+        raise HeadError(413, "Content-Length larger than max_body_bytes")
+    return None if codings else length

@@ -1,0 +1,31 @@
+"""Ready-made error responses for requests the server refuses (RFC 9110 §15)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+__all__ = ["error_response", "reason_phrase"]
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def error_response(status: int, reason: str, extra_headers: str = "") -> bytes:
+    """A complete ``text/plain`` response that closes the connection.
+
+    ``reason`` is always our own text, never bytes from the request, so nothing is reflected back.
+    """
+    phrase = reason_phrase(status)
+    body = f"{status} {phrase}\n{reason}\n".encode()
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"Connection: close\r\n"
+        f"{extra_headers}\r\n"
+    )
+    return head.encode("latin-1") + body

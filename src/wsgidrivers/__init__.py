@@ -1,0 +1,5 @@
+"""Drivers for wsgicore: each does the I/O (sockets, threads, timeouts) around ``wsgicore.Connection``.
+
+- ``wsgidrivers.memory``: in-memory, for tests and fuzzing.
+- ``wsgidrivers.simple_server``: a blocking drop-in for ``wsgiref.simple_server``.
+"""
