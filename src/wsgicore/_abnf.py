@@ -8,6 +8,7 @@ __all__ = [
     "ABSOLUTE_FORM",
     "AUTHORITY_FORM",
     "CHUNK_LINE",
+    "FIELDS",
     "FIELD_LINE",
     "HOST_VALUE",
     "ORIGIN_FORM",
@@ -42,6 +43,10 @@ STRICT_HEAD = re.compile(
     TOKEN + rb" " + _TARGET + rb" HTTP/1\.[0-9]\r\n(?:" + TOKEN + rb":" + _FIELD_VALUE + rb"\r\n)*\r\n"
 )
 
+#: The field lines of a head that STRICT_HEAD matched, as (name, value) with OWS stripped
+#: (RFC 9112 §5.1) -- the same list h11 gives for that head.
+FIELDS = re.compile(rb"\r\n([^:\r\n]+):[ \t]*([^\r\n]*?)[ \t]*(?=\r\n)")
+
 # RFC 3986 §3.2.2: host = IP-literal / IPv4address / reg-name; port = *DIGIT. No userinfo: RFC 9110
 # §4.2.4 says a recipient SHOULD treat userinfo in an http(s) URI as an error.
 _HOST = rb"(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]*)"
@@ -53,10 +58,13 @@ AUTHORITY_FORM = re.compile(_HOST + rb":[0-9]+")
 #: RFC 9112 §3.2.2: absolute-form, http and https only, with a non-empty host.
 ABSOLUTE_FORM = re.compile(
     rb"(?i:https?)://(?P<authority>(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]+)" + _PORT + rb")"
-    rb"(?P<rest>[/?][^#]*)?"
+    rb'(?P<rest>[/?][^#"<>]*)?'
 )
-#: RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ]; a fragment is never sent.
-ORIGIN_FORM = re.compile(rb"/[^#]*")
+#: RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ]; a fragment is never sent. Of the
+#: VCHARs RFC 3986 leaves out, '"', '<' and '>' are refused: WHATWG URL percent-encodes them in paths
+#: and queries alike, so only hand-made requests carry them raw. '{', '}', '|', '\\', '^', '`', '['
+#: and ']' are accepted: browsers send them raw in queries ("?a[b]=1").
+ORIGIN_FORM = re.compile(rb'/[^#"<>]*')
 
 # RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF; chunk-size = 1*HEXDIG;
 # chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ).

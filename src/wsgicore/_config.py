@@ -58,6 +58,12 @@ class Config:
     multithread: bool = False
     multiprocess: bool = False
     run_once: bool = False
+    #: Joins repeated request fields in the environ (RFC 9110 §5.3 allows "," or ", "); Cookie
+    #: always joins with "; " (RFC 6265 §5.4). wsgiref joins with ",".
+    field_separator: str = ", "
+    #: Body of the 500 response sent when the application fails before its headers went out. It is
+    #: never the exception's text: a traceback is for the error log, not for the client.
+    server_error_body: bytes = b"500 Internal Server Error\nThe server could not complete the request.\n"
     #: Legacy: a bare LF ends every line of a head whose request line ends in a bare LF.
     allow_bare_lf: bool = False
     #: Legacy: raw bytes 0x80-0xFF in the request-target (wsgiref's test_cp1252_url).
@@ -88,6 +94,10 @@ class Config:
                              f"not {self.script_name!r}")
         if self.server_software is not None:
             _check_header_value("server_software", self.server_software)
+        if self.field_separator not in (",", ", "):
+            raise ValueError(f"Config.field_separator must be ',' or ', ', not {self.field_separator!r}")
+        if not isinstance(self.server_error_body, bytes):
+            raise ValueError("Config.server_error_body must be bytes")
         if self.clock is not None and not callable(self.clock):
             raise ValueError("Config.clock must be callable or None")
 
@@ -97,12 +107,15 @@ class Config:
 
         Bare-LF line ends (used consistently through the head), raw bytes >= 0x80 in the target, and a
         request line ended by EOF. A bare CR, and a head mixing CRLF and bare LF (which a proxy could
-        split differently), are still refused.
+        split differently), are still refused. Repeated fields join with "," and the 500 body is
+        wsgiref's, so output compared byte for byte with wsgiref's matches.
         """
         settings: dict[str, Any] = {
             "allow_bare_lf": True,
             "allow_raw_non_ascii_target": True,
             "allow_request_line_at_eof": True,
+            "field_separator": ",",
+            "server_error_body": b"A server error occurred.  Please contact the administrator.",
         }
         settings.update(overrides)
         return cls(**settings)

@@ -38,10 +38,11 @@ def _environ_key(name: bytes) -> str:
 class EnvironBuilder:
     """Makes the environ of each request on one connection."""
 
-    __slots__ = ("_base", "_script_name")
+    __slots__ = ("_base", "_script_name", "_separator")
 
     def __init__(self, config: Config, peer: Any, sockname: Any) -> None:
         self._script_name = config.script_name
+        self._separator = config.field_separator
         if sockname is not None:
             server_name, server_port = str(sockname[0]), str(sockname[1])
         else:
@@ -59,6 +60,8 @@ class EnvironBuilder:
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
         }
+        if config.server_software is not None:
+            self._base["SERVER_SOFTWARE"] = config.server_software  # RFC 3875 §4.1.17
         if peer is not None:
             self._base["REMOTE_ADDR"] = str(peer[0])
             self._base["REMOTE_PORT"] = str(peer[1])
@@ -78,7 +81,7 @@ class EnvironBuilder:
             text = value.decode("latin-1")
             if key in environ:
                 # RFC 9110 §5.3: repeated fields combine with ", "; Cookie with "; " (RFC 6265 §5.4).
-                environ[key] += ("; " if key == "HTTP_COOKIE" else ", ") + text
+                environ[key] += ("; " if key == "HTTP_COOKIE" else self._separator) + text
             else:
                 environ[key] = text
         if raw_target[0] == "/":

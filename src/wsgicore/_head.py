@@ -55,7 +55,7 @@ class HeadScanner:
     so bytes fed one at a time are scanned once. ``reset`` prepares it for the next request.
     """
 
-    __slots__ = ("_config", "_fast_limit", "_strict", "at_eof", "lf_only", "lines", "pos",
+    __slots__ = ("_config", "_fast_limit", "_strict", "at_eof", "fast", "lf_only", "lines", "pos",
                  "request_line", "size")
 
     def __init__(self, config: Config) -> None:
@@ -71,6 +71,7 @@ class HeadScanner:
         self.size = 0  # bytes of those lines with their line ends
         self.lf_only = False  # legacy mode: the request line ended in a bare LF
         self.at_eof = False  # legacy mode: the head was a request line ended by EOF
+        self.fast = False  # the whole head matched STRICT_HEAD in one piece
         self.request_line: RequestLine | None = None
 
     def skip_blank_lines(self, buf: bytearray) -> None:
@@ -92,6 +93,7 @@ class HeadScanner:
             ):
                 self.request_line = self._check_request_line(bytes(buf[: buf.find(b"\r\n")]))
                 self.pos = end + 4
+                self.fast = True
                 return end + 4
         return self._scan_lines(buf, eof)
 
@@ -103,8 +105,8 @@ class HeadScanner:
             if newline < 0:
                 self.pos = pos
                 self._check_incomplete_line(len(buf) - pos)
-                if eof and len(buf) > pos:
-                    return self._request_line_at_eof(buf, pos)
+                if eof:
+                    return self._head_at_eof(buf, pos)
                 return None
             crlf = newline > pos and buf[newline - 1] == _CR
             line = bytes(buf[pos : newline - 1 if crlf else newline])
@@ -142,9 +144,9 @@ class HeadScanner:
         if self.size + length > config.max_head_bytes:
             raise HeadError(431, "request head larger than max_head_bytes")
 
-    def _request_line_at_eof(self, buf: bytearray, pos: int) -> int:
+    def _head_at_eof(self, buf: bytearray, pos: int) -> int:
         # Legacy (wsgiref reads the request line with readline(), which accepts EOF as its end).
-        if not self._config.allow_request_line_at_eof or self.lines != 0:
+        if not self._config.allow_request_line_at_eof or self.lines != 0 or len(buf) == pos:
             raise HeadError(None, "connection closed before the request head was complete")
         self.request_line = self._check_request_line(bytes(buf[pos:]))
         self.at_eof = True

@@ -54,7 +54,8 @@ _MISUSE: dict[tuple[_State, _Action], str] = {
 }
 
 # PEP 3333: status is "999 Message here", latin-1; RFC 9112 §4: reason-phrase has no CTLs.
-_STATUS = re.compile(r"[1-9][0-9]{2} [\t\x20-\x7e\x80-\xff]*")
+# 1xx is refused: it is interim (RFC 9110 §15.2) and WSGI has no way to send a final response after it.
+_STATUS = re.compile(r"[2-9][0-9]{2} [\t\x20-\x7e\x80-\xff]*")
 _TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 # RFC 9110 §5.5: no CR, LF, NUL or other CTL (HTAB allowed); latin-1 only (PEP 3333).
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
@@ -72,11 +73,11 @@ _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
 
 
 def _lower_valid_name(name: Any) -> str:
+    if type(name) is not str and not isinstance(name, str):
+        raise ApplicationError(f"header name must be str, not {type(name).__name__}")
     lower = _CHECKED_NAMES.get(name)
     if lower is not None:
         return lower
-    if type(name) is not str and not isinstance(name, str):
-        raise ApplicationError(f"header name must be str, not {type(name).__name__}")
     if _TOKEN.fullmatch(name) is None:
         raise ApplicationError(f"header name {name!r} is not a token (RFC 9110 §5.1)")
     lower = name.lower()

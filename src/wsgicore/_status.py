@@ -14,13 +14,14 @@ def reason_phrase(status: int) -> str:
         return "Error"
 
 
-def error_response(status: int, reason: str, extra_headers: str = "") -> bytes:
+def error_response(status: int, reason: str, extra_headers: str = "", body: bytes | None = None) -> bytes:
     """A complete ``text/plain`` response that closes the connection.
 
     ``reason`` is always our own text, never bytes from the request, so nothing is reflected back.
     """
     phrase = reason_phrase(status)
-    body = f"{status} {phrase}\n{reason}\n".encode()
+    if body is None:
+        body = f"{status} {phrase}\n{reason}\n".encode()
     head = (
         f"HTTP/1.1 {status} {phrase}\r\n"
         f"Content-Type: text/plain; charset=utf-8\r\n"
