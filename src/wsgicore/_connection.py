@@ -100,7 +100,24 @@ class Connection:
         self._server = (
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
         )
+        self._closing = False
         self._new_request_state()
+
+    def close_after_response(self) -> None:
+        """Close the connection after the current (or next) response, which then carries
+        ``Connection: close``. For graceful shutdown: in-flight requests finish, none follow."""
+        self._closing = True
+        self._request_keep_alive = False
+
+    def time_out(self) -> bytes:
+        """The driver's deadline passed while waiting for a request. Returns what to send before
+        closing: a 408 when part of a request head had arrived (RFC 9110 §15.5.9), else ``b""``
+        (an idle connection is just closed). The connection is closed afterwards."""
+        partial = self._phase is _Phase.AWAIT_HEAD and bool(self._buf)
+        self._phase = _Phase.CLOSED
+        if not partial:
+            return b""
+        return self._error_response(408, "the request head did not arrive in time")
 
     def _new_request_state(self) -> None:
         self._body: BodyReader | None = None
@@ -111,6 +128,7 @@ class Connection:
         self._request_keep_alive = False
         self._keep_after = False
         self._responding = False
+        self._replay: list[bytes] = []  # body pieces a driver took as events, for wsgi.input
         self._drained = 0
         self._method = b""
         self._http11 = True
@@ -241,7 +259,7 @@ class Connection:
             self._body_done = False
         # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 never does here (h11's rule).
         connection = environ.get("HTTP_CONNECTION")
-        self._request_keep_alive = config.keep_alive and http11 and (
+        self._request_keep_alive = config.keep_alive and http11 and not self._closing and (
             connection is None
             or "close" not in (token.strip() for token in connection.lower().split(","))
         )
@@ -274,8 +292,14 @@ class Connection:
         except BodyFault as exc:
             raise self._fail(exc.status, exc.reason) from None
         if data is None:
+            if self._continue_pending:
+                # A driver asking for body events wants the body: RFC 9110 §10.1.1's cue to send 100.
+                self._continue_pending = False
+                self._out += _CONTINUE
             return NEED_DATA
         if data:
+            # Kept so that input_stream() can still hand the whole body to the app.
+            self._replay.append(data)
             return BodyReceived(data)
         if not self._complete_reported:
             self._complete_reported = True
@@ -293,6 +317,8 @@ class Connection:
         return InputStream(pull)
 
     def _pull_body(self, fetch: Callable[[], bytes]) -> bytes:
+        if self._replay:
+            return self._replay.pop(0)
         while True:
             if self._body_error is not None:
                 raise self._body_error

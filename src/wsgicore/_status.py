@@ -7,7 +7,14 @@ from http import HTTPStatus
 __all__ = ["error_response", "reason_phrase"]
 
 
+# RFC 9110 §15 renamed a few; http.HTTPStatus still has the RFC 7231 phrases.
+_RFC9110_PHRASES = {413: "Content Too Large", 414: "URI Too Long", 422: "Unprocessable Content"}
+
+
 def reason_phrase(status: int) -> str:
+    phrase = _RFC9110_PHRASES.get(status)
+    if phrase is not None:
+        return phrase
     try:
         return HTTPStatus(status).phrase
     except ValueError:

@@ -1,0 +1,151 @@
+"""The Connection calls drivers need beyond the basic loop, and the settings added for them."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from wsgicore import (
+    NEED_DATA,
+    PAUSED,
+    BodyReceived,
+    Config,
+    Connection,
+    ConnectionClosed,
+    RequestComplete,
+    RequestReceived,
+)
+from wsgidrivers.memory import exchange
+
+PLAIN = Config(server_software=None)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def ok_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [])
+    return [b"ok"]
+
+
+def _request(conn: Connection, data: bytes) -> RequestReceived:
+    conn.receive_data(data)
+    event = conn.next_event()
+    assert isinstance(event, RequestReceived)
+    return event
+
+
+def test_body_events_trigger_100_continue_and_replay_into_wsgi_input() -> None:
+    conn = Connection(PLAIN)
+    event = _request(conn, b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+    assert conn.data_to_send() == b""  # "on_read": nothing until somebody wants the body
+    assert conn.next_event() is NEED_DATA
+    assert conn.data_to_send() == CONTINUE
+    conn.receive_data(b"abc")
+    assert conn.next_event() == BodyReceived(b"abc")
+    assert conn.next_event() == RequestComplete()
+    assert conn.next_event() is PAUSED
+    stream = conn.input_stream(lambda: pytest.fail("the body is complete; no fetch"))  # type: ignore[no-any-return]
+    assert stream.read() == b"abc"
+    assert stream.read() == b""
+    out: list[bytes] = []
+    info = conn.run_app(ok_app, event.environ | {"wsgi.errors": io.StringIO()}, out.append)
+    assert info.keep_alive  # the body was read, so the connection can stay open
+
+
+def test_close_after_response_marks_the_response_and_ends_the_connection() -> None:
+    conn = Connection(PLAIN)
+    event = _request(conn, b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.close_after_response()
+    out: list[bytes] = []
+    info = conn.run_app(ok_app, event.environ, out.append)
+    assert b"".join(out) == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    assert not info.keep_alive
+    assert isinstance(conn.next_event(), ConnectionClosed)  # the pipelined request is never parsed
+
+
+def test_time_out_answers_408_for_a_partial_head_and_nothing_when_idle() -> None:
+    partial = Connection(PLAIN)
+    partial.receive_data(b"GET / HTTP/1.1\r\nHo")
+    assert partial.next_event() is NEED_DATA
+    response = partial.time_out()
+    assert response.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert b"Connection: close\r\n" in response
+    assert isinstance(partial.next_event(), ConnectionClosed)
+    idle = Connection(PLAIN)
+    assert idle.time_out() == b""
+    assert isinstance(idle.next_event(), ConnectionClosed)
+
+
+@pytest.mark.parametrize(
+    ("status", "phrase"),
+    [(413, b"Content Too Large"), (414, b"URI Too Long"), (431, b"Request Header Fields Too Large")],
+)
+def test_error_responses_use_rfc9110_reason_phrases(status: int, phrase: bytes) -> None:
+    requests = {
+        413: b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n",
+        414: b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        431: b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+    }
+    out = exchange(ok_app, requests[status], config=Config(max_body_bytes=5))
+    assert out.startswith(b"HTTP/1.1 %d %s\r\n" % (status, phrase))
+
+
+def test_server_software_reaches_the_environ_and_the_server_header() -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        return ok_app(environ, start_response)
+
+    out = exchange(app, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", config=Config(server_software="Demo/1"))
+    assert seen["SERVER_SOFTWARE"] == "Demo/1"
+    assert b"\r\nServer: Demo/1\r\n" in out
+    seen.clear()
+    exchange(app, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", config=PLAIN)
+    assert "SERVER_SOFTWARE" not in seen
+
+
+@pytest.mark.parametrize(("separator", "joined"), [(", ", "a, b"), (",", "a,b")])
+def test_field_separator(separator: str, joined: str) -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        return ok_app(environ, start_response)
+
+    request = b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\nX: b\r\nCookie: c=1\r\nCookie: d=2\r\n\r\n"
+    exchange(app, request, config=Config(field_separator=separator))
+    assert seen["HTTP_X"] == joined
+    assert seen["HTTP_COOKIE"] == "c=1; d=2"
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="field_separator"):
+        Config(field_separator=";")
+    with pytest.raises(ValueError, match="server_error_body"):
+        Config(server_error_body="text")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_request_line"):
+        Config(max_request_line=0)
+
+
+def test_server_error_body_is_configurable_and_wsgiref_compatible_uses_wsgirefs() -> None:
+    def failing(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("secret detail")
+
+    out = exchange(failing, b"GET / HTTP/1.0\n\n", config=Config.wsgiref_compatible(), errors=io.StringIO())
+    assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert out.endswith(b"\r\n\r\nA server error occurred.  Please contact the administrator.")
+    assert b"secret" not in out
+
+
+@pytest.mark.parametrize("target", [b'/a"b', b"/<x>", b"/?q=<b>"])
+def test_target_characters_that_clients_always_encode_are_refused(target: bytes) -> None:
+    out = exchange(ok_app, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n", config=PLAIN)
+    assert out.startswith(b"HTTP/1.1 400 ")
+
+
+@pytest.mark.parametrize("target", [b"/?a[b]=1", b"/x|y", b"/{a}", b"/a^b", b"/a\\b", b"/a`b"])
+def test_target_characters_browsers_send_raw_are_accepted(target: bytes) -> None:
+    out = exchange(ok_app, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n", config=PLAIN)
+    assert out.startswith(b"HTTP/1.1 200 ")
