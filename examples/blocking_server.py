@@ -1,0 +1,91 @@
+"""Recipe (a): drive ``wsgicore.Connection`` from blocking sockets, one thread per connection.
+
+    python examples/blocking_server.py --port 8000
+
+The core parses and answers; this file only accepts, reads, writes, times out and closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wsgicore import NEED_DATA, Config, Connection, ConnectionClosed, RemoteProtocolError, RequestReceived
+
+TIMEOUT = 30.0  # seconds any one recv/send may wait
+
+
+def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    post = environ["REQUEST_METHOD"] == "POST"
+    body = environ["wsgi.input"].read() if post else b"Hello, world!\n"  # POST: echo the body
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def handle(sock: socket.socket, peer: Any, config: Config) -> None:
+    sock.settimeout(TIMEOUT)
+    conn = Connection(config, peer=peer, sockname=sock.getsockname())
+
+    def fetch() -> bytes:
+        sock.sendall(conn.data_to_send())  # a pending "100 Continue" goes out before we wait
+        return sock.recv(65536)
+
+    try:
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:  # bad request: send the core's answer, then close
+                sock.sendall(conn.data_to_send() + exc.response)
+                break
+            if event is NEED_DATA:
+                sock.sendall(conn.data_to_send())
+                conn.receive_data(sock.recv(65536))  # b"" at EOF: the core handles it
+            elif isinstance(event, RequestReceived):
+                environ = event.environ
+                environ["wsgi.input"] = conn.input_stream(fetch)
+                environ["wsgi.errors"] = sys.stderr
+                conn.run_app(app, environ, sock.sendall)
+            elif isinstance(event, ConnectionClosed):
+                sock.sendall(conn.data_to_send())
+                break
+            else:  # we run the app at RequestReceived, so no body events or PAUSED come here
+                break
+        # Half-close and drain briefly, so request bytes we did not read cannot turn our last
+        # response into a RST (RFC 9112 §9.6).
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(2.0)
+        for _ in range(16):
+            if not sock.recv(65536):
+                break
+    except OSError:
+        pass  # timed out or the client went away
+    finally:
+        sock.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    # Requests run in threads (PEP 3333 wants the flag set); the clock gives the Date header.
+    config = Config(multithread=True, clock=time.time)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops like Ctrl-C
+    with socket.create_server((args.host, args.port)) as listener:
+        host, port = listener.getsockname()[:2]
+        print(f"Serving on http://{host}:{port}/", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                sock, peer = listener.accept()
+                threading.Thread(target=handle, args=(sock, peer, config), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()

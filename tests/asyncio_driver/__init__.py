@@ -1,0 +1,1 @@
+"""Tests of the asyncio driver (``wsgidrivers.asyncio``) over real loopback sockets."""

@@ -1,0 +1,179 @@
+"""Clients and apps for the asyncio driver's tests: raw sockets, a tiny HTTP/1.1 response reader.
+
+Every wait is bounded: sockets get timeouts, loops get counts.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
+
+TIMEOUT = 10.0
+
+
+class Response(NamedTuple):
+    status: int
+    headers: dict[str, str]  # lower-case names; repeated fields joined with ", "
+    body: bytes
+
+
+def connect(address: tuple[str, int], timeout: float = TIMEOUT) -> socket.socket:
+    sock = socket.create_connection(address, timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _read_line(f: io.BufferedReader) -> bytes:
+    line = f.readline(65537)
+    if not line:
+        raise EOFError("connection closed before a complete response")
+    return line
+
+
+def read_response(f: io.BufferedReader, *, head: bool = False) -> Response:
+    """One response from ``f`` (skipping 1xx); body framed by Content-Length, chunked or close."""
+    for _ in range(10):
+        status_line = _read_line(f)
+        status = int(status_line.split(b" ", 2)[1])
+        headers: dict[str, str] = {}
+        for _ in range(200):
+            line = _read_line(f)
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            key = name.strip().lower()
+            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+        if 100 <= status < 200:
+            continue
+        break
+    else:
+        raise AssertionError("too many interim responses")
+    if head or status in (204, 304):
+        return Response(status, headers, b"")
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        parts = []
+        for _ in range(1 << 20):
+            size = int(_read_line(f).split(b";")[0], 16)
+            if size == 0:
+                while _read_line(f) not in (b"\r\n", b"\n"):
+                    pass
+                break
+            parts.append(f.read(size))
+            f.read(2)
+        return Response(status, headers, b"".join(parts))
+    if "content-length" in headers:
+        n = int(headers["content-length"])
+        body = f.read(n)
+        if len(body) != n:
+            raise EOFError(f"body cut short: {len(body)} of {n}")
+        return Response(status, headers, body)
+    return Response(status, headers, f.read())
+
+
+def request(
+    address: tuple[str, int],
+    raw: bytes,
+    *,
+    count: int = 1,
+    timeout: float = TIMEOUT,
+) -> list[Response]:
+    """Send ``raw`` on a new connection, read ``count`` responses, close."""
+    with connect(address, timeout) as sock:
+        sock.sendall(raw)
+        f = sock.makefile("rb")
+        return [read_response(f) for _ in range(count)]
+
+
+def get(address: tuple[str, int], path: str = "/", *, close: bool = True) -> Response:
+    extra = b"Connection: close\r\n" if close else b""
+    raw = b"GET " + path.encode() + b" HTTP/1.1\r\nHost: test\r\n" + extra + b"\r\n"
+    return request(address, raw)[0]
+
+
+def wait_closed(sock: socket.socket, timeout: float = TIMEOUT) -> tuple[bytes, float]:
+    """Read until EOF (or a reset); return what was read and how long it took."""
+    start = time.monotonic()
+    sock.settimeout(timeout)
+    chunks = []
+    for _ in range(100000):
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks), time.monotonic() - start
+
+
+def exchange_raw(address: tuple[str, int], raw: bytes, timeout: float = TIMEOUT) -> bytes:
+    """Send ``raw``, half-close, read everything until the server closes."""
+    with connect(address, timeout) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        return wait_closed(sock, timeout)[0]
+
+
+# ---- apps ---------------------------------------------------------------------------------------
+
+StartResponse = Callable[..., Any]
+Environ = dict[str, Any]
+
+
+def hello_app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    body = b"Hello, " + environ["PATH_INFO"].encode("latin-1")
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def echo_app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Reads the whole body first, then answers with it."""
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class Recorder:
+    """An app wrapper that records environs and the peak number of concurrent calls."""
+
+    def __init__(self, app: Callable[[Environ, StartResponse], Iterable[bytes]]) -> None:
+        self.app = app
+        self.environs: list[Environ] = []
+        self.active = 0
+        self.peak = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        with self.lock:
+            self.environs.append(dict(environ))
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            return list(self.app(environ, start_response))
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+class StreamingBody:
+    """An iterable of ``total`` bytes in ``chunk``-sized pieces that counts what it produced."""
+
+    def __init__(self, total: int, chunk: int = 65536) -> None:
+        self.total = total
+        self.chunk = chunk
+        self.produced = 0
+        self.closed = threading.Event()
+        self._piece = b"x" * chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _ in range(self.total // self.chunk):
+            self.produced += self.chunk
+            yield self._piece
+
+    def close(self) -> None:
+        self.closed.set()
