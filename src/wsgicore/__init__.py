@@ -27,6 +27,13 @@ from ._filewrapper import FileWrapper
 from ._input import InputStream
 from ._version import __version__
 
+# Tracebacks and reprs name the public module, not the private one that defines the class.
+for _public in (ApplicationError, LocalProtocolError, ProtocolError, RemoteProtocolError, RequestBodyError,
+                Config, Connection, Problem, ResponseInfo, FileWrapper, InputStream, RequestReceived,
+                BodyReceived, RequestComplete, ConnectionClosed):
+    _public.__module__ = __name__
+del _public
+
 __all__ = [
     "NEED_DATA",
     "PAUSED",

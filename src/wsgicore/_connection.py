@@ -333,7 +333,19 @@ class Connection:
             if self._continue_pending:
                 self._continue_pending = False
                 self._out += _CONTINUE
-            self.receive_data(fetch())
+            try:
+                received = fetch()
+            except Exception as exc:
+                # The transport failed (reset, timeout): that is not the application's fault, so no
+                # 500 and no traceback; a timed-out client still gets a 408, a reset one nothing.
+                timed_out = isinstance(exc, TimeoutError)
+                reason = f"reading the request body failed: {exc!r}"
+                response = b""
+                if timed_out:
+                    response = self._error_response(408, "the request body did not arrive in time")
+                self._body_error = RequestBodyError(reason, 408 if timed_out else None, response)
+                raise self._body_error from exc
+            self.receive_data(received)
 
     # -- responses --------------------------------------------------------------------------
 
@@ -465,6 +477,8 @@ class Connection:
             response = body_error.response
         else:
             response = self._error_response(500, "", self.config.server_error_body)
+        if response and self._method == b"HEAD":
+            response = response[: response.index(b"\r\n\r\n") + 4]  # RFC 9110 §9.3.2: no body
         if response:
             try:
                 send(response)

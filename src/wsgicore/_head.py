@@ -21,7 +21,8 @@ _LEADING_NEWLINES = re.compile(rb"(?:\r?\n)+")
 _CONTENT_LENGTH_VALUE = re.compile(rb"[0-9]+")
 # One field's value inside the lower-cased head: the field lines have already been validated.
 _FIELD_VALUES = {
-    name: re.compile(rb"\n" + name + rb":[ \t]*([^\r\n]*?)[ \t]*\r?\n")
+    # The line end is a lookahead: the next field line's match needs that "\n" as its start.
+    name: re.compile(rb"\n" + name + rb":[ \t]*([^\r\n]*?)[ \t]*(?=\r?\n)")
     for name in (b"host", b"content-length", b"transfer-encoding")
 }
 _MAX_CONTENT_LENGTH_DIGITS = 18  # below 2**63; int() of a longer digit string is pointless work

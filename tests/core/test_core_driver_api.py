@@ -149,3 +149,60 @@ def test_target_characters_that_clients_always_encode_are_refused(target: bytes)
 def test_target_characters_browsers_send_raw_are_accepted(target: bytes) -> None:
     out = exchange(ok_app, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n", config=PLAIN)
     assert out.startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 501),
+        (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", 501),
+        (b"Content-Length: 0\r\nContent-Length: 0\r\n", 400),
+        (b"Host: y\r\n", 400),
+    ],
+)
+def test_adjacent_repeated_framing_fields_are_all_seen(fields: bytes, status: int) -> None:
+    request = b"POST / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n0\r\n\r\n"
+    out = exchange(ok_app, request, config=PLAIN)
+    assert out.startswith(b"HTTP/1.1 %d " % status)
+
+
+def test_500_for_a_head_request_has_no_body() -> None:
+    def failing(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("boom")
+
+    out = exchange(failing, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", config=PLAIN, errors=io.StringIO())
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 500 ")
+    assert b"Content-Length: " in head
+    assert body == b""
+
+
+def _read_body_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    environ["wsgi.input"].read()
+    start_response("200 OK", [])
+    return [b"never"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "starts"),
+    [(TimeoutError("timed out"), 408, b"HTTP/1.1 408 Request Timeout\r\n"), (ConnectionResetError(), 0, b"")],
+)
+def test_a_failed_body_read_is_not_the_apps_fault(failure: Exception, status: int, starts: bytes) -> None:
+    conn = Connection(PLAIN)
+    event = _request(conn, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
+
+    def fetch() -> bytes:
+        raise failure
+
+    problems: list[Any] = []
+    environ = event.environ | {"wsgi.input": conn.input_stream(fetch), "wsgi.errors": io.StringIO()}
+    out: list[bytes] = []
+    info = conn.run_app(_read_body_app, environ, out.append, on_problem=problems.append)
+    sent = b"".join(out)
+    assert info.status == status
+    assert sent.startswith(starts)
+    assert b"never" not in sent
+    assert b"timed out" not in sent  # the exception text is for the log, not the client
+    assert [p.exc_info for p in problems] == [None]  # one line, no traceback
+    assert not info.keep_alive
+    assert isinstance(conn.next_event(), ConnectionClosed)
