@@ -1,0 +1,484 @@
+"""A drop-in replacement for :mod:`wsgiref.simple_server`, built on :mod:`wsgicore`.
+
+Change ``from wsgiref.simple_server import make_server`` to
+``from wsgidrivers.simple_server import make_server``: the names, the classes' hook points
+(``get_environ``, ``get_stderr``, ``log_message``, ``handle_error``, ...) and the blocking
+one-connection-at-a-time behaviour stay; HTTP parsing, the environ and the response are the core's
+(correct HTTP/1.1, strict limits), and every wait is bounded by a timeout.
+
+This module only accepts, reads, writes, closes and times out; it never parses HTTP.
+
+Settings (class attributes of :class:`WSGIServer`, also keyword arguments of :func:`make_server`;
+the README's table has the reasons for each default):
+
+- ``config``: the core's :class:`wsgicore.Config` (limits, leniency, ``Server``/``Date``).
+- ``keep_alive`` (False; True in ThreadingWSGIServer): keep connections open between requests.
+- ``head_timeout`` (10 s): deadline for a whole request head; then the connection is closed.
+- ``io_timeout`` (30 s): how long one body read or one response write may wait.
+- ``keep_alive_timeout`` (5 s): how long an idle kept-alive connection waits for a request.
+- ``linger_timeout`` (2 s) / ``linger_bytes`` (1 MiB): lingering close after the last response.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+import socketserver
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from io import StringIO
+from types import TracebackType
+from typing import Any, TextIO
+
+from wsgicore import (
+    NEED_DATA,
+    Config,
+    Connection,
+    ConnectionClosed,
+    Problem,
+    RemoteProtocolError,
+    RequestReceived,
+    ResponseInfo,
+    __version__,
+)
+
+from ._socketio import Channel
+
+__all__ = [
+    "ServerHandler",
+    "ThreadingWSGIServer",
+    "WSGIRequestHandler",
+    "WSGIServer",
+    "demo_app",
+    "make_server",
+]
+
+#: Identifies this server (wsgiref: "WSGIServer/0.2"); the ``Server`` header is software_version.
+server_version = f"wsgicore/{__version__}"
+sys_version = f"{platform.python_implementation()}/{sys.version.split()[0]}"
+software_version = f"{server_version} {sys_version}"
+
+StartResponse = Callable[..., Callable[[bytes], object]]
+WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+#: Seconds without input after which a lingering close stops early: a client that is still
+#: uploading keeps data coming (its window is full); one that is just slow to close costs this.
+LINGER_QUIET = 0.25
+
+_DRIVER_SETTINGS = ("keep_alive", "head_timeout", "io_timeout", "keep_alive_timeout",
+                    "linger_timeout", "linger_bytes")
+
+# Escapes for the access log (as CPython 3.10.9+ does): a request line is client-chosen text and
+# must not forge log lines or terminal escapes.
+_LOG_ESCAPES = str.maketrans(
+    {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\\"): "\\\\"}
+)
+
+
+class WSGIServer(HTTPServer):
+    """A blocking HTTP server for one WSGI application, serving one connection at a time.
+
+    An :class:`http.server.HTTPServer`, so ``serve_forever()``, ``handle_request()``,
+    ``shutdown()``, ``server_close()``, ``timeout``, ``handle_error()`` and the context manager
+    behave as documented there. Methods that may be overridden: ``server_bind``, ``setup_environ``,
+    ``handle_error``, and everything socketserver lists.
+    """
+
+    application: WSGIApplication | None = None
+    base_environ: dict[str, Any]
+
+    #: The core's limits and policies; a subclass (or make_server's ``config=``) sets its own.
+    config: Config = Config(clock=time.time, server_software=software_version)
+    #: Persistent connections (RFC 9112 §9.3). Off: one request per connection, as wsgiref.
+    keep_alive: bool = False
+    #: Deadline in seconds for a whole request head. A slow or stalled client (half a request)
+    #: cannot hold a single-threaded server longer than this.
+    head_timeout: float = 10.0
+    #: Seconds one read of the request body or one write of the response may wait.
+    io_timeout: float = 30.0
+    #: Seconds an idle kept-alive connection waits for its next request.
+    keep_alive_timeout: float = 5.0
+    #: Seconds, and bytes, of input discarded at most by a lingering close (RFC 9112 §9.6).
+    linger_timeout: float = 2.0
+    linger_bytes: int = 1 << 20
+
+    _effective: tuple[Config, bool, bool, Config] | None = None
+    #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
+    stopping: bool = False
+
+    def __init__(self, server_address: tuple[Any, ...],
+                 RequestHandlerClass: Callable[..., socketserver.BaseRequestHandler],
+                 bind_and_activate: bool = True) -> None:
+        # Only an IPv6 literal contains ':'; picking the family from it needs no DNS lookup.
+        if ":" in str(server_address[0]) and self.address_family == socket.AF_INET:
+            self.address_family = socket.AF_INET6
+        super().__init__(server_address, RequestHandlerClass, bind_and_activate)
+
+    def server_bind(self) -> None:
+        """Bind the socket, record ``server_name``/``server_port``, then call ``setup_environ()``.
+
+        Unlike http.server, ``server_name`` is the bound address, not ``socket.getfqdn()`` of it: a
+        reverse DNS lookup can stall start-up for seconds. ``SERVER_NAME`` in each environ is the
+        connection's local address anyway.
+        """
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = host.decode("ascii") if isinstance(host, bytes) else str(host)
+        self.server_port = int(port)
+        self.setup_environ()
+
+    def setup_environ(self) -> None:
+        """Set ``base_environ``: server-wide keys every request's environ starts from.
+
+        Only keys the core does not set survive (the core's environ wins); a subclass adds its own
+        here. wsgiref's ``REMOTE_HOST``/``CONTENT_LENGTH`` placeholders (``""``) are left out: the
+        core omits what the request does not carry (PEP 3333 allows either).
+        """
+        self.base_environ = {
+            "SERVER_NAME": self.server_name,
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_PORT": str(self.server_port),
+            "SCRIPT_NAME": "",
+        }
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever()`` (from another thread) and wait; connections being served end
+        after their current response instead of waiting for another request."""
+        self.stopping = True
+        super().shutdown()
+
+    def server_close(self) -> None:
+        self.stopping = True
+        super().server_close()
+
+    def get_app(self) -> WSGIApplication | None:
+        return self.application
+
+    def set_app(self, application: WSGIApplication | None) -> None:
+        self.application = application
+
+    def connection_config(self) -> Config:
+        """The Config each connection uses: ``config`` with this server's policy applied.
+
+        Keep-alive is on only when both ``keep_alive`` and ``config.keep_alive`` are; the
+        ``wsgi.multithread`` flag is set when requests run in threads (PEP 3333 requires it true).
+        """
+        config = self.config
+        keep_alive = config.keep_alive and self.keep_alive
+        multithread = config.multithread or isinstance(self, socketserver.ThreadingMixIn)
+        cached = self._effective
+        if cached is not None and cached[:3] == (config, keep_alive, multithread):
+            return cached[3]
+        effective = config
+        if (config.keep_alive, config.multithread) != (keep_alive, multithread):
+            effective = config.replace(keep_alive=keep_alive, multithread=multithread)
+        self._effective = (config, keep_alive, multithread, effective)
+        return effective
+
+
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    """A :class:`WSGIServer` that serves each connection in its own thread, with keep-alive on."""
+
+    daemon_threads = True
+    keep_alive = True
+
+
+class ServerHandler:
+    """Runs the application for one request and reports its problems.
+
+    This is what remains of wsgiref's ``ServerHandler`` when the core implements PEP 3333: the
+    response (status line, headers, framing, the 500 after an app error) is the core's, so there is
+    no ``start_response``/``write``/``error_body`` to override here. Override ``log_exception`` to
+    change how application errors are reported (wsgiref's hook of the same name and role).
+    """
+
+    #: Frames printed per traceback (``None``: all), as wsgiref's ``traceback_limit``.
+    traceback_limit: int | None = None
+
+    def __init__(self, request_handler: WSGIRequestHandler, connection: Connection,
+                 channel: Channel, *, use_sendfile: bool = False) -> None:
+        self.request_handler = request_handler
+        self.connection = connection
+        self.channel = channel
+        self.use_sendfile = use_sendfile
+        self.status: int | None = None
+        self.bytes_sent = 0
+        #: The error that ended a read of the request body (client gone or too slow), if any.
+        self.read_error: OSError | None = None
+        self._discard_output = False
+
+    def run(self, application: WSGIApplication, environ: dict[str, Any]) -> ResponseInfo:
+        """Call ``application`` and send its response. An ``OSError`` means the client is gone
+        (or stopped reading for ``io_timeout``); the app's iterable has been closed then."""
+        info = self.connection.run_app(
+            application, environ, self._send,
+            sendfile=self._sendfile if self.use_sendfile else None,
+            on_problem=self.log_problem,
+        )
+        self.status = info.status
+        self.bytes_sent = info.body_bytes
+        return info
+
+    def _send(self, data: bytes) -> None:
+        if self._discard_output:
+            return
+        self.channel.send(data, self.request_handler.server.io_timeout)
+
+    def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
+        return self.channel.sendfile(file, offset, count, self.request_handler.server.io_timeout)
+
+    def fetch(self) -> bytes:
+        """The next bytes of the request for ``wsgi.input`` (``b""`` at EOF)."""
+        # A pending "100 Continue" must go out before we wait for the body (RFC 9110 §10.1.1).
+        timeout = self.request_handler.server.io_timeout
+        channel = self.channel
+        try:
+            channel.send(self.connection.data_to_send(), timeout)
+            return channel.recv(timeout if channel.has_socket else None)
+        except OSError as exc:
+            self.read_error = exc
+            raise
+
+    def log_problem(self, problem: Problem) -> None:
+        """Report a problem the core found (app exception, wrong body length, ``close()`` error)
+        to the request handler's ``get_stderr()``."""
+        if problem.exc_info is not None and problem.exc_info[1] is self.read_error:
+            # Not the app's fault: the client went away or stalled while sending the body. The
+            # core's 500 would blame the server; the connection is closed without an answer.
+            self._discard_output = True
+            self.request_handler.log_error('"%s" request body not received: %s',
+                                           self.request_handler.requestline,
+                                           _describe(problem.exc_info[1]))
+            return
+        stderr = self.request_handler.get_stderr()
+        stderr.write(problem.message.rstrip("\n") + "\n")
+        if problem.exc_info is not None:
+            self.log_exception(problem.exc_info)
+        else:
+            stderr.flush()
+
+    def log_exception(self, exc_info: ExcInfo) -> None:
+        """Print the traceback to ``get_stderr()``, as wsgiref's ``ServerHandler.log_exception``."""
+        stderr = self.request_handler.get_stderr()
+        traceback.print_exception(exc_info[0], exc_info[1], exc_info[2],
+                                  limit=self.traceback_limit, file=stderr)
+        stderr.flush()
+
+
+class WSGIRequestHandler(BaseHTTPRequestHandler):
+    """Serves one connection of a :class:`WSGIServer`.
+
+    All I/O goes through ``self.rfile``/``self.wfile``. Methods that may be overridden:
+    ``get_environ`` (keys it adds reach the app), ``get_stderr`` (``wsgi.errors`` and error
+    reports), ``log_message``/``log_request``/``log_error`` (the access log), ``address_string``,
+    ``setup``/``finish``. ``command``, ``path`` (the raw target), ``request_version`` and
+    ``requestline`` describe the current request; ``headers`` is not set (read ``HTTP_*`` keys).
+    """
+
+    server: WSGIServer
+    server_version = server_version
+    #: Our writes are whole responses or body chunks; Nagle's delay would only add latency.
+    disable_nagle_algorithm = True
+    #: The class running the application for each request.
+    server_handler_class: type[ServerHandler] = ServerHandler
+
+    _socket_wfile: object = None
+    _request_environ: dict[str, Any]
+
+    def setup(self) -> None:
+        super().setup()
+        # sendfile() bypasses wfile: only allowed while wfile is still the socket writer.
+        self._socket_wfile = self.wfile
+
+    def get_environ(self) -> dict[str, Any]:
+        """The current request's environ: ``server.base_environ`` overlaid with the core's environ
+        (without ``wsgi.input``/``wsgi.errors``, added afterwards). A fresh dict on each call."""
+        environ = self.server.base_environ.copy()
+        environ.update(self._request_environ)
+        return environ
+
+    def get_stderr(self) -> TextIO:
+        """Where ``wsgi.errors`` and error reports go; looked up at each use."""
+        return sys.stderr
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Write ``addr - - [date] message`` to ``sys.stderr``, control characters escaped."""
+        message = (format % args).translate(_LOG_ESCAPES)
+        sys.stderr.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}\n")
+
+    def handle(self) -> None:
+        """Serve the connection: one request (more with keep-alive), each to completion."""
+        self.close_connection = True
+        self.requestline = self.command = self.path = self.request_version = ""
+        sock = self.connection if isinstance(self.connection, socket.socket) else None
+        channel = Channel(self.rfile, self.wfile, sock)
+        connection = Connection(self.server.connection_config(), peer=self.client_address,
+                                sockname=self._local_address(sock))
+        if self._serve(connection, channel):
+            channel.linger(self.server.linger_timeout, self.server.linger_bytes, LINGER_QUIET)
+
+    def _local_address(self, sock: socket.socket | None) -> tuple[Any, ...]:
+        if sock is not None:
+            try:
+                return tuple(sock.getsockname())
+            except OSError:
+                pass
+        return (self.server.server_name, self.server.server_port)
+
+    def _serve(self, connection: Connection, channel: Channel) -> bool:
+        """The connection's event loop. True when the connection ends in an orderly way (linger
+        before closing); False when it timed out or broke (close at once)."""
+        server = self.server
+        timed = channel.has_socket
+        deadline = time.monotonic() + server.head_timeout
+        idle = False  # waiting for the first byte of a request after the first one
+        while True:
+            try:
+                event = connection.next_event()
+            except RemoteProtocolError as exc:
+                self.log_error("code %s, message %s", exc.status_code or "-", exc.reason)
+                return self._send_final(channel, exc.response)
+            if event is NEED_DATA:
+                if not self._send_final(channel, connection.data_to_send()):
+                    return False
+                if idle and server.stopping:
+                    return False  # between requests while the server stops: nothing is lost
+                timeout = server.keep_alive_timeout if idle else deadline - time.monotonic()
+                try:
+                    if timeout <= 0:
+                        raise TimeoutError
+                    data = channel.recv(timeout if timed else None)
+                except TimeoutError:
+                    if not idle:
+                        self.log_error("request head not received within %s s; closing",
+                                       server.head_timeout)
+                        # A 408 if part of a head had arrived (RFC 9110 §15.5.9), else nothing.
+                        self._send_final(channel, connection.time_out())
+                    return False
+                except OSError:
+                    return False
+                if idle and data:
+                    idle = False
+                    deadline = time.monotonic() + server.head_timeout
+                connection.receive_data(data)
+            elif isinstance(event, RequestReceived):
+                if not self._run(connection, channel, event.environ):
+                    return False
+                unparsed, _ = connection.trailing_data
+                idle = not unparsed
+                deadline = time.monotonic() + server.head_timeout
+            elif isinstance(event, ConnectionClosed):
+                return self._send_final(channel, connection.data_to_send())
+            else:
+                # We run the app on RequestReceived and let wsgi.input read the body, so the core
+                # has no other event for us; getting one is a driver bug, for handle_error().
+                raise RuntimeError(f"unexpected event from wsgicore: {event!r}")
+
+    def _send_final(self, channel: Channel, data: bytes) -> bool:
+        try:
+            channel.send(data, self.server.io_timeout)
+        except OSError:
+            return False
+        return True
+
+    def _run(self, connection: Connection, channel: Channel, core_environ: dict[str, Any]) -> bool:
+        """Run the app for one request and log it. False if the client went away."""
+        self._request_environ = core_environ
+        if self.server.stopping:
+            connection.close_after_response()
+        environ = self.get_environ()
+        # The access log's request line, rebuilt from the core's parse (never parsed here).
+        self.command = str(environ.get("REQUEST_METHOD", ""))
+        self.path = str(environ.get("REQUEST_URI", ""))
+        self.request_version = str(environ.get("SERVER_PROTOCOL", ""))
+        self.requestline = f"{self.command} {self.path} {self.request_version}"
+        handler = self.server_handler_class(
+            self, connection, channel,
+            use_sendfile=channel.has_socket and self.wfile is self._socket_wfile
+            and self.wbufsize == 0,
+        )
+        environ["wsgi.input"] = connection.input_stream(handler.fetch)
+        environ["wsgi.errors"] = self.get_stderr()
+        try:
+            info = handler.run(self.server.get_app() or _no_app, environ)
+        except OSError as exc:
+            connection.send_failed()
+            self.log_error('"%s" response not completed: %s', self.requestline, _describe(exc))
+            return False
+        if handler.read_error is not None:
+            # The connection is unusable, whatever the app answered (logged in log_problem if
+            # the app let the error through).
+            return False
+        self.log_request(info.status, info.body_bytes)
+        return True
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "client too slow (timed out)"
+    return f"client disconnected ({type(exc).__name__})"
+
+
+def _no_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    raise RuntimeError("no application: call set_app() (or pass one to make_server())")
+
+
+def demo_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """Answer "Hello world!" and the sorted environ, as plain text (wsgiref's demo_app)."""
+    out = StringIO()
+    print("Hello world!", file=out)
+    print(file=out)
+    for key, value in sorted(environ.items()):
+        print(key, "=", repr(value), file=out)
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return [out.getvalue().encode("utf-8")]
+
+
+def make_server(
+    host: str,
+    port: int,
+    app: WSGIApplication,
+    server_class: type[WSGIServer] = WSGIServer,
+    handler_class: type[BaseHTTPRequestHandler] = WSGIRequestHandler,
+    *,
+    config: Config | None = None,
+    **settings: Any,
+) -> WSGIServer:
+    """Create a server listening on ``host``:``port`` for ``app`` (wsgiref's signature).
+
+    ``config`` replaces the server class's :class:`wsgicore.Config` for this server; ``settings``
+    set the driver settings by name (``keep_alive``, ``head_timeout``, ``io_timeout``,
+    ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``).
+    """
+    for name, value in settings.items():
+        _check_setting(name, value)
+    server = server_class((host, port), handler_class)
+    server.set_app(app)
+    if config is not None:
+        server.config = config
+    for name, value in settings.items():
+        setattr(server, name, value)
+    return server
+
+
+def _check_setting(name: str, value: Any) -> None:
+    if name not in _DRIVER_SETTINGS:
+        raise TypeError(f"make_server() got an unexpected keyword argument {name!r}")
+    if name == "keep_alive":
+        if not isinstance(value, bool):
+            raise ValueError(f"keep_alive must be a bool, not {value!r}")
+    elif name == "linger_bytes":
+        if type(value) is not int or value < 0:
+            raise ValueError(f"linger_bytes must be an int >= 0, not {value!r}")
+    elif isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+
+
+if __name__ == "__main__":
+    from ._cli import main
+
+    raise SystemExit(main())

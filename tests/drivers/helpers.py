@@ -1,0 +1,77 @@
+"""Small clients and apps for the simple_server tests. Every wait is bounded."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from wsgidrivers.simple_server import WSGIRequestHandler
+
+TIMEOUT = 10.0
+
+
+def hello_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"Hello, world!"]
+
+
+def request(address: tuple[str, int], method: str = "GET", path: str = "/", body: Any = None,
+            headers: dict[str, str] | None = None) -> tuple[int, str, list[tuple[str, str]], bytes]:
+    """One request on a fresh connection: (status, reason, headers, body)."""
+    conn = http.client.HTTPConnection(address[0], address[1], timeout=TIMEOUT)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.reason, response.getheaders(), response.read()
+    finally:
+        conn.close()
+
+
+def connect(address: tuple[str, int]) -> socket.socket:
+    return socket.create_connection(address, timeout=TIMEOUT)
+
+
+def read_until_close(sock: socket.socket, limit: float = TIMEOUT) -> bytes:
+    """Everything the server sends until it closes (or resets) the connection."""
+    deadline = time.monotonic() + limit
+    chunks = []
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    else:
+        raise AssertionError("the server did not close the connection")
+    return b"".join(chunks)
+
+
+def read_response(sock: socket.socket) -> http.client.HTTPResponse:
+    """Parse one response from a raw socket (the connection stays usable if keep-alive)."""
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    return response
+
+
+class RecordingHandler(WSGIRequestHandler):
+    """Keeps the access log and error reports in memory (class-level, reset per test)."""
+
+    log: list[str] = []
+    errors = io.StringIO()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        type(self).log.append(format % args)
+
+    def get_stderr(self) -> Any:
+        return type(self).errors
+
+
+def recording_handler() -> type[RecordingHandler]:
+    """A fresh RecordingHandler subclass with its own log and error stream."""
+    return type("Recorder", (RecordingHandler,), {"log": [], "errors": io.StringIO()})

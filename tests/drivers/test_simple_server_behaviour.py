@@ -1,0 +1,388 @@
+"""wsgidrivers.simple_server over real loopback sockets: keep-alive, timeouts, errors, disconnects,
+shutdown, IPv6, sendfile. Every test is bounded in time (short timeouts in the server settings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from support.servers import running_server, serve_in_thread, serving
+from wsgicore import Config
+from wsgidrivers import simple_server
+from wsgidrivers.simple_server import ThreadingWSGIServer, WSGIServer, make_server
+
+from .helpers import (
+    connect,
+    hello_app,
+    read_response,
+    read_until_close,
+    recording_handler,
+    request,
+)
+
+
+def peer_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"port": environ["REMOTE_PORT"], "body": len(body),
+                        "multithread": environ["wsgi.multithread"]}).encode()]
+
+
+GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+# -- one request per connection by default; keep-alive as an option ----------------------------
+
+def test_default_is_one_request_per_connection() -> None:
+    with serve_in_thread(peer_app) as address, connect(address) as sock:
+        sock.sendall(GET + GET)
+        data = read_until_close(sock)
+    assert data.count(b"HTTP/1.1 200 OK") == 1
+    assert b"\r\nConnection: close\r\n" in data
+
+
+def test_keep_alive_serves_several_requests_on_one_connection() -> None:
+    with serve_in_thread(peer_app, keep_alive=True) as address, connect(address) as sock:
+        ports = set()
+        for _ in range(3):
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+            response = read_response(sock)
+            assert response.status == 200
+            assert response.getheader("Connection") is None
+            ports.add(json.loads(response.read())["port"])
+        assert len(ports) == 1
+
+
+def test_keep_alive_pipelined_requests() -> None:
+    with serve_in_thread(peer_app, keep_alive=True) as address, connect(address) as sock:
+        sock.sendall(GET * 3 + b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        data = read_until_close(sock)
+    assert data.count(b"HTTP/1.1 200 OK") == 4
+
+
+def test_idle_keep_alive_connection_does_not_starve_the_next_client() -> None:
+    with serve_in_thread(peer_app, keep_alive=True, keep_alive_timeout=0.3) as address, \
+            connect(address) as idle:
+        idle.sendall(GET)
+        assert read_response(idle).status == 200  # ...and now it stays open, idle
+        started = time.monotonic()
+        status, _, _, _ = request(address)
+        assert status == 200
+        assert time.monotonic() - started < 3
+        assert read_until_close(idle, 3) == b""  # the idle one was closed
+
+
+def test_threaded_server_keeps_alive_and_serves_concurrently() -> None:
+    with running_server("simple_server_threading", peer_app) as address, \
+            connect(address) as first, connect(address) as second:
+        first.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")  # half a head: holds its thread only
+        second.sendall(GET)
+        response = read_response(second)
+        assert json.loads(response.read())["multithread"] is True
+        second.sendall(GET)  # still open: keep-alive is on by default here
+        assert read_response(second).status == 200
+        first.sendall(b"\r\n")
+        assert read_response(first).status == 200
+
+
+# -- timeouts ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("partial", [b"", b"GET / HTTP/1.1\r\nHost: t", b"GET /"])
+def test_stalled_client_does_not_block_the_next_beyond_the_head_deadline(partial: bytes) -> None:
+    handler = recording_handler()
+    server = make_server("127.0.0.1", 0, hello_app, handler_class=handler, head_timeout=0.4)
+    with serving(server) as address, connect(address) as slow:
+        slow.sendall(partial)
+        time.sleep(0.05)  # let the server pick the slow one first
+        started = time.monotonic()
+        status, _, _, body = request(address)
+        elapsed = time.monotonic() - started
+        assert (status, body) == (200, b"Hello, world!")
+        assert elapsed < 3, elapsed
+        answer = read_until_close(slow, 3)
+    # Closed: with a 408 when part of a head had arrived (the core's time_out()), else silently.
+    if partial:
+        assert answer.startswith(b"HTTP/1.1 408 ")
+    else:
+        assert answer == b""
+    assert any("request head not received within 0.4 s" in line for line in handler.log)
+
+
+def test_dripping_client_is_cut_at_the_head_deadline() -> None:
+    # A byte every 50 ms never lets a per-read timeout expire: only the deadline stops it.
+    with serve_in_thread(hello_app, head_timeout=0.5) as address, connect(address) as sock:
+        started = time.monotonic()
+        closed = False
+        for byte in b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * 200:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.05)
+            if time.monotonic() - started > 5:
+                break
+        if not closed:
+            assert read_until_close(sock, 1) == b""
+        assert time.monotonic() - started < 3
+
+
+def test_body_read_timeout_frees_the_server() -> None:
+    handler = recording_handler()
+    server = make_server("127.0.0.1", 0, peer_app, handler_class=handler, io_timeout=0.3)
+    with serving(server) as address, connect(address) as slow:
+        slow.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        time.sleep(0.05)
+        started = time.monotonic()
+        assert request(address)[0] == 200
+        assert time.monotonic() - started < 3
+    assert any("request body not received: client too slow" in line for line in handler.log)
+    assert "Traceback" not in handler.errors.getvalue()
+
+
+def test_client_that_stops_reading_is_dropped_after_io_timeout() -> None:
+    def big(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        for _ in range(2000):
+            yield b"x" * 65536
+
+    handler = recording_handler()
+    server = make_server("127.0.0.1", 0, big, handler_class=handler, io_timeout=0.3)
+    with serving(server) as address, connect(address) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(GET)
+        time.sleep(0.05)
+        started = time.monotonic()
+        assert request(address, path="/next")[0] == 200  # served once the first is dropped
+        assert time.monotonic() - started < 5
+    assert any("response not completed: client too slow" in line for line in handler.log)
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+def test_protocol_error_gets_the_cores_response() -> None:
+    handler = recording_handler()
+    server = make_server("127.0.0.1", 0, hello_app, handler_class=handler)
+    with serving(server) as address, connect(address) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n")
+        data = read_until_close(sock)
+        assert data.startswith(b"HTTP/1.1 400 ")
+        assert request(address)[0] == 200  # and the server goes on
+    assert any(line.startswith("code 400, message") for line in handler.log)
+
+
+def test_error_response_reaches_a_client_that_is_still_uploading() -> None:
+    # 413 on the declared length, while the client keeps sending: the lingering close makes sure
+    # the client reads the 413 instead of a connection reset.
+    config = Config(max_body_bytes=1000)
+    with serve_in_thread(peer_app, config=config) as address, connect(address) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3000000\r\n\r\n")
+
+        def upload() -> None:
+            try:
+                for _ in range(40):
+                    sock.sendall(b"z" * 65536)
+            except OSError:
+                pass
+
+        uploader = threading.Thread(target=upload)
+        uploader.start()
+        try:
+            response = read_response(sock)
+            assert response.status == 413
+        finally:
+            uploader.join(10)
+
+
+def test_app_exception_is_a_500_and_one_traceback() -> None:
+    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise ZeroDivisionError("broken app")
+
+    handler = recording_handler()
+    server = make_server("127.0.0.1", 0, broken, handler_class=handler)
+    with serving(server) as address:
+        status, _, _, _ = request(address)
+    assert status == 500
+    errors = handler.errors.getvalue()
+    assert errors.count("Traceback (most recent call last)") == 1
+    assert "ZeroDivisionError: broken app" in errors
+    assert handler.log == ['"GET / HTTP/1.1" 500 ' + handler.log[0].rsplit(" ", 1)[1]]
+
+
+def test_client_disconnect_mid_response_is_one_log_line_and_closes_the_iterable() -> None:
+    closed = threading.Event()
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            for _ in range(100000):
+                yield b"y" * 65536
+
+        def close(self) -> None:
+            closed.set()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return [b"ok"] if environ["PATH_INFO"] == "/small" else Body()
+
+    handler = recording_handler()
+    server = make_server("127.0.0.1", 0, app, handler_class=handler)
+    with serving(server) as address:
+        sock = connect(address)
+        sock.sendall(GET)
+        sock.recv(1000)
+        # Close with a reset, so the server's next write fails at once.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+        assert closed.wait(10)
+        assert request(address, path="/small")[3] == b"ok"
+    failures = [line for line in handler.log if "response not completed" in line]
+    assert len(failures) == 1
+    assert "client disconnected (" in failures[0]
+    assert "Traceback" not in handler.errors.getvalue()
+
+
+# -- stopping ------------------------------------------------------------------------------------
+
+def test_shutdown_from_another_thread_stops_serve_forever() -> None:
+    server = make_server("127.0.0.1", 0, hello_app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    assert request(server.server_address[:2])[0] == 200
+    started = time.monotonic()
+    server.shutdown()
+    thread.join(5)
+    server.server_close()
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 2
+
+
+def test_ctrl_c_stops_serve_forever() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are delivered to the main thread")
+    with make_server("127.0.0.1", 0, hello_app) as server:
+        timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                server.serve_forever(poll_interval=0.05)
+        finally:
+            timer.cancel()
+    assert server.socket.fileno() == -1  # closed by the context manager
+
+
+def test_handle_request_serves_one_connection() -> None:
+    with make_server("127.0.0.1", 0, hello_app) as server:
+        result: list[Any] = []
+        client = threading.Thread(target=lambda: result.append(request(server.server_address[:2])))
+        client.start()
+        server.timeout = 5
+        server.handle_request()
+        client.join(5)
+    assert result[0][0] == 200
+
+
+# -- addresses -----------------------------------------------------------------------------------
+
+def _ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.parametrize("host", ["::1", "::"])
+def test_ipv6_host_without_subclassing(host: str) -> None:
+    server = make_server(host, 0, peer_app)
+    assert server.address_family == socket.AF_INET6
+    with serving(server) as (_, port):
+        assert request(("::1", port))[0] == 200
+
+
+def test_no_dns_lookup_at_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_dns(*args: Any) -> str:
+        raise AssertionError("getfqdn called")
+
+    monkeypatch.setattr(socket, "getfqdn", no_dns)
+    with make_server("127.0.0.1", 0, hello_app) as server:
+        assert server.server_name == "127.0.0.1"
+        assert server.base_environ["SERVER_NAME"] == "127.0.0.1"
+
+
+# -- file_wrapper --------------------------------------------------------------------------------
+
+def test_file_wrapper_uses_sendfile(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = os.urandom(300000)
+    path = tmp_path / "blob"
+    path.write_bytes(payload)
+    calls: list[Any] = []
+    real = socket.socket.sendfile
+
+    def spy(self: socket.socket, file: Any, offset: int = 0, count: int | None = None) -> int:
+        calls.append((offset, count))
+        return real(self, file, offset, count)
+
+    monkeypatch.setattr(socket.socket, "sendfile", spy)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](open(path, "rb"))
+
+    with serve_in_thread(app) as address:
+        status, _, headers, body = request(address)
+    assert (status, body == payload) == (200, True)
+    assert calls
+    assert calls[0][0] == 0
+    assert ("Content-Length", str(len(payload))) in headers
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+def test_make_server_settings_and_config() -> None:
+    config = Config(server_software=None, clock=None)
+    with make_server("127.0.0.1", 0, hello_app, config=config, keep_alive=True,
+                     head_timeout=1.5) as server:
+        assert server.config is config
+        assert (server.keep_alive, server.head_timeout) == (True, 1.5)
+        assert WSGIServer.keep_alive is False
+        assert WSGIServer.head_timeout == 10.0
+        with serving(server) as address:
+            _, _, headers, _ = request(address)
+    names = {name.lower() for name, _ in headers}
+    assert "server" not in names
+    assert "date" not in names
+
+
+@pytest.mark.parametrize(("name", "value", "error"), [
+    ("head_timeout", 0, ValueError), ("io_timeout", -1, ValueError), ("keep_alive", 1, ValueError),
+    ("linger_bytes", 1.5, ValueError), ("keep_alive_timeout", "5", ValueError),
+    ("no_such_setting", 1, TypeError),
+])
+def test_make_server_rejects_bad_settings(name: str, value: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        make_server("127.0.0.1", 0, hello_app, **{name: value})
+
+
+def test_subclass_sets_its_own_config_and_policy() -> None:
+    class Quiet(ThreadingWSGIServer):
+        config = Config(server_software="custom/1", clock=None)
+        keep_alive = False
+
+    with serve_in_thread(peer_app, server_class=Quiet) as address:
+        _status, _, headers, body = request(address)
+    assert ("Server", "custom/1") in headers
+    assert ("Connection", "close") in headers
+    assert json.loads(body)["multithread"] is True
+    assert simple_server.WSGIServer.config.server_software == simple_server.software_version
