@@ -59,8 +59,9 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class ResponseInfo:
-    """What ``run_app`` sent: the status, the body bytes (without framing), whether the connection
-    can stay open, and whether the response was cut off after its headers were sent."""
+    """What ``run_app`` sent: the status (0 when nothing could be sent, e.g. the client vanished
+    mid-upload), the body bytes (without framing), whether the connection can stay open, and whether
+    the response was cut off after its headers were sent."""
 
     status: int
     body_bytes: int
@@ -189,7 +190,11 @@ class Connection:
 
     def _error_response(self, status: int, reason: str, body: bytes | None = None) -> bytes:
         date = self._date() if self._date is not None else ""
-        return error_response(status, reason, date + (self._server or ""), body)
+        response = error_response(status, reason, date + (self._server or ""), body)
+        if self._method == b"HEAD":
+            # RFC 9110 §9.3.2: no content in a response to HEAD, error or not.
+            response = response[: response.index(b"\r\n\r\n") + 4]
+        return response
 
     def _next_head(self) -> Event | Sentinel:
         buf = self._buf
@@ -209,6 +214,7 @@ class Connection:
             request_line = scanner.request_line
             if request_line is None:  # scan() sets it before it returns an end
                 raise HeadError(400, "no request line")
+            self._method = request_line.method
             length = check_semantics(head, request_line, self.config)
         except HeadError as exc:
             raise self._fail(exc.status, exc.reason) from None
@@ -477,8 +483,6 @@ class Connection:
             response = body_error.response
         else:
             response = self._error_response(500, "", self.config.server_error_body)
-        if response and self._method == b"HEAD":
-            response = response[: response.index(b"\r\n\r\n") + 4]  # RFC 9110 §9.3.2: no body
         if response:
             try:
                 send(response)
