@@ -215,7 +215,9 @@ def test_a_failed_body_read_is_not_the_apps_fault(failure: Exception, status: in
         (b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", PLAIN, 400),
     ],
 )
-def test_protocol_error_responses_to_head_have_no_body(request_bytes: bytes, config: Config, status: int) -> None:
+def test_protocol_error_responses_to_head_have_no_body(
+    request_bytes: bytes, config: Config, status: int
+) -> None:
     out = exchange(_read_body_app, request_bytes, config=config, errors=io.StringIO())
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 %d " % status)
