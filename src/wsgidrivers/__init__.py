@@ -2,4 +2,5 @@
 
 - ``wsgidrivers.memory``: in-memory, for tests and fuzzing.
 - ``wsgidrivers.simple_server``: a blocking drop-in for ``wsgiref.simple_server``.
+- ``wsgidrivers.asyncio``: an asyncio server; applications run in a bounded thread pool.
 """

@@ -30,7 +30,6 @@ import traceback
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from io import StringIO
-from types import TracebackType
 from typing import Any, TextIO
 
 from wsgicore import (
@@ -45,7 +44,10 @@ from wsgicore import (
     __version__,
 )
 
+from . import _settings
+from ._accesslog import log_line, not_completed_message, request_parts, write_stderr
 from ._socketio import Channel
+from ._types import ExcInfo, StartResponse, WSGIApplication
 
 __all__ = [
     "ServerHandler",
@@ -61,22 +63,9 @@ server_version = f"wsgicore/{__version__}"
 sys_version = f"{platform.python_implementation()}/{sys.version.split()[0]}"
 software_version = f"{server_version} {sys_version}"
 
-StartResponse = Callable[..., Callable[[bytes], object]]
-WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-
 #: Seconds without input after which a lingering close stops early: a client that is still
 #: uploading keeps data coming (its window is full); one that is just slow to close costs this.
 LINGER_QUIET = 0.25
-
-_DRIVER_SETTINGS = ("keep_alive", "head_timeout", "io_timeout", "keep_alive_timeout",
-                    "linger_timeout", "linger_bytes")
-
-# Escapes for the access log (as CPython 3.10.9+ does): a request line is client-chosen text and
-# must not forge log lines or terminal escapes.
-_LOG_ESCAPES = str.maketrans(
-    {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\\"): "\\\\"}
-)
 
 
 class WSGIServer(HTTPServer):
@@ -97,14 +86,14 @@ class WSGIServer(HTTPServer):
     keep_alive: bool = False
     #: Deadline in seconds for a whole request head. A slow or stalled client (half a request)
     #: cannot hold a single-threaded server longer than this.
-    head_timeout: float = 10.0
+    head_timeout: float = _settings.HEAD_TIMEOUT
     #: Seconds one read of the request body or one write of the response may wait.
-    io_timeout: float = 30.0
+    io_timeout: float = _settings.IO_TIMEOUT
     #: Seconds an idle kept-alive connection waits for its next request.
-    keep_alive_timeout: float = 5.0
+    keep_alive_timeout: float = _settings.KEEP_ALIVE_TIMEOUT
     #: Seconds, and bytes, of input discarded at most by a lingering close (RFC 9112 §9.6).
-    linger_timeout: float = 2.0
-    linger_bytes: int = 1 << 20
+    linger_timeout: float = _settings.LINGER_TIMEOUT
+    linger_bytes: int = _settings.LINGER_BYTES
 
     _effective: tuple[Config, bool, bool, Config] | None = None
     #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
@@ -207,9 +196,6 @@ class ServerHandler:
         self.use_sendfile = use_sendfile
         self.status: int | None = None
         self.bytes_sent = 0
-        #: The error that ended a read of the request body (client gone or too slow), if any.
-        self.read_error: OSError | None = None
-        self._discard_output = False
 
     def run(self, application: WSGIApplication, environ: dict[str, Any]) -> ResponseInfo:
         """Call ``application`` and send its response. An ``OSError`` means the client is gone
@@ -224,36 +210,27 @@ class ServerHandler:
         return info
 
     def _send(self, data: bytes) -> None:
-        if self._discard_output:
-            return
         self.channel.send(data, self.request_handler.server.io_timeout)
 
     def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
         return self.channel.sendfile(file, offset, count, self.request_handler.server.io_timeout)
 
     def fetch(self) -> bytes:
-        """The next bytes of the request for ``wsgi.input`` (``b""`` at EOF)."""
+        """The next bytes of the request for ``wsgi.input`` (``b""`` at EOF).
+
+        An ``OSError`` here (client gone, or silent for ``io_timeout``) is the core's to handle: it
+        answers 408 to a timeout (nothing to a reset), reports one line without a traceback through
+        :meth:`log_problem` and ends the connection after the response.
+        """
         # A pending "100 Continue" must go out before we wait for the body (RFC 9110 §10.1.1).
         timeout = self.request_handler.server.io_timeout
         channel = self.channel
-        try:
-            channel.send(self.connection.data_to_send(), timeout)
-            return channel.recv(timeout if channel.has_socket else None)
-        except OSError as exc:
-            self.read_error = exc
-            raise
+        channel.send(self.connection.data_to_send(), timeout)
+        return channel.recv(timeout if channel.has_socket else None)
 
     def log_problem(self, problem: Problem) -> None:
-        """Report a problem the core found (app exception, wrong body length, ``close()`` error)
-        to the request handler's ``get_stderr()``."""
-        if problem.exc_info is not None and problem.exc_info[1] is self.read_error:
-            # Not the app's fault: the client went away or stalled while sending the body. The
-            # core's 500 would blame the server; the connection is closed without an answer.
-            self._discard_output = True
-            self.request_handler.log_error('"%s" request body not received: %s',
-                                           self.request_handler.requestline,
-                                           _describe(problem.exc_info[1]))
-            return
+        """Report a problem the core found (app exception, wrong body length, ``close()`` error,
+        failed body read) to the request handler's ``get_stderr()``."""
         stderr = self.request_handler.get_stderr()
         stderr.write(problem.message.rstrip("\n") + "\n")
         if problem.exc_info is not None:
@@ -307,8 +284,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Write ``addr - - [date] message`` to ``sys.stderr``, control characters escaped."""
-        message = (format % args).translate(_LOG_ESCAPES)
-        sys.stderr.write(f"{self.address_string()} - - [{self.log_date_time_string()}] {message}\n")
+        write_stderr(log_line(self.address_string(), self.log_date_time_string(), format % args))
 
     def handle(self) -> None:
         """Serve the connection: one request (more with keep-alive), each to completion."""
@@ -392,9 +368,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             connection.close_after_response()
         environ = self.get_environ()
         # The access log's request line, rebuilt from the core's parse (never parsed here).
-        self.command = str(environ.get("REQUEST_METHOD", ""))
-        self.path = str(environ.get("REQUEST_URI", ""))
-        self.request_version = str(environ.get("SERVER_PROTOCOL", ""))
+        self.command, self.path, self.request_version = request_parts(environ)
         self.requestline = f"{self.command} {self.path} {self.request_version}"
         handler = self.server_handler_class(
             self, connection, channel,
@@ -407,20 +381,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             info = handler.run(self.server.get_app() or _no_app, environ)
         except OSError as exc:
             connection.send_failed()
-            self.log_error('"%s" response not completed: %s', self.requestline, _describe(exc))
-            return False
-        if handler.read_error is not None:
-            # The connection is unusable, whatever the app answered (logged in log_problem if
-            # the app let the error through).
+            self.log_error("%s", not_completed_message(self.requestline, exc))
             return False
         self.log_request(info.status, info.body_bytes)
         return True
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "client too slow (timed out)"
-    return f"client disconnected ({type(exc).__name__})"
 
 
 def _no_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -455,7 +419,9 @@ def make_server(
     ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``).
     """
     for name, value in settings.items():
-        _check_setting(name, value)
+        if name not in _settings.SETTING_NAMES:
+            raise TypeError(f"make_server() got an unexpected keyword argument {name!r}")
+        _settings.check_setting(name, value)
     server = server_class((host, port), handler_class)
     server.set_app(app)
     if config is not None:
@@ -465,20 +431,7 @@ def make_server(
     return server
 
 
-def _check_setting(name: str, value: Any) -> None:
-    if name not in _DRIVER_SETTINGS:
-        raise TypeError(f"make_server() got an unexpected keyword argument {name!r}")
-    if name == "keep_alive":
-        if not isinstance(value, bool):
-            raise ValueError(f"keep_alive must be a bool, not {value!r}")
-    elif name == "linger_bytes":
-        if type(value) is not int or value < 0:
-            raise ValueError(f"linger_bytes must be an int >= 0, not {value!r}")
-    elif isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
-
-
 if __name__ == "__main__":
-    from ._cli import main
+    from ._cli import simple_server_main
 
-    raise SystemExit(main())
+    raise SystemExit(simple_server_main())

@@ -8,23 +8,23 @@ from __future__ import annotations
 import io
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
-TIMEOUT = 10.0
+try:
+    from support.clients import TIMEOUT, connect, drip, wait_closed
+except ImportError:  # imported as tests.asyncio_driver.aio_support (the command-line test's server)
+    from tests.support.clients import TIMEOUT, connect, drip, wait_closed
+
+__all__ = ["TIMEOUT", "BodyReader", "Environ", "Recorder", "Response", "StartResponse",
+           "StreamingBody", "connect", "drip", "echo_app", "exchange_raw", "get", "hello_app",
+           "read_response", "request", "wait_closed"]
 
 
 class Response(NamedTuple):
     status: int
     headers: dict[str, str]  # lower-case names; repeated fields joined with ", "
     body: bytes
-
-
-def connect(address: tuple[str, int], timeout: float = TIMEOUT) -> socket.socket:
-    sock = socket.create_connection(address, timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
 
 
 def _read_line(f: io.BufferedReader) -> bytes:
@@ -94,22 +94,6 @@ def get(address: tuple[str, int], path: str = "/", *, close: bool = True) -> Res
     return request(address, raw)[0]
 
 
-def wait_closed(sock: socket.socket, timeout: float = TIMEOUT) -> tuple[bytes, float]:
-    """Read until EOF (or a reset); return what was read and how long it took."""
-    start = time.monotonic()
-    sock.settimeout(timeout)
-    chunks = []
-    for _ in range(100000):
-        try:
-            data = sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    return b"".join(chunks), time.monotonic() - start
-
-
 def exchange_raw(address: tuple[str, int], raw: bytes, timeout: float = TIMEOUT) -> bytes:
     """Send ``raw``, half-close, read everything until the server closes."""
     with connect(address, timeout) as sock:
@@ -177,3 +161,23 @@ class StreamingBody:
 
     def close(self) -> None:
         self.closed.set()
+
+
+class BodyReader:
+    """An app that reads the whole body, keeps the ``OSError`` a failed read raises (and lets the
+    response go on), then answers 200 with ``body``. ``done`` is set once the read has ended."""
+
+    def __init__(self, body: bytes = b"") -> None:
+        self.body = body
+        self.errors: list[OSError] = []
+        self.done = threading.Event()
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> list[bytes]:
+        try:
+            environ["wsgi.input"].read()
+        except OSError as exc:
+            self.errors.append(exc)
+        finally:
+            self.done.set()
+        start_response("200 OK", [("Content-Length", str(len(self.body)))])
+        return [self.body]

@@ -9,13 +9,16 @@ import time
 
 import pytest
 
+from wsgicore import RequestBodyError
 from wsgidrivers.asyncio import ServerThread
 
 from .aio_support import (
+    BodyReader,
     Environ,
     Recorder,
     StartResponse,
     connect,
+    drip,
     exchange_raw,
     get,
     hello_app,
@@ -47,16 +50,8 @@ def test_slowloris_head_is_cut_at_the_head_deadline(start_server: Starter) -> No
     head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 100
     with start_server(rec, head_timeout=0.5, keep_alive_timeout=5.0) as address, connect(address) as sock:
         start = time.monotonic()
-        closed = False
-        for byte in head:  # one byte every 20 ms: each byte arrives well within any idle timeout
-            try:
-                sock.sendall(bytes([byte]))
-            except OSError:
-                closed = True
-                break
-            time.sleep(0.02)
-            if time.monotonic() - start > 3.0:
-                break
+        # One byte every 20 ms: each byte arrives well within any idle timeout.
+        closed = drip(sock, head, 0.02, give_up=3.0)
         if not closed:
             data, _ = wait_closed(sock)
             assert data == b""
@@ -65,23 +60,17 @@ def test_slowloris_head_is_cut_at_the_head_deadline(start_server: Starter) -> No
 
 
 def test_stalled_upload_times_out_in_the_app_and_closes(start_server: Starter) -> None:
-    seen: list[BaseException] = []
-
-    def reader(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        try:
-            environ["wsgi.input"].read()
-        except OSError as exc:
-            seen.append(exc)
-        start_response("200 OK", [("Content-Length", "2")])
-        return [b"to"]
-
+    reader = BodyReader(b"to")
     with start_server(reader, io_timeout=0.3) as address, connect(address) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab")
         data, took = wait_closed(sock)
         assert data.startswith(b"HTTP/1.1 200 ")
         assert took < 5.0
-    assert len(seen) == 1
-    assert isinstance(seen[0], TimeoutError)
+    (error,) = reader.errors
+    # The core turns the driver's TimeoutError into its RequestBodyError (an OSError) with a 408.
+    assert isinstance(error, RequestBodyError)
+    assert error.status_code == 408
+    assert isinstance(error.__cause__, TimeoutError)
 
 
 def test_error_response_survives_a_client_that_keeps_sending(start_server: Starter) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -24,7 +24,16 @@ from typing import Any
 
 import pytest
 
-from .aio_support import Environ, StartResponse, StreamingBody, connect, read_response, wait_closed
+from .aio_support import (
+    BodyReader,
+    Environ,
+    StartResponse,
+    StreamingBody,
+    connect,
+    get,
+    read_response,
+    wait_closed,
+)
 
 
 def _import(*names: str) -> ModuleType | None:
@@ -39,6 +48,9 @@ def _import(*names: str) -> ModuleType | None:
 servers = _import("tests.support.servers", "support.servers")
 hostile = _import("tests.hardening.hostile_table", "hardening.hostile_table")
 util = _import("tests.hardening._util", "hardening._util")
+
+#: An access-log line: ``addr - - [date] "request line" status size``.
+ACCESS_LINE = re.compile(r'"[^"]*" \d{1,3} (\d+|-)$')
 
 REFERENCE = "simple_server_threading"
 DRIVERS = (REFERENCE, "asyncio")
@@ -168,22 +180,38 @@ def test_client_gone_mid_download_closes_the_iterable(driver: str) -> None:
 
 
 def test_client_gone_mid_upload_is_an_oserror_in_the_app(driver: str) -> None:
-    seen: list[BaseException] = []
-    done = threading.Event()
-
-    def reader(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        try:
-            environ["wsgi.input"].read()
-        except OSError as exc:
-            seen.append(exc)
-        finally:
-            done.set()
-        start_response("200 OK", [("Content-Length", "0")])
-        return []
-
+    reader = BodyReader()
     with servers.running_server(driver, reader) as address:
         with connect(address) as sock:
             sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nabc")
             time.sleep(0.05)
-        assert done.wait(10)
-    assert len(seen) == 1
+        assert reader.done.wait(10)
+        assert get(address).status == 200  # and the server goes on
+    assert len(reader.errors) == 1
+
+
+def _body_reading_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    body = environ["wsgi.input"].read()  # a failed read is left to the server
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
+def test_stalled_upload_is_the_cores_408_and_one_log_line(
+    driver: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The driver's read times out; the core answers 408 and reports one line without a traceback
+    # (the access line of the 408 aside), and the driver neither adds its own nor a 500.
+    capsys.readouterr()
+    with servers.running_server(driver, _body_reading_app, io_timeout=0.3) as address:
+        with connect(address) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+            data, took = wait_closed(sock)
+        assert get(address).status == 200
+    assert data.startswith(b"HTTP/1.1 408 ")
+    assert took < 5.0
+    log = capsys.readouterr().err
+    assert "Traceback" not in log
+    failures = [line for line in log.splitlines() if not ACCESS_LINE.search(line)]
+    assert len(failures) == 1, failures
+    assert failures[0].startswith("request body error: reading the request body failed: TimeoutError")
+    assert re.search(r'"POST / HTTP/1\.1" 408 \d+$', log, re.MULTILINE)

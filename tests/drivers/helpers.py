@@ -5,13 +5,14 @@ from __future__ import annotations
 import http.client
 import io
 import socket
-import time
 from collections.abc import Iterable
 from typing import Any
 
+from support.clients import TIMEOUT, connect, read_until_close
 from wsgidrivers.simple_server import WSGIRequestHandler
 
-TIMEOUT = 10.0
+__all__ = ["RecordingHandler", "connect", "hello_app", "read_response", "read_until_close",
+           "recording_handler", "request"]
 
 
 def hello_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -29,27 +30,6 @@ def request(address: tuple[str, int], method: str = "GET", path: str = "/", body
         return response.status, response.reason, response.getheaders(), response.read()
     finally:
         conn.close()
-
-
-def connect(address: tuple[str, int]) -> socket.socket:
-    return socket.create_connection(address, timeout=TIMEOUT)
-
-
-def read_until_close(sock: socket.socket, limit: float = TIMEOUT) -> bytes:
-    """Everything the server sends until it closes (or resets) the connection."""
-    deadline = time.monotonic() + limit
-    chunks = []
-    while time.monotonic() < deadline:
-        try:
-            data = sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    else:
-        raise AssertionError("the server did not close the connection")
-    return b"".join(chunks)
 
 
 def read_response(sock: socket.socket) -> http.client.HTTPResponse:

@@ -1,0 +1,274 @@
+"""The asyncio driver's hand-over of bytes between the event loop and the worker running the app.
+
+One condition variable guards everything here; it is the only state both threads touch:
+
+* Request bytes, loop -> worker. While the app runs, the loop queues what it receives
+  (:meth:`Bridge.received`, which tells it to pause reading above ``IN_HIGH``); the worker's
+  :meth:`Bridge.receive` takes them, waiting on the condition (never polling) at most ``io_timeout``,
+  and asks the loop to resume reading once it has drained the queue.
+* Response bytes, worker -> loop. :meth:`Bridge.send` appends to an outgoing list and wakes the loop
+  with ``call_soon_threadsafe``; it blocks while the transport is above its high-water mark
+  (``pause_writing``) or ``OUT_HIGH`` bytes already wait, so a slow reader stalls the application
+  instead of growing a buffer.
+* The worker's outcome travels through the same outgoing list (:meth:`Bridge.finish`), so the loop
+  sees it after every byte of the response (:meth:`Bridge.flush`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple
+
+from wsgicore import ResponseInfo
+
+__all__ = ["IN_HIGH", "IN_LOW", "OUT_HIGH", "Bridge", "ClientDisconnected", "Leftover", "Outcome",
+           "SendError", "SendTimeout"]
+
+# Request bytes queued for a running app before the loop stops reading the socket (and where it
+# starts again). Bounds the memory a fast uploader or a pipelining flood can make us hold.
+IN_HIGH: Final = 256 * 1024
+IN_LOW: Final = 64 * 1024
+# Response bytes handed over by a worker but not yet written to the transport. Together with the
+# transport's own high-water mark (64 KiB) this bounds what a slow reader can make us buffer.
+OUT_HIGH: Final = 64 * 1024
+# A native sendfile is done in pieces so that a stalled reader is noticed within ``io_timeout``.
+_SENDFILE_PIECE: Final = 1024 * 1024
+
+#: What a worker hands back: the response it sent, or the exception that ended it.
+Outcome = ResponseInfo | BaseException
+
+
+class SendError(ConnectionError):
+    """Marker base: the exception was raised by this driver's ``send`` (client gone or stalled)."""
+
+
+class ClientDisconnected(SendError, ConnectionResetError):
+    """The client closed the connection (or it broke) while the response was being sent."""
+
+
+class SendTimeout(SendError, TimeoutError):
+    """The client did not accept response bytes for ``io_timeout`` seconds."""
+
+
+class Leftover(NamedTuple):
+    """Request input the loop queued while the app ran, taken back when the worker is done."""
+
+    data: list[bytes]
+    eof: bool
+    reading_paused: bool
+
+
+class Bridge:
+    """The hand-over of one connection. Methods say which thread calls them.
+
+    ``on_output`` (run in the loop) is scheduled when the worker hands over bytes or its outcome;
+    ``on_drained`` (run in the loop) when the worker emptied a queue that had paused reading.
+    """
+
+    def __init__(
+        self, io_timeout: float, on_output: Callable[[], None], on_drained: Callable[[], None]
+    ) -> None:
+        self._io_timeout = io_timeout
+        self._on_output = on_output
+        self._on_drained = on_drained
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport: asyncio.Transport | None = None
+        self._cond = threading.Condition(threading.Lock())
+        # loop -> worker
+        self._in: deque[bytes] = deque()
+        self._in_bytes = 0
+        self._in_eof = False
+        self._reading_paused = False
+        self._resume_scheduled = False
+        # worker -> loop
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._flush_scheduled = False
+        self._outcome: Outcome | None = None
+        self._write_paused = False
+        self._lost = False
+
+    def attach(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
+        """Loop: the connection is made; wake-ups go to ``loop``, ``sendfile`` uses ``transport``."""
+        self._loop = loop
+        self._transport = transport
+
+    # ---- loop thread ------------------------------------------------------------------------------
+
+    def received(self, data: bytes) -> bool:
+        """Queue request bytes for the worker; True when the caller must pause reading now."""
+        with self._cond:
+            self._in.append(data)
+            self._in_bytes += len(data)
+            self._cond.notify()
+            if self._in_bytes > IN_HIGH and not self._reading_paused:
+                self._reading_paused = True
+                return True
+        return False
+
+    def received_eof(self) -> None:
+        with self._cond:
+            self._in_eof = True
+            self._cond.notify()
+
+    def lost(self) -> None:
+        """The connection is gone: wake a worker blocked in ``send``/``receive``."""
+        with self._cond:
+            self._lost = True
+            self._cond.notify_all()
+
+    def pause_writing(self) -> None:
+        with self._cond:
+            self._write_paused = True
+
+    def resume_writing(self) -> None:
+        with self._cond:
+            self._write_paused = False
+            self._cond.notify_all()
+
+    @property
+    def buffered_bytes(self) -> tuple[int, int]:
+        """``(request bytes queued for the app, response bytes not yet given to the transport)``."""
+        with self._cond:
+            return self._in_bytes, self._out_bytes
+
+    def flush(self, write: Callable[[bytes], None]) -> Outcome | None:
+        """``write`` what the worker handed over; return its outcome once it is done, else None."""
+        with self._cond:
+            chunks = self._out
+            self._out = []
+            self._flush_scheduled = False
+            outcome = self._outcome
+            self._outcome = None
+        if chunks:
+            size = sum(map(len, chunks))
+            write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            with self._cond:
+                self._out_bytes -= size
+                self._cond.notify_all()
+        return outcome
+
+    def take_leftover(self) -> Leftover:
+        """Empty the request queue (the worker is done): what was queued, EOF, and whether reading
+        was paused for it."""
+        with self._cond:
+            data = list(self._in)
+            self._in.clear()
+            self._in_bytes = 0
+            leftover = Leftover(data, self._in_eof, self._reading_paused)
+            self._in_eof = False
+            self._reading_paused = False
+        return leftover
+
+    def may_resume_reading(self) -> bool:
+        """True (and reading counts as resumed) when reading was paused and the queue is low again."""
+        with self._cond:
+            self._resume_scheduled = False
+            if not self._reading_paused or self._in_bytes > IN_LOW:
+                return False
+            self._reading_paused = False
+        return True
+
+    # ---- worker thread ----------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Hand response bytes to the loop; block while the client is behind (``io_timeout``)."""
+        if not data:
+            return
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the core may reuse a buffer it passed as a view
+        with self._cond:
+            if self._lost or self._write_paused or self._out_bytes >= OUT_HIGH:
+                self._wait_writable()
+            self._out.append(data)
+            self._out_bytes += len(data)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        self._call_in_loop(self._on_output)
+
+    def receive(self) -> bytes:
+        """The next request bytes, ``b""`` at EOF; waits without polling, at most ``io_timeout``."""
+        resume = False
+        with self._cond:
+            if not self._in and not self._in_eof and not self._lost:
+                deadline = time.monotonic() + self._io_timeout
+                while not self._in and not self._in_eof and not self._lost:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        # The core turns this into a 408 and closes the connection after the response.
+                        raise TimeoutError(f"client sent no body bytes for {self._io_timeout} s")
+                    self._cond.wait(remaining)
+            if not self._in:
+                return b""  # EOF or connection lost: the core turns a short body into its error
+            data = self._in.popleft() if len(self._in) == 1 else b"".join(self._in)
+            self._in.clear()
+            self._in_bytes = 0
+            if self._reading_paused and not self._resume_scheduled:
+                self._resume_scheduled = resume = True
+        if resume:
+            self._call_in_loop(self._on_drained)
+        return data
+
+    def sendfile(self, file: Any, offset: int, count: int | None) -> int:
+        """``sendfile`` for ``run_app``: the loop's native sendfile, in pieces, each within
+        ``io_timeout``."""
+        loop = self._loop
+        transport = self._transport
+        if loop is None or transport is None:
+            raise ClientDisconnected("client disconnected")
+        sent = 0
+        while count is None or sent < count:
+            piece = _SENDFILE_PIECE if count is None else min(_SENDFILE_PIECE, count - sent)
+            with self._cond:
+                if self._lost:
+                    raise ClientDisconnected("client disconnected")
+            future = asyncio.run_coroutine_threadsafe(
+                loop.sendfile(transport, file, offset + sent, piece), loop
+            )
+            try:
+                n = future.result(self._io_timeout)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise SendTimeout(f"client took no data for {self._io_timeout} s") from None
+            except (ConnectionError, RuntimeError, OSError) as exc:
+                raise ClientDisconnected(f"client disconnected: {exc}") from exc
+            sent += n
+            if n < piece:
+                break  # end of file
+        return sent
+
+    def finish(self, outcome: Outcome) -> None:
+        """Post the worker's outcome behind its last response bytes; the loop owns the Connection
+        again once it has flushed it."""
+        with self._cond:
+            self._outcome = outcome
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        self._call_in_loop(self._on_output)
+
+    def _wait_writable(self) -> None:
+        # Called with _cond held. The deadline restarts with each send, so any progress resets it.
+        deadline = time.monotonic() + self._io_timeout
+        while True:
+            if self._lost:
+                raise ClientDisconnected("client disconnected")
+            if not self._write_paused and self._out_bytes < OUT_HIGH:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SendTimeout(f"client took no data for {self._io_timeout} s")
+            self._cond.wait(remaining)
+
+    def _call_in_loop(self, callback: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody left to tell
+                loop.call_soon_threadsafe(callback)

@@ -1,0 +1,302 @@
+"""One client connection of the asyncio driver, on the event loop: parsing, hand-over, closing, deadlines.
+
+While no application runs, the loop owns the :class:`wsgicore.Connection`: ``data_received`` feeds it,
+``next_event`` parses, error responses go straight to the transport. On ``RequestReceived`` a worker
+takes it (:func:`serve_request`) until it posts its outcome through the :class:`Bridge`; then the loop
+feeds it the bytes queued meanwhile and owns it again, so pipelined requests are answered in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from wsgicore import (
+    NEED_DATA,
+    PAUSED,
+    Connection,
+    ConnectionClosed,
+    RemoteProtocolError,
+    RequestReceived,
+    ResponseInfo,
+)
+
+from ._aio_bridge import Bridge, Outcome
+from ._aio_timer import Deadline
+from ._aio_worker import serve_request
+
+if TYPE_CHECKING:
+    from ._aio_service import Service
+
+__all__ = ["WSGIProtocol"]
+
+# Connection states (loop thread only).
+_IDLE: Final = 0  # between requests, nothing received: idle timeout
+_HEAD: Final = 1  # part of a request head received: head deadline
+_APP: Final = 2  # a worker owns the Connection
+_CLOSING: Final = 3  # response sent, FIN sent, waiting for the client's FIN (or a deadline)
+_CLOSED: Final = 4
+
+
+def _address(info: Any) -> tuple[Any, ...] | None:
+    # TCP gives (host, port[, flowinfo, scope_id]); a Unix socket gives a str (or b"" / "").
+    return tuple(info) if isinstance(info, tuple) and len(info) >= 2 else None
+
+
+class WSGIProtocol(asyncio.Protocol):
+    """One client connection. Every method runs in the loop thread; the worker's side of the
+    connection is the :class:`Bridge` (the only state both threads touch)."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport: asyncio.Transport | None = None
+        self._conn: Connection | None = None
+        self._addr = "-"
+        self._state = _IDLE
+        self._peer_eof = False
+        self._close_after_app = False
+        self._served = 0  # requests handed to the app on this connection
+        self._discarded = 0
+        self._deadline = Deadline(self._deadline_passed)
+        self._hard_deadline = math.inf
+        self._bridge = Bridge(service.io_timeout, on_output=self._flush, on_drained=self._resume_reading)
+
+    # ---- asyncio.Protocol ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not isinstance(transport, asyncio.Transport):
+            raise TypeError(f"WSGIProtocol needs a stream transport, not {transport!r}")
+        service = self._service
+        self._loop = loop = asyncio.get_running_loop()
+        self._transport = transport
+        self._bridge.attach(loop, transport)
+        self._deadline.attach(loop)
+        peer = _address(transport.get_extra_info("peername"))
+        self._addr = str(peer[0]) if peer is not None else "-"
+        self._conn = Connection(
+            service.config, peer=peer, sockname=_address(transport.get_extra_info("sockname"))
+        )
+        service.add_connection(self)
+        if service.closing:
+            self._state = _CLOSING
+            transport.close()
+            return
+        # The first request gets the head deadline from the accept: a silent client is a slow one.
+        self._deadline.set(loop.time() + service.head_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        state = self._state
+        if state == _APP:
+            if self._bridge.received(data) and self._transport is not None:
+                self._transport.pause_reading()
+        elif state in (_IDLE, _HEAD):
+            if state == _IDLE:
+                self._state = _HEAD
+                self._deadline.set(self._now() + self._service.head_timeout)
+            self._require_conn().receive_data(data)
+            self._advance()
+        elif state == _CLOSING:
+            self._discarded += len(data)
+            if self._discarded > self._service.linger_bytes and self._transport is not None:
+                self._transport.close()
+
+    def eof_received(self) -> bool | None:
+        self._peer_eof = True
+        state = self._state
+        if state == _APP:
+            self._bridge.received_eof()
+            return True  # keep the write side open: the response is still coming
+        if state in (_IDLE, _HEAD):
+            self._require_conn().receive_data(b"")
+            self._advance()
+            return True
+        return False  # closing: the transport closes once its buffer is flushed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._state = _CLOSED
+        self._deadline.cancel()
+        self._bridge.lost()
+        self._service.remove_connection(self)
+
+    def pause_writing(self) -> None:
+        self._bridge.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._bridge.resume_writing()
+
+    @property
+    def buffered_bytes(self) -> tuple[int, int]:
+        """``(request bytes queued for the app, response bytes not yet given to the transport)``."""
+        return self._bridge.buffered_bytes
+
+    # ---- control from the service -----------------------------------------------------------------
+
+    def begin_shutdown(self) -> None:
+        """Close now if no request is in an application (or stop lingering); otherwise close after
+        the response of the request in progress."""
+        if self._state in (_IDLE, _HEAD):
+            self._close(linger=False)
+        elif self._state == _APP:
+            self._close_after_app = True
+        elif self._state == _CLOSING and self._transport is not None:
+            self._transport.close()  # stop lingering; what is buffered is still sent
+
+    def abort(self) -> None:
+        """Drop the connection now (RST); a worker blocked on it is woken by ``connection_lost``."""
+        if self._transport is not None and self._state != _CLOSED:
+            self._transport.abort()
+
+    # ---- parsing while the loop owns the Connection -----------------------------------------------
+
+    def _advance(self) -> None:
+        """Ask the Connection for events until it needs bytes, hands a request over, or ends."""
+        conn = self._require_conn()
+        transport = self._require_transport()
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                # The head (or a body being drained) broke HTTP: send the core's ready-made answer.
+                self._write(conn.data_to_send() + exc.response)
+                # As the blocking driver (and http.server's send_error): a log_error line.
+                self._service.log(self._addr, f"code {exc.status_code or '-'}, message {exc.reason}")
+                self._close()
+                return
+            except Exception:
+                self._service.report("wsgidrivers.asyncio: Connection.next_event failed")
+                transport.abort()
+                return
+            if event is NEED_DATA:
+                self._write(conn.data_to_send())
+                return
+            if isinstance(event, RequestReceived):
+                self._write(conn.data_to_send())
+                if self._service.closing:
+                    self._close()  # shutting down: no new work, even if already received
+                    return
+                self._dispatch(conn, event.environ)
+                return
+            if isinstance(event, ConnectionClosed):
+                self._write(conn.data_to_send())
+                self._close()
+                return
+            if event is PAUSED:
+                # Only returned to drivers that ask for events before running the app; we never do.
+                self._service.report("wsgidrivers.asyncio: unexpected PAUSED from Connection")
+                transport.abort()
+                return
+            # BodyReceived / RequestComplete: body bytes the core discards for us; keep going.
+
+    def _dispatch(self, conn: Connection, environ: dict[str, Any]) -> None:
+        self._state = _APP
+        self._served += 1
+        self._deadline.clear()  # the worker applies io_timeout to its own reads and writes
+        try:
+            self._service.executor.submit(
+                serve_request, self._service, conn, self._bridge, self._addr, environ
+            )
+        except RuntimeError:  # the pool is shut down
+            self.abort()
+
+    # ---- back from the worker ---------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Write what the worker handed over; once it is done, take the Connection back."""
+        outcome = self._bridge.flush(self._write)
+        if outcome is not None:
+            self._app_finished(outcome)
+
+    def _app_finished(self, outcome: Outcome) -> None:
+        if self._state == _CLOSED:
+            return
+        conn = self._require_conn()
+        leftover = self._bridge.take_leftover()
+        if not isinstance(outcome, ResponseInfo):
+            self.abort()  # client gone, stalled, or a fault: nothing more to say on this connection
+            return
+        for data in leftover.data:
+            conn.receive_data(data)
+        if leftover.eof:
+            conn.receive_data(b"")
+        if self._close_after_app or self._service.closing:
+            self._close()
+            return
+        self._state = _HEAD if conn.trailing_data[0] else _IDLE
+        service = self._service
+        wait = service.head_timeout if self._state == _HEAD else service.keep_alive_timeout
+        self._deadline.set(self._now() + wait)
+        if leftover.reading_paused:
+            self._require_transport().resume_reading()
+        # Pipelined requests, or the core's ConnectionClosed (after a failed body read, say).
+        self._advance()
+
+    def _resume_reading(self) -> None:
+        if self._bridge.may_resume_reading() and self._state == _APP and self._transport is not None:
+            self._transport.resume_reading()
+
+    # ---- closing and deadlines --------------------------------------------------------------------
+
+    def _close(self, *, linger: bool = True) -> None:
+        """Finish the connection: half-close, discard input until the client's EOF, then close.
+
+        ``linger=False`` when no response was just sent (idle, timed-out head, shutdown): then
+        there is nothing for a RST to destroy, and the connection is closed at once.
+        """
+        if self._state in (_CLOSING, _CLOSED):
+            return
+        self._state = _CLOSING
+        transport = self._require_transport()
+        now = self._now()
+        # Whatever is still buffered gets io_timeout to leave; then the connection is aborted.
+        self._hard_deadline = now + self._service.io_timeout
+        self._deadline.set(now + self._service.linger_timeout)
+        if not linger or self._peer_eof or not transport.can_write_eof():
+            transport.close()
+            return
+        # RFC 9112 §9.6: close the write side first and read until the client closes, so the
+        # response is not destroyed by a RST caused by request bytes we never read.
+        transport.write_eof()
+        with contextlib.suppress(Exception):
+            transport.resume_reading()
+
+    def _deadline_passed(self) -> None:
+        if self._state == _CLOSED:
+            return
+        transport = self._require_transport()
+        if self._state in (_IDLE, _HEAD):
+            # Idle keep-alive timeout, or head deadline (slowloris): close without a response.
+            if self._state == _HEAD or not self._served:
+                self._service.log(self._addr, f"request head not received within "
+                                              f"{self._service.head_timeout} s; closing")
+            self._close(linger=False)
+        elif self._state == _CLOSING:
+            now = self._now()
+            if transport.get_write_buffer_size() == 0:
+                transport.close()
+            elif now >= self._hard_deadline:
+                transport.abort()
+            else:
+                self._deadline.set(min(self._hard_deadline, now + self._service.linger_timeout))
+
+    def _now(self) -> float:
+        loop = self._loop
+        return loop.time() if loop is not None else time.monotonic()
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def _require_conn(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("connection_made has not been called")
+        return self._conn
+
+    def _require_transport(self) -> asyncio.Transport:
+        if self._transport is None:
+            raise RuntimeError("connection_made has not been called")
+        return self._transport

@@ -1,0 +1,204 @@
+"""The asyncio driver's servers: start serving on a loop, stop gracefully, or run on a loop of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import weakref
+from collections.abc import Callable
+from typing import IO, Any
+
+from wsgicore import Config
+
+from ._accesslog import write_stderr
+from ._aio_service import AccessLog, Service
+from ._settings import HEAD_TIMEOUT, IO_TIMEOUT, KEEP_ALIVE_TIMEOUT, LINGER_BYTES, LINGER_TIMEOUT
+from ._types import WSGIApplication
+
+__all__ = ["ServerThread", "create_server", "serve", "service_of", "shutdown"]
+
+_SERVICES: weakref.WeakKeyDictionary[asyncio.AbstractServer, Service] = weakref.WeakKeyDictionary()
+
+
+async def create_server(
+    app: WSGIApplication,
+    host: str | None = "127.0.0.1",
+    port: int = 8000,
+    *,
+    config: Config | None = None,
+    max_workers: int | None = None,
+    sock: Any = None,
+    ssl: Any = None,
+    backlog: int = 1024,
+    reuse_port: bool | None = None,
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+    head_timeout: float = HEAD_TIMEOUT,
+    io_timeout: float = IO_TIMEOUT,
+    linger_timeout: float = LINGER_TIMEOUT,
+    linger_bytes: int = LINGER_BYTES,
+    keep_alive: bool = True,
+    access_log: AccessLog | None = write_stderr,
+    errors: IO[str] | None = None,
+    use_sendfile: bool = True,
+) -> asyncio.Server:
+    """Start serving ``app`` on the running loop; return the listening :class:`asyncio.Server`.
+
+    ``sock`` (an already bound socket) replaces ``host``/``port``. ``ssl`` is an
+    :class:`ssl.SSLContext`; with it ``wsgi.url_scheme`` is ``https``. The other keywords are
+    :class:`Service`'s. Stop it with :func:`shutdown` (``server.close()`` alone stops accepting but
+    leaves the open connections and the worker pool alone).
+    """
+    service = Service(
+        app,
+        config=config,
+        max_workers=max_workers,
+        keep_alive_timeout=keep_alive_timeout,
+        head_timeout=head_timeout,
+        io_timeout=io_timeout,
+        linger_timeout=linger_timeout,
+        linger_bytes=linger_bytes,
+        keep_alive=keep_alive,
+        access_log=access_log,
+        errors=errors,
+        use_sendfile=use_sendfile,
+        tls=ssl is not None,
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        if sock is not None:
+            server = await loop.create_server(service, sock=sock, ssl=ssl, backlog=backlog)
+        else:
+            server = await loop.create_server(
+                service, host, port, ssl=ssl, backlog=backlog, reuse_port=reuse_port
+            )
+    except BaseException:
+        service.executor.shutdown(wait=False)
+        raise
+    _SERVICES[server] = service
+    return server
+
+
+def service_of(server: asyncio.AbstractServer) -> Service:
+    """The :class:`Service` behind a server made by :func:`create_server`."""
+    try:
+        return _SERVICES[server]
+    except KeyError:
+        raise ValueError(f"{server!r} was not made by wsgidrivers.asyncio.create_server") from None
+
+
+async def shutdown(server: asyncio.AbstractServer, grace: float = 10.0) -> None:
+    """Stop accepting, close idle connections, let in-flight requests finish within ``grace`` seconds."""
+    service = service_of(server)
+    server.close()
+    await service.shutdown(grace)
+
+
+async def serve(
+    app: WSGIApplication,
+    host: str | None = "127.0.0.1",
+    port: int = 8000,
+    *,
+    config: Config | None = None,
+    max_workers: int | None = None,
+    grace: float = 10.0,
+    on_ready: Callable[[asyncio.Server], None] | None = None,
+    **options: Any,
+) -> None:
+    """Serve ``app`` until cancelled, then shut down gracefully (see :func:`shutdown`).
+
+    ``options`` are :func:`create_server`'s keywords. ``on_ready(server)`` is called once the socket
+    listens (``server.sockets[0].getsockname()`` gives the port when ``port=0``).
+    """
+    server = await create_server(
+        app, host, port, config=config, max_workers=max_workers, **options
+    )
+    try:
+        if on_ready is not None:
+            on_ready(server)
+        await asyncio.get_running_loop().create_future()  # until cancelled
+    finally:
+        await shutdown(server, grace)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class ServerThread:
+    """The asyncio driver on an event loop of its own, in a background thread.
+
+    For tests and for programs that are not asyncio themselves::
+
+        with ServerThread(app, port=0) as (host, port):
+            ...  # talk to http://host:port/
+
+    Keywords are :func:`create_server`'s. :meth:`stop` shuts down gracefully within ``grace``.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        grace: float = 5.0,
+        **options: Any,
+    ) -> None:
+        self._app = app
+        self._host = host
+        self._port = port
+        self._grace = grace
+        self._options = options
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Future[None] | None = None
+        self._thread = threading.Thread(target=self._run, name="wsgidrivers.asyncio", daemon=True)
+        self.address: tuple[str, int] = (host, port)
+        self.service: Service | None = None
+
+    def start(self, timeout: float = 10.0) -> tuple[str, int]:
+        """Start the thread and wait until the socket listens; return ``(host, port)``."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the asyncio server did not start")
+        if self._error is not None:
+            raise self._error
+        return self.address
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Shut down gracefully and join the thread."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_set_done, stop)
+        self._thread.join(self._grace + 5.0 if timeout is None else timeout)
+
+    def __enter__(self) -> tuple[str, int]:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # handed to the thread that called start()
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = self._loop.create_future()
+        server = await create_server(self._app, self._host, self._port, **self._options)
+        self.service = service_of(server)
+        sockname = server.sockets[0].getsockname()
+        self.address = (str(sockname[0]), int(sockname[1]))
+        self._ready.set()
+        try:
+            await self._stop
+        finally:
+            await shutdown(server, self._grace)

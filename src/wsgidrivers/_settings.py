@@ -1,0 +1,43 @@
+"""The timeouts and limits both drivers share: their names, their defaults and the check of a value.
+
+``keep_alive``'s default is each driver's own (off in ``simple_server``, as wsgiref; on in ``asyncio``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+__all__ = [
+    "HEAD_TIMEOUT",
+    "IO_TIMEOUT",
+    "KEEP_ALIVE_TIMEOUT",
+    "LINGER_BYTES",
+    "LINGER_TIMEOUT",
+    "SETTING_NAMES",
+    "check_setting",
+]
+
+#: Seconds for a whole request head, from its first byte: a slowloris client is cut here.
+HEAD_TIMEOUT: Final = 10.0
+#: Seconds one read of the request body or one write of the response may wait.
+IO_TIMEOUT: Final = 30.0
+#: Seconds an idle kept-alive connection waits for its next request.
+KEEP_ALIVE_TIMEOUT: Final = 5.0
+#: Seconds, and bytes, of input discarded at most by a lingering close (RFC 9112 §9.6).
+LINGER_TIMEOUT: Final = 2.0
+LINGER_BYTES: Final = 1 << 20
+
+SETTING_NAMES: Final = ("keep_alive", "head_timeout", "io_timeout", "keep_alive_timeout",
+                        "linger_timeout", "linger_bytes")
+
+
+def check_setting(name: str, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` is valid for the setting ``name`` (one of SETTING_NAMES)."""
+    if name == "keep_alive":
+        if not isinstance(value, bool):
+            raise ValueError(f"keep_alive must be a bool, not {value!r}")
+    elif name == "linger_bytes":
+        if type(value) is not int or value < 0:
+            raise ValueError(f"linger_bytes must be an int >= 0, not {value!r}")
+    elif isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
