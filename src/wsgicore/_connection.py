@@ -102,6 +102,7 @@ class Connection:
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
         )
         self._closing = False
+        self._error_ended = False
         self._new_request_state()
 
     def close_after_response(self) -> None:
@@ -177,6 +178,18 @@ class Connection:
         return self._phase is not _Phase.CLOSED and self._can_keep_alive()
 
     @property
+    def peer_may_still_send(self) -> bool:
+        """Whether closing now could reset the connection under the client's feet (RFC 9112 §9.6):
+        a request body was not received to its end, bytes arrived that were never parsed, or the
+        connection ended in an error. Then a driver should linger (stop sending, read and discard for
+        a bounded time) before it closes; otherwise it can close at once."""
+        if self._eof:
+            return False
+        if self._buf or self._error_ended:
+            return True
+        return self._phase is not _Phase.AWAIT_HEAD and not self._body_done
+
+    @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes received but not parsed yet, and whether EOF was received."""
         return bytes(self._buf), self._eof
@@ -185,6 +198,7 @@ class Connection:
 
     def _fail(self, status: int | None, reason: str) -> RemoteProtocolError:
         self._phase = _Phase.CLOSED
+        self._error_ended = True
         response = b"" if status is None else self._error_response(status, reason)
         return RemoteProtocolError(reason, status, response)
 

@@ -7,35 +7,71 @@ every wait is bounded by a timeout set on that socket. Nothing here knows HTTP.
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import time
+import struct
+import sys
 from typing import IO, Any
 
-__all__ = ["READ_SIZE", "Channel"]
+__all__ = ["KERNEL_TIMEOUTS", "READ_SIZE", "Channel", "set_kernel_timeout"]
+
+#: Whether timeouts can be left to the kernel (SO_RCVTIMEO/SO_SNDTIMEO on a blocking socket, a
+#: 64-bit ``struct timeval``). With CPython's own timeouts every recv() and send() costs an ioctl and
+#: a poll() besides the call itself: six system calls per keep-alive request instead of two.
+KERNEL_TIMEOUTS = sys.platform == "linux" and struct.calcsize("l") == 8
 
 #: Bytes asked for per read: large enough that a 1 GiB upload costs ~16k reads, small enough that
 #: a read never holds more than this in memory.
 READ_SIZE = 65536
 
 
+def set_kernel_timeout(sock: socket.socket, option: int, timeout: float | None) -> None:
+    """Set SO_RCVTIMEO or SO_SNDTIMEO. A listening socket's values are copied to the sockets it
+    accepts (Linux), which saves two system calls per connection."""
+    # A zero timeval means "no timeout" to the kernel: never let a tiny remainder become that.
+    seconds = 0.0 if timeout is None else max(timeout, 1e-6)
+    sock.setsockopt(socket.SOL_SOCKET, option,
+                    struct.pack("ll", int(seconds), int((seconds % 1) * 1_000_000)))
+
+
+#: A receive timeout already in the kernel within this many seconds of the one asked for is kept:
+#: deadlines are then up to this late, and a connection's first read costs no setsockopt().
+_TIMEOUT_SLACK = 0.05
+
+
 class Channel:
-    """One connection's byte stream: ``recv``/``send``/``sendfile``/``linger``.
+    """One connection's byte stream: ``recv``/``send``/``sendfile``/``peer_closed``.
 
     ``sock`` is the socket under ``rfile``/``wfile``, or ``None`` (in-memory files): then no timeout
-    applies and ``sendfile``/``linger`` are unavailable. After an ``OSError`` (including
+    applies and ``sendfile`` is unavailable. After an ``OSError`` (including
     ``TimeoutError``) the channel must not be used again except for closing.
     """
 
-    __slots__ = ("_read", "_sock", "_wfile")
+    __slots__ = ("_direct", "_read", "_recv_timeout", "_send_timeout", "_sock", "_timeout", "_wfile")
 
     def __init__(self, rfile: IO[bytes] | Any, wfile: IO[bytes] | Any,
-                 sock: socket.socket | None) -> None:
+                 sock: socket.socket | None, *, direct: bool = False,
+                 kernel_timeouts: tuple[float | None, float | None] = (-1.0, -1.0)) -> None:
+        """``direct``: ``rfile``/``wfile`` are the socket's own files, so reading and writing the
+        socket itself is the same I/O without the layers (and, on Linux, with kernel timeouts).
+        ``kernel_timeouts``: the (receive, send) timeouts the socket already has (inherited from
+        the listening socket); -1 for unknown."""
         # read1() returns what one read of the layer below gives (never waits for a full buffer);
         # a raw file's read() does the same. A buffered read(n) would wait for n bytes: never use it.
         self._read = getattr(rfile, "read1", None) or rfile.read
         self._wfile = wfile
         self._sock = sock
+        # What the socket has (gettimeout() is no system call); -1: unknown.
+        self._timeout: float | None = sock.gettimeout() if sock is not None else -1.0
+        self._direct = direct and sock is not None and KERNEL_TIMEOUTS
+        self._recv_timeout, self._send_timeout = kernel_timeouts  # SO_RCVTIMEO / SO_SNDTIMEO
+        if self._direct:
+            self._set_timeout(None)  # blocking: no poll() before each call; the kernel times out
+
+    def _set_timeout(self, timeout: float | None) -> None:
+        # settimeout() costs a system call each time; most calls would set the same value again.
+        if self._sock is not None and timeout != self._timeout:
+            self._sock.settimeout(timeout)
+            self._timeout = timeout
 
     @property
     def has_socket(self) -> bool:
@@ -44,8 +80,18 @@ class Channel:
     def recv(self, timeout: float | None) -> bytes:
         """The next bytes received, ``b""`` at EOF. Waits at most ``timeout`` seconds (``None``:
         no limit) when there is a socket, else raises :class:`TimeoutError`."""
-        if self._sock is not None:
-            self._sock.settimeout(timeout)
+        sock = self._sock
+        if self._direct and sock is not None:
+            current = self._recv_timeout
+            if timeout != current and (timeout is None or current is None
+                                       or not 0 <= current - timeout <= _TIMEOUT_SLACK):
+                set_kernel_timeout(sock, socket.SO_RCVTIMEO, timeout)
+                self._recv_timeout = timeout
+            try:
+                return sock.recv(READ_SIZE)
+            except BlockingIOError:  # EAGAIN: SO_RCVTIMEO passed
+                raise TimeoutError("timed out") from None
+        self._set_timeout(timeout)
         data = self._read(READ_SIZE)
         # A raw file in non-blocking mode returns None; we never set one, but do not loop on it.
         return data or b""
@@ -54,8 +100,17 @@ class Channel:
         """Write all of ``data``; each blocking write waits at most ``timeout`` seconds."""
         if not data:
             return
-        if self._sock is not None:
-            self._sock.settimeout(timeout)
+        sock = self._sock
+        if self._direct and sock is not None:
+            if timeout != self._send_timeout:
+                set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
+                self._send_timeout = timeout
+            try:
+                sock.sendall(data)
+            except BlockingIOError:  # EAGAIN: SO_SNDTIMEO passed with data still unsent
+                raise TimeoutError("timed out") from None
+            return
+        self._set_timeout(timeout)
         wfile = self._wfile
         written = wfile.write(data)
         if written is not None and written < len(data):
@@ -74,32 +129,27 @@ class Channel:
         if self._sock is None:
             raise OSError("sendfile needs a socket")
         self._wfile.flush()  # whatever was written before must go first
-        self._sock.settimeout(timeout)
-        return self._sock.sendfile(file, offset, count)
+        # socket.sendfile() waits without a limit on a blocking socket: give it CPython's timeout.
+        self._set_timeout(timeout)
+        try:
+            return self._sock.sendfile(file, offset, count)
+        finally:
+            if self._direct:
+                self._set_timeout(None)
 
-    def linger(self, timeout: float, max_bytes: int, quiet: float) -> None:
-        """Lingering close, first half (RFC 9112 §9.6): stop sending, then read and discard input
-        until EOF, ``max_bytes``, ``timeout`` seconds in all, or ``quiet`` seconds without input.
-
-        Closing a socket with unread input makes the kernel send a reset, and a reset can destroy
-        the response the client has not read yet (an error response to a client still uploading,
-        for instance). The caller closes the socket afterwards.
-        """
-        sock = self._sock
-        if sock is None:
-            return
-        with contextlib.suppress(OSError):
-            self._wfile.flush()
-            sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + timeout
-            buffer = bytearray(min(max_bytes, READ_SIZE) or 1)
-            discarded = 0
-            while discarded < max_bytes:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                sock.settimeout(min(remaining, quiet))
-                received = sock.recv_into(buffer)
-                if not received:
-                    break
-                discarded += received
+    def peer_closed(self) -> bool:
+        """Whether the client has closed its side and nothing it sent is left unread (a
+        non-blocking peek; no socket: True, there is nothing to protect)."""
+        if self._sock is None:
+            return True
+        if self._direct:  # blocking socket: MSG_DONTWAIT makes this one call return at once
+            flags = socket.MSG_PEEK | socket.MSG_DONTWAIT
+        else:  # with a timeout, CPython polls for up to that long before it calls recv()
+            self._set_timeout(0.0)
+            flags = socket.MSG_PEEK
+        try:
+            return self._sock.recv(1, flags) == b""
+        except BlockingIOError:
+            return False  # nothing yet: the client may still send
+        except OSError:
+            return True  # reset or broken: nothing left to protect

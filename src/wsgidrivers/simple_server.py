@@ -46,7 +46,8 @@ from wsgicore import (
 
 from . import _settings
 from ._accesslog import log_line, not_completed_message, request_parts, write_stderr
-from ._socketio import Channel
+from ._linger import Lingerer
+from ._socketio import KERNEL_TIMEOUTS, Channel, set_kernel_timeout
 from ._types import ExcInfo, StartResponse, WSGIApplication
 
 __all__ = [
@@ -96,6 +97,8 @@ class WSGIServer(HTTPServer):
     linger_bytes: int = _settings.LINGER_BYTES
 
     _effective: tuple[Config, bool, bool, Config] | None = None
+    #: The (receive, send) timeouts accepted sockets inherit from the listening socket; -1: none.
+    inherited_timeouts: tuple[float | None, float | None] = (-1.0, -1.0)
     #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
     stopping: bool = False
 
@@ -105,6 +108,9 @@ class WSGIServer(HTTPServer):
         # Only an IPv6 literal contains ':'; picking the family from it needs no DNS lookup.
         if ":" in str(server_address[0]) and self.address_family == socket.AF_INET:
             self.address_family = socket.AF_INET6
+        self._linger_requests: set[socket.socket] = set()
+        # Made now, not at the first close: its descriptors belong to the server's lifetime.
+        self._lingerer: Lingerer | None = Lingerer(LINGER_QUIET)
         super().__init__(server_address, RequestHandlerClass, bind_and_activate)
 
     def server_bind(self) -> None:
@@ -115,6 +121,12 @@ class WSGIServer(HTTPServer):
         connection's local address anyway.
         """
         socketserver.TCPServer.server_bind(self)
+        if KERNEL_TIMEOUTS:
+            # Accepted sockets inherit these (Linux): no per-connection system calls for them.
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_kernel_timeout(self.socket, socket.SO_RCVTIMEO, self.head_timeout)
+            set_kernel_timeout(self.socket, socket.SO_SNDTIMEO, self.io_timeout)
+            self.inherited_timeouts = (self.head_timeout, self.io_timeout)
         host, port = self.server_address[:2]
         self.server_name = host.decode("ascii") if isinstance(host, bytes) else str(host)
         self.server_port = int(port)
@@ -143,6 +155,22 @@ class WSGIServer(HTTPServer):
     def server_close(self) -> None:
         self.stopping = True
         super().server_close()
+        if self._lingerer is not None:
+            self._lingerer.close()
+            self._lingerer = None
+
+    def close_later(self, request: socket.socket) -> None:
+        """Ask for a lingering close of ``request`` once its handler has finished."""
+        self._linger_requests.add(request)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Hand a connection that asked for it to the lingerer; close the others at once."""
+        if request in self._linger_requests:
+            self._linger_requests.discard(request)
+            lingerer = self._lingerer
+            if lingerer is not None and lingerer.add(request, self.linger_timeout, self.linger_bytes):
+                return  # the lingerer closes it
+        super().shutdown_request(request)
 
     def get_app(self) -> WSGIApplication | None:
         return self.application
@@ -264,12 +292,18 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     server_handler_class: type[ServerHandler] = ServerHandler
 
     _socket_wfile: object = None
+    _socket_rfile: object = None
     _request_environ: dict[str, Any]
 
     def setup(self) -> None:
+        if self.disable_nagle_algorithm and self.server.inherited_timeouts[0] != -1.0:
+            # The listening socket's TCP_NODELAY was inherited at accept(): spare the system call.
+            # (typeshed calls it a ClassVar; socketserver reads it through the instance.)
+            self.disable_nagle_algorithm = False  # type: ignore[misc]
         super().setup()
         # sendfile() bypasses wfile: only allowed while wfile is still the socket writer.
         self._socket_wfile = self.wfile
+        self._socket_rfile = self.rfile
 
     def get_environ(self) -> dict[str, Any]:
         """The current request's environ: ``server.base_environ`` overlaid with the core's environ
@@ -291,13 +325,25 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.requestline = self.command = self.path = self.request_version = ""
         sock = self.connection if isinstance(self.connection, socket.socket) else None
-        channel = Channel(self.rfile, self.wfile, sock)
+        # Unless a subclass replaced them, rfile/wfile are the socket's own files (wfile unbuffered):
+        # then the channel may use the socket directly.
+        direct = (self.rfile is self._socket_rfile and self.wfile is self._socket_wfile
+                  and self.wbufsize == 0)
+        channel = Channel(self.rfile, self.wfile, sock, direct=direct,
+                          kernel_timeouts=self.server.inherited_timeouts)
         connection = Connection(self.server.connection_config(), peer=self.client_address,
                                 sockname=self._local_address(sock))
-        if self._serve(connection, channel):
-            channel.linger(self.server.linger_timeout, self.server.linger_bytes, LINGER_QUIET)
+        # An orderly end gets a lingering close (RFC 9112 §9.6), done by the server's lingerer
+        # thread after finish(); not needed when the client has already closed its side and left
+        # nothing unread. A timed-out or broken connection is closed at once.
+        if (self._serve(connection, channel) and sock is not None
+                and (connection.peer_may_still_send or not channel.peer_closed())):
+            self.server.close_later(sock)
 
     def _local_address(self, sock: socket.socket | None) -> tuple[Any, ...]:
+        # Bound to one address, the server knows its side of every connection: no getsockname().
+        if self.server.server_name not in ("", "0.0.0.0", "::"):
+            return (self.server.server_name, self.server.server_port)
         if sock is not None:
             try:
                 return tuple(sock.getsockname())

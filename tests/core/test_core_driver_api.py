@@ -14,6 +14,7 @@ from wsgicore import (
     Config,
     Connection,
     ConnectionClosed,
+    RemoteProtocolError,
     RequestComplete,
     RequestReceived,
 )
@@ -222,3 +223,33 @@ def test_protocol_error_responses_to_head_have_no_body(
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 %d " % status)
     assert body == b""
+
+
+def test_peer_may_still_send() -> None:
+    # A complete exchange: nothing the client may still be sending.
+    done = Connection(PLAIN)
+    event = _request(done, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    done.run_app(ok_app, event.environ, [].append)
+    assert isinstance(done.next_event(), ConnectionClosed)
+    assert not done.peer_may_still_send
+    # Unread body: the client may still be uploading.
+    unread = Connection(PLAIN)
+    event = _request(unread, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab")
+    unread.run_app(ok_app, event.environ, [].append)
+    assert isinstance(unread.next_event(), ConnectionClosed)  # more than max_drain_bytes left
+    assert unread.peer_may_still_send
+    # Bytes after the request that will never be parsed (HTTP/1.0 closes after one response).
+    trailing = Connection(PLAIN)
+    event = _request(trailing, b"GET / HTTP/1.0\r\n\r\nGET /next HTTP/1.0\r\n\r\n")
+    trailing.run_app(ok_app, event.environ, [].append)
+    assert isinstance(trailing.next_event(), ConnectionClosed)
+    assert trailing.peer_may_still_send
+    # A protocol error: framing is in doubt.
+    failed = Connection(PLAIN)
+    failed.receive_data(b"GET / HTTP/1.1\r\n\r\n")  # no Host
+    with pytest.raises(RemoteProtocolError):
+        failed.next_event()
+    assert failed.peer_may_still_send
+    # After EOF nothing more can come.
+    failed.receive_data(b"")
+    assert not failed.peer_may_still_send
