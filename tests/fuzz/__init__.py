@@ -1,0 +1,1 @@
+"""Fuzzing: hypothesis suite (default run) and an optional atheris harness."""

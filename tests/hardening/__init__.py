@@ -1,0 +1,1 @@
+"""Hardening tests: hostile requests, slow clients, faulty apps, client faults, soak."""
