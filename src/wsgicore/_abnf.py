@@ -55,16 +55,19 @@ _PORT = rb"(?::[0-9]*)?"
 HOST_VALUE = re.compile(_HOST + _PORT)
 #: RFC 9112 §3.2.3: authority-form (CONNECT only).
 AUTHORITY_FORM = re.compile(_HOST + rb":[0-9]+")
+#: RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ]; a fragment is never sent. Of the
+#: VCHARs RFC 3986 leaves out, we refuse exactly those a browser never sends raw in that component
+#: (the WHATWG URL path and query percent-encode sets): in the path '"', '<', '>', '`', '{', '}' and
+#: '\\' (browsers turn it into '/'; back ends that do the same make it a traversal vector), in the
+#: query '"', '<', '>'. '|', '^', '[' and ']' stay accepted: browsers send them raw ("?a[b]=1").
+_PATH = rb'[^?#"<>`{}\\]*'
+_QUERY = rb'(?:\?[^#"<>]*)?'
+ORIGIN_FORM = re.compile(rb"/" + _PATH + _QUERY)
 #: RFC 9112 §3.2.2: absolute-form, http and https only, with a non-empty host.
 ABSOLUTE_FORM = re.compile(
     rb"(?i:https?)://(?P<authority>(?:\[[0-9A-Fa-f:.]+\]|[-A-Za-z0-9._~%!$&'()*+,;=]+)" + _PORT + rb")"
-    rb'(?P<rest>[/?][^#"<>]*)?'
+    rb"(?P<rest>(?:/" + _PATH + rb")?" + _QUERY + rb")"
 )
-#: RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ]; a fragment is never sent. Of the
-#: VCHARs RFC 3986 leaves out, '"', '<' and '>' are refused: WHATWG URL percent-encodes them in paths
-#: and queries alike, so only hand-made requests carry them raw. '{', '}', '|', '\\', '^', '`', '['
-#: and ']' are accepted: browsers send them raw in queries ("?a[b]=1").
-ORIGIN_FORM = re.compile(rb'/[^#"<>]*')
 
 # RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF; chunk-size = 1*HEXDIG;
 # chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ).

@@ -140,13 +140,18 @@ def test_server_error_body_is_configurable_and_wsgiref_compatible_uses_wsgirefs(
     assert b"secret" not in out
 
 
-@pytest.mark.parametrize("target", [b'/a"b', b"/<x>", b"/?q=<b>"])
+@pytest.mark.parametrize(
+    "target", [b'/a"b', b"/<x>", b"/?q=<b>", b"/a\\b", b"/..\\..\\etc", b"/{a}", b"/a`b",
+               b"http://h/a\\b"]
+)
 def test_target_characters_that_clients_always_encode_are_refused(target: bytes) -> None:
     out = exchange(ok_app, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n", config=PLAIN)
     assert out.startswith(b"HTTP/1.1 400 ")
 
 
-@pytest.mark.parametrize("target", [b"/?a[b]=1", b"/x|y", b"/{a}", b"/a^b", b"/a\\b", b"/a`b"])
+@pytest.mark.parametrize(
+    "target", [b"/?a[b]=1", b"/x|y", b"/a^b", b"/[x]", b"/?q={a}", b"/?q=a\\b", b"/?q=`", b"/?q=|^"]
+)
 def test_target_characters_browsers_send_raw_are_accepted(target: bytes) -> None:
     out = exchange(ok_app, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n", config=PLAIN)
     assert out.startswith(b"HTTP/1.1 200 ")
