@@ -16,11 +16,14 @@ class InputStream:
     :class:`wsgicore.RequestBodyError` (an ``OSError``) for a body cut short or badly framed.
     """
 
-    __slots__ = ("_buffer", "_eof", "_pull")
+    __slots__ = ("_buffer", "_eof", "_pos", "_pull")
 
     def __init__(self, pull: Callable[[], bytes]) -> None:
         self._pull = pull
-        self._buffer = b""  # bytes pulled but not yet returned
+        # Bytes pulled but not yet returned are self._buffer[self._pos:]: an offset, so that taking
+        # a small read from a large piece never copies the rest of the piece.
+        self._buffer = b""
+        self._pos = 0
         self._eof = False
 
     def _more(self) -> bytes:
@@ -31,39 +34,70 @@ class InputStream:
             self._eof = True
         return piece
 
+    def _take_rest(self) -> bytes:
+        rest = self._buffer[self._pos :] if self._pos else self._buffer
+        self._buffer = b""
+        self._pos = 0
+        return rest
+
     def read(self, size: int | None = -1) -> bytes:
         """Up to ``size`` bytes (all the rest when ``size`` is negative or None); ``b""`` at the end."""
         if size is None or size < 0:
-            pieces = [self._buffer]
-            self._buffer = b""
+            pieces = [self._take_rest()]
             while piece := self._more():
                 pieces.append(piece)
             return b"".join(pieces)
-        buffer = self._buffer
-        if len(buffer) < size:
-            pieces = [buffer] if buffer else []
-            have = len(buffer)
-            while have < size:
-                piece = self._more()
-                if not piece:
-                    break
-                pieces.append(piece)
-                have += len(piece)
-            buffer = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        if len(buffer) <= size:
-            self._buffer = b""
-            return buffer
-        self._buffer = buffer[size:]
-        return buffer[:size]
+        pos = self._pos
+        available = len(self._buffer) - pos
+        if available >= size:
+            end = pos + size
+            self._pos = end
+            if pos == 0 and end == len(self._buffer):
+                data = self._buffer  # the whole piece: no copy
+                self._buffer = b""
+                self._pos = 0
+                return data
+            return self._buffer[pos:end]
+        if available == 0:
+            piece = self._more()
+            if len(piece) == size or not piece:
+                return piece  # the common case of a large read: no copy at all
+            if len(piece) > size:
+                self._buffer = piece
+                self._pos = size
+                return piece[:size]
+            pieces = [piece]
+            have = len(piece)
+        else:
+            pieces = [self._take_rest()]
+            have = available
+        while have < size:
+            piece = self._more()
+            if not piece:
+                break
+            pieces.append(piece)
+            have += len(piece)
+        data = b"".join(pieces)
+        if len(data) > size:
+            self._buffer = data
+            self._pos = size
+            return data[:size]
+        return data
 
     def readline(self, size: int | None = -1) -> bytes:
         """One line, with its b"\\n", or at most ``size`` bytes of it; ``b""`` at the end."""
         limit = -1 if size is None else size
         if limit == 0:
             return b""
-        pieces = [self._buffer]
+        pos = self._pos
+        buffer = self._buffer
+        newline = buffer.find(b"\n", pos)
+        if newline >= 0 and (limit < 0 or newline - pos < limit):
+            self._pos = newline + 1
+            return buffer[pos : newline + 1]
+        pieces = [self._take_rest()]
         searched = 0  # bytes of ``pieces`` already searched for a newline
-        total = len(self._buffer)
+        total = len(pieces[0])
         while True:
             last = pieces[-1]
             newline = last.find(b"\n")
@@ -83,7 +117,8 @@ class InputStream:
         if 0 <= limit < end:
             end = limit
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        self._buffer = data[end:]
+        self._buffer = data
+        self._pos = end
         return data[:end]
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:

@@ -7,7 +7,6 @@ response, this ~1 µs, and the validation it would do is done here, with real ex
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Callable
 from types import TracebackType
@@ -22,14 +21,17 @@ WriteCallable = Callable[[bytes], None]
 StartResponse = Callable[..., WriteCallable]
 
 
-class _State(enum.Enum):
+class _State:
+    """States of one response. Plain strings, not an Enum: Enum.__hash__ is Python code, and the
+    table below is looked up several times per request."""
+
     NO_STATUS = "no status yet"
     STATUS_SET = "status set, headers not sent"
     HEADERS_SENT = "headers sent"
     FINISHED = "finished"
 
 
-class _Action(enum.Enum):
+class _Action:
     START = "start_response()"
     START_EXC = "start_response(exc_info)"
     BODY = "body data"
@@ -37,7 +39,7 @@ class _Action(enum.Enum):
 
 
 _S, _A = _State, _Action
-_NEXT: dict[tuple[_State, _Action], _State] = {
+_NEXT: dict[tuple[str, str], str] = {
     (_S.NO_STATUS, _A.START): _S.STATUS_SET,
     (_S.NO_STATUS, _A.START_EXC): _S.STATUS_SET,
     (_S.STATUS_SET, _A.START_EXC): _S.STATUS_SET,
@@ -46,7 +48,7 @@ _NEXT: dict[tuple[_State, _Action], _State] = {
     (_S.HEADERS_SENT, _A.BODY): _S.HEADERS_SENT,
     (_S.HEADERS_SENT, _A.FINISH): _S.FINISHED,
 }
-_MISUSE: dict[tuple[_State, _Action], str] = {
+_MISUSE: dict[tuple[str, str], str] = {
     (_S.STATUS_SET, _A.START): "start_response() called a second time without exc_info (PEP 3333)",
     (_S.HEADERS_SENT, _A.START): "start_response() called after the headers were sent, without exc_info",
     (_S.NO_STATUS, _A.BODY): "body data (write() or the iterable) before start_response() was called",
@@ -139,13 +141,13 @@ class ResponseWriter:
 
     @property
     def started(self) -> bool:
-        return self._state is not _State.NO_STATUS
+        return self._state != _State.NO_STATUS
 
-    def _move(self, action: _Action) -> None:
+    def _move(self, action: str) -> None:
         key = (self._state, action)
         state = _NEXT.get(key)
         if state is None:
-            raise ApplicationError(_MISUSE.get(key, f"{action.value} after the response was finished"))
+            raise ApplicationError(_MISUSE.get(key, f"{action} after the response was finished"))
         self._state = state
 
     # PEP 3333 start_response(status, response_headers, exc_info=None) -> write
@@ -212,10 +214,10 @@ class ResponseWriter:
         if type(data) is not bytes and not isinstance(data, bytes):
             raise ApplicationError(f"body data must be bytes, not {type(data).__name__}")
         if not data:
-            if self._state is _State.NO_STATUS:
+            if self._state == _State.NO_STATUS:
                 self._move(_Action.BODY)
             return
-        if self._state is _State.HEADERS_SENT:
+        if self._state == _State.HEADERS_SENT:
             self._emit_body(data)
         else:
             self._move(_Action.BODY)
@@ -232,7 +234,7 @@ class ResponseWriter:
         """The iterable is exhausted: send the headers if not yet sent, and end the framing."""
         state = self._state
         self._move(_Action.FINISH)
-        if state is _State.STATUS_SET:
+        if state == _State.STATUS_SET:
             self._emit_head(b"", 0)
         framing = self._framing
         if framing == _CHUNKED:
@@ -294,8 +296,12 @@ class ResponseWriter:
         self.head_sent = True
         head = f"HTTP/1.1 {self._status}\r\n{block}\r\n".encode("latin-1")
         if first:
-            self._emit(head + self._frame(first) if len(first) < 65536 else head)
-            if len(first) >= 65536:
+            # One send for head and first chunk up to 64 KiB (a copy is cheaper than a system call
+            # and a packet); a larger chunk goes out on its own, uncopied.
+            if len(first) <= 65536:
+                self._emit(head + self._frame(first))
+            else:
+                self._emit(head)
                 self._emit(self._frame(first))
         else:
             self._emit(head)

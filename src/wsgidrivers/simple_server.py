@@ -165,12 +165,21 @@ class WSGIServer(HTTPServer):
 
     def shutdown_request(self, request: Any) -> None:
         """Hand a connection that asked for it to the lingerer; close the others at once."""
+        lingerer = self._lingerer
+        if lingerer is not None:
+            lingerer.service()  # finish earlier lingering closes first: a handle_request() loop
         if request in self._linger_requests:
             self._linger_requests.discard(request)
-            lingerer = self._lingerer
             if lingerer is not None and lingerer.add(request, self.linger_timeout, self.linger_bytes):
                 return  # the lingerer closes it
         super().shutdown_request(request)
+
+    def service_actions(self) -> None:
+        """Called by ``serve_forever()`` on each turn of its loop (at least every ``poll_interval``):
+        finish lingering closes without waiting."""
+        super().service_actions()
+        if self._lingerer is not None:
+            self._lingerer.service()
 
     def get_app(self) -> WSGIApplication | None:
         return self.application
@@ -333,8 +342,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                           kernel_timeouts=self.server.inherited_timeouts)
         connection = Connection(self.server.connection_config(), peer=self.client_address,
                                 sockname=self._local_address(sock))
-        # An orderly end gets a lingering close (RFC 9112 §9.6), done by the server's lingerer
-        # thread after finish(); not needed when the client has already closed its side and left
+        # An orderly end gets a lingering close (RFC 9112 §9.6), finished by the server's lingerer
+        # between connections; not needed when the client has already closed its side and left
         # nothing unread. A timed-out or broken connection is closed at once.
         if (self._serve(connection, channel) and sock is not None
                 and (connection.peer_may_still_send or not channel.peer_closed())):

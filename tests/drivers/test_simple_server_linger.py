@@ -63,30 +63,48 @@ def test_input_that_keeps_arriving_after_the_response_does_not_reset_it() -> Non
     assert data.count(b"HTTP/1.1") == 1
 
 
-def test_lingerer_refuses_when_closed_and_closes_what_it_holds() -> None:
+def test_lingerer_closes_on_eof_and_refuses_when_closed() -> None:
     lingerer = Lingerer(quiet=5.0)
     left, right = socket.socketpair()
     try:
         assert lingerer.add(left, timeout=5.0, max_bytes=1024)
+        assert right.recv(10) == b""  # our side was shut down for writing at once
+        lingerer.service()
+        assert left.fileno() != -1  # the client has not closed yet: keep lingering
+        right.sendall(b"late bytes")
+        right.shutdown(socket.SHUT_WR)
+        time.sleep(0.05)
+        lingerer.service()
+        assert left.fileno() == -1  # input discarded, EOF seen: closed
+        other, other_peer = socket.socketpair()
+        assert lingerer.add(other, timeout=5.0, max_bytes=1024)
         lingerer.close()
-        assert left.fileno() == -1  # closed by close(), long before its deadline
-        other, _ = socket.socketpair()
-        assert not lingerer.add(other, timeout=5.0, max_bytes=1024)
-        other.close()
+        assert other.fileno() == -1  # close() closes what it still holds
+        spare, spare_peer = socket.socketpair()
+        assert not lingerer.add(spare, timeout=5.0, max_bytes=1024)
+        for sock in (other_peer, spare, spare_peer):
+            sock.close()
     finally:
         right.close()
 
 
-def test_lingerer_stops_after_max_bytes() -> None:
-    lingerer = Lingerer(quiet=5.0)
-    left, right = socket.socketpair()
+def test_lingerer_stops_after_max_bytes_and_after_quiet() -> None:
+    lingerer = Lingerer(quiet=0.1)
+    greedy, greedy_peer = socket.socketpair()
+    quiet, quiet_peer = socket.socketpair()
     try:
-        assert lingerer.add(left, timeout=5.0, max_bytes=4096)
-        right.sendall(b"x" * 8192)
-        deadline = time.monotonic() + 5.0
-        while left.fileno() != -1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert left.fileno() == -1
+        assert lingerer.add(greedy, timeout=5.0, max_bytes=4096)
+        assert lingerer.add(quiet, timeout=5.0, max_bytes=4096)
+        greedy_peer.sendall(b"x" * 8192)
+        time.sleep(0.05)
+        lingerer.service()
+        assert greedy.fileno() == -1  # more than max_bytes: closed without waiting for EOF
+        assert quiet.fileno() != -1
+        time.sleep(0.15)
+        lingerer.service()
+        assert quiet.fileno() == -1  # nothing for longer than quiet: closed
+        assert len(lingerer) == 0
     finally:
         lingerer.close()
-        right.close()
+        greedy_peer.close()
+        quiet_peer.close()

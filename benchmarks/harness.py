@@ -1,0 +1,409 @@
+"""The pieces every server benchmark shares: contenders, scenarios, server processes, load.
+
+Used by ``python -m benchmarks`` (the full run) and ``python -m benchmarks.profile_server`` (one
+server under cProfile). Servers run pinned to CPU 1, the load generator to CPU 0 (when taskset is
+there and the machine has two CPUs); only 127.0.0.1 is ever connected to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import loadclient
+from benchmarks._common import REPO_ROOT
+from benchmarks.apps import DATA_FILE_ENV, FILE_SIZE, MIB, write_data_file
+from benchmarks.servers import EXIT_UNAVAILABLE, HOST, server_command
+
+SERVER_CPU = 1
+CLIENT_CPU = 0
+#: A sample whose server CPU was busy with other work more than this share of the time is flagged.
+CONTENDED = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class ContenderSpec:
+    key: str  # the name benchmarks.servers knows
+    label: str
+    module: str  # the import that must succeed for it to run
+    note: str = ""
+
+
+CONTENDERS: tuple[ContenderSpec, ...] = (
+    ContenderSpec(
+        "wsgicore-close",
+        "wsgicore (close)",
+        "wsgidrivers.simple_server",
+        "our blocking driver, a connection per request",
+    ),
+    ContenderSpec(
+        "wsgicore-keepalive",
+        "wsgicore (keep-alive)",
+        "wsgidrivers.simple_server",
+        "our blocking driver, persistent connections",
+    ),
+    ContenderSpec("wsgiref", "wsgiref", "wsgiref.simple_server", "stdlib, HTTP/1.0"),
+    ContenderSpec("waitress", "waitress", "waitress", "threads=1"),
+    ContenderSpec("werkzeug", "werkzeug", "werkzeug", "make_server(threaded=False)"),
+    ContenderSpec("gunicorn", "gunicorn", "gunicorn", "1 sync worker"),
+    ContenderSpec("cheroot", "cheroot", "cheroot", "numthreads=1"),
+    ContenderSpec("raw", "raw socket", "socket", "ceiling: recv to CRLFCRLF, fixed response"),
+    ContenderSpec("h11", "h11 (minimal)", "h11", "h11 parse/serialize, naive environ"),
+)
+QUICK_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive", "wsgiref", "waitress", "raw"})
+QUICK_RSS_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive"})
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    key: str
+    title: str
+    path: str
+    keep_alive: bool
+    connections: int
+    ours: str  # which of our contenders the ratios use
+    method: str = "GET"
+    body_size: int = 0
+    skip: frozenset[str] = frozenset()
+    mib_per_request: float = 0.0  # to show MiB/s next to req/s
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "hello-new-1",
+        "hello world, new connection per request, 1 client",
+        "/hello",
+        False,
+        1,
+        "wsgicore-close",
+    ),
+    Scenario(
+        "hello-new-10",
+        "hello world, new connection per request, 10 clients",
+        "/hello",
+        False,
+        10,
+        "wsgicore-close",
+    ),
+    Scenario(
+        "hello-ka-1",
+        "hello world, keep-alive, 1 client",
+        "/hello",
+        True,
+        1,
+        "wsgicore-keepalive",
+        skip=frozenset({"wsgicore-close"}),
+    ),
+    Scenario(
+        "gen-1mib-ka",
+        "1 MiB download (generator, 64 KiB chunks), keep-alive, 1 client",
+        f"/gen/{FILE_SIZE}",
+        True,
+        1,
+        "wsgicore-keepalive",
+        skip=frozenset({"wsgicore-close"}),
+        mib_per_request=FILE_SIZE / MIB,
+    ),
+    Scenario(
+        "file-1mib-ka",
+        "1 MiB download (wsgi.file_wrapper), keep-alive, 1 client",
+        "/file",
+        True,
+        1,
+        "wsgicore-keepalive",
+        skip=frozenset({"wsgicore-close"}),
+        mib_per_request=FILE_SIZE / MIB,
+    ),
+    Scenario(
+        "upload-1mib",
+        "1 MiB upload (read in 64 KiB chunks), new connection per request",
+        "/upload",
+        False,
+        1,
+        "wsgicore-close",
+        method="POST",
+        body_size=FILE_SIZE,
+        mib_per_request=FILE_SIZE / MIB,
+    ),
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Processes
+
+
+def have_taskset() -> bool:
+    return shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+
+
+def pinned(command: list[str], cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu), *command] if have_taskset() else command
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def module_available(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def proc_status(pid: int, key: str) -> int | None:
+    """A ``VmRSS``/``VmHWM``-style field of /proc/<pid>/status, in KiB."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` from /proc/<pid>/stat (0.0 when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        # After "pid (comm)": state is field 3, utime 14 and stime 15 (1-based, proc(5)).
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def cpu_busy_seconds(cpu: int) -> float | None:
+    """Seconds CPU ``cpu`` has not been idle (user, nice, system, irq, softirq, steal), from
+    /proc/stat; None when it cannot be read."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(f"cpu{cpu} "):
+                    values = [int(v) for v in line.split()[1:9]]
+                    user, nice, system, _idle, _iowait, irq, softirq, steal = values
+                    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (gunicorn's worker is a child of its arbiter)."""
+    found = [pid]
+    for _ in range(64):  # bounded walk
+        new: list[int] = []
+        for parent in found:
+            with contextlib.suppress(OSError):
+                for task in os.listdir(f"/proc/{parent}/task"):
+                    with open(f"/proc/{parent}/task/{task}/children", encoding="ascii") as fh:
+                        new.extend(int(child) for child in fh.read().split())
+        new = [p for p in new if p not in found]
+        if not new:
+            break
+        found.extend(new)
+    return found
+
+
+class ServerProcess:
+    """One server under test, in its own process, pinned to the server CPU."""
+
+    def __init__(self, spec: ContenderSpec, log_dir: Path, profile: str | None = None) -> None:
+        self.spec = spec
+        self.profile = profile
+        self.port = free_port()
+        self.log_path = log_dir / f"{spec.key}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        data = self.log_path.parent / "file-1mib.bin"
+        if not data.exists():
+            write_data_file(str(data))
+        env[DATA_FILE_ENV] = str(data)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                pinned(server_command(self.spec.key, self.port, self.profile), SERVER_CPU),
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(lines[-3:])
+
+    def wait_ready(self, timeout: float = 30.0) -> str | None:
+        """None when the server answers GET /hello with 200; else why it does not."""
+        assert_started(self.proc)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.proc.poll() if self.proc else None
+            if code is not None:
+                if code == EXIT_UNAVAILABLE:
+                    return f"not available: {self.log_tail()}"
+                return f"exited with status {code}: {self.log_tail()}"
+            try:
+                status, _ = loadclient.download(HOST, self.port, "/hello", timeout=5.0)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            if status == 200:
+                return None
+            return f"answered GET /hello with {status}"
+        return f"not ready after {timeout:.0f} s: {self.log_tail()}"
+
+    def pids(self) -> list[int]:
+        return descendants(self.proc.pid) if self.proc else []
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the server's processes."""
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
+    def measure(self, load: LoadGenerator, scenario: Scenario, duration: int) -> LoadSample:
+        """Run ``scenario``'s load for ``duration`` s; the sample includes the server's CPU per
+        request (a figure that, unlike req/s with one client, does not depend on how fast the
+        machine wakes the other side of a ping-pong)."""
+        before = self.cpu_seconds()
+        busy_before = cpu_busy_seconds(SERVER_CPU) if have_taskset() else None
+        started = time.monotonic()
+        sample = load.run(scenario, self.port, duration)
+        elapsed = time.monotonic() - started
+        used = self.cpu_seconds() - before
+        busy_after = cpu_busy_seconds(SERVER_CPU) if have_taskset() else None
+        other = -1.0
+        if busy_before is not None and busy_after is not None and elapsed > 0:
+            other = min(1.0, max(0.0, (busy_after - busy_before - used) / elapsed))
+        if sample.requests <= 0:
+            return dataclasses.replace(sample, other_load=other)
+        return dataclasses.replace(sample, cpu_us=used / sample.requests * 1e6, other_load=other)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        # Our servers turn SIGTERM into KeyboardInterrupt (and write their profile); gunicorn's
+        # arbiter stops its idle worker at once.
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def assert_started(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None:
+        raise RuntimeError("server not started")
+
+
+# --------------------------------------------------------------------------------------------------
+# Load generation
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSample:
+    rps: float
+    requests: int
+    errors: int
+    non_2xx: int
+    #: Server CPU time (user + system, all its processes) per request, in µs; 0 when unknown.
+    cpu_us: float = 0.0
+    #: Share of the server's CPU busy with anything but the server (other sessions' work, kernel
+    #: network processing) during the sample, 0..1; -1 when unknown (no pinning, no /proc/stat).
+    other_load: float = -1.0
+
+    @property
+    def contended(self) -> bool:
+        return self.other_load > CONTENDED
+
+
+_WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_WRK_TOTAL = re.compile(r"(\d+) requests in")
+_WRK_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_WRK_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+
+
+class LoadGenerator:
+    def __init__(self, use_wrk: bool, work_dir: Path) -> None:
+        self.use_wrk = use_wrk
+        self.work_dir = work_dir
+        self.description = "wrk " + wrk_version() if use_wrk else "benchmarks.loadclient (Python)"
+
+    def _lua(self, scenario: Scenario) -> Path:
+        path = self.work_dir / f"{scenario.key}.lua"
+        if not path.exists():
+            path.write_text(
+                f'wrk.method = "{scenario.method}"\n'
+                f'wrk.body = string.rep("x", {scenario.body_size})\n'
+                'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+            )
+        return path
+
+    def run(self, scenario: Scenario, port: int, duration: int) -> LoadSample:
+        url = f"http://{HOST}:{port}{scenario.path}"
+        if not self.use_wrk:
+            result = loadclient.run_load(
+                url,
+                connections=scenario.connections,
+                keep_alive=scenario.keep_alive,
+                duration=float(duration),
+                method=scenario.method,
+                body_size=scenario.body_size,
+            )
+            return LoadSample(result.rps, result.requests, result.errors, result.non_2xx)
+        command = ["wrk", "-t1", f"-c{scenario.connections}", f"-d{duration}s", "--timeout", "10s"]
+        if not scenario.keep_alive:
+            command += ["-H", "Connection: close"]
+        if scenario.body_size or scenario.method != "GET":
+            command += ["-s", str(self._lua(scenario))]
+        command.append(url)
+        out = subprocess.run(
+            command, capture_output=True, text=True, timeout=duration + 60, check=False
+        ).stdout
+        rps = _WRK_RPS.search(out)
+        total = _WRK_TOTAL.search(out)
+        sock = _WRK_SOCKET.search(out)
+        non2xx = _WRK_NON2XX.search(out)
+        # wrk counts the reads that find the server's close as "read" errors with Connection:
+        # close; only connect, write and timeout errors mean something went wrong.
+        errors = 0
+        if sock:
+            errors = int(sock.group(1)) + int(sock.group(3)) + int(sock.group(4))
+        return LoadSample(
+            float(rps.group(1)) if rps else 0.0,
+            int(total.group(1)) if total else 0,
+            errors,
+            int(non2xx.group(1)) if non2xx else 0,
+        )
+
+
+def wrk_version() -> str:
+    try:
+        out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    match = re.search(r"wrk (\S+)", out.stdout + out.stderr)
+    return match.group(1) if match else "?"

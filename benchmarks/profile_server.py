@@ -1,0 +1,81 @@
+"""One server under cProfile while a scenario's load runs against it.
+
+    python -m benchmarks.profile_server                                  # ours, keep-alive hello
+    python -m benchmarks.profile_server --server wsgicore-close --scenario upload-1mib
+    python -m benchmarks.profile_server --server wsgiref --scenario hello-new-1 --duration 3
+
+The server runs in its own process pinned to CPU 1 (as in ``python -m benchmarks``), the load
+generator on CPU 0; the server dumps its profile when it is stopped, and this prints the own time
+per module and the top functions. Profiling slows the server down: use it for where the time goes,
+not for how much there is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks._common import print_profile
+from benchmarks.harness import (
+    CLIENT_CPU,
+    CONTENDERS,
+    SCENARIOS,
+    LoadGenerator,
+    ServerProcess,
+    have_taskset,
+    module_available,
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    profilable = [c.key for c in CONTENDERS if c.key != "gunicorn"]  # its worker is forked
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_server", description=__doc__)
+    parser.add_argument("--server", choices=profilable, default="wsgicore-keepalive")
+    parser.add_argument("--scenario", choices=[s.key for s in SCENARIOS], default="hello-ka-1")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of load (1..60)")
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= 60:
+        parser.error("duration must be in 1..60")
+    spec = next(c for c in CONTENDERS if c.key == args.server)
+    scenario = next(s for s in SCENARIOS if s.key == args.scenario)
+    if not module_available(spec.module):
+        print(f"{spec.label}: skipped, {spec.module} is not importable")
+        return 0
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    if have_taskset():
+        os.sched_setaffinity(0, {CLIENT_CPU})
+    with tempfile.TemporaryDirectory(prefix="wsgicore-profile-") as tmp:
+        work_dir = Path(tmp)
+        profile_path = work_dir / "server.prof"
+        server = ServerProcess(spec, work_dir, profile=str(profile_path))
+        server.start()
+        try:
+            problem = server.wait_ready()
+            if problem is not None:
+                print(f"{spec.label}: {problem}")
+                return 1
+            load = LoadGenerator(use_wrk, work_dir)
+            sample = load.run(scenario, server.port, args.duration)
+        finally:
+            server.stop()
+        print(
+            f"{spec.label}, {scenario.title}: {sample.rps:.1f} req/s under cProfile "
+            f"({sample.requests} requests, {sample.errors} errors; {load.description})"
+        )
+        if not profile_path.exists():
+            print("the server wrote no profile")
+            return 1
+        print_profile(pstats.Stats(str(profile_path)), args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
