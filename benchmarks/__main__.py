@@ -408,6 +408,7 @@ SHORT_TITLES: dict[str, str] = {
     "hello-new-1": "hello, new conn, 1 client",
     "hello-new-10": "hello, new conn, 10 clients",
     "hello-ka-1": "hello, keep-alive, 1 client",
+    "hello-ka-10": "hello, keep-alive, 10 clients",
     "gen-1mib-ka": "1 MiB generator, keep-alive",
     "file-1mib-ka": "1 MiB file_wrapper, keep-alive",
     "upload-1mib": "1 MiB upload, new conn",

@@ -59,6 +59,12 @@ CONTENDERS: tuple[ContenderSpec, ...] = (
     ContenderSpec("cheroot", "cheroot", "cheroot", "numthreads=1"),
     ContenderSpec("raw", "raw socket", "socket", "ceiling: recv to CRLFCRLF, fixed response"),
     ContenderSpec("h11", "h11 (minimal)", "h11", "h11 parse/serialize, naive environ"),
+    ContenderSpec("wsgicore-threading", "wsgicore (threading)", "wsgidrivers.simple_server",
+                  "ThreadingWSGIServer: a thread per connection, keep-alive"),
+    ContenderSpec("wsgicore-asyncio", "wsgicore (asyncio)", "wsgidrivers.asyncio",
+                  "our asyncio driver, 4 worker threads, keep-alive"),
+    ContenderSpec("uvicorn-a2wsgi", "uvicorn + a2wsgi", "a2wsgi",
+                  "uvicorn (h11, asyncio loop) + a2wsgi WSGIMiddleware, 4 threads"),
 )
 QUICK_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive", "wsgiref", "waitress", "raw"})
 QUICK_RSS_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive"})
@@ -103,6 +109,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         1,
         "wsgicore-keepalive",
         skip=frozenset({"wsgicore-close"}),
+    ),
+    Scenario(
+        "hello-ka-10",
+        "hello world, keep-alive, 10 clients (concurrent servers only)",
+        "/hello",
+        True,
+        10,
+        "wsgicore-asyncio",
+        # One connection at a time with keep-alive: the other 9 clients wait out the idle timeout.
+        skip=frozenset({"wsgicore-close", "wsgicore-keepalive", "werkzeug", "cheroot", "raw", "h11",
+                        "gunicorn"}),
     ),
     Scenario(
         "gen-1mib-ka",

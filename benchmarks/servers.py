@@ -378,6 +378,36 @@ def _serve(server: Any) -> None:
     server.serve_forever()
 
 
+def _wsgicore_threading_server(port: int) -> Any:
+    from wsgidrivers.simple_server import ThreadingWSGIServer, WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return make_server(HOST, port, app, ThreadingWSGIServer, QuietHandler)
+
+
+def _run_wsgicore_asyncio(port: int) -> None:
+    import asyncio
+
+    try:
+        from wsgidrivers.asyncio import serve
+    except ImportError as exc:
+        raise Unavailable(f"cannot import wsgidrivers.asyncio ({exc})") from exc
+    asyncio.run(serve(app, HOST, port, max_workers=4, access_log=None))
+
+
+def _run_uvicorn_a2wsgi(port: int) -> None:
+    try:
+        import uvicorn  # type: ignore[import-not-found, unused-ignore]
+        from a2wsgi import WSGIMiddleware  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise Unavailable(f"uvicorn or a2wsgi is not installed ({exc})") from exc
+    uvicorn.run(WSGIMiddleware(app, workers=4), host=HOST, port=port, log_level="error",
+                access_log=False, http="h11", loop="asyncio", lifespan="off")
+
+
 RUNNERS: dict[str, Callable[[int], None]] = {
     "wsgicore-close": lambda port: _serve(_wsgicore_server(port, keep_alive=False)),
     "wsgicore-keepalive": lambda port: _serve(_wsgicore_server(port, keep_alive=True)),
@@ -387,6 +417,9 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "cheroot": _run_cheroot,
     "gunicorn": _run_gunicorn,
     "raw": _run_raw,
+    "wsgicore-threading": lambda port: _serve(_wsgicore_threading_server(port)),
+    "wsgicore-asyncio": _run_wsgicore_asyncio,
+    "uvicorn-a2wsgi": _run_uvicorn_a2wsgi,
     "h11": _run_h11,
 }
 
