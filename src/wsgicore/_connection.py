@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import re
 import sys
 import traceback
@@ -69,7 +68,10 @@ class ResponseInfo:
     aborted: bool = False
 
 
-class _Phase(enum.Enum):
+class _Phase:
+    """Where the connection is. Plain strings, not an Enum: every event looks the phase up, and
+    Enum member access is Python code on CPython 3.11+."""
+
     AWAIT_HEAD = "waiting for a request head"
     REQUEST = "a request is in progress"
     RESPONDED = "the response was written"
@@ -115,7 +117,7 @@ class Connection:
         """The driver's deadline passed while waiting for a request. Returns what to send before
         closing: a 408 when part of a request head had arrived (RFC 9110 §15.5.9), else ``b""``
         (an idle connection is just closed). The connection is closed afterwards."""
-        partial = self._phase is _Phase.AWAIT_HEAD and bool(self._buf)
+        partial = self._phase == _Phase.AWAIT_HEAD and bool(self._buf)
         self._phase = _Phase.CLOSED
         if not partial:
             return b""
@@ -148,11 +150,11 @@ class Connection:
 
     def next_event(self) -> Event | Sentinel:
         phase = self._phase
-        if phase is _Phase.AWAIT_HEAD:
+        if phase == _Phase.AWAIT_HEAD:
             return self._next_head()
-        if phase is _Phase.REQUEST:
+        if phase == _Phase.REQUEST:
             return self._next_body_event()
-        if phase is _Phase.RESPONDED:
+        if phase == _Phase.RESPONDED:
             return self._end_cycle()
         return ConnectionClosed()
 
@@ -173,9 +175,9 @@ class Connection:
     @property
     def keep_alive(self) -> bool:
         """Whether the connection can stay open after the current response."""
-        if self._phase is _Phase.RESPONDED:
+        if self._phase == _Phase.RESPONDED:
             return self._keep_after
-        return self._phase is not _Phase.CLOSED and self._can_keep_alive()
+        return self._phase != _Phase.CLOSED and self._can_keep_alive()
 
     @property
     def peer_may_still_send(self) -> bool:
@@ -187,7 +189,7 @@ class Connection:
             return False
         if self._buf or self._error_ended:
             return True
-        return self._phase is not _Phase.AWAIT_HEAD and not self._body_done
+        return self._phase != _Phase.AWAIT_HEAD and not self._body_done
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
@@ -328,7 +330,7 @@ class Connection:
 
     def input_stream(self, fetch: Callable[[], bytes]) -> InputStream:
         """``wsgi.input`` for the current request; ``fetch()`` returns received bytes, b"" at EOF."""
-        if self._phase is not _Phase.REQUEST:
+        if self._phase != _Phase.REQUEST:
             raise LocalProtocolError("input_stream() needs a request in progress")
 
         def pull() -> bytes:
@@ -388,7 +390,7 @@ class Connection:
         on_problem: Callable[[Problem], None] | None = None,
     ) -> ResponseInfo:
         """Run ``app(environ, start_response)`` and send its response through ``send``."""
-        if self._phase is not _Phase.REQUEST or self._responding:
+        if self._phase != _Phase.REQUEST or self._responding:
             raise LocalProtocolError("run_app() needs a request: call next_event() until "
                                      "RequestReceived, once per request")
         self._responding = True

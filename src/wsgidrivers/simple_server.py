@@ -109,6 +109,7 @@ class WSGIServer(HTTPServer):
         if ":" in str(server_address[0]) and self.address_family == socket.AF_INET:
             self.address_family = socket.AF_INET6
         self._linger_requests: set[socket.socket] = set()
+        self._peer_closed: set[socket.socket] = set()
         # Made now, not at the first close: its descriptors belong to the server's lifetime.
         self._lingerer: Lingerer | None = Lingerer(LINGER_QUIET)
         super().__init__(server_address, RequestHandlerClass, bind_and_activate)
@@ -163,6 +164,10 @@ class WSGIServer(HTTPServer):
         """Ask for a lingering close of ``request`` once its handler has finished."""
         self._linger_requests.add(request)
 
+    def peer_closed(self, request: socket.socket) -> None:
+        """Note that the client of ``request`` has closed and left nothing unread."""
+        self._peer_closed.add(request)
+
     def shutdown_request(self, request: Any) -> None:
         """Hand a connection that asked for it to the lingerer; close the others at once."""
         lingerer = self._lingerer
@@ -172,6 +177,12 @@ class WSGIServer(HTTPServer):
             self._linger_requests.discard(request)
             if lingerer is not None and lingerer.add(request, self.linger_timeout, self.linger_bytes):
                 return  # the lingerer closes it
+        if request in self._peer_closed:
+            # The client closed first and left nothing unread: close() alone sends our FIN;
+            # socketserver's shutdown(SHUT_WR) before it would be one more system call.
+            self._peer_closed.discard(request)
+            self.close_request(request)
+            return
         super().shutdown_request(request)
 
     def service_actions(self) -> None:
@@ -345,9 +356,11 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # An orderly end gets a lingering close (RFC 9112 §9.6), finished by the server's lingerer
         # between connections; not needed when the client has already closed its side and left
         # nothing unread. A timed-out or broken connection is closed at once.
-        if (self._serve(connection, channel) and sock is not None
-                and (connection.peer_may_still_send or not channel.peer_closed())):
-            self.server.close_later(sock)
+        if self._serve(connection, channel) and sock is not None:
+            if connection.peer_may_still_send or not channel.peer_closed():
+                self.server.close_later(sock)
+            else:
+                self.server.peer_closed(sock)
 
     def _local_address(self, sock: socket.socket | None) -> tuple[Any, ...]:
         # Bound to one address, the server knows its side of every connection: no getsockname().
