@@ -135,14 +135,6 @@ class ResponseWriter:
         self.overflowed = False
         self.send_error: BaseException | None = None
 
-    @property
-    def headers_sent(self) -> bool:
-        return self.head_sent
-
-    @property
-    def started(self) -> bool:
-        return self._state != _State.NO_STATUS
-
     def _move(self, action: str) -> None:
         key = (self._state, action)
         state = _NEXT.get(key)
