@@ -94,6 +94,9 @@ class Connection:
     ) -> None:
         self.config = config = config if config is not None else Config()
         self._buf = bytearray()
+        # A received piece of a Content-Length body, kept as the bytes object it arrived as: handed
+        # to wsgi.input without the two copies through _buf (in, then out). Only while _buf is empty.
+        self._direct: bytes | None = None
         self._eof = False
         self._out = bytearray()
         self._phase = _Phase.AWAIT_HEAD
@@ -144,6 +147,13 @@ class Connection:
         if data:
             if self._eof:
                 raise LocalProtocolError("receive_data() after EOF")
+            if self._direct is None and not self._buf and not self._body_done and \
+                    type(self._body) is LengthReader:
+                self._direct = bytes(data)  # bytes(bytes) is the same object: no copy
+                return
+            if self._direct is not None:
+                self._buf += self._direct  # keep the order
+                self._direct = None
             self._buf += data
         else:
             self._eof = True
@@ -187,14 +197,14 @@ class Connection:
         a bounded time) before it closes; otherwise it can close at once."""
         if self._eof:
             return False
-        if self._buf or self._error_ended:
+        if self._buf or self._direct or self._error_ended:
             return True
         return self._phase != _Phase.AWAIT_HEAD and not self._body_done
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes received but not parsed yet, and whether EOF was received."""
-        return bytes(self._buf), self._eof
+        return bytes(self._buf) + (self._direct or b""), self._eof
 
     # -- request heads ----------------------------------------------------------------------
 
@@ -303,6 +313,16 @@ class Connection:
         body = self._body
         if self._body_done or body is None:
             return b""
+        direct = self._direct
+        if direct is not None and isinstance(body, LengthReader):
+            self._direct = None
+            if len(direct) > body.remaining:  # the rest belongs to the next request
+                self._buf += direct[body.remaining :]
+                direct = direct[: body.remaining]
+            body.remaining -= len(direct)
+            if body.remaining == 0:
+                self._body_done = True
+            return direct
         data = body.read(self._buf, self._eof)
         if body.done:
             self._body_done = True
