@@ -258,3 +258,24 @@ def test_peer_may_still_send() -> None:
     # After EOF nothing more can come.
     failed.receive_data(b"")
     assert not failed.peer_may_still_send
+
+
+def test_body_pieces_received_after_the_head_pass_through_and_keep_the_next_request() -> None:
+    # Head alone, then one piece holding the rest of the body *and* a pipelined request, then a piece
+    # of body for that second request: the pass-through must cut at the body's end and keep order.
+    seen: list[tuple[str, bytes]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append((environ["PATH_INFO"], environ["wsgi.input"].read()))
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    pieces = [
+        b"POST /one HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+        b"hel",
+        b"loPOST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nab",
+        b"c",
+    ]
+    out = exchange(app, pieces, config=PLAIN)
+    assert seen == [("/one", b"hello"), ("/two", b"abc")]
+    assert out.count(b"HTTP/1.1 200 OK") == 2
