@@ -11,7 +11,7 @@ import pstats
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -158,3 +158,17 @@ def print_profile(stats: pstats.Stats, top: int, *, out: TextIO = sys.stdout) ->
     stats.sort_stats(pstats.SortKey.TIME).print_stats(top)
     print(f"--- top {top} by cumulative time ---", file=out)
     stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats(top)
+
+
+def add_naive_headers(environ: dict[str, Any], headers: Iterable[tuple[bytes, bytes]]) -> None:
+    """The environ's header keys the way a naive h11 server builds them (the h11 contenders)."""
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1")
+        value = raw_value.decode("latin-1")
+        if name == "content-type":
+            environ["CONTENT_TYPE"] = value
+        elif name == "content-length":
+            environ["CONTENT_LENGTH"] = value
+        else:
+            key = "HTTP_" + name.upper().replace("-", "_")
+            environ[key] = environ[key] + "," + value if key in environ else value

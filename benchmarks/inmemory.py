@@ -49,7 +49,14 @@ from typing import Any
 
 import h11
 
-from benchmarks._common import Summary, fmt, machine_lines, paired_ratios, print_profile
+from benchmarks._common import (
+    Summary,
+    add_naive_headers,
+    fmt,
+    machine_lines,
+    paired_ratios,
+    print_profile,
+)
 
 # --------------------------------------------------------------------------------------------------
 # The request and the application
@@ -241,16 +248,7 @@ def make_h11_cycle(app: App = hello_app) -> Cycle:
         environ["PATH_INFO"] = urllib.parse.unquote(path, "latin-1")
         environ["QUERY_STRING"] = query
         environ["SERVER_PROTOCOL"] = "HTTP/" + request.http_version.decode("ascii")
-        for raw_name, raw_value in request.headers:
-            name = raw_name.decode("latin-1")
-            value = raw_value.decode("latin-1")
-            if name == "content-type":
-                environ["CONTENT_TYPE"] = value
-            elif name == "content-length":
-                environ["CONTENT_LENGTH"] = value
-            else:
-                key = "HTTP_" + name.upper().replace("-", "_")
-                environ[key] = environ[key] + "," + value if key in environ else value
+        add_naive_headers(environ, request.headers)
         body = bytearray()
         for _ in range(1000):  # bounded: a GET has no body, so this ends at once
             event = conn.next_event()

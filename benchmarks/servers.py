@@ -30,6 +30,7 @@ from typing import Any
 
 import h11
 
+from benchmarks._common import add_naive_headers
 from benchmarks.apps import CHUNK, FILE_SIZE, HELLO, app
 
 HOST = "127.0.0.1"
@@ -292,16 +293,7 @@ def _h11_environ(request: h11.Request, peer: Any) -> dict[str, Any]:
         "wsgi.run_once": False,
         "wsgi.errors": sys.stderr,
     }
-    for raw_name, raw_value in request.headers:
-        name = raw_name.decode("latin-1")
-        value = raw_value.decode("latin-1")
-        if name == "content-type":
-            environ["CONTENT_TYPE"] = value
-        elif name == "content-length":
-            environ["CONTENT_LENGTH"] = value
-        else:
-            key = "HTTP_" + name.upper().replace("-", "_")
-            environ[key] = environ[key] + "," + value if key in environ else value
+    add_naive_headers(environ, request.headers)
     return environ
 
 

@@ -372,3 +372,20 @@ def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
     points = sorted({c for c in cuts if 0 < c < len(data)})
     bounds = [0, *points, len(data)]
     return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def body_error_app(caught: list[Any], body: bytes = b"accepted") -> WSGIApp:
+    """An app that reads all of wsgi.input, records a RequestBodyError (and lets it propagate), and
+    otherwise answers 200 with ``body``."""
+    from wsgicore import RequestBodyError
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            environ["wsgi.input"].read()
+        except RequestBodyError as exc:
+            caught.append(exc)
+            raise
+        start_response("200 OK", [])
+        return [body]
+
+    return app

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pytest
-from core_support import PEER, SOCKNAME, final_responses, run_connection, split_at
+from core_support import PEER, SOCKNAME, body_error_app, final_responses, run_connection, split_at
 
 BODY = b"first line\nsecond\n\nlast-no-newline"
 NEXT = b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"
@@ -264,14 +264,7 @@ def test_bad_chunk_framing_is_400(bad_body: bytes) -> None:
     data = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + bad_body
     caught: list[RequestBodyError] = []
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        try:
-            environ["wsgi.input"].read()
-        except RequestBodyError as exc:
-            caught.append(exc)
-            raise
-        start_response("200 OK", [])
-        return [b"accepted"]
+    app = body_error_app(caught, b"accepted")
 
     out = exchange(app, data)
     assert len(caught) == 1
@@ -291,14 +284,7 @@ def test_chunk_line_too_long_is_400() -> None:
     data = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + body
     caught: list[RequestBodyError] = []
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        try:
-            environ["wsgi.input"].read()
-        except RequestBodyError as exc:
-            caught.append(exc)
-            raise
-        start_response("200 OK", [])
-        return [b"accepted"]
+    app = body_error_app(caught, b"accepted")
 
     out = exchange(app, data, config=Config(max_chunk_line=64))
     assert [r.status for r in final_responses(out)] == [400]

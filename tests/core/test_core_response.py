@@ -14,6 +14,7 @@ from core_support import (
     SOCKNAME,
     ParsedResponse,
     WSGIApp,
+    body_error_app,
     echo_app,
     final_responses,
     parse_responses,
@@ -968,14 +969,7 @@ def test_chunked_over_max_body_during_read_is_413() -> None:
 
     caught: list[RequestBodyError] = []
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        try:
-            environ["wsgi.input"].read()
-        except RequestBodyError as exc:
-            caught.append(exc)
-            raise
-        start_response("200 OK", [])
-        return [b"not reached"]
+    app = body_error_app(caught, b"not reached")
 
     out = exchange(app, CHUNKED_OVER, config=plain(max_body_bytes=10))
     assert len(caught) == 1

@@ -24,7 +24,6 @@ Usage (from the repository root; see tests/fuzz/README.md):
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import os
 import re
@@ -65,44 +64,12 @@ def main() -> None:
 
     with atheris.instrument_imports(include=["wsgicore", "h11"]):
         import wsgicore
-        from wsgicore import (
-            NEED_DATA,
-            Connection,
-            ConnectionClosed,
-            RemoteProtocolError,
-            RequestReceived,
-        )
-    from hardening._util import RecordingApp, parse_responses
+    from hardening._util import RecordingApp, drive_in_memory, parse_responses
 
     config = wsgicore.Config(clock=None, max_body_bytes=1 << 20)
 
     def drive(pieces: list[bytes], app: Any) -> bytes:
-        conn = Connection(config)
-        queue = [p for p in pieces if p][::-1]
-        out = bytearray()
-
-        def fetch() -> bytes:
-            out.extend(conn.data_to_send())
-            return queue.pop() if queue else b""
-
-        for _ in range(MAX_EVENTS):
-            try:
-                event = conn.next_event()
-            except RemoteProtocolError as exc:
-                return bytes(out + conn.data_to_send() + exc.response)
-            if event is NEED_DATA:
-                out += conn.data_to_send()
-                conn.receive_data(queue.pop() if queue else b"")
-            elif isinstance(event, RequestReceived):
-                environ = event.environ
-                environ["wsgi.input"] = conn.input_stream(fetch)
-                environ["wsgi.errors"] = io.StringIO()
-                conn.run_app(app, environ, out.extend, on_problem=lambda p: None)
-            elif isinstance(event, ConnectionClosed):
-                return bytes(out + conn.data_to_send())
-            else:
-                raise RuntimeError(f"unexpected event {event!r}")
-        raise RuntimeError("hang: the connection did not finish")
+        return drive_in_memory(pieces, app, config, MAX_EVENTS)
 
     def check(out: bytes, app: Any) -> None:
         parsed = parse_responses(out, [r.get("REQUEST_METHOD", "GET") for r in app.entered])

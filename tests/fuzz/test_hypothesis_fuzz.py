@@ -12,7 +12,6 @@ Invariants:
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import random
@@ -25,11 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 try:  # tests/ on sys.path (pytest's rootdir-relative import of these packages)
-    from hardening._util import RecordingApp, load_corpus, parse_responses
+    from hardening._util import RecordingApp, drive_in_memory, load_corpus, parse_responses
     from hardening.hostile_table import HOSTILE_CASES
 except ImportError:  # the repository root on sys.path
     from tests.hardening._util import (  # type: ignore[no-redef]
         RecordingApp,
+        drive_in_memory,
         load_corpus,
         parse_responses,
     )
@@ -49,40 +49,9 @@ MAX_EVENTS = 100_000
 
 
 def drive(pieces: list[bytes], app: Any = None, config: Any = None) -> bytes:
-    """Feed ``pieces`` then EOF; return the output. Only ``RemoteProtocolError`` may escape the core;
-    anything else propagates and fails the test; a connection that does not finish is a failure."""
-    from wsgicore import NEED_DATA, Connection, ConnectionClosed, RemoteProtocolError, RequestReceived
-
-    app = app or RecordingApp()
-    conn = Connection(config or wsgicore.Config(clock=None))
-    queue = [p for p in pieces if p][::-1]
-    out = bytearray()
-
-    def fetch() -> bytes:
-        out.extend(conn.data_to_send())
-        return queue.pop() if queue else b""
-
-    for _ in range(MAX_EVENTS):
-        try:
-            event = conn.next_event()
-        except RemoteProtocolError as exc:
-            if exc.status_code not in (None, 400, 413, 414, 431, 501, 505):
-                raise AssertionError(f"undocumented status {exc.status_code}") from exc
-            out += conn.data_to_send() + exc.response
-            return bytes(out)
-        if event is NEED_DATA:
-            out += conn.data_to_send()
-            conn.receive_data(queue.pop() if queue else b"")
-        elif isinstance(event, RequestReceived):
-            environ = event.environ
-            environ["wsgi.input"] = conn.input_stream(fetch)
-            environ["wsgi.errors"] = io.StringIO()
-            conn.run_app(app, environ, out.extend, on_problem=lambda p: None)
-        elif isinstance(event, ConnectionClosed):
-            return bytes(out + conn.data_to_send())
-        else:
-            raise AssertionError(f"unexpected event {event!r}")
-    raise AssertionError("the connection did not finish (hang)")
+    """Feed ``pieces`` then EOF; return the output (see ``drive_in_memory`` for what fails)."""
+    return drive_in_memory(pieces, app or RecordingApp(), config or wsgicore.Config(clock=None),
+                           MAX_EVENTS)
 
 
 def check_output(out: bytes, app: RecordingApp) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "RecordingApp",
     "Response",
     "SocketResult",
+    "drive_in_memory",
     "fd_count",
     "fd_targets",
     "grade_corpus",
@@ -487,3 +488,46 @@ def time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+#: Statuses the core documents for a refused request (None: close without a response).
+DOCUMENTED_STATUSES = (None, 400, 408, 413, 414, 431, 501, 505)
+
+
+def drive_in_memory(pieces: list[bytes], app: Any, config: Any, max_events: int = 100_000) -> bytes:
+    """Feed ``pieces`` then EOF to one ``wsgicore.Connection``; return everything it wrote. Only
+    ``RemoteProtocolError`` (with a documented status) may escape the core; anything else, an
+    undocumented status, or a connection that does not finish within ``max_events`` raises
+    AssertionError (the fuzzers' finding)."""
+    import io
+
+    from wsgicore import NEED_DATA, Connection, ConnectionClosed, RemoteProtocolError, RequestReceived
+
+    conn = Connection(config)
+    queue = [p for p in pieces if p][::-1]
+    out = bytearray()
+
+    def fetch() -> bytes:
+        out.extend(conn.data_to_send())
+        return queue.pop() if queue else b""
+
+    for _ in range(max_events):
+        try:
+            event = conn.next_event()
+        except RemoteProtocolError as exc:
+            if exc.status_code not in DOCUMENTED_STATUSES:
+                raise AssertionError(f"undocumented status {exc.status_code}") from exc
+            return bytes(out + conn.data_to_send() + exc.response)
+        if event is NEED_DATA:
+            out += conn.data_to_send()
+            conn.receive_data(queue.pop() if queue else b"")
+        elif isinstance(event, RequestReceived):
+            environ = event.environ
+            environ["wsgi.input"] = conn.input_stream(fetch)
+            environ["wsgi.errors"] = io.StringIO()
+            conn.run_app(app, environ, out.extend, on_problem=lambda p: None)
+        elif isinstance(event, ConnectionClosed):
+            return bytes(out + conn.data_to_send())
+        else:
+            raise AssertionError(f"unexpected event {event!r}")
+    raise AssertionError("the connection did not finish (hang)")
