@@ -637,7 +637,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=None,
         help="measure a sample again (keeping the quieter one) while other work takes more than"
-        f" {CONTENDED:.0%} of the servers' CPU (default 2; 0 with --quick)",
+        f" {CONTENDED:.0%}% of the servers' CPU (default 2; 0 with --quick)",
     )
     parser.add_argument("--no-inmemory", action="store_true")
     parser.add_argument("--no-rss", action="store_true")
