@@ -133,6 +133,7 @@ class Connection:
         self._body_error: RequestBodyError | None = None
         self._continue_pending = False
         self._request_keep_alive = False
+        self._peer_said_close = False  # the request carried "Connection: close"
         self._keep_after = False
         self._responding = False
         self._replay: list[bytes] = []  # body pieces a driver took as events, for wsgi.input
@@ -200,6 +201,16 @@ class Connection:
         if self._buf or self._direct or self._error_ended:
             return True
         return self._phase != _Phase.AWAIT_HEAD and not self._body_done
+
+    @property
+    def can_close_at_once(self) -> bool:
+        """Whether the connection may be closed now without a lingering close: the client has closed
+        its side (EOF), or its last request carried ``Connection: close`` (after which it MUST NOT
+        send another, RFC 9112 §9.6) and everything it sent has been read. Then no input can arrive
+        after the close, so there is nothing for a reset to destroy."""
+        if self._eof:
+            return True
+        return self._peer_said_close and not self.peer_may_still_send
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
@@ -291,9 +302,11 @@ class Connection:
             self._body_done = False
         # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 never does here (h11's rule).
         connection = environ.get("HTTP_CONNECTION")
-        self._request_keep_alive = config.keep_alive and http11 and not self._closing and (
-            connection is None
-            or "close" not in (token.strip() for token in connection.lower().split(","))
+        self._peer_said_close = connection is not None and "close" in (
+            token.strip() for token in connection.lower().split(",")
+        )
+        self._request_keep_alive = (
+            config.keep_alive and http11 and not self._closing and not self._peer_said_close
         )
         expect = environ.get("HTTP_EXPECT")
         if (expect is not None and http11 and not self._body_done

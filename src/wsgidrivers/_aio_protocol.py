@@ -254,7 +254,9 @@ class WSGIProtocol(asyncio.Protocol):
         # Whatever is still buffered gets io_timeout to leave; then the connection is aborted.
         self._hard_deadline = now + self._service.io_timeout
         self._deadline.set(now + self._service.linger_timeout)
-        if not linger or self._peer_eof or not transport.can_write_eof():
+        conn = self._conn
+        if (not linger or self._peer_eof or not transport.can_write_eof()
+                or (conn is not None and conn.can_close_at_once)):
             transport.close()
             return
         # RFC 9112 §9.6: close the write side first and read until the client closes, so the

@@ -4,10 +4,15 @@ RFC 9112 §9.6: a server that closes at once risks a reset that destroys the res
 not read yet (when more of its input arrives after the close). The safe close stops sending, reads and
 discards the client's input until its FIN, then closes. Waiting for that FIN costs a round trip per
 connection, and a blocking server that serves one connection at a time would spend it idle. So the
-sockets are kept here and looked at without waiting (one ``epoll_wait(0)``) by the serving thread:
-each time a connection ends and each time ``serve_forever`` goes round its loop. A helper thread
-would cost more in GIL hand-overs than the round trip it saves (measured: 7 context switches and
-+30 µs per connection).
+sockets are kept here and looked at without waiting by the serving thread: each time a connection
+ends and each time ``serve_forever`` goes round its loop. A helper thread would cost more in GIL
+hand-overs than the round trip it saves (measured: 7 context switches and +30 µs per connection).
+
+Most clients close as soon as they have read the response, so a socket is first tried with a plain
+non-blocking ``recv`` (which finds the FIN, one system call) on the next two passes; only a client
+that is still silent then is watched through a selector (two ``epoll_ctl`` calls more). Watching
+every socket that way from the start cost 14 µs per connection of a 90 µs total (measured, new
+connection per request, 10 clients).
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ __all__ = ["Lingerer"]
 
 _READ_SIZE = 65536
 _MAX_SOCKETS = 1024  # beyond this, close at once: memory and descriptors stay bounded under a flood
+_RECV_FLAGS = getattr(socket, "MSG_DONTWAIT", 0)  # 0 where absent: the socket is non-blocking then
 
 
 class _Linger:
-    __slots__ = ("deadline", "left", "quiet_until")
+    __slots__ = ("deadline", "left", "quiet_until", "tried")
 
     def __init__(self, deadline: float, left: int, quiet_until: float) -> None:
         self.deadline = deadline  # linger_timeout after the hand-over
         self.left = left  # bytes that may still be discarded
         self.quiet_until = quiet_until  # close when nothing arrives before this
+        self.tried = False  # one pass found nothing yet; the next one hands it to the selector
 
 
 class Lingerer:
@@ -43,33 +50,39 @@ class Lingerer:
     def __init__(self, quiet: float) -> None:
         self._quiet = quiet
         self._selector = selectors.DefaultSelector()
+        self._fresh: list[tuple[socket.socket, _Linger]] = []  # not in the selector yet
         self._lock = threading.Lock()
         self._closed = False
         self._buffer = bytearray(_READ_SIZE)
 
     def __len__(self) -> int:
-        return len(self._selector.get_map()) if not self._closed else 0
+        return len(self._fresh) + len(self._selector.get_map()) if not self._closed else 0
 
     def add(self, sock: socket.socket, timeout: float, max_bytes: int) -> bool:
         """Linger on ``sock`` for at most ``timeout`` seconds and ``max_bytes`` of input, then close
         it; False (the caller closes it) when full, closed, or the socket is already broken."""
         with self._lock:
-            if self._closed or len(self._selector.get_map()) >= _MAX_SOCKETS:
+            if self._closed or len(self) >= _MAX_SOCKETS:
                 return False
             try:
                 sock.shutdown(socket.SHUT_WR)  # our FIN goes out now; the response is complete
-                sock.setblocking(False)
-                now = time.monotonic()
-                self._selector.register(sock, selectors.EVENT_READ,
-                                        _Linger(now + timeout, max_bytes, now + self._quiet))
-            except (OSError, ValueError):
+                if sock.gettimeout() is not None or not _RECV_FLAGS:
+                    # With a timeout, CPython polls before each recv(): make each one return at once.
+                    sock.setblocking(False)
+            except OSError:
                 return False
+            now = time.monotonic()
+            self._fresh.append((sock, _Linger(now + timeout, max_bytes, now + self._quiet)))
             return True
 
     def service(self) -> None:
         """Discard what arrived, close the sockets that are done or past their time; never waits."""
         with self._lock:
-            if self._closed or not self._selector.get_map():
+            if self._closed:
+                return
+            if self._fresh:
+                self._service_fresh()
+            if not self._selector.get_map():
                 return
             for key, _ in self._selector.select(0):
                 self._discard(key.fileobj, key.data)  # type: ignore[arg-type]
@@ -79,10 +92,30 @@ class Lingerer:
                 if now >= state.deadline or now >= state.quiet_until:
                     self._drop(key.fileobj)  # type: ignore[arg-type]
 
+    def _service_fresh(self) -> None:
+        fresh, self._fresh = self._fresh, []
+        now = time.monotonic()
+        for sock, state in fresh:
+            if not self._discard(sock, state):
+                continue  # closed
+            if now >= state.deadline or now >= state.quiet_until:
+                self._drop(sock)
+            elif not state.tried:
+                state.tried = True
+                self._fresh.append((sock, state))
+            else:
+                try:
+                    self._selector.register(sock, selectors.EVENT_READ, state)
+                except (OSError, ValueError):
+                    sock.close()
+
     def close(self) -> None:
         """Close every lingering socket now; later ``add`` calls return False."""
         with self._lock:
             self._closed = True
+            for sock, _ in self._fresh:
+                sock.close()
+            self._fresh = []
             for key in list(self._selector.get_map().values()):
                 self._drop(key.fileobj)  # type: ignore[arg-type]
             self._selector.close()
@@ -92,16 +125,18 @@ class Lingerer:
             self._selector.unregister(sock)
         sock.close()
 
-    def _discard(self, sock: socket.socket, state: _Linger) -> None:
+    def _discard(self, sock: socket.socket, state: _Linger) -> bool:
+        """Read and drop what has arrived; False when the socket was closed (EOF, error, or
+        ``max_bytes`` discarded)."""
         while True:
             try:
-                received = sock.recv_into(self._buffer)
+                received = sock.recv_into(self._buffer, _READ_SIZE, _RECV_FLAGS)
             except BlockingIOError:
-                state.quiet_until = time.monotonic() + self._quiet
-                return
+                return True
             except OSError:
                 received = 0
-            state.left -= received
-            if not received or state.left <= 0:
+            if not received or received >= state.left:
                 self._drop(sock)  # EOF (the client's FIN), an error, or enough discarded
-                return
+                return False
+            state.left -= received
+            state.quiet_until = time.monotonic() + self._quiet  # still sending: not quiet

@@ -39,7 +39,7 @@ _TIMEOUT_SLACK = 0.05
 
 
 class Channel:
-    """One connection's byte stream: ``recv``/``send``/``sendfile``/``peer_closed``.
+    """One connection's byte stream: ``recv``/``send``/``sendfile``.
 
     ``sock`` is the socket under ``rfile``/``wfile``, or ``None`` (in-memory files): then no timeout
     applies and ``sendfile`` is unavailable. After an ``OSError`` (including
@@ -136,20 +136,3 @@ class Channel:
         finally:
             if self._direct:
                 self._set_timeout(None)
-
-    def peer_closed(self) -> bool:
-        """Whether the client has closed its side and nothing it sent is left unread (a
-        non-blocking peek; no socket: True, there is nothing to protect)."""
-        if self._sock is None:
-            return True
-        if self._direct:  # blocking socket: MSG_DONTWAIT makes this one call return at once
-            flags = socket.MSG_PEEK | socket.MSG_DONTWAIT
-        else:  # with a timeout, CPython polls for up to that long before it calls recv()
-            self._set_timeout(0.0)
-            flags = socket.MSG_PEEK
-        try:
-            return self._sock.recv(1, flags) == b""
-        except BlockingIOError:
-            return False  # nothing yet: the client may still send
-        except OSError:
-            return True  # reset or broken: nothing left to protect

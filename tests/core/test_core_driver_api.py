@@ -260,6 +260,31 @@ def test_peer_may_still_send() -> None:
     assert not failed.peer_may_still_send
 
 
+@pytest.mark.parametrize(("request_bytes", "expected"), [
+    # The client said it sends nothing more (RFC 9112 §9.6) and all of it was read: close at once.
+    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", True),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: TE, Close\r\n\r\n", True),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\nab", True),
+    # The server closes but the client did not promise anything: it may pipeline: linger.
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False),
+    (b"GET / HTTP/1.0\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: closed\r\n\r\n", False),
+    # It said close, but sent more than was read (an unread body, bytes after the request).
+    (b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100000\r\n\r\nab",
+     False),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n", False),
+])
+def test_can_close_at_once(request_bytes: bytes, expected: bool) -> None:
+    conn = Connection(PLAIN.replace(keep_alive=False))  # as simple_server: one request each
+    event = _request(conn, request_bytes)
+    environ = dict(event.environ, **{"wsgi.input": conn.input_stream(lambda: b"")})
+    conn.run_app(_read_body_app if b"Length: 2\r" in request_bytes else ok_app, environ, [].append)
+    assert isinstance(conn.next_event(), ConnectionClosed)
+    assert conn.can_close_at_once is expected
+    conn.receive_data(b"")  # after the client's EOF nothing more can come, whatever it said
+    assert conn.can_close_at_once
+
+
 def test_body_pieces_received_after_the_head_pass_through_and_keep_the_next_request() -> None:
     # Head alone, then one piece holding the rest of the body *and* a pipelined request, then a piece
     # of body for that second request: the pass-through must cut at the body's end and keep order.

@@ -7,8 +7,11 @@ import socket
 import threading
 import time
 
+import pytest
+
 from support.clients import wait_closed
 from support.servers import serving
+from wsgidrivers import simple_server
 from wsgidrivers._linger import Lingerer
 from wsgidrivers.simple_server import make_server
 
@@ -108,3 +111,53 @@ def test_lingerer_stops_after_max_bytes_and_after_quiet() -> None:
         lingerer.close()
         greedy_peer.close()
         quiet_peer.close()
+
+
+def _lingering_after_response(monkeypatch: pytest.MonkeyPatch, request_bytes: bytes) -> int:
+    """Serve one request and return how many sockets the server's lingerer holds afterwards."""
+    monkeypatch.setattr(simple_server, "LINGER_QUIET", 5.0)  # not closed early for being quiet
+    server = make_server("127.0.0.1", 0, hello_app)
+    with serving(server) as address, connect(address) as sock:
+        sock.sendall(request_bytes)
+        data, _ = wait_closed(sock, limit=5.0)
+        assert data.startswith(b"HTTP/1.1 200 OK")
+        # The client sees the FIN a moment before the hand-over is recorded; a second connection
+        # is only accepted once the first one's hand-over is complete.
+        with connect(address) as second:
+            second.sendall(GET_CLOSE)
+            assert wait_closed(second, limit=5.0)[0].startswith(b"HTTP/1.1 200 OK")
+        assert server._lingerer is not None
+        return len(server._lingerer)  # the second one never lingers: it said "close"
+
+
+def test_a_client_that_said_close_is_closed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 9112 §9.6: a client that sends "Connection: close" MUST NOT send more, and its request
+    # was read whole: nothing can arrive to cause a reset, so no lingering (and no lingerer cost).
+    assert _lingering_after_response(monkeypatch, GET_CLOSE) == 0
+
+
+def test_a_client_that_did_not_say_close_gets_a_lingering_close(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server closes (keep_alive off) but the client may pipeline another request any time.
+    assert _lingering_after_response(monkeypatch, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n") == 1
+
+
+def test_a_silent_client_is_handed_to_the_selector_after_two_passes() -> None:
+    lingerer = Lingerer(quiet=5.0)
+    left, right = socket.socketpair()
+    try:
+        assert lingerer.add(left, timeout=5.0, max_bytes=1024)
+        lingerer.service()
+        lingerer.service()  # two passes found nothing: watched by the selector from now on
+        assert not lingerer._fresh
+        assert len(lingerer._selector.get_map()) == 1
+        assert len(lingerer) == 1
+        right.sendall(b"late")
+        right.shutdown(socket.SHUT_WR)
+        time.sleep(0.05)
+        lingerer.service()  # the selector reports it: input discarded, EOF seen, closed
+        assert left.fileno() == -1
+        assert len(lingerer) == 0
+    finally:
+        lingerer.close()
+        right.close()
