@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-__all__ = ["InputStream"]
+__all__ = ["UNKNOWN_SIZE", "InputStream"]
+
+#: What a reader is said to want when it does not know (a line, the whole rest).
+UNKNOWN_SIZE = 65536
 
 
 class InputStream:
     """The body of one request, de-chunked. Reads return ``b""`` at the end of the body and never
     consume bytes past it, so a pipelined request behind it stays intact.
 
-    ``pull()`` is the connection's: it returns the next piece of body (fetching from the network
-    through the driver's callable when needed), ``b""`` at the end, or raises
-    :class:`wsgicore.RequestBodyError` (an ``OSError``) for a body cut short or badly framed.
+    ``pull(wanted)`` is the connection's: it returns the next piece of body (fetching from the
+    network through the driver's callable when needed; ``wanted`` is how many bytes the reader is
+    waiting for), ``b""`` at the end, or raises :class:`wsgicore.RequestBodyError` (an ``OSError``)
+    for a body cut short or badly framed.
     """
 
     __slots__ = ("_buffer", "_eof", "_pos", "_pull")
 
-    def __init__(self, pull: Callable[[], bytes]) -> None:
+    def __init__(self, pull: Callable[[int], bytes]) -> None:
         self._pull = pull
         # Bytes pulled but not yet returned are self._buffer[self._pos:]: an offset, so that taking
         # a small read from a large piece never copies the rest of the piece.
@@ -26,10 +30,10 @@ class InputStream:
         self._pos = 0
         self._eof = False
 
-    def _more(self) -> bytes:
+    def _more(self, wanted: int = UNKNOWN_SIZE) -> bytes:
         if self._eof:
             return b""
-        piece = self._pull()
+        piece = self._pull(wanted)
         if not piece:
             self._eof = True
         return piece
@@ -59,7 +63,7 @@ class InputStream:
                 return data
             return self._buffer[pos:end]
         if available == 0:
-            piece = self._more()
+            piece = self._more(size)
             if len(piece) == size or not piece:
                 return piece  # the common case of a large read: no copy at all
             if len(piece) > size:
@@ -72,7 +76,7 @@ class InputStream:
             pieces = [self._take_rest()]
             have = available
         while have < size:
-            piece = self._more()
+            piece = self._more(size - have)
             if not piece:
                 break
             pieces.append(piece)

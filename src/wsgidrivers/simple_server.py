@@ -48,7 +48,7 @@ from wsgicore import (
 from . import _settings
 from ._accesslog import log_line, not_completed_message, request_parts, write_stderr
 from ._linger import Lingerer
-from ._socketio import KERNEL_TIMEOUTS, Channel, set_kernel_timeout
+from ._socketio import KERNEL_TIMEOUTS, READ_SIZE, Channel, set_kernel_timeout
 from ._types import ExcInfo, StartResponse, WSGIApplication
 
 __all__ = [
@@ -307,8 +307,10 @@ class ServerHandler:
     def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
         return self.channel.sendfile(file, offset, count, self.request_handler.server.io_timeout)
 
-    def fetch(self) -> bytes:
-        """The next bytes of the request for ``wsgi.input`` (``b""`` at EOF).
+    def fetch(self, size: int = READ_SIZE) -> bytes:
+        """The next bytes of the request for ``wsgi.input`` (``b""`` at EOF): at most ``size``, the
+        number the application is waiting for (capped at ``READ_SIZE``), so that pieces arrive the
+        size it reads them and the core hands them over without copies.
 
         An ``OSError`` here (client gone, or silent for ``io_timeout``) is the core's to handle: it
         answers 408 to a timeout (nothing to a reset), reports one line without a traceback through
@@ -318,7 +320,8 @@ class ServerHandler:
         timeout = self.request_handler.server.io_timeout
         channel = self.channel
         channel.send(self.connection.data_to_send(), timeout)
-        return channel.recv(timeout if channel.has_socket else None)
+        return channel.recv(timeout if channel.has_socket else None,
+                            size if size < READ_SIZE else READ_SIZE)
 
     def log_problem(self, problem: Problem) -> None:
         """Report a problem the core found (app exception, wrong body length, ``close()`` error,
@@ -488,7 +491,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             use_sendfile=channel.has_socket and self.wfile is self._socket_wfile
             and self.wbufsize == 0,
         )
-        environ["wsgi.input"] = connection.input_stream(handler.fetch)
+        environ["wsgi.input"] = connection.input_stream(fetch_up_to=handler.fetch)
         environ["wsgi.errors"] = self.get_stderr()
         try:
             info = handler.run(self.server.get_app() or _no_app, environ)

@@ -17,7 +17,7 @@ import pytest
 from support.clients import drip, has_ipv6_loopback
 from support.servers import running_server, serve_in_thread, serving
 from wsgicore import Config
-from wsgidrivers import simple_server
+from wsgidrivers import _socketio, simple_server
 from wsgidrivers.simple_server import ThreadingWSGIServer, WSGIServer, make_server
 
 from .helpers import (
@@ -320,12 +320,21 @@ def test_file_wrapper_uses_sendfile(tmp_path: Any, monkeypatch: pytest.MonkeyPat
     path.write_bytes(payload)
     calls: list[Any] = []
     real = socket.socket.sendfile
+    real_os = _socketio._os_sendfile
 
     def spy(self: socket.socket, file: Any, offset: int = 0, count: int | None = None) -> int:
         calls.append((offset, count))
         return real(self, file, offset, count)
 
+    def os_spy(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        calls.append((offset, count))
+        assert real_os is not None
+        return real_os(out_fd, in_fd, offset, count)
+
+    # Linux: os.sendfile() straight on the blocking socket; elsewhere socket.sendfile().
     monkeypatch.setattr(socket.socket, "sendfile", spy)
+    if real_os is not None:
+        monkeypatch.setattr(_socketio, "_os_sendfile", os_spy)
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
@@ -337,6 +346,26 @@ def test_file_wrapper_uses_sendfile(tmp_path: Any, monkeypatch: pytest.MonkeyPat
     assert calls
     assert calls[0][0] == 0
     assert ("Content-Length", str(len(payload))) in headers
+
+
+def test_client_that_stops_reading_a_sent_file_is_dropped_after_io_timeout(tmp_path: Any) -> None:
+    path = tmp_path / "big"
+    path.write_bytes(b"x" * (64 << 20))  # far more than the socket buffers hold
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return environ["wsgi.file_wrapper"](open(path, "rb"))
+
+    handler = recording_handler()
+    server = make_server("127.0.0.1", 0, app, handler_class=handler, io_timeout=0.3)
+    with serving(server) as address, connect(address) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(GET)
+        time.sleep(0.05)
+        started = time.monotonic()
+        assert request(address, path="/next")[0] == 200  # served once the first is dropped
+        assert time.monotonic() - started < 5
+    assert any("response not completed: client too slow" in line for line in handler.log)
 
 
 # -- settings ------------------------------------------------------------------------------------
