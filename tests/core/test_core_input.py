@@ -289,3 +289,76 @@ def test_chunk_line_too_long_is_400() -> None:
     out = exchange(app, data, config=Config(max_chunk_line=64))
     assert [r.status for r in final_responses(out)] == [400]
     assert caught[0].status_code == 400
+
+
+def _sized_stream(head_and_start: bytes, rest: bytes) -> tuple[Any, list[int]]:
+    """A stream whose ``fetch_up_to(n)`` records ``n`` and returns the next ``n`` bytes of ``rest``
+    as one new bytes object (as ``recv(n)`` does when that much has arrived)."""
+    from wsgicore import Connection, RequestReceived
+
+    conn = Connection(None, peer=PEER, sockname=SOCKNAME)
+    conn.receive_data(head_and_start)
+    assert isinstance(conn.next_event(), RequestReceived)
+    asked: list[int] = []
+    source = io.BytesIO(rest)
+
+    def fetch_up_to(size: int) -> bytes:
+        asked.append(size)
+        return source.read(size)
+
+    return conn.input_stream(fetch_up_to=fetch_up_to), asked
+
+
+def test_fetch_up_to_is_asked_for_what_the_app_waits_for() -> None:
+    from wsgicore._connection import MIN_FETCH
+
+    body = bytes(range(256)) * 1024  # 256 KiB
+    head = cl_request(body)[: -len(body)]
+    stream, asked = _sized_stream(head + body[:100], body[100:])
+    first = stream.read(65536)  # 100 bytes were here: 65436 more are asked for, not 65536
+    assert asked == [65436]
+    assert first == body[:65536]
+    second = stream.read(65536)  # aligned now: the fetched piece is handed over as it is
+    assert asked[-1] == 65536
+    assert second == body[65536:131072]
+    assert stream.read(5) == body[131072:131077]  # a small read still asks for MIN_FETCH
+    assert asked[-1] == MIN_FETCH
+    assert stream.read() == body[131077:]
+    # Never past the body's end: the last request is for exactly what is left of it.
+    assert sum(asked) == len(body) - 100
+    assert all(n <= len(body) for n in asked)
+
+
+def test_fetch_up_to_pieces_are_passed_through_without_copies() -> None:
+    from wsgicore import Connection, RequestReceived
+
+    body = b"x" * 65536 * 3
+    conn = Connection(None, peer=PEER, sockname=SOCKNAME)
+    conn.receive_data(cl_request(body)[: -len(body)])
+    assert isinstance(conn.next_event(), RequestReceived)
+    pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]  # distinct objects
+    handed = iter(pieces)
+    stream = conn.input_stream(fetch_up_to=lambda size: next(handed))
+    for piece in pieces:
+        assert stream.read(65536) is piece  # not joined, not sliced: the same object
+
+
+def test_fetch_up_to_and_fetch_are_exclusive() -> None:
+    from wsgicore import Connection
+
+    conn = Connection(None, peer=PEER, sockname=SOCKNAME)
+    conn.receive_data(cl_request(b"abc"))
+    conn.next_event()
+    with pytest.raises(TypeError):
+        conn.input_stream()
+    with pytest.raises(TypeError):
+        conn.input_stream(lambda: b"", fetch_up_to=lambda size: b"")
+
+
+def test_fetch_up_to_for_a_chunked_body_is_a_hint() -> None:
+    body = b"0123456789" * 1000
+    data = chunked_request(body, sizes=(len(body),), ext=False)
+    head_end = data.index(b"\r\n\r\n") + 4
+    stream, asked = _sized_stream(data[:head_end], data[head_end:])
+    assert stream.read() == body  # the framing bytes come through the same fetch
+    assert asked  # and it was asked with sizes (no Content-Length to cap them)
