@@ -17,6 +17,7 @@ the README's table has the reasons for each default):
 - ``io_timeout`` (30 s): how long one body read or one response write may wait.
 - ``keep_alive_timeout`` (5 s): how long an idle kept-alive connection waits for a request.
 - ``linger_timeout`` (2 s) / ``linger_bytes`` (1 MiB): lingering close after the last response.
+- ``receive_buffer`` (256 KiB): SO_RCVBUF of accepted sockets (None: the OS default).
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ class WSGIServer(HTTPServer):
     #: Seconds, and bytes, of input discarded at most by a lingering close (RFC 9112 §9.6).
     linger_timeout: float = _settings.LINGER_TIMEOUT
     linger_bytes: int = _settings.LINGER_BYTES
+    #: SO_RCVBUF in bytes for accepted sockets (set on the listening socket, which passes it on);
+    #: None: the OS default. Large enough that an upload on a new connection does not wait for
+    #: window updates every 128 KiB (Linux's initial receive window).
+    receive_buffer: int | None = _settings.RECEIVE_BUFFER
 
     _effective: tuple[Config, bool, bool, Config] | None = None
     #: The (receive, send) timeouts accepted sockets inherit from the listening socket; -1: none.
@@ -134,6 +139,9 @@ class WSGIServer(HTTPServer):
         connection's local address anyway.
         """
         socketserver.TCPServer.server_bind(self)
+        if self.receive_buffer is not None:
+            # Before listen(): the window scale offered in the handshake depends on it.
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
         if KERNEL_TIMEOUTS:
             # Accepted sockets inherit these (Linux): no per-connection system calls for them.
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -532,18 +540,29 @@ def make_server(
 
     ``config`` replaces the server class's :class:`wsgicore.Config` for this server; ``settings``
     set the driver settings by name (``keep_alive``, ``head_timeout``, ``io_timeout``,
-    ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``).
+    ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``, ``receive_buffer``).
     """
     for name, value in settings.items():
-        if name not in _settings.SETTING_NAMES:
+        if name not in _settings.SETTING_NAMES and name != "receive_buffer":
             raise TypeError(f"make_server() got an unexpected keyword argument {name!r}")
         _settings.check_setting(name, value)
-    server = server_class((host, port), handler_class)
+    if not settings:
+        server = server_class((host, port), handler_class)
+    else:
+        # Settings first, then bind and listen (as socketserver's __init__ would): the listening
+        # socket's options (receive buffer, kernel timeouts) come from them.
+        server = server_class((host, port), handler_class, bind_and_activate=False)
+        for name, value in settings.items():
+            setattr(server, name, value)
+        try:
+            server.server_bind()
+            server.server_activate()
+        except BaseException:
+            server.server_close()
+            raise
     server.set_app(app)
     if config is not None:
         server.config = config
-    for name, value in settings.items():
-        setattr(server, name, value)
     return server
 
 

@@ -388,11 +388,57 @@ def test_make_server_settings_and_config() -> None:
 @pytest.mark.parametrize(("name", "value", "error"), [
     ("head_timeout", 0, ValueError), ("io_timeout", -1, ValueError), ("keep_alive", 1, ValueError),
     ("linger_bytes", 1.5, ValueError), ("keep_alive_timeout", "5", ValueError),
+    ("receive_buffer", 100, ValueError), ("receive_buffer", "1M", ValueError),
     ("no_such_setting", 1, TypeError),
 ])
 def test_make_server_rejects_bad_settings(name: str, value: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         make_server("127.0.0.1", 0, hello_app, **{name: value})
+
+
+def _accepted_receive_buffer(**settings: Any) -> int:
+    """SO_RCVBUF of a socket the server accepted."""
+    seen: list[int] = []
+
+    class Recording(WSGIServer):
+        def process_request(self, request: Any, client_address: Any) -> None:
+            seen.append(request.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+            super().process_request(request, client_address)
+
+    server = make_server("127.0.0.1", 0, hello_app, server_class=Recording, **settings)
+    with serving(server) as address:
+        assert request(address)[0] == 200
+    return seen[0]
+
+
+def test_receive_buffer_is_passed_on_to_accepted_sockets() -> None:
+    assert WSGIServer.receive_buffer == 256 * 1024
+    with socket.socket() as fresh:
+        os_default = fresh.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    # Linux reports twice the value asked for (the other half is its bookkeeping), capped by
+    # net.core.rmem_max; either way more than the OS default here.
+    bigger = _accepted_receive_buffer()
+    assert bigger > os_default
+    assert bigger >= min(256 * 1024, _rmem_max())
+    assert _accepted_receive_buffer(receive_buffer=None) == os_default
+    assert _accepted_receive_buffer(receive_buffer=65536) < bigger
+
+
+def _rmem_max() -> int:
+    try:
+        with open("/proc/sys/net/core/rmem_max") as f:
+            return int(f.read())
+    except OSError:
+        return 256 * 1024
+
+
+def test_make_server_applies_settings_before_binding() -> None:
+    # The listening socket's options come from the settings (accepted sockets inherit them).
+    with make_server("127.0.0.1", 0, hello_app, head_timeout=2.5, io_timeout=7.0) as server:
+        if simple_server.KERNEL_TIMEOUTS:
+            assert server.inherited_timeouts == (2.5, 7.0)
+        with serving(server) as address:
+            assert request(address)[0] == 200
 
 
 def test_subclass_sets_its_own_config_and_policy() -> None:
