@@ -39,6 +39,10 @@ def set_kernel_timeout(sock: socket.socket, option: int, timeout: float | None) 
 _os_sendfile = getattr(os, "sendfile", None)
 _SENDFILE_BLOCK = 1 << 30
 
+def _no_file(size: int) -> bytes:
+    raise OSError("this channel reads its socket directly and has no rfile")
+
+
 #: A receive timeout already in the kernel within this many seconds of the one asked for is kept:
 #: deadlines are then up to this late, and a connection's first read costs no setsockopt().
 _TIMEOUT_SLACK = 0.05
@@ -58,17 +62,20 @@ class Channel:
                  sock: socket.socket | None, *, direct: bool = False,
                  kernel_timeouts: tuple[float | None, float | None] = (-1.0, -1.0)) -> None:
         """``direct``: ``rfile``/``wfile`` are the socket's own files, so reading and writing the
-        socket itself is the same I/O without the layers (and, on Linux, with kernel timeouts).
+        socket itself is the same I/O without the layers (and, on Linux, with kernel timeouts);
+        the files may then be None (they are not used; see :data:`KERNEL_TIMEOUTS`).
         ``kernel_timeouts``: the (receive, send) timeouts the socket already has (inherited from
         the listening socket); -1 for unknown."""
+        self._direct = direct and sock is not None and KERNEL_TIMEOUTS
+        if not self._direct and (rfile is None or wfile is None):
+            raise ValueError("a Channel needs rfile and wfile unless it uses the socket directly")
         # read1() returns what one read of the layer below gives (never waits for a full buffer);
         # a raw file's read() does the same. A buffered read(n) would wait for n bytes: never use it.
-        self._read = getattr(rfile, "read1", None) or rfile.read
-        self._wfile = wfile
+        self._read = _no_file if rfile is None else getattr(rfile, "read1", None) or rfile.read
+        self._wfile = wfile  # None when direct: never used then
         self._sock = sock
         # What the socket has (gettimeout() is no system call); -1: unknown.
         self._timeout: float | None = sock.gettimeout() if sock is not None else -1.0
-        self._direct = direct and sock is not None and KERNEL_TIMEOUTS
         self._recv_timeout, self._send_timeout = kernel_timeouts  # SO_RCVTIMEO / SO_SNDTIMEO
         if self._direct:
             self._set_timeout(None)  # blocking: no poll() before each call; the kernel times out
@@ -137,7 +144,8 @@ class Channel:
             raise OSError("sendfile needs a socket")
         if self._direct and count is not None and _os_sendfile is not None:
             return self._sendfile_blocking(sock, file.fileno(), offset, count, timeout)
-        self._wfile.flush()  # whatever was written before must go first
+        if self._wfile is not None:
+            self._wfile.flush()  # whatever was written before must go first
         # socket.sendfile() waits without a limit on a blocking socket: give it CPython's timeout.
         self._set_timeout(timeout)
         try:

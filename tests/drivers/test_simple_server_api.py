@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import socket
 import socketserver
 import sys
 import wsgiref.simple_server
@@ -23,7 +24,7 @@ from wsgidrivers.simple_server import (
     make_server,
 )
 
-from .helpers import hello_app, request
+from .helpers import connect, hello_app, read_until_close, request
 
 
 def test_names() -> None:
@@ -269,3 +270,65 @@ def test_in_memory_handler_strict_by_default() -> None:
     assert out.startswith(b"HTTP/1.1 200 OK\r\n")
     assert out.endswith(b"Hello, world!")
     assert err.endswith('"GET / HTTP/1.0" 200 13\n')
+
+
+def test_rfile_and_wfile_are_made_only_when_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The channel reads and writes the socket itself while rfile/wfile would be the socket's own
+    # files: making them for every connection was a tenth of the cost of a short connection.
+    made: list[str] = []
+    real = socket.socket.makefile
+
+    def spy(self: socket.socket, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        made.append(mode)
+        return real(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "makefile", spy)
+    with serve_in_thread(hello_app) as address, connect(address) as sock:  # a client without files
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert read_until_close(sock).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert made == []
+
+
+def test_a_subclass_that_wraps_rfile_in_setup_is_read_through() -> None:
+    reads: list[int] = []
+
+    class Counting(io.RawIOBase):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            data = self.inner.read1(len(buffer))
+            reads.append(len(data))
+            buffer[: len(data)] = data
+            return len(data)
+
+    class Handler(WSGIRequestHandler):
+        def setup(self) -> None:
+            super().setup()
+            self.rfile = Counting(self.rfile)  # made on first use, then replaced
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    def reading_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    with serve_in_thread(reading_app, handler_class=Handler) as address:
+        status, _, _, body = request(address, "POST", body=b"x" * 1000)
+    assert (status, body) == (200, b"x" * 1000)
+    assert sum(reads) > 1000  # the head and the body came through the wrapper
+
+
+def test_a_subclass_may_write_through_wfile() -> None:
+    class Handler(WSGIRequestHandler):
+        def handle(self) -> None:  # a plain BaseHTTPRequestHandler use of wfile
+            self.wfile.write(b"HTTP/1.0 204 No Content\r\n\r\n")
+
+    with serve_in_thread(hello_app, handler_class=Handler) as address, connect(address) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert read_until_close(sock) == b"HTTP/1.0 204 No Content\r\n\r\n"
