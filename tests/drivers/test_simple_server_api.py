@@ -332,3 +332,11 @@ def test_a_subclass_may_write_through_wfile() -> None:
     with serve_in_thread(hello_app, handler_class=Handler) as address, connect(address) as sock:
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
         assert read_until_close(sock) == b"HTTP/1.0 204 No Content\r\n\r\n"
+
+
+def test_public_classes_say_they_live_in_simple_server() -> None:
+    # They are defined in private modules; reprs, docs and pickles name the public one.
+    for cls in (WSGIServer, WSGIRequestHandler, simple_server.ServerHandler,
+                simple_server.ThreadingWSGIServer):
+        assert cls.__module__ == "wsgidrivers.simple_server"
+        assert getattr(simple_server, cls.__name__) is cls

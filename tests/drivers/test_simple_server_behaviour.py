@@ -435,7 +435,7 @@ def _rmem_max() -> int:
 def test_make_server_applies_settings_before_binding() -> None:
     # The listening socket's options come from the settings (accepted sockets inherit them).
     with make_server("127.0.0.1", 0, hello_app, head_timeout=2.5, io_timeout=7.0) as server:
-        if simple_server.KERNEL_TIMEOUTS:
+        if _socketio.KERNEL_TIMEOUTS:
             assert server.inherited_timeouts == (2.5, 7.0)
         with serving(server) as address:
             assert request(address)[0] == 200

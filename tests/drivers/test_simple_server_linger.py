@@ -11,7 +11,7 @@ import pytest
 
 from support.clients import wait_closed
 from support.servers import serving
-from wsgidrivers import simple_server
+from wsgidrivers import _ss_server
 from wsgidrivers._linger import Lingerer
 from wsgidrivers.simple_server import make_server
 
@@ -115,7 +115,7 @@ def test_lingerer_stops_after_max_bytes_and_after_quiet() -> None:
 
 def _lingering_after_response(monkeypatch: pytest.MonkeyPatch, request_bytes: bytes) -> int:
     """Serve one request and return how many sockets the server's lingerer holds afterwards."""
-    monkeypatch.setattr(simple_server, "LINGER_QUIET", 5.0)  # not closed early for being quiet
+    monkeypatch.setattr(_ss_server, "LINGER_QUIET", 5.0)  # not closed early for being quiet
     server = make_server("127.0.0.1", 0, hello_app)
     with serving(server) as address, connect(address) as sock:
         sock.sendall(request_bytes)

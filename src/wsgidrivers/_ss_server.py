@@ -1,0 +1,239 @@
+"""The server classes of :mod:`wsgidrivers.simple_server` (import them from there): the listening
+socket, accepting connections in bursts, lingering closes, and the settings every connection uses.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import socketserver
+import sys
+import time
+from collections.abc import Callable
+from http.server import HTTPServer
+from typing import Any
+
+from wsgicore import Config, __version__
+
+from . import _settings
+from ._linger import Lingerer
+from ._socketio import KERNEL_TIMEOUTS, set_kernel_timeout
+from ._types import WSGIApplication
+
+__all__ = ["ACCEPT_BURST", "LINGER_QUIET", "ThreadingWSGIServer", "WSGIServer", "server_version",
+           "software_version", "sys_version"]
+
+#: Identifies this server (wsgiref: "WSGIServer/0.2"); the ``Server`` header is software_version.
+server_version = f"wsgicore/{__version__}"
+sys_version = f"{platform.python_implementation()}/{sys.version.split()[0]}"
+software_version = f"{server_version} {sys_version}"
+
+#: Seconds without input after which a lingering close stops early: a client that is still
+#: uploading keeps data coming (its window is full); one that is just slow to close costs this.
+LINGER_QUIET = 0.25
+
+#: Connections ``serve_forever()`` accepts per wake-up when several are waiting (Linux): a burst of
+#: new connections then costs one poll() in all instead of one each (measured: -4 µs per connection).
+ACCEPT_BURST = 16
+
+
+class WSGIServer(HTTPServer):
+    """A blocking HTTP server for one WSGI application, serving one connection at a time.
+
+    An :class:`http.server.HTTPServer`, so ``serve_forever()``, ``handle_request()``,
+    ``shutdown()``, ``server_close()``, ``timeout``, ``handle_error()`` and the context manager
+    behave as documented there. Methods that may be overridden: ``server_bind``, ``setup_environ``,
+    ``handle_error``, and everything socketserver lists.
+    """
+
+    application: WSGIApplication | None = None
+    base_environ: dict[str, Any]
+
+    #: listen() backlog. socketserver's 5 makes the kernel drop the SYNs of a sixth client that
+    #: connects while one is being served, and the client retries only after 1 s (then 2 s, ...).
+    request_queue_size = 128
+
+    #: The core's limits and policies; a subclass (or make_server's ``config=``) sets its own.
+    config: Config = Config(clock=time.time, server_software=software_version)
+    #: Persistent connections (RFC 9112 §9.3). Off: one request per connection, as wsgiref.
+    keep_alive: bool = False
+    #: Deadline in seconds for a whole request head. A slow or stalled client (half a request)
+    #: cannot hold a single-threaded server longer than this.
+    head_timeout: float = _settings.HEAD_TIMEOUT
+    #: Seconds one read of the request body or one write of the response may wait.
+    io_timeout: float = _settings.IO_TIMEOUT
+    #: Seconds an idle kept-alive connection waits for its next request.
+    keep_alive_timeout: float = _settings.KEEP_ALIVE_TIMEOUT
+    #: Seconds, and bytes, of input discarded at most by a lingering close (RFC 9112 §9.6).
+    linger_timeout: float = _settings.LINGER_TIMEOUT
+    linger_bytes: int = _settings.LINGER_BYTES
+    #: SO_RCVBUF in bytes for accepted sockets (set on the listening socket, which passes it on);
+    #: None: the OS default. Large enough that an upload on a new connection does not wait for
+    #: window updates every 128 KiB (Linux's initial receive window).
+    receive_buffer: int | None = _settings.RECEIVE_BUFFER
+
+    _effective: tuple[Config, bool, bool, Config] | None = None
+    #: The (receive, send) timeouts accepted sockets inherit from the listening socket; -1: none.
+    inherited_timeouts: tuple[float | None, float | None] = (-1.0, -1.0)
+    #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
+    stopping: bool = False
+    _accept_burst = 1  # connections accepted per readiness report (see server_activate)
+    _accepted = 0  # counted by get_request(): tells a burst when nobody else is waiting
+    _serving_forever = False
+
+    def __init__(self, server_address: tuple[Any, ...],
+                 RequestHandlerClass: Callable[..., socketserver.BaseRequestHandler],
+                 bind_and_activate: bool = True) -> None:
+        # Only an IPv6 literal contains ':'; picking the family from it needs no DNS lookup.
+        if ":" in str(server_address[0]) and self.address_family == socket.AF_INET:
+            self.address_family = socket.AF_INET6
+        self._linger_requests: set[socket.socket] = set()
+        self._close_at_once: set[socket.socket] = set()
+        # Made now, not at the first close: its descriptors belong to the server's lifetime.
+        self._lingerer: Lingerer | None = Lingerer(LINGER_QUIET)
+        super().__init__(server_address, RequestHandlerClass, bind_and_activate)
+
+    def server_bind(self) -> None:
+        """Bind the socket, record ``server_name``/``server_port``, then call ``setup_environ()``.
+
+        Unlike http.server, ``server_name`` is the bound address, not ``socket.getfqdn()`` of it: a
+        reverse DNS lookup can stall start-up for seconds. ``SERVER_NAME`` in each environ is the
+        connection's local address anyway.
+        """
+        socketserver.TCPServer.server_bind(self)
+        if self.receive_buffer is not None:
+            # Before listen(): the window scale offered in the handshake depends on it.
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+        if KERNEL_TIMEOUTS:
+            # Accepted sockets inherit these (Linux): no per-connection system calls for them.
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            set_kernel_timeout(self.socket, socket.SO_RCVTIMEO, self.head_timeout)
+            set_kernel_timeout(self.socket, socket.SO_SNDTIMEO, self.io_timeout)
+            self.inherited_timeouts = (self.head_timeout, self.io_timeout)
+        host, port = self.server_address[:2]
+        self.server_name = host.decode("ascii") if isinstance(host, bytes) else str(host)
+        self.server_port = int(port)
+        self.setup_environ()
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        if ACCEPT_BURST > 1 and sys.platform == "linux":
+            # O_NONBLOCK on the descriptor only: accept() fails with EAGAIN when nobody is waiting,
+            # while the socket object still reports blocking mode (handle_request() reads its
+            # timeout). Linux does not pass O_NONBLOCK on to accepted sockets (accept(2)).
+            os.set_blocking(self.socket.fileno(), False)
+            self._accept_burst = ACCEPT_BURST
+
+    def get_request(self) -> tuple[Any, Any]:
+        request = super().get_request()
+        self._accepted += 1
+        return request
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._serving_forever = True
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            self._serving_forever = False
+
+    def _handle_request_noblock(self) -> None:
+        # serve_forever() serves every connection already waiting before it polls again;
+        # handle_request() keeps its contract of one request per call.
+        burst = self._accept_burst if self._serving_forever else 1
+        for _ in range(burst):
+            accepted = self._accepted
+            super()._handle_request_noblock()  # type: ignore[misc]
+            if self._accepted == accepted or self.stopping:
+                return  # nobody else was waiting (or a subclass's get_request counts nothing)
+
+    def setup_environ(self) -> None:
+        """Set ``base_environ``: server-wide keys every request's environ starts from.
+
+        Only keys the core does not set survive (the core's environ wins); a subclass adds its own
+        here. wsgiref's ``REMOTE_HOST``/``CONTENT_LENGTH`` placeholders (``""``) are left out: the
+        core omits what the request does not carry (PEP 3333 allows either).
+        """
+        self.base_environ = {
+            "SERVER_NAME": self.server_name,
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_PORT": str(self.server_port),
+            "SCRIPT_NAME": "",
+        }
+
+    def shutdown(self) -> None:
+        """Stop ``serve_forever()`` (from another thread) and wait; connections being served end
+        after their current response instead of waiting for another request."""
+        self.stopping = True
+        super().shutdown()
+
+    def server_close(self) -> None:
+        self.stopping = True
+        super().server_close()
+        if self._lingerer is not None:
+            self._lingerer.close()
+            self._lingerer = None
+
+    def close_later(self, request: socket.socket) -> None:
+        """Ask for a lingering close of ``request`` once its handler has finished."""
+        self._linger_requests.add(request)
+
+    def close_at_once(self, request: socket.socket) -> None:
+        """Ask for ``request`` to be closed without lingering once its handler has finished: no
+        input can arrive any more (see :attr:`wsgicore.Connection.can_close_at_once`)."""
+        self._close_at_once.add(request)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Hand a connection that asked for it to the lingerer; close the others at once."""
+        lingerer = self._lingerer
+        if lingerer is not None:
+            lingerer.service()  # finish earlier lingering closes first: a handle_request() loop
+        if request in self._linger_requests:
+            self._linger_requests.discard(request)
+            if lingerer is not None and lingerer.add(request, self.linger_timeout, self.linger_bytes):
+                return  # the lingerer closes it
+        if request in self._close_at_once:
+            # Nothing unread and nothing more to come: close() alone sends our FIN (socketserver's
+            # shutdown(SHUT_WR) before it would be one more system call).
+            self._close_at_once.discard(request)
+            self.close_request(request)
+            return
+        super().shutdown_request(request)
+
+    def service_actions(self) -> None:
+        """Called by ``serve_forever()`` on each turn of its loop (at least every ``poll_interval``):
+        finish lingering closes without waiting."""
+        super().service_actions()
+        if self._lingerer is not None:
+            self._lingerer.service()
+
+    def get_app(self) -> WSGIApplication | None:
+        return self.application
+
+    def set_app(self, application: WSGIApplication | None) -> None:
+        self.application = application
+
+    def connection_config(self) -> Config:
+        """The Config each connection uses: ``config`` with this server's policy applied.
+
+        Keep-alive is on only when both ``keep_alive`` and ``config.keep_alive`` are; the
+        ``wsgi.multithread`` flag is set when requests run in threads (PEP 3333 requires it true).
+        """
+        config = self.config
+        keep_alive = config.keep_alive and self.keep_alive
+        multithread = config.multithread or isinstance(self, socketserver.ThreadingMixIn)
+        cached = self._effective
+        if cached is not None and cached[:3] == (config, keep_alive, multithread):
+            return cached[3]
+        effective = config
+        if (config.keep_alive, config.multithread) != (keep_alive, multithread):
+            effective = config.replace(keep_alive=keep_alive, multithread=multithread)
+        self._effective = (config, keep_alive, multithread, effective)
+        return effective
+
+
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    """A :class:`WSGIServer` that serves each connection in its own thread, with keep-alive on."""
+
+    daemon_threads = True
+    keep_alive = True
