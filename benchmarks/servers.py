@@ -218,6 +218,10 @@ def _run_raw(port: int) -> None:
         fixed[(b"/gen/%d" % FILE_SIZE, close)] = _raw_response(FILE_SIZE, close) + one_mib
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Inherited by accepted sockets (Linux). Without it, the 1 MiB file response (one sendall of
+    # head + body) stalls on Nagle's algorithm against the client's delayed ACK: 199 req/s in
+    # one run where the next round gave 4,400.
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind((HOST, port))
     listener.listen(1024)
     while True:
@@ -355,6 +359,10 @@ def _h11_handle(sock: socket.socket, peer: Any) -> None:
 def _run_h11(port: int) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Inherited by accepted sockets (Linux). Without it, the 1 MiB file response (one sendall of
+    # head + body) stalls on Nagle's algorithm against the client's delayed ACK: 199 req/s in
+    # one run where the next round gave 4,400.
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind((HOST, port))
     listener.listen(1024)
     while True:

@@ -15,6 +15,7 @@ __all__ = [
     "LINGER_TIMEOUT",
     "RECEIVE_BUFFER",
     "SETTING_NAMES",
+    "SOCKET_SETTING_NAMES",
     "check_setting",
 ]
 
@@ -31,6 +32,9 @@ LINGER_BYTES: Final = 1 << 20
 SETTING_NAMES: Final = ("keep_alive", "head_timeout", "io_timeout", "keep_alive_timeout",
                         "linger_timeout", "linger_bytes")
 
+#: Settings of simple_server only (socket options and I/O choices), besides SETTING_NAMES.
+SOCKET_SETTING_NAMES: Final = ("receive_buffer", "use_sendfile")
+
 #: SO_RCVBUF for accepted sockets (simple_server), in bytes. Linux starts a connection's receive
 #: window at net.ipv4.tcp_rmem's 128 KiB and grows it only as the connection goes on, so a client
 #: uploading 1 MiB on a new connection stalls for window updates every 128 KiB; measured on
@@ -41,7 +45,10 @@ RECEIVE_BUFFER: Final = 256 * 1024
 
 def check_setting(name: str, value: Any) -> None:
     """Raise ``ValueError`` unless ``value`` is valid for the setting ``name`` (one of SETTING_NAMES)."""
-    if name == "receive_buffer":
+    if name == "use_sendfile":
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"use_sendfile must be None, True or False, not {value!r}")
+    elif name == "receive_buffer":
         if value is not None and (type(value) is not int or value < 4096):
             raise ValueError(f"receive_buffer must be None or an int >= 4096, not {value!r}")
     elif name == "keep_alive":

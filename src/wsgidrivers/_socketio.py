@@ -43,6 +43,20 @@ def _no_file(size: int) -> bytes:
     raise OSError("this channel reads its socket directly and has no rfile")
 
 
+#: Bytes read and sent per block by copy_file.
+COPY_BLOCK = 65536
+
+
+def _pread_into(fileno: int, buffer: memoryview, offset: int) -> int:
+    """Read into ``buffer`` from ``offset`` of ``fileno`` without moving the file position."""
+    preadv = getattr(os, "preadv", None)
+    if preadv is not None:
+        return int(preadv(fileno, [buffer], offset))
+    data = os.pread(fileno, len(buffer), offset)
+    buffer[: len(data)] = data
+    return len(data)
+
+
 #: A receive timeout already in the kernel within this many seconds of the one asked for is kept:
 #: deadlines are then up to this late, and a connection's first read costs no setsockopt().
 _TIMEOUT_SLACK = 0.05
@@ -109,7 +123,7 @@ class Channel:
         # A raw file in non-blocking mode returns None; we never set one, but do not loop on it.
         return data or b""
 
-    def send(self, data: bytes, timeout: float | None) -> None:
+    def send(self, data: bytes | memoryview, timeout: float | None) -> None:
         """Write all of ``data``; each blocking write waits at most ``timeout`` seconds."""
         if not data:
             return
@@ -153,6 +167,20 @@ class Channel:
         finally:
             if self._direct:
                 self._set_timeout(None)
+
+    def copy_file(self, file: Any, offset: int, count: int, timeout: float | None) -> int:
+        """Send ``count`` bytes of ``file`` from ``offset`` by reading blocks into one buffer and
+        sending them (no allocation per block); returns the number of bytes sent."""
+        fileno = file.fileno()
+        buffer = memoryview(bytearray(min(count, COPY_BLOCK)))
+        sent = 0
+        while sent < count:
+            n = _pread_into(fileno, buffer[: min(count - sent, len(buffer))], offset + sent)
+            if n == 0:
+                break  # the file ended early (it shrank); the core reports the short body
+            self.send(buffer[:n], timeout)
+            sent += n
+        return sent
 
     def _sendfile_blocking(self, sock: socket.socket, fileno: int, offset: int, count: int,
                            timeout: float | None) -> int:

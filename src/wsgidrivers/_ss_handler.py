@@ -69,7 +69,14 @@ class ServerHandler:
         self.channel.send(data, self.request_handler.server.io_timeout)
 
     def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
-        return self.channel.sendfile(file, offset, count, self.request_handler.server.io_timeout)
+        """Send a ``wsgi.file_wrapper`` body: with ``sendfile()`` or by copying it in blocks, as
+        the server's ``use_sendfile`` says for this client."""
+        request_handler = self.request_handler
+        timeout = request_handler.server.io_timeout
+        if count is not None and not request_handler.server.sendfile_for(
+                request_handler.client_address):
+            return self.channel.copy_file(file, offset, count, timeout)
+        return self.channel.sendfile(file, offset, count, timeout)
 
     def fetch(self, size: int = READ_SIZE) -> bytes:
         """The next bytes of the request for ``wsgi.input`` (``b""`` at EOF): at most ``size``, the

@@ -38,6 +38,11 @@ LINGER_QUIET = 0.25
 ACCEPT_BURST = 16
 
 
+def _is_loopback(host: str) -> bool:
+    # 127.0.0.0/8, ::1 and IPv4-mapped 127.x (a dual-stack socket); the peer is always numeric.
+    return host.startswith(("127.", "::ffff:127.")) or host == "::1"
+
+
 class WSGIServer(HTTPServer):
     """A blocking HTTP server for one WSGI application, serving one connection at a time.
 
@@ -68,6 +73,12 @@ class WSGIServer(HTTPServer):
     #: Seconds, and bytes, of input discarded at most by a lingering close (RFC 9112 §9.6).
     linger_timeout: float = _settings.LINGER_TIMEOUT
     linger_bytes: int = _settings.LINGER_BYTES
+    #: How a ``wsgi.file_wrapper`` body of a real file is sent: ``True``: ``sendfile()`` (zero copy);
+    #: ``False``: read and sent in 64 KiB blocks; ``None``: ``sendfile()`` except to loopback
+    #: clients. Over loopback zero copy saves nothing (the kernel copies the data into the client
+    #: anyway) and segments made of page-cache pages cost the client more: 1 MiB files measured
+    #: 3,065 responses/s with sendfile(), 3,639 copied (nginx and Apache leave sendfile off).
+    use_sendfile: bool | None = None
     #: SO_RCVBUF in bytes for accepted sockets (set on the listening socket, which passes it on);
     #: None: the OS default. Large enough that an upload on a new connection does not wait for
     #: window updates every 128 KiB (Linux's initial receive window).
@@ -193,10 +204,11 @@ class WSGIServer(HTTPServer):
             if lingerer is not None and lingerer.add(request, self.linger_timeout, self.linger_bytes):
                 return  # the lingerer closes it
         if request in self._close_at_once:
-            # Nothing unread and nothing more to come: close() alone sends our FIN (socketserver's
-            # shutdown(SHUT_WR) before it would be one more system call).
+            # Nothing unread and nothing more to come: no lingering, but the close itself is left
+            # to the lingerer's pass after next (see Lingerer.close_soon).
             self._close_at_once.discard(request)
-            self.close_request(request)
+            if lingerer is None or not lingerer.close_soon(request):
+                self.close_request(request)
             return
         super().shutdown_request(request)
 
@@ -206,6 +218,14 @@ class WSGIServer(HTTPServer):
         super().service_actions()
         if self._lingerer is not None:
             self._lingerer.service()
+
+    def sendfile_for(self, client_address: Any) -> bool:
+        """Whether ``wsgi.file_wrapper`` bodies go to this client with ``sendfile()`` (see
+        ``use_sendfile``)."""
+        if self.use_sendfile is not None:
+            return self.use_sendfile
+        host = client_address[0] if isinstance(client_address, tuple) and client_address else ""
+        return not _is_loopback(str(host))
 
     def get_app(self) -> WSGIApplication | None:
         return self.application

@@ -18,6 +18,8 @@ the README's table has the reasons for each default):
 - ``keep_alive_timeout`` (5 s): how long an idle kept-alive connection waits for a request.
 - ``linger_timeout`` (2 s) / ``linger_bytes`` (1 MiB): lingering close after the last response.
 - ``receive_buffer`` (256 KiB): SO_RCVBUF of accepted sockets (None: the OS default).
+- ``use_sendfile`` (None): ``wsgi.file_wrapper`` files by sendfile() (True), copied in blocks
+  (False), or sendfile() except to loopback clients (None).
 """
 
 from __future__ import annotations
@@ -83,10 +85,11 @@ def make_server(
 
     ``config`` replaces the server class's :class:`wsgicore.Config` for this server; ``settings``
     set the driver settings by name (``keep_alive``, ``head_timeout``, ``io_timeout``,
-    ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``, ``receive_buffer``).
+    ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``, ``receive_buffer``,
+    ``use_sendfile``).
     """
     for name, value in settings.items():
-        if name not in _settings.SETTING_NAMES and name != "receive_buffer":
+        if name not in _settings.SETTING_NAMES and name not in _settings.SOCKET_SETTING_NAMES:
             raise TypeError(f"make_server() got an unexpected keyword argument {name!r}")
         _settings.check_setting(name, value)
     if not settings:

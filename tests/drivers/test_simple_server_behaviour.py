@@ -340,15 +340,37 @@ def test_file_wrapper_uses_sendfile(tmp_path: Any, monkeypatch: pytest.MonkeyPat
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](open(path, "rb"))
 
-    with serve_in_thread(app) as address:
+    with serve_in_thread(app, use_sendfile=True) as address:
         status, _, headers, body = request(address)
     assert (status, body == payload) == (200, True)
     assert calls
     assert calls[0][0] == 0
     assert ("Content-Length", str(len(payload))) in headers
+    # By default a loopback client gets the file copied in blocks (no sendfile), same bytes.
+    calls.clear()
+    with serve_in_thread(app) as address:
+        status, _, headers, body = request(address)
+    assert (status, body == payload) == (200, True)
+    assert calls == []
+    assert ("Content-Length", str(len(payload))) in headers
 
 
-def test_client_that_stops_reading_a_sent_file_is_dropped_after_io_timeout(tmp_path: Any) -> None:
+@pytest.mark.parametrize(("use_sendfile", "address", "expected"), [
+    (None, ("127.0.0.1", 5000), False), (None, ("127.8.9.10", 5000), False),
+    (None, ("::1", 5000, 0, 0), False), (None, ("::ffff:127.0.0.1", 5000, 0, 0), False),
+    (None, ("192.0.2.7", 5000), True), (None, ("2001:db8::1", 5000, 0, 0), True),
+    (None, ("::ffff:192.0.2.7", 5000, 0, 0), True),
+    (True, ("127.0.0.1", 5000), True), (False, ("192.0.2.7", 5000), False),
+])
+def test_sendfile_except_to_loopback_clients(use_sendfile: bool | None, address: Any,
+                                            expected: bool) -> None:
+    with make_server("127.0.0.1", 0, hello_app, use_sendfile=use_sendfile) as server:
+        assert server.sendfile_for(address) is expected
+
+
+@pytest.mark.parametrize("use_sendfile", [True, False])
+def test_client_that_stops_reading_a_sent_file_is_dropped_after_io_timeout(
+        tmp_path: Any, use_sendfile: bool) -> None:
     path = tmp_path / "big"
     path.write_bytes(b"x" * (64 << 20))  # far more than the socket buffers hold
 
@@ -357,7 +379,8 @@ def test_client_that_stops_reading_a_sent_file_is_dropped_after_io_timeout(tmp_p
         return environ["wsgi.file_wrapper"](open(path, "rb"))
 
     handler = recording_handler()
-    server = make_server("127.0.0.1", 0, app, handler_class=handler, io_timeout=0.3)
+    server = make_server("127.0.0.1", 0, app, handler_class=handler, io_timeout=0.3,
+                         use_sendfile=use_sendfile)
     with serving(server) as address, connect(address) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.sendall(GET)
@@ -389,6 +412,7 @@ def test_make_server_settings_and_config() -> None:
     ("head_timeout", 0, ValueError), ("io_timeout", -1, ValueError), ("keep_alive", 1, ValueError),
     ("linger_bytes", 1.5, ValueError), ("keep_alive_timeout", "5", ValueError),
     ("receive_buffer", 100, ValueError), ("receive_buffer", "1M", ValueError),
+    ("use_sendfile", 1, ValueError),
     ("no_such_setting", 1, TypeError),
 ])
 def test_make_server_rejects_bad_settings(name: str, value: Any, error: type[Exception]) -> None:

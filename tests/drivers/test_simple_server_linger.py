@@ -161,3 +161,24 @@ def test_a_silent_client_is_handed_to_the_selector_after_two_passes() -> None:
     finally:
         lingerer.close()
         right.close()
+
+
+def test_close_soon_sends_the_fin_now_and_closes_on_the_second_pass() -> None:
+    lingerer = Lingerer(quiet=5.0)
+    left, right = socket.socketpair()
+    try:
+        assert lingerer.close_soon(left)
+        assert right.recv(10) == b""  # shut down for sending at once: the client sees the end
+        assert len(lingerer) == 0  # nothing to linger on
+        lingerer.service()
+        assert left.fileno() != -1  # the first pass leaves it: it overlaps the next request
+        lingerer.service()
+        assert left.fileno() == -1  # the second pass closes it
+        other, other_peer = socket.socketpair()
+        assert lingerer.close_soon(other)
+        lingerer.close()
+        assert other.fileno() == -1  # close() closes what is still waiting
+        assert not lingerer.close_soon(other_peer)  # refused once closed: the caller closes it
+        other_peer.close()
+    finally:
+        right.close()
