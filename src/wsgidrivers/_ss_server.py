@@ -191,7 +191,8 @@ class WSGIServer(HTTPServer):
 
     def close_at_once(self, request: socket.socket) -> None:
         """Ask for ``request`` to be closed without lingering once its handler has finished: no
-        input can arrive any more (see :attr:`wsgicore.Connection.can_close_at_once`)."""
+        input can arrive any more (see :attr:`wsgicore.Connection.can_close_at_once`). It is shut
+        down for sending then, and closed by the lingerer soon after (``Lingerer.close_soon``)."""
         self._close_at_once.add(request)
 
     def shutdown_request(self, request: Any) -> None:
