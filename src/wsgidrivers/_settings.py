@@ -35,11 +35,11 @@ SETTING_NAMES: Final = ("keep_alive", "head_timeout", "io_timeout", "keep_alive_
 #: Settings of simple_server only (socket options and I/O choices), besides SETTING_NAMES.
 SOCKET_SETTING_NAMES: Final = ("receive_buffer", "use_sendfile")
 
-#: SO_RCVBUF for accepted sockets (simple_server), in bytes. Linux starts a connection's receive
-#: window at net.ipv4.tcp_rmem's 128 KiB and grows it only as the connection goes on, so a client
-#: uploading 1 MiB on a new connection stalls for window updates every 128 KiB; measured on
-#: loopback: 2,363 -> 3,520 uploads/s and 373 -> 226 µs of server CPU per MiB. Kernel memory is
-#: only used for data that has arrived and not been read; autotuning would allow far more (32 MiB).
+#: SO_RCVBUF for connections from loopback clients (simple_server), in bytes. Linux starts a
+#: connection's receive window at net.ipv4.tcp_rmem's 128 KiB and grows it only as the connection goes
+#: on, so a client uploading 1 MiB on a new connection stalls for window updates every 128 KiB;
+#: measured on loopback: 2,121 -> 3,150 uploads/s and 446 -> 257 µs of server CPU per MiB. Not for
+#: remote clients: a fixed SO_RCVBUF switches off the kernel's autotuning (a cap on long links).
 RECEIVE_BUFFER: Final = 256 * 1024
 
 

@@ -49,14 +49,19 @@ def _no_file(size: int) -> bytes:
 COPY_BLOCK = 256 * 1024
 
 
-def _pread_into(fileno: int, buffer: memoryview, offset: int) -> int:
-    """Read into ``buffer`` from ``offset`` of ``fileno`` without moving the file position."""
+def _read_at(file: Any, buffer: memoryview, offset: int) -> int:
+    """Read into ``buffer`` from ``offset`` of ``file``: os.preadv or os.pread where the OS has
+    them (the file position stays), else seek and readinto (Windows)."""
     preadv = getattr(os, "preadv", None)
     if preadv is not None:
-        return int(preadv(fileno, [buffer], offset))
-    data = os.pread(fileno, len(buffer), offset)
-    buffer[: len(data)] = data
-    return len(data)
+        return int(preadv(file.fileno(), [buffer], offset))
+    pread = getattr(os, "pread", None)
+    if pread is not None:
+        data = pread(file.fileno(), len(buffer), offset)
+        buffer[: len(data)] = data
+        return len(data)
+    file.seek(offset)
+    return int(file.readinto(buffer) or 0)
 
 
 #: A receive timeout already in the kernel within this many seconds of the one asked for is kept:
@@ -160,7 +165,10 @@ class Channel:
         sock = self._sock
         if sock is None:
             raise OSError("sendfile needs a socket")
-        if self._direct and count is not None and _os_sendfile is not None:
+        # os.sendfile() writes to the descriptor: only for a plain socket (an ssl.SSLSocket made by a
+        # subclass's get_request() must encrypt; its sendfile() falls back to send()).
+        if (self._direct and count is not None and _os_sendfile is not None
+                and type(sock) is socket.socket):
             return self._sendfile_blocking(sock, file.fileno(), offset, count, timeout)
         if self._wfile is not None:
             self._wfile.flush()  # whatever was written before must go first
@@ -175,13 +183,12 @@ class Channel:
     def copy_file(self, file: Any, offset: int, count: int, timeout: float | None) -> int:
         """Send ``count`` bytes of ``file`` from ``offset`` by reading blocks into one buffer and
         sending them (no allocation per block); returns the number of bytes sent."""
-        fileno = file.fileno()
         buffer = self._copy_buffer
         if buffer is None:  # one per connection: kept for its next file
             buffer = self._copy_buffer = memoryview(bytearray(COPY_BLOCK))
         sent = 0
         while sent < count:
-            n = _pread_into(fileno, buffer[: min(count - sent, len(buffer))], offset + sent)
+            n = _read_at(file, buffer[: min(count - sent, len(buffer))], offset + sent)
             if n == 0:
                 break  # the file ended early (it shrank); the core reports the short body
             self.send(buffer[:n], timeout)

@@ -115,7 +115,9 @@ class ServerHandler:
 class WSGIRequestHandler(BaseHTTPRequestHandler):
     """Serves one connection of a :class:`WSGIServer`.
 
-    All I/O goes through ``self.rfile``/``self.wfile``. Methods that may be overridden:
+    When a subclass (or test) replaces ``self.rfile``/``self.wfile``, all I/O goes through them;
+    otherwise they are made only if used and the socket is read and written directly (the same
+    bytes, fewer layers). Methods that may be overridden:
     ``get_environ`` (keys it adds reach the app), ``get_stderr`` (``wsgi.errors`` and error
     reports), ``log_message``/``log_request``/``log_error`` (the access log), ``address_string``,
     ``setup``/``finish``. ``command``, ``path`` (the raw target), ``request_version`` and

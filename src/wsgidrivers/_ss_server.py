@@ -4,6 +4,7 @@ socket, accepting connections in bursts, lingering closes, and the settings ever
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -36,6 +37,10 @@ LINGER_QUIET = 0.25
 #: Connections ``serve_forever()`` accepts per wake-up when several are waiting (Linux): a burst of
 #: new connections then costs one poll() in all instead of one each (measured: -4 µs per connection).
 ACCEPT_BURST = 16
+
+
+def _host_of(client_address: Any) -> str:
+    return str(client_address[0]) if isinstance(client_address, tuple) and client_address else ""
 
 
 def _is_loopback(host: str) -> bool:
@@ -79,9 +84,11 @@ class WSGIServer(HTTPServer):
     #: anyway) and segments made of page-cache pages cost the client more: 1 MiB files measured
     #: 3,065 responses/s with sendfile(), 3,639 copied (nginx and Apache leave sendfile off).
     use_sendfile: bool | None = None
-    #: SO_RCVBUF in bytes for accepted sockets (set on the listening socket, which passes it on);
-    #: None: the OS default. Large enough that an upload on a new connection does not wait for
-    #: window updates every 128 KiB (Linux's initial receive window).
+    #: SO_RCVBUF in bytes for connections from loopback clients (None: never set). Linux starts a
+    #: connection's receive window at 128 KiB and grows it as data is read, so an upload on a new
+    #: connection stalls for window updates; with microsecond round trips a fixed buffer cannot
+    #: limit throughput. Remote clients keep the kernel's autotuning, which a fixed SO_RCVBUF would
+    #: switch off (at 100 ms round trip 256 KiB would cap an upload near 5 MB/s).
     receive_buffer: int | None = _settings.RECEIVE_BUFFER
 
     _effective: tuple[Config, bool, bool, Config] | None = None
@@ -89,9 +96,8 @@ class WSGIServer(HTTPServer):
     inherited_timeouts: tuple[float | None, float | None] = (-1.0, -1.0)
     #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
     stopping: bool = False
-    _accept_burst = 1  # connections accepted per readiness report (see server_activate)
+    _accept_burst = 1  # connections accepted per readiness report (see serve_forever)
     _accepted = 0  # counted by get_request(): tells a burst when nobody else is waiting
-    _serving_forever = False
 
     def __init__(self, server_address: tuple[Any, ...],
                  RequestHandlerClass: Callable[..., socketserver.BaseRequestHandler],
@@ -113,9 +119,6 @@ class WSGIServer(HTTPServer):
         connection's local address anyway.
         """
         socketserver.TCPServer.server_bind(self)
-        if self.receive_buffer is not None:
-            # Before listen(): the window scale offered in the handshake depends on it.
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
         if KERNEL_TIMEOUTS:
             # Accepted sockets inherit these (Linux): no per-connection system calls for them.
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -127,32 +130,46 @@ class WSGIServer(HTTPServer):
         self.server_port = int(port)
         self.setup_environ()
 
-    def server_activate(self) -> None:
-        super().server_activate()
-        if ACCEPT_BURST > 1 and sys.platform == "linux":
-            # O_NONBLOCK on the descriptor only: accept() fails with EAGAIN when nobody is waiting,
-            # while the socket object still reports blocking mode (handle_request() reads its
-            # timeout). Linux does not pass O_NONBLOCK on to accepted sockets (accept(2)).
-            os.set_blocking(self.socket.fileno(), False)
-            self._accept_burst = ACCEPT_BURST
-
     def get_request(self) -> tuple[Any, Any]:
-        request = super().get_request()
+        request, client_address = super().get_request()
         self._accepted += 1
-        return request
+        size = self.receive_buffer_for(client_address)
+        if size is not None:
+            with contextlib.suppress(OSError):  # a buffer is an optimisation, never a failure
+                request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        return request, client_address
+
+    def receive_buffer_for(self, client_address: Any) -> int | None:
+        """The SO_RCVBUF to set on a connection from ``client_address`` (see ``receive_buffer``):
+        loopback clients only; None leaves the kernel's own sizing (autotuning)."""
+        if self.receive_buffer is None or not _is_loopback(_host_of(client_address)):
+            return None
+        return self.receive_buffer
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        self._serving_forever = True
+        # While it runs, the listening descriptor is O_NONBLOCK (Linux, which does not pass the flag
+        # on to accepted sockets, accept(2)): a burst of accepts ends with EAGAIN when nobody else
+        # is waiting. The socket object keeps reporting blocking mode, and the flag is cleared on
+        # the way out, so handle_request(), get_request() and socket.accept() wait as before.
+        burst = ACCEPT_BURST if sys.platform == "linux" else 1
+        if burst > 1:
+            try:
+                os.set_blocking(self.socket.fileno(), False)
+            except (OSError, ValueError):
+                burst = 1
+        self._accept_burst = burst
         try:
             super().serve_forever(poll_interval)
         finally:
-            self._serving_forever = False
+            self._accept_burst = 1
+            if burst > 1:
+                with contextlib.suppress(OSError, ValueError):  # closed meanwhile: nothing to undo
+                    os.set_blocking(self.socket.fileno(), True)
 
     def _handle_request_noblock(self) -> None:
         # serve_forever() serves every connection already waiting before it polls again;
         # handle_request() keeps its contract of one request per call.
-        burst = self._accept_burst if self._serving_forever else 1
-        for _ in range(burst):
+        for _ in range(self._accept_burst):
             accepted = self._accepted
             super()._handle_request_noblock()  # type: ignore[misc]
             if self._accepted == accepted or self.stopping:
@@ -225,8 +242,7 @@ class WSGIServer(HTTPServer):
         ``use_sendfile``)."""
         if self.use_sendfile is not None:
             return self.use_sendfile
-        host = client_address[0] if isinstance(client_address, tuple) and client_address else ""
-        return not _is_loopback(str(host))
+        return not _is_loopback(_host_of(client_address))
 
     def get_app(self) -> WSGIApplication | None:
         return self.application

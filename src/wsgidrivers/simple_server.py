@@ -17,7 +17,7 @@ the README's table has the reasons for each default):
 - ``io_timeout`` (30 s): how long one body read or one response write may wait.
 - ``keep_alive_timeout`` (5 s): how long an idle kept-alive connection waits for a request.
 - ``linger_timeout`` (2 s) / ``linger_bytes`` (1 MiB): lingering close after the last response.
-- ``receive_buffer`` (256 KiB): SO_RCVBUF of accepted sockets (None: the OS default).
+- ``receive_buffer`` (256 KiB): SO_RCVBUF of loopback clients' connections (None: never set).
 - ``use_sendfile`` (None): ``wsgi.file_wrapper`` files by sendfile() (True), copied in blocks
   (False), or sendfile() except to loopback clients (None).
 """
@@ -92,20 +92,12 @@ def make_server(
         if name not in _settings.SETTING_NAMES and name not in _settings.SOCKET_SETTING_NAMES:
             raise TypeError(f"make_server() got an unexpected keyword argument {name!r}")
         _settings.check_setting(name, value)
-    if not settings:
-        server = server_class((host, port), handler_class)
-    else:
-        # Settings first, then bind and listen (as socketserver's __init__ would): the listening
-        # socket's options (receive buffer, kernel timeouts) come from them.
-        server = server_class((host, port), handler_class, bind_and_activate=False)
-        for name, value in settings.items():
-            setattr(server, name, value)
-        try:
-            server.server_bind()
-            server.server_activate()
-        except BaseException:
-            server.server_close()
-            raise
+    # The settings are set on the new object before its __init__ binds and listens: the listening
+    # socket's options (receive buffer, kernel timeouts) come from them. Any __init__ signature works.
+    server = server_class.__new__(server_class)
+    for name, value in settings.items():
+        setattr(server, name, value)
+    server_class.__init__(server, (host, port), handler_class)
     server.set_app(app)
     if config is not None:
         server.config = config

@@ -3,10 +3,13 @@ poll() for a burst), while handle_request() keeps socketserver's contract of one
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import sys
+import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -117,3 +120,49 @@ def test_clients_that_connect_while_one_is_served_wait_in_the_backlog() -> None:
     finally:
         for sock in clients:
             sock.close()
+
+
+def test_the_listening_socket_blocks_again_outside_serve_forever() -> None:
+    # O_NONBLOCK is for serve_forever()'s bursts only: a custom loop calling get_request() or
+    # socket.accept() afterwards must still wait for a connection.
+    server = make_server("127.0.0.1", 0, hello_app)
+    try:
+        assert os.get_blocking(server.socket.fileno())
+        with serving(server) as address, connect(address) as sock:
+            sock.sendall(GET_CLOSE)
+            assert wait_closed(sock)[0].startswith(b"HTTP/1.1 200 OK")
+        # serving() has stopped serve_forever() (and closed the server): start another one.
+    finally:
+        server.server_close()
+    server = make_server("127.0.0.1", 0, hello_app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
+    thread.start()
+    server.shutdown()
+    thread.join(10)
+    try:
+        assert os.get_blocking(server.socket.fileno())
+    finally:
+        server.server_close()
+
+
+class NoBindFlagServer(WSGIServer):
+    """A subclass whose __init__ has the two-argument signature of old http.server code."""
+
+    def __init__(self, server_address: Any, handler_class: Any) -> None:
+        super().__init__(server_address, handler_class)
+
+
+class IgnoresBindFlagServer(WSGIServer):
+    def __init__(self, server_address: Any, handler_class: Any, bind_and_activate: bool = True
+                 ) -> None:
+        super().__init__(server_address, handler_class)  # always binds
+
+
+@pytest.mark.parametrize("server_class", [NoBindFlagServer, IgnoresBindFlagServer])
+def test_make_server_settings_work_with_any_init_signature(server_class: type[WSGIServer]) -> None:
+    server = make_server("127.0.0.1", 0, hello_app, server_class=server_class, head_timeout=2.5,
+                         receive_buffer=None)
+    assert (server.head_timeout, server.receive_buffer) == (2.5, None)
+    with serving(server) as address, connect(address) as sock:
+        sock.sendall(GET_CLOSE)
+        assert wait_closed(sock)[0].startswith(b"HTTP/1.1 200 OK")

@@ -3,10 +3,13 @@ shutdown, IPv6, sendfile. Every test is bounded in time (short timeouts in the s
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -448,6 +451,18 @@ def test_receive_buffer_is_passed_on_to_accepted_sockets() -> None:
     assert _accepted_receive_buffer(receive_buffer=65536) < bigger
 
 
+@pytest.mark.parametrize(("receive_buffer", "address", "expected"), [
+    (262144, ("127.0.0.1", 5000), 262144), (262144, ("::1", 5000, 0, 0), 262144),
+    (262144, ("192.0.2.7", 5000), None), (262144, ("2001:db8::1", 5000, 0, 0), None),
+    (None, ("127.0.0.1", 5000), None), (65536, ("127.0.0.1", 5000), 65536),
+])
+def test_receive_buffer_only_for_loopback_clients(receive_buffer: int | None, address: Any,
+                                                  expected: int | None) -> None:
+    # Remote clients keep the kernel's autotuning, which a fixed SO_RCVBUF would switch off.
+    with make_server("127.0.0.1", 0, hello_app, receive_buffer=receive_buffer) as server:
+        assert server.receive_buffer_for(address) == expected
+
+
 def _rmem_max() -> int:
     try:
         with open("/proc/sys/net/core/rmem_max") as f:
@@ -476,3 +491,63 @@ def test_subclass_sets_its_own_config_and_policy() -> None:
     assert ("Connection", "close") in headers
     assert json.loads(body)["multithread"] is True
     assert simple_server.WSGIServer.config.server_software == simple_server.software_version
+
+
+def _file_app(path: Any) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](open(path, "rb"))
+
+    return app
+
+
+@pytest.mark.parametrize("use_sendfile", [True, False])
+def test_file_wrapper_over_tls_is_encrypted(tmp_path: Any, use_sendfile: bool) -> None:
+    # A subclass that wraps accepted sockets in TLS (http.server's HTTPS recipe): the file must go
+    # through the SSL socket, never to the descriptor underneath (os.sendfile would send plaintext).
+    ssl = pytest.importorskip("ssl")
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+
+    class TLSServer(WSGIServer):
+        def get_request(self) -> Any:
+            sock, address = super().get_request()
+            return context.wrap_socket(sock, server_side=True), address
+
+    payload = os.urandom(300000)
+    path = tmp_path / "blob"
+    path.write_bytes(payload)
+    server = make_server("127.0.0.1", 0, _file_app(path), server_class=TLSServer,
+                         use_sendfile=use_sendfile)
+    client_context = ssl.create_default_context()
+    client_context.check_hostname = False
+    client_context.verify_mode = ssl.CERT_NONE
+    with serving(server) as address:
+        conn = http.client.HTTPSConnection(address[0], address[1], timeout=10,
+                                           context=client_context)
+        try:
+            conn.request("GET", "/")
+            response = conn.getresponse()
+            assert (response.status, response.read() == payload) == (200, True)
+        finally:
+            conn.close()
+
+
+def test_file_wrapper_copy_without_pread(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows has neither os.preadv nor os.pread: the copy falls back to seek + readinto.
+    monkeypatch.delattr(os, "preadv", raising=False)
+    monkeypatch.delattr(os, "pread", raising=False)
+    payload = os.urandom(600000)  # more than one copy block
+    path = tmp_path / "blob"
+    path.write_bytes(payload)
+    with serve_in_thread(_file_app(path), use_sendfile=False) as address:
+        status, _, headers, body = request(address)
+    assert (status, body == payload) == (200, True)
+    assert ("Content-Length", str(len(payload))) in headers
