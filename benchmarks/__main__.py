@@ -613,7 +613,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="under 60 s: our contenders, wsgiref, waitress and raw; 1 round"
     )
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
+    parser.add_argument(
+        "--rounds", type=int, default=None,
+        help="interleaved rounds (default 5: the download scenarios vary by 20%% between rounds here)",
+    )
     parser.add_argument(
         "--duration", type=int, default=None, help="seconds per scenario and contender per round (default 2)"
     )
@@ -652,7 +655,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.output is None:
         args.output = str(QUICK_RESULTS_PATH if args.quick else RESULTS_PATH)
     if args.rounds is None:
-        args.rounds = 1 if args.quick else 3
+        args.rounds = 1 if args.quick else 5
     if args.retries is None:
         args.retries = 0 if args.quick else 2
     if args.duration is None:
