@@ -59,7 +59,7 @@ CONTENDERS: tuple[ContenderSpec, ...] = (
     ContenderSpec("cheroot", "cheroot", "cheroot", "numthreads=1"),
     ContenderSpec("raw", "raw socket", "socket",
                   "ceiling: recv to CRLFCRLF, fixed response; TCP_NODELAY, OS-default buffers"),
-    ContenderSpec("h11", "h11 (minimal)", "h11", "h11 parse/serialize, naive environ"),
+    ContenderSpec("h11", "h11 (minimal)", "h11", "h11 parse/serialize, naive environ; TCP_NODELAY"),
     ContenderSpec("wsgicore-threading", "wsgicore (threading)", "wsgidrivers.simple_server",
                   "ThreadingWSGIServer: a thread per connection, keep-alive"),
     ContenderSpec("wsgicore-asyncio", "wsgicore (asyncio)", "wsgidrivers.asyncio",

@@ -209,13 +209,8 @@ def _raw_handle(conn: socket.socket, fixed: dict[tuple[bytes, bool], bytes]) -> 
     return
 
 
-def _run_raw(port: int) -> None:
-    one_mib = bytes(range(256)) * (FILE_SIZE // 256)
-    fixed: dict[tuple[bytes, bool], bytes] = {}
-    for close in (False, True):
-        fixed[(b"/hello", close)] = _raw_response(len(HELLO), close) + HELLO
-        fixed[(b"/file", close)] = _raw_response(FILE_SIZE, close) + one_mib
-        fixed[(b"/gen/%d" % FILE_SIZE, close)] = _raw_response(FILE_SIZE, close) + one_mib
+def _listener(port: int) -> socket.socket:
+    """The listening socket of the two minimal servers (raw, h11)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Inherited by accepted sockets (Linux). Without it, the 1 MiB file response (one sendall of
@@ -224,6 +219,17 @@ def _run_raw(port: int) -> None:
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind((HOST, port))
     listener.listen(1024)
+    return listener
+
+
+def _run_raw(port: int) -> None:
+    one_mib = bytes(range(256)) * (FILE_SIZE // 256)
+    fixed: dict[tuple[bytes, bool], bytes] = {}
+    for close in (False, True):
+        fixed[(b"/hello", close)] = _raw_response(len(HELLO), close) + HELLO
+        fixed[(b"/file", close)] = _raw_response(FILE_SIZE, close) + one_mib
+        fixed[(b"/gen/%d" % FILE_SIZE, close)] = _raw_response(FILE_SIZE, close) + one_mib
+    listener = _listener(port)
     while True:
         conn, _ = listener.accept()
         with conn, contextlib.suppress(OSError, ValueError):
@@ -357,14 +363,7 @@ def _h11_handle(sock: socket.socket, peer: Any) -> None:
 
 
 def _run_h11(port: int) -> None:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Inherited by accepted sockets (Linux). Without it, the 1 MiB file response (one sendall of
-    # head + body) stalls on Nagle's algorithm against the client's delayed ACK: 199 req/s in
-    # one run where the next round gave 4,400.
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    listener.bind((HOST, port))
-    listener.listen(1024)
+    listener = _listener(port)
     while True:
         sock, peer = listener.accept()
         with sock, contextlib.suppress(OSError, h11.ProtocolError, ValueError):
