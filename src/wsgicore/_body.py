@@ -122,14 +122,21 @@ class ChunkedReader:
 
     def _take_line(self, buf: bytearray, eof: bool) -> bytes | None:
         limit = self._config.max_chunk_line if self._state == _SIZE else self._config.max_header_field
+        # The length is judged before the line end, and an incomplete line only when its length is
+        # already certain (a CR at its end may be half of the CRLF), so the verdict and its reason
+        # never depend on where the bytes were split.
         newline = buf.find(b"\n", 0, limit + 2)
         if newline < 0:
             if len(buf) > limit + 1:
                 raise BodyFault(400, "chunk-size or trailer line too long")
             return None
-        if newline == 0 or buf[newline - 1] != 0x0D:
+        crlf = newline > 0 and buf[newline - 1] == 0x0D
+        end = newline - 1 if crlf else newline
+        if end > limit:
+            raise BodyFault(400, "chunk-size or trailer line too long")
+        if not crlf:
             raise BodyFault(400, "bare LF in chunked framing (RFC 9112 §7.1 requires CRLF)")
-        line = bytes(buf[: newline - 1])
+        line = bytes(buf[:end])
         del buf[: newline + 1]
         return line
 

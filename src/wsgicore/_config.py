@@ -72,6 +72,14 @@ class Config:
     allow_request_line_at_eof: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("expect_continue", "server_software", "url_scheme", "script_name", "field_separator"):
+            value = getattr(self, name)
+            if isinstance(value, str) and type(value) is not str:
+                # A str subclass could compare or format as something else than it validated as
+                # (its __eq__ or __format__); keep the plain text it holds.
+                object.__setattr__(self, name, str.__str__(value))
+        if isinstance(self.server_error_body, bytes) and type(self.server_error_body) is not bytes:
+            object.__setattr__(self, "server_error_body", bytes(memoryview(self.server_error_body)))
         for name in ("max_request_line", "max_header_field", "max_header_count", "max_head_bytes",
                      "max_chunk_line"):
             value = getattr(self, name)

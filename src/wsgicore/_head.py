@@ -2,8 +2,9 @@
 
 Every verdict is taken on complete lines, in line order, so the status never depends on how the bytes
 were split on arrival. An incomplete line is only judged on its length, which can only grow.
-Precedence (the corpus README's): request line (414, then 400/505), field lines in order (431/400),
-head semantics (400s, then 501s, then 413).
+Precedence (the corpus README's): request line (414, then 400/505), field lines in order (each: 431
+for its length, the field count or the head size, then 400 for its line end or syntax), head semantics
+(400s, then 501s, then 413).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ _CONTENT_LENGTH_VALUE = re.compile(rb"[0-9]+")
 # One field's value inside the lower-cased head: the field lines have already been validated.
 _FIELD_VALUES = {
     # The line end is a lookahead: the next field line's match needs that "\n" as its start.
-    name: re.compile(rb"\n" + name + rb":[ \t]*([^\r\n]*?)[ \t]*(?=\r?\n)")
+    name: re.compile(rb"\n" + name + rb":" + _abnf.OWS_STRIPPED_VALUE)
     for name in (b"host", b"content-length", b"transfer-encoding")
 }
 _MAX_CONTENT_LENGTH_DIGITS = 18  # below 2**63; int() of a longer digit string is pointless work
@@ -123,27 +124,34 @@ class HeadScanner:
                 self.size = len(line) + (2 if crlf else 1)
                 self.lines = 1
                 continue
-            if crlf == self.lf_only:
-                if crlf:
-                    raise HeadError(400, "CRLF in a head whose request line ended in a bare LF")
-                raise HeadError(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
             if not line:
+                self._check_line_end(crlf)
                 self.pos = pos
                 return pos
             self._check_field_line(line, crlf)
 
     def _check_incomplete_line(self, length: int) -> None:
+        """Judge a line whose end has not arrived, only where its verdict is already certain.
+
+        The complete line's checks run in a fixed order (length, then count and head size, then
+        syntax), so an incomplete line may only fail the first of them: whether it will also break
+        the head size depends on a length not known yet. Buffering stays bounded all the same:
+        complete lines by ``max_head_bytes``, this one by its line limit.
+        """
         # The line may still end in CRLF, so its CR may already be here.
         length -= 1
-        config = self._config
         if self.lines == 0:
-            if length > config.max_request_line:
+            if length > self._config.max_request_line:
                 raise HeadError(414, "request line longer than max_request_line")
-            return
-        if length > config.max_header_field:
+        elif length > self._config.max_header_field:
             raise HeadError(431, "field line longer than max_header_field")
-        if self.size + length > config.max_head_bytes:
-            raise HeadError(431, "request head larger than max_head_bytes")
+
+    def _check_line_end(self, crlf: bool) -> None:
+        # RFC 9112 §2.2: CRLF only (the legacy profile: bare LF, the same in every line of a head).
+        if crlf == self.lf_only:
+            if crlf:
+                raise HeadError(400, "CRLF in a head whose request line ended in a bare LF")
+            raise HeadError(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
 
     def _head_at_eof(self, buf: bytearray, pos: int) -> int:
         # Legacy (wsgiref reads the request line with readline(), which accepts EOF as its end).
@@ -180,6 +188,7 @@ class HeadScanner:
         self.size += len(line) + (2 if crlf else 1)
         if self.size > config.max_head_bytes:
             raise HeadError(431, "request head larger than max_head_bytes")
+        self._check_line_end(crlf)
         if _abnf.FIELD_LINE.fullmatch(line) is None:
             raise HeadError(400, _diagnose_field_line(line))
 

@@ -60,7 +60,9 @@ def exchange(
             environ = event.environ
             environ["wsgi.input"] = conn.input_stream(fetch)
             environ["wsgi.errors"] = errors if errors is not None else sys.stderr
-            conn.run_app(app, environ, out.extend)
+            info = conn.run_app(app, environ, out.extend)
+            for problem in info.unreported:  # the errors stream failed: stderr is left
+                sys.stderr.write(problem.format())
         elif isinstance(event, ConnectionClosed) or event is PAUSED:
             break
     else:
