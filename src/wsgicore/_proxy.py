@@ -68,6 +68,8 @@ class ProxyPolicy:
             if entry == UNIX:
                 self._unix = True
                 continue
+            if not isinstance(entry, str):
+                raise ValueError(f"Config.trusted_proxies: {entry!r} is not a str")
             if entry == "*":
                 raise ValueError("Config.trusted_proxies: '*' is not accepted; to trust every peer, "
                                  "say so: ('0.0.0.0/0', '::/0', 'unix')")
