@@ -4,14 +4,18 @@ what is removed, and how spoofing attempts fail. Through the core directly and t
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 from core_support import parse_responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wsgicore import Config, Connection, RemoteProtocolError, RequestReceived
+from wsgicore._forwarded import parse_port
 from wsgidrivers.memory import exchange
 
 PROXY = ("10.0.0.5", 40000)
@@ -518,3 +522,40 @@ def test_exchange_head_request_400_has_no_body() -> None:
                    config=Config(**xff()), peer=PROXY, sockname=SOCKNAME)
     assert out.startswith(b"HTTP/1.1 400 ")
     assert out.endswith(b"\r\n\r\n")
+
+
+# -- fuzz: any value either applies cleanly or is a 400 -------------------------------------------
+
+_VALUE_CHARS = st.sampled_from([*'\t 0123456789abcdef:.[]_-,;="\\/%?@fhtpsorunkw', "\x80", "\xff"])
+_NAMES = st.sampled_from(["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port",
+                          "X-Forwarded-Prefix", "Forwarded", "X-Forwarded-Ssl"])
+
+
+@settings(derandomize=True, max_examples=400, deadline=None)
+@given(fields=st.lists(st.tuples(_NAMES, st.text(_VALUE_CHARS, max_size=30)), max_size=4),
+       use_forwarded=st.booleans(), count=st.integers(1, 3))
+def test_fuzz_trusted_values_apply_cleanly_or_400(
+    fields: list[tuple[str, str]], use_forwarded: bool, count: int
+) -> None:
+    headers = ("forwarded", "x-forwarded-port", "x-forwarded-prefix") if use_forwarded else XFF_ALL
+    config = Config(trusted_proxies=("10.0.0.5",), trusted_proxy_headers=headers,
+                    trusted_proxy_count=count, secure_scheme_headers={"X-Forwarded-Ssl": "on"})
+    raw = b"".join(f"{name}: {value.strip()}\r\n".encode("latin-1") for name, value in fields)
+    conn = Connection(config, peer=PROXY, sockname=SOCKNAME)
+    conn.receive_data(head(raw))
+    refused: RemoteProtocolError | None = None
+    try:
+        event = conn.next_event()
+    except RemoteProtocolError as exc:
+        refused = exc
+    if refused is not None:
+        assert refused.status_code == 400
+        return
+    assert isinstance(event, RequestReceived)
+    environ = event.environ
+    ipaddress.ip_address(environ["REMOTE_ADDR"])
+    assert environ["wsgi.url_scheme"] in ("http", "https")
+    assert parse_port(environ["SERVER_PORT"]) == environ["SERVER_PORT"]
+    script_name = environ["SCRIPT_NAME"]
+    assert script_name == "" or script_name.startswith("/")
+    assert "/../" not in script_name + "/"
