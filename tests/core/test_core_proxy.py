@@ -559,3 +559,17 @@ def test_fuzz_trusted_values_apply_cleanly_or_400(
     script_name = environ["SCRIPT_NAME"]
     assert script_name == "" or script_name.startswith("/")
     assert "/../" not in script_name + "/"
+
+
+@pytest.mark.parametrize("peer", [PROXY, CLIENT, "/run/app.sock", None])
+def test_forwarded_environ_passes_wsgiref_validator(peer: Any) -> None:
+    from wsgiref.validate import validator
+
+    config = Config(**xff(trusted_proxies=("10.0.0.0/24", "unix")))
+    request = head(b"X-Forwarded-For: 203.0.113.9:4711\r\nX-Forwarded-Proto: https\r\n"
+                   b"X-Forwarded-Host: example.com\r\nX-Forwarded-Port: 8443\r\nX-Forwarded-Prefix: /app\r\n")
+    out = exchange(validator(json_app), request, config=config, peer=peer, sockname=SOCKNAME)
+    [response] = parse_responses(out)
+    assert response.status == 200
+    got = json.loads(response.body)
+    assert (got["REMOTE_ADDR"] == "203.0.113.9") == (peer != CLIENT)
