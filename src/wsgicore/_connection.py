@@ -29,6 +29,7 @@ from ._events import (
 from ._filewrapper import FileWrapper
 from ._head import HeadError, HeadScanner, RequestLine, check_semantics
 from ._input import InputStream
+from ._proxy import ForwardingError
 from ._response import ExcInfo, ResponseWriter
 from ._status import error_response
 
@@ -301,9 +302,12 @@ class Connection:
         http11 = request_line.minor >= 1
         self._http11 = http11
         self._method = request_line.method
-        environ = self._environ.build(
-            request_line.method, request_line.target, f"HTTP/1.{request_line.minor}", headers
-        )
+        try:
+            environ = self._environ.build(
+                request_line.method, request_line.target, f"HTTP/1.{request_line.minor}", headers
+            )
+        except ForwardingError as exc:  # a trusted proxy's forwarding header is unusable
+            raise self._fail(400, exc.reason) from None
         if length is None:
             self._body = ChunkedReader(config)
             self._body_done = False
