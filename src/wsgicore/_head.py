@@ -200,12 +200,62 @@ def _check_target_form(method: bytes, target: bytes) -> None:
     first = target[:1]
     if first == b"/":
         if _abnf.ORIGIN_FORM.fullmatch(target) is None:
-            raise HeadError(400, "request-target contains a fragment")
+            raise HeadError(400, _diagnose_path_and_query(target, 0))
     elif target == b"*":
         if method != b"OPTIONS":
             raise HeadError(400, "asterisk-form request-target with a method other than OPTIONS")
     elif _abnf.ABSOLUTE_FORM.fullmatch(target) is None:
-        raise HeadError(400, "request-target is not origin-form, absolute-form or '*'")
+        raise HeadError(400, _diagnose_absolute_form(target))
+
+
+# The characters a browser percent-encodes in each component (see _abnf.ORIGIN_FORM), by name.
+_PATH_REFUSED = frozenset(b'"<>`{}\\')
+_QUERY_REFUSED = frozenset(b'"<>')
+
+
+def _describe(byte: int, position: int) -> str:
+    # Our own words for one byte of a fixed refused set: a name and its code, never raw input.
+    return f"{chr(byte)!r} (0x{byte:02X}) at offset {position} of the target"
+
+
+def _diagnose_path_and_query(target: bytes, start: int) -> str:
+    """Name the first byte of ``target[start:]`` (a path, then an optional query) that origin-form
+    refuses, and why."""
+    in_query = False
+    for position in range(start, len(target)):
+        byte = target[position]
+        if byte == 0x23:  # "#"
+            return (f"request-target contains a fragment: '#' at offset {position} "
+                    f"(RFC 9112 §3.2.1: a client never sends one)")
+        if byte == 0x3F:  # "?"
+            in_query = True
+        elif byte in (_QUERY_REFUSED if in_query else _PATH_REFUSED):
+            part = "query" if in_query else "path"
+            return (f"request-target has a raw {_describe(byte, position)} in its {part}; "
+                    f"it must be percent-encoded (RFC 3986 §2.1)")
+    return "request-target is not origin-form (RFC 9112 §3.2.1)"
+
+
+def _diagnose_absolute_form(target: bytes) -> str:
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or re.fullmatch(rb"[A-Za-z][-+.0-9A-Za-z]*", scheme) is None:
+        return ("request-target is not origin-form ('/...'), absolute-form ('http://...'), or '*' "
+                "with OPTIONS (RFC 9112 §3.2)")
+    if scheme.lower() not in (b"http", b"https"):
+        return "absolute-form request-target with a scheme other than http or https (RFC 9112 §3.2.2)"
+    authority_end = len(rest)
+    for stop in (b"/", b"?", b"#"):
+        found = rest.find(stop)
+        if 0 <= found < authority_end:
+            authority_end = found
+    authority = rest[:authority_end]
+    if b"@" in authority:
+        return "userinfo in the request-target's authority (RFC 9110 §4.2.4)"
+    if not authority or authority.startswith(b":"):
+        return "absolute-form request-target without a host (RFC 9112 §3.2.2)"
+    if _abnf.HOST_VALUE.fullmatch(authority) is None:
+        return "invalid host or port in the request-target's authority (RFC 3986 §3.2.2)"
+    return _diagnose_path_and_query(target, len(scheme) + 3 + authority_end)
 
 
 def _diagnose_request_line(line: bytes) -> str:
@@ -219,7 +269,11 @@ def _diagnose_request_line(line: bytes) -> str:
         return "method is not a token (RFC 9110 §9.1)"
     if re.fullmatch(rb"HTTP/[0-9]\.[0-9]", version) is None:
         return "malformed HTTP version"
-    return "request-target contains a byte that is not a visible ASCII character"
+    for position, byte in enumerate(_target, len(method) + 1):
+        if not 0x21 <= byte <= 0x7E:
+            return (f"request-target contains byte 0x{byte:02X} at position {position} of the request "
+                    f"line: only visible ASCII is allowed (RFC 9112 §3.2; percent-encode it)")
+    return "malformed request line (RFC 9112 §3)"
 
 
 def _diagnose_field_line(line: bytes) -> str:
@@ -231,8 +285,20 @@ def _diagnose_field_line(line: bytes) -> str:
     if not colon:
         return "field line without a colon"
     if re.fullmatch(_abnf.TOKEN, name) is None:
-        return "field name is not a token (RFC 9110 §5.1; no whitespace before the colon)"
-    return "control character in a field value (RFC 9110 §5.5)"
+        if not name:
+            return "empty field name (RFC 9110 §5.1)"
+        if name[-1:] in (b" ", b"\t"):
+            return "whitespace between a field name and its colon (RFC 9112 §5.1)"
+        bad = next((i for i, byte in enumerate(name) if re.fullmatch(_abnf.TOKEN, bytes([byte])) is None), 0)
+        return (f"field name is not a token: byte 0x{name[bad]:02X} at position {bad} of the line "
+                f"(RFC 9110 §5.1)")
+    value_start = len(name) + 1
+    for position in range(value_start, len(line)):
+        byte = line[position]
+        if (byte < 0x20 and byte != 0x09) or byte == 0x7F:
+            return (f"control character 0x{byte:02X} at position {position} of a field line "
+                    f"(RFC 9110 §5.5)")
+    return "invalid field line (RFC 9112 §5)"
 
 
 def _values(lower_head: bytes, name: bytes) -> list[bytes]:
