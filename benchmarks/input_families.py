@@ -21,7 +21,7 @@ from typing import Any
 from wsgicore import Config, InputStream
 from wsgidrivers.memory import exchange
 
-__all__ = ["FAMILIES", "Family", "plain_request", "run_family"]
+__all__ = ["FAMILIES", "Family", "family_input", "plain_request", "run_family", "runner"]
 
 _HEAD = b"GET / HTTP/1.1\r\nHost: h\r\n"
 _CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -103,11 +103,10 @@ def _respond(response: tuple[str, list[tuple[str, str]]], split: bool) -> object
 # -- wsgi.input ---------------------------------------------------------------------------------
 
 
-def _read_body(spec: tuple[bytes, int, str, int], split: bool) -> object:
-    """Read a body delivered in pieces of ``piece_size`` with ``readline(n)`` or ``read(n)`` to its
-    end (``split`` does not apply: the pieces are the split)."""
-    body, piece_size, op, size = spec
-    pieces = [body[i : i + piece_size] for i in range(0, len(body), piece_size)]
+def _read_body(spec: tuple[list[bytes], str, int], split: bool) -> object:
+    """Read a body delivered in ``pieces`` with ``readline(n)`` or ``read(n)`` to its end
+    (``split`` does not apply: the pieces are the split)."""
+    pieces, op, size = spec
     feed = iter(pieces)
     stream = InputStream(lambda wanted: next(feed, b""))
     read = stream.readline if op == "readline" else stream.read
@@ -213,7 +212,11 @@ def _response_families() -> list[Family]:
 def _input_families() -> list[Family]:
     # k x 100 bytes of body: 800 KB at the large size, near the issue's 1 MB measurement.
     def body(piece: Callable[[int], int], op: str, size: int) -> Callable[[int], Any]:
-        return lambda k: (b"a" * (k * 100), piece(k), op, size)
+        def build(k: int) -> tuple[list[bytes], str, int]:
+            data, step = b"a" * (k * 100), piece(k)
+            return [data[i : i + step] for i in range(0, len(data), step)], op, size
+
+        return build
 
     def whole(k: int) -> int:
         return k * 100
@@ -231,13 +234,27 @@ def _input_families() -> list[Family]:
     ]
 
 
-def run_family(family: Family, k: int, *, split: bool, baseline: bool = False) -> object:
-    """Process the family's input for ``k`` once (or the plain input of the same size)."""
+def family_input(family: Family, k: int, *, baseline: bool = False) -> Any:
+    """The family's input for ``k`` (or the plain input of the same size), built once so that
+    only its processing is timed."""
     if not baseline:
-        return family.run(family.build(k), split)
+        return family.build(k)
     if family.baseline is None:
-        return _serve(plain_request(len(family.build(k))), split)
-    return family.run(family.baseline(k), split)
+        return plain_request(len(family.build(k)))
+    return family.baseline(k)
+
+
+def run_family(family: Family, k: int, *, split: bool, baseline: bool = False) -> object:
+    """Build the input and process it once."""
+    data = family_input(family, k, baseline=baseline)
+    if baseline and family.baseline is None:
+        return _serve(data, split)
+    return family.run(data, split)
+
+
+def runner(family: Family, *, baseline: bool = False) -> Callable[[Any, bool], object]:
+    """What processes the input :func:`family_input` returns."""
+    return _serve if baseline and family.baseline is None else family.run
 
 
 FAMILIES: tuple[Family, ...] = (
