@@ -139,6 +139,7 @@ def parse_response(data: bytes, start: int = 0, *, method: str = "GET",
         head = _head(data, pos)
         if head is None:
             if eof:
+                _check_line_ends(data, pos, len(data), raw, start)  # the likelier reason
                 raise MalformedResponse("incomplete head", raw, pos - start)
             return None
         head_end, body_start = head
@@ -218,6 +219,9 @@ def parse_responses(data: bytes, methods: list[str] | None = None) -> list[Parse
             break
         parsed, pos = result
         out.append(parsed)
+    if methods is not None and len(out) < len(methods):
+        raise MalformedResponse(f"no response to request {len(out) + 1} ({methods[len(out)]}): "
+                                "the connection ended first", data[pos:], 0)
     return out
 
 
