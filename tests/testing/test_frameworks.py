@@ -37,7 +37,8 @@ def make_flask_app() -> Any:
 
     @app.post("/raw")
     def raw() -> Any:
-        return {"len": len(flask.request.get_data()), "chunked": "CONTENT_LENGTH" not in flask.request.environ}
+        chunked = "CONTENT_LENGTH" not in flask.request.environ
+        return {"len": len(flask.request.get_data()), "chunked": chunked}
 
     @app.get("/stream")
     def stream() -> Any:
