@@ -3,6 +3,7 @@ the logging system, app exceptions recorded, nothing left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import os
@@ -34,6 +35,11 @@ def _late(start_response: Any) -> Iterable[bytes]:
     raise KeyError("after the headers")
 
 
+def _get_again(conn: http.client.HTTPConnection) -> bytes:
+    conn.request("GET", "/")
+    return conn.getresponse().read()
+
+
 def _fds() -> int:
     return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
 
@@ -41,7 +47,8 @@ def _fds() -> int:
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_ready_on_return_and_serves_keep_alive(driver: str) -> None:
     with start_live_server(hello, driver, keep_alive_timeout=60.0) as server:
-        assert server.url == f"http://127.0.0.1:{server.port}" and server.port > 0
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert server.port > 0
         conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
         for i in range(3):  # on one connection (the simple driver closes after each: reconnects)
             conn.request("POST", "/", body=b"%d" % i)
@@ -50,8 +57,7 @@ def test_ready_on_return_and_serves_keep_alive(driver: str) -> None:
         # Left open and idle: stop() must not wait for keep_alive_timeout (60 s) and must end it.
         server.stop(timeout=10.0)
         with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
-            conn.request("GET", "/")
-            conn.getresponse().read()
+            _get_again(conn)
         conn.close()
     assert server.stopped
 
@@ -95,7 +101,8 @@ def test_logs_and_tracebacks_go_to_logging(driver: str, caplog: pytest.LogCaptur
     assert any(r.levelno == logging.INFO and '"GET /ok HTTP/1.1" 200' in r.getMessage() for r in records)
     assert any(r.levelno == logging.ERROR and r.getMessage() == "note from the app" for r in records)
     tracebacks = [r.getMessage() for r in records if "ZeroDivisionError: boom in the app" in r.getMessage()]
-    assert tracebacks and "Traceback" in tracebacks[0]
+    assert tracebacks
+    assert "Traceback" in tracebacks[0]
     assert len(server.errors) == 1  # recorded, but not raised (raise_app_exceptions=False)
     server.check()
 
@@ -106,10 +113,9 @@ def test_app_exceptions_are_recorded_and_raised_by_check(driver: str) -> None:
         for path in ("/boom", "/late"):
             conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
             conn.request("GET", path)
-            try:
+            # /late is cut off after its headers: the client sees a broken response.
+            with contextlib.suppress(http.client.HTTPException, OSError):
                 conn.getresponse().read()
-            except (http.client.HTTPException, OSError):
-                pass  # /late is cut off after its headers: the client sees a broken response
             conn.close()
         with pytest.raises(LiveServerError, match="boom in the app") as info:
             server.check()

@@ -74,7 +74,8 @@ def test_session_server_reports_in_the_test_that_ran(live_server_session):
     # The test whose own assertion failed shows the assertion *and* the server's traceback.
     out = result.stdout.str()
     section = out.split("test_fails_and_shows_the_server_traceback", 2)[-1]
-    assert "assert 500 == 200" in section and "boom from the app" in section
+    assert "assert 500 == 200" in section
+    assert "boom from the app" in section
 
 
 def test_teardown_is_not_blocked_by_keep_alive(pytester: pytest.Pytester) -> None:
