@@ -125,12 +125,9 @@ class Client:
         chunked: bool = False,
     ) -> Request:
         """The request :meth:`request` would send (with the jar's cookies), without sending it."""
-        absolute = build_request(method, url, base_url=self.base_url)  # only to find host and path
-        jar = self.cookies.header_for(absolute.host, absolute.path, secure=absolute.secure)
-        extra = "; ".join(f"{k}={v}" for k, v in (cookies or {}).items())
-        cookie = "; ".join(c for c in (jar, extra) if c) or None
         return build_request(method, url, base_url=self.base_url, params=params, headers=headers,
-                             data=data, json=json, files=files, cookie=cookie, chunked=chunked)
+                             data=data, json=json, files=files, cookies=cookies, jar=self.cookies,
+                             chunked=chunked)
 
     def request(
         self,

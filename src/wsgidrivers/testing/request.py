@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json as _json
 import mimetypes
 import re
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
+from .cookies import CookieJar
 from .headers import Headers, HeadersInput
 
 __all__ = ["FilesInput", "Request", "build_request", "encode_multipart"]
@@ -24,6 +26,8 @@ _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*\Z")
 # Characters a browser leaves raw in a path or query; the rest is percent-encoded (RFC 3986 §3.3).
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
+_SAFE_PATH = re.compile(r"[A-Za-z0-9/%:@!$&'()*+,;=._~-]*\Z")
+_SAFE_QUERY = re.compile(r"[A-Za-z0-9/?%:@!$&'()*+,;=._~-]*\Z")
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,31 @@ def _chunks(body: bytes | Iterable[bytes]) -> bytes:
     return bytes(out)
 
 
+@functools.lru_cache(maxsize=64)
+def _origin(base_url: str) -> tuple[str, str, str]:
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}", parts.netloc, parts.scheme
+
+
+def _resolve(base_url: str, url: str) -> tuple[str, str, str, str, str, bool]:
+    """``url`` against ``base_url``: (absolute URL, netloc, lower-case host, path, query, https)."""
+    if url.startswith("/") and not url.startswith("//"):
+        # The common case, a path: no urljoin (which costs more than the rest of the request).
+        origin, netloc, scheme = _origin(base_url)
+        target = url.split("#", 1)[0]
+        path, _, query = target.partition("?")
+        absolute = origin + target
+    else:
+        absolute = urljoin(base_url, url)
+        parts = urlsplit(absolute)
+        netloc, scheme, path, query = parts.netloc, parts.scheme, parts.path, parts.query
+    hostname = netloc.rsplit("@", 1)[-1]
+    hostname = hostname[1:hostname.find("]")] if hostname.startswith("[") else hostname.split(":")[0]
+    if scheme not in ("http", "https") or not hostname:
+        raise ValueError(f"not an http(s) URL: {absolute!r}")
+    return absolute, netloc, hostname.lower(), path or "/", query, scheme == "https"
+
+
 def build_request(
     method: str,
     url: str,
@@ -114,7 +143,8 @@ def build_request(
     data: Any = None,
     json: Any = None,
     files: FilesInput | None = None,
-    cookie: str | None = None,
+    cookies: Mapping[str, str] | None = None,
+    jar: CookieJar | None = None,
     chunked: bool = False,
 ) -> Request:
     """The bytes of one HTTP/1.1 request.
@@ -122,19 +152,20 @@ def build_request(
     ``url`` is resolved against ``base_url`` (absolute URLs are kept); ``params`` are appended to
     its query. The body is ``data`` (bytes or str as is; a mapping or pairs form-encoded, or
     multipart when ``files`` is given; an iterable of bytes, with ``chunked``, one chunk each) or
-    ``json``. ``headers`` replace the generated ones of the same name; ``cookie`` is the jar's
-    Cookie value (merged with a ``Cookie`` header given). ``chunked`` sends the body with
+    ``json``. ``headers`` replace the generated ones of the same name. The ``Cookie`` field
+    holds the cookies of ``jar`` that apply to the URL (RFC 6265 §5.4), then ``cookies``, then a
+    ``Cookie`` header given. ``chunked`` sends the body with
     ``Transfer-Encoding: chunked`` instead of Content-Length.
     """
     method = method.upper()
     if not _TOKEN.match(method):
         raise ValueError(f"invalid method {method!r}")
-    absolute = urljoin(base_url, url)
-    parts = urlsplit(absolute)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {absolute!r}")
-    path = quote(parts.path or "/", safe=_PATH_SAFE)
-    query = quote(parts.query, safe=_QUERY_SAFE)
+    absolute, netloc, hostname, path, query, secure = _resolve(base_url, url)
+    raw_path = path
+    if not _SAFE_PATH.match(path):
+        path = quote(path, safe=_PATH_SAFE)
+    if query and not _SAFE_QUERY.match(query):
+        query = quote(query, safe=_QUERY_SAFE)
     if params:
         extra = urlencode(list(params.items()) if isinstance(params, Mapping) else list(params),
                           doseq=True)
@@ -160,7 +191,7 @@ def build_request(
         body = [bytes(piece) for piece in data] if chunked else b"".join(data)
 
     given = Headers(headers)
-    fields: list[tuple[str, str]] = [("Host", parts.netloc.rsplit("@", 1)[-1])]
+    fields: list[tuple[str, str]] = [("Host", netloc.rsplit("@", 1)[-1])]
     if body is not None and chunked:
         fields.append(("Transfer-Encoding", "chunked"))
     elif body is not None:
@@ -170,9 +201,12 @@ def build_request(
         fields.append(("Content-Length", "0"))
     if ctype is not None:
         fields.append(("Content-Type", ctype))
+    sent = [jar.header_for(hostname, raw_path, secure=secure) if jar is not None else None,
+            "; ".join(f"{k}={v}" for k, v in cookies.items()) if cookies else None,
+            given.get("cookie")]
+    cookie = "; ".join(c for c in sent if c)
     if cookie:
-        own = given.get("cookie")
-        fields.append(("Cookie", f"{cookie}; {own}" if own else cookie))
+        fields.append(("Cookie", cookie))
     fields = [(n, v) for n, v in fields if n.lower() not in given or n.lower() == "cookie"]
     fields += [(n, v) for n, v in given.items() if not (cookie and n.lower() == "cookie")]
     head = [f"{method} {target} HTTP/1.1"]
@@ -182,5 +216,4 @@ def build_request(
     raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
     if body is not None:
         raw += _chunks(body) if chunked else body  # type: ignore[operator]
-    return Request(method, absolute, raw, (parts.hostname or "").lower(), parts.path or "/",
-                   parts.scheme == "https")
+    return Request(method, absolute, raw, hostname, raw_path, secure)

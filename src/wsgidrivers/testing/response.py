@@ -79,15 +79,18 @@ def _fields(data: bytes, start: int, end: int, raw: bytes, base: int) -> list[tu
     return fields
 
 
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
 def _check_line_ends(data: bytes, start: int, end: int, raw: bytes, base: int) -> None:
     # Only CRLF ends a line (RFC 9112 §2.2); a bare CR or LF in a response head is how response
-    # splitting looks.
-    for i in range(start, end):
-        byte = data[i]
-        if byte == 0x0A and (i == start or data[i - 1] != 0x0D):
-            raise MalformedResponse("bare LF in the head", raw, i - base)
-        if byte == 0x0D and (i + 1 >= end or data[i + 1] != 0x0A):
-            raise MalformedResponse("bare CR in the head", raw, i - base)
+    # splitting looks. (Searched in a slice: a lookbehind must not see bytes before the head.)
+    head = data[start:end]
+    for pattern, what in ((_BARE_LF, "bare LF"), (_BARE_CR, "bare CR")):
+        found = pattern.search(head)
+        if found is not None:
+            raise MalformedResponse(f"{what} in the head", raw, start + found.start() - base)
 
 
 def _chunked(data: bytes, pos: int, raw: bytes, base: int,
