@@ -207,6 +207,21 @@ def test_app_exception_is_raised_with_its_traceback_or_returned() -> None:
     assert r.problems[0].exc_info is not None
 
 
+def test_app_failing_after_its_headers() -> None:
+    def late(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"partial"
+        raise KeyError("late")
+
+    # The core cuts the response off (PEP 3333): the app's exception is what the test sees...
+    with pytest.raises(KeyError, match="late") as info:
+        Client(late, errors=io.StringIO()).get("/")
+    assert isinstance(info.value.__cause__, MalformedResponse)
+    # ...or, when app exceptions are not raised, the truncation with the app's report.
+    with pytest.raises(MalformedResponse, match="incomplete chunked body; the app's problem"):
+        Client(late, raise_app_exceptions=False, errors=io.StringIO()).get("/")
+
+
 def test_streaming_response_arrives_whole_and_in_order() -> None:
     def stream(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])

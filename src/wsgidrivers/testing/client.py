@@ -191,12 +191,32 @@ class Client:
         if memory.closed:
             out += memory.close()
         environs, problems = self._environs, self._problems
+        app_error = next((p.exc_info[1] for p in problems
+                          if p.exc_info is not None and p.exc_info[1] is not None), None)
+        try:
+            responses = self._parse(requests, out, memory.closed, environs, problems)
+        except MalformedResponse as exc:
+            # An app that fails after its headers went out gets its response cut off (PEP 3333):
+            # its exception, or at least its report, says more than the truncation does.
+            if app_error is not None and self.raise_app_exceptions:
+                raise app_error from exc
+            if problems:
+                raise MalformedResponse(f"{exc.message}; the app's problem: {problems[0].message}",
+                                        exc.raw, exc.offset) from exc
+            raise
+        if app_error is not None and self.raise_app_exceptions:
+            raise app_error
+        return responses
+
+    def _parse(self, requests: tuple[Request, ...], out: bytes, closed: bool,
+               environs: list[dict[str, Any]], problems: list[Problem]) -> list[Response]:
+        """The responses in ``out`` to ``requests``, each with its environ; cookies stored."""
         responses: list[Response] = []
         pos = 0
         for index, req in enumerate(requests):
-            if pos >= len(out) and memory.closed:
+            if pos >= len(out) and closed:
                 break
-            parsed = parse_response(out, pos, method=req.method, eof=memory.closed)
+            parsed = parse_response(out, pos, method=req.method, eof=closed)
             if parsed is None:
                 raise MalformedResponse("incomplete response, and the server waits for more input",
                                         out[pos:], len(out) - pos)
@@ -205,7 +225,7 @@ class Client:
             response = Response(
                 result, url=req.url, request=req.raw,
                 environ=environs[index] if index < len(environs) else None,
-                keep_alive=not (last and memory.closed),
+                keep_alive=not (last and closed),
                 problems=problems if index == len(requests) - 1 or last else [],
             )
             for line in response.headers.get_all("set-cookie"):
@@ -213,10 +233,6 @@ class Client:
             responses.append(response)
         if pos < len(out):
             raise MalformedResponse("bytes after the last response", out[pos:], 0)
-        if self.raise_app_exceptions:
-            for problem in problems:
-                if problem.exc_info is not None and problem.exc_info[1] is not None:
-                    raise problem.exc_info[1]
         return responses
 
     def raw(self, data: bytes | Iterable[bytes], *, close: bool = True) -> bytes:

@@ -214,6 +214,8 @@ def build_request(
         _check_field(name, value)
         head.append(f"{name}: {value}")
     raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
-    if body is not None:
-        raw += _chunks(body) if chunked else body  # type: ignore[operator]
+    if isinstance(body, bytes) and not chunked:
+        raw += body
+    elif body is not None:
+        raw += _chunks(body)
     return Request(method, absolute, raw, hostname, raw_path, secure)

@@ -108,13 +108,15 @@ class HostileRequest:
     ``GET /smuggled``), its ``family`` (one of :data:`HOSTILE_FAMILIES`), ``status`` (what the core
     answers) and ``body_level`` (the head is valid and reaches a driver; the defect is in the body
     framing, so the app's first ``wsgi.input`` read raises ``RequestBodyError``). ``config`` is
-    the one whose limits it was made for (:func:`check_hostile` uses it)."""
+    the one whose limits it was made for (:func:`check_hostile` uses it); ``detail`` names the
+    limit an ``over-limit`` request exceeds."""
 
     raw: bytes
     family: str
     status: int
     body_level: bool = False
     config: Config | None = None
+    detail: str = ""  # for over-limit: the Config field exceeded
 
 
 # ------------------------------------------------------------------ valid requests
@@ -254,22 +256,22 @@ def _oversized(draw: st.DrawFn, config: Config) -> HostileRequest:
         # The request line without its CRLF is longer than max_request_line: 414.
         filler = config.max_request_line - len(b"GET / HTTP/1.1") + extra
         raw = b"GET /" + b"a" * filler + b" HTTP/1.1\r\nHost: h\r\n\r\n"
-        return HostileRequest(raw + _SMUGGLED, "too-long-request-line", 414)
+        return HostileRequest(raw + _SMUGGLED, "over-limit", 414, detail="max_request_line")
     if kind == "field":
         raw = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"v" * (
             config.max_header_field - len(b"X-Big: ") + extra) + b"\r\n\r\n"
-        return HostileRequest(raw + _SMUGGLED, "too-long-field", 431)
+        return HostileRequest(raw + _SMUGGLED, "over-limit", 431, detail="max_header_field")
     if kind == "count":
         lines = b"X: v\r\n" * (config.max_header_count - 1 + extra)
         raw = b"GET / HTTP/1.1\r\nHost: h\r\n" + lines + b"\r\n"
-        return HostileRequest(raw + _SMUGGLED, "too-many-fields", 431)
+        return HostileRequest(raw + _SMUGGLED, "over-limit", 431, detail="max_header_count")
     line = b"X: " + b"v" * min(config.max_header_field - 3, 4000) + b"\r\n"
     count = config.max_head_bytes // len(line) + 1
     if count + 1 > config.max_header_count:
         line = b"X: " + b"v" * (config.max_head_bytes // (config.max_header_count - 2)) + b"\r\n"
         count = config.max_header_count - 2
     raw = b"GET / HTTP/1.1\r\nHost: h\r\n" + line * count + b"\r\n"
-    return HostileRequest(raw + _SMUGGLED, "head-too-large", 431)
+    return HostileRequest(raw + _SMUGGLED, "over-limit", 431, detail="max_head_bytes")
 
 
 def _families(config: Config) -> dict[str, st.SearchStrategy[HostileRequest]]:
