@@ -150,3 +150,37 @@ def test_ipv6_loopback() -> None:
         conn.request("GET", "/")
         assert conn.getresponse().status == 200
         conn.close()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_an_app_that_does_not_return_fails_the_stop(driver: str) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        entered.set()
+        release.wait(30)
+        start_response("200 OK", [])
+        return [b"late"]
+
+    server = start_live_server(stuck, driver)
+    client = threading.Thread(target=_request_ignoring_errors, args=(server.host, server.port))
+    client.start()
+    try:
+        assert entered.wait(10)
+        with pytest.raises(LiveServerError, match="threads still running"):
+            server.stop(timeout=0.3)
+    finally:
+        release.set()
+        client.join(10)
+    for thread in server.running_threads():  # it ends once the app returns
+        thread.join(10)
+    assert not server.running_threads()
+
+
+def _request_ignoring_errors(host: str, port: int) -> None:
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    with contextlib.suppress(OSError, http.client.HTTPException):
+        conn.request("GET", "/")
+        conn.getresponse().read()
+    conn.close()

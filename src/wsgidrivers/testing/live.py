@@ -95,7 +95,7 @@ class _Recorder:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         live = self.live
-        live.threads.add(threading.current_thread())
+        live.add_thread(threading.current_thread())
         try:
             result = self.app(environ, start_response)
         except BaseException as exc:
@@ -147,12 +147,21 @@ class LiveServer:
         self.threads: set[threading.Thread] = set()
         self.stopped = False
         self._lock = threading.Lock()
-        self._stop: Callable[[], None] = lambda: None
+        self._stop: Callable[[float], None] = lambda deadline: None
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    def add_thread(self, thread: threading.Thread) -> None:
+        """Remember a thread the server runs, to join it at stop()."""
+        with self._lock:
+            self.threads.add(thread)
+
+    def running_threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return [t for t in self.threads if t.is_alive()]
 
     def record(self, exc: BaseException) -> None:
         with self._lock:
@@ -181,9 +190,9 @@ class LiveServer:
             return
         self.stopped = True
         deadline = time.monotonic() + timeout
-        self._stop()
+        self._stop(deadline)
         alive = []
-        for thread in list(self.threads):
+        for thread in self.running_threads():
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
                 if thread.is_alive():
@@ -241,7 +250,7 @@ class _ThreadingServer(ThreadingWSGIServer):
         # ThreadingMixIn's, but the thread is known, so stop() can join it.
         thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
                                   name=f"wsgidrivers.testing {client_address}", daemon=True)
-        self.live.server_threads.add(thread)
+        self.live.live.add_thread(thread)
         thread.start()
 
 
@@ -252,7 +261,6 @@ class _SocketServerRunner:
                  host: str, config: Config | None, settings: dict[str, Any]) -> None:
         self.live = live
         self.errors_stream = cast(TextIO, _LogStream())
-        self.server_threads = live.threads
         self.sockets: set[socket.socket] = set()
         self.lock = threading.Lock()
         handler = type("LiveRequestHandler", (_Handler,), {"live": self})
@@ -262,7 +270,7 @@ class _SocketServerRunner:
         self.wake_r, self.wake_w = socket.socketpair()
         self.thread = threading.Thread(target=self.serve, name=f"wsgidrivers.testing {live.driver}",
                                        daemon=True)
-        live.threads.add(self.thread)
+        live.add_thread(self.thread)
         address = self.server.server_address
         live.host, live.port = str(address[0]), int(address[1])
         self.thread.start()
@@ -296,7 +304,7 @@ class _SocketServerRunner:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RD)
 
-    def stop(self) -> None:
+    def stop(self, deadline: float) -> None:
         with self.lock:
             self.stopping = True
             sockets = list(self.sockets)
@@ -305,10 +313,10 @@ class _SocketServerRunner:
             self.wake_w.send(b"x")
         for sock in sockets:
             self._end(sock)
-        self.thread.join(5.0)
-        for thread in list(self.server_threads):
-            if thread is not self.thread:
-                thread.join(5.0)
+        # The connections' threads end before the server closes (LiveServer.stop() reports any
+        # that does not, once the deadline has passed).
+        for thread in self.live.running_threads():
+            thread.join(max(0.0, deadline - time.monotonic()))
         self.server.server_close()
         self.wake_r.close()
         self.wake_w.close()
@@ -341,8 +349,14 @@ def start_live_server(
         thread = ServerThread(wrapped, host, 0, config=config, errors=cast(TextIO, errors),
                               access_log=lambda line: logger.info("%s", line.rstrip("\n")),
                               grace=settings.pop("grace", 1.0), **settings)
+        before = set(threading.enumerate())
         live.host, live.port = thread.start()
-        live._stop = thread.stop
+        # The loop's thread, so that stop() joins and checks it too (ServerThread keeps it private;
+        # it is the one with the driver's thread name that start() made).
+        for started in set(threading.enumerate()) - before:
+            if started.name == "wsgidrivers.asyncio":
+                live.add_thread(started)
+        live._stop = lambda deadline: thread.stop(max(0.0, deadline - time.monotonic()))
         return live
     server_class: type[WSGIServer] = _ThreadingServer if driver == "threading" else WSGIServer
     runner = _SocketServerRunner(live, wrapped, server_class, host=host, config=config,
