@@ -102,7 +102,11 @@ def test_keep_alive_reuses_one_connection_and_pipeline_sends_one_write() -> None
     first, second = client.get("/1"), client.get("/2")
     assert first.environ is not None
     assert second.environ is not None
-    assert first.environ["REMOTE_PORT"] == second.environ["REMOTE_PORT"]
+    assert first.environ["REMOTE_PORT"] == second.environ["REMOTE_PORT"] == "50000"
+    client.close()
+    third = client.get("/3")
+    assert third.environ is not None
+    assert third.environ["REMOTE_PORT"] == "50001"  # a new connection
     responses = client.pipeline(client.build_request("GET", "/a"),
                                 client.build_request("POST", "/b", data=b"x"),
                                 client.build_request("HEAD", "/c"))

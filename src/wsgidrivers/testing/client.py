@@ -46,7 +46,8 @@ class Client:
     for relative URLs. ``raise_app_exceptions``: an exception the app raised (which the core turned
     into a 500) is raised again from the call, with its traceback; False: the 500 is returned and
     the exception is in ``response.problems``. ``errors`` is ``wsgi.errors`` (default
-    ``sys.stderr``, which pytest captures). ``peer`` is the client's ``(address, port)``.
+    ``sys.stderr``, which pytest captures). ``peer`` is the client's ``(address, port)``: the port
+    of its first connection; the next ones count up from it.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class Client:
         self.peer = peer
         self.cookies = CookieJar()
         self._memory: MemoryConnection | None = None
+        self._connections = 0
         self._environs: list[dict[str, Any]] = []
         self._problems: list[Problem] = []
 
@@ -88,7 +90,10 @@ class Client:
     def _new_connection(self) -> MemoryConnection:
         parts = urlsplit(self.base_url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        return MemoryConnection(self._recording_app, config=self.config, peer=self.peer,
+        # Each connection from its own client port, as a real client's would be (REMOTE_PORT).
+        peer = (self.peer[0], self.peer[1] + self._connections % 10000)
+        self._connections += 1
+        return MemoryConnection(self._recording_app, config=self.config, peer=peer,
                                 sockname=(parts.hostname or "localhost", port),
                                 errors=self.errors, on_problem=self._on_problem)
 
