@@ -15,37 +15,21 @@ their traceback.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import selectors
-import socket
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO, cast
 
-from wsgicore import Config, Problem
+from wsgicore import Config
 from wsgidrivers.asyncio import ServerThread
-from wsgidrivers.simple_server import (
-    ServerHandler,
-    ThreadingWSGIServer,
-    WSGIRequestHandler,
-    WSGIServer,
-    make_server,
-)
+from wsgidrivers.simple_server import WSGIServer
+
+from ._capture import LogStream, Recorder, logger
+from ._socketserver import SocketServerRunner, ThreadingServer
 
 __all__ = ["DRIVERS", "LiveServer", "LiveServerError", "start_live_server"]
 
 DRIVERS = ("threading", "simple", "asyncio")
-
-#: Access lines (INFO) and everything written to ``wsgi.errors`` (ERROR) of live servers.
-logger = logging.getLogger("wsgidrivers.testing")
-if logger.level == logging.NOTSET:
-    # INFO, so that pytest's capture (whose handler takes every level) shows access lines without
-    # the user lowering the root logger's level. Set another level on this logger to change it.
-    logger.setLevel(logging.INFO)
 
 WSGIApp = Callable[..., Iterable[bytes]]
 
@@ -53,84 +37,6 @@ WSGIApp = Callable[..., Iterable[bytes]]
 class LiveServerError(Exception):
     """A live server's app raised (the first exception is the ``__cause__``), or the server did not
     stop cleanly."""
-
-
-class _LogStream(io.TextIOBase):
-    """A text stream (``wsgi.errors``) whose text goes to :data:`logger` at ERROR: each write that
-    ends a line is one record (the core and the asyncio driver write a report with its traceback in
-    one write); text without a newline waits for one, or for flush(). A buffer per thread."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._local = threading.local()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        buffer: list[str] | None = getattr(self._local, "buffer", None)
-        if buffer is None:
-            buffer = self._local.buffer = []
-        buffer.append(text)
-        if text.endswith("\n"):
-            self.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        buffer: list[str] | None = getattr(self._local, "buffer", None)
-        if buffer:
-            text = "".join(buffer).rstrip("\n")
-            buffer.clear()
-            if text:
-                logger.error("%s", text)
-
-
-class _Recorder:
-    """WSGI middleware that records the app's exceptions and the threads that ran it; the
-    exceptions propagate unchanged, so the driver answers as it always does."""
-
-    def __init__(self, app: WSGIApp, live: LiveServer) -> None:
-        self.app = app
-        self.live = live
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        live = self.live
-        live.add_thread(threading.current_thread())
-        try:
-            result = self.app(environ, start_response)
-        except BaseException as exc:
-            live.record(exc)
-            raise
-        # A list cannot fail while iterated, and a file_wrapper must stay one (it is sent with
-        # sendfile, and a one-item list gets a Content-Length): only other iterables are wrapped.
-        file_wrapper = environ.get("wsgi.file_wrapper")
-        if isinstance(result, list | tuple) or (
-                isinstance(file_wrapper, type) and isinstance(result, file_wrapper)):
-            return result
-        return _RecordedIterable(result, live)
-
-
-class _RecordedIterable:
-    def __init__(self, result: Iterable[bytes], live: LiveServer) -> None:
-        self.result = result
-        self.live = live
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self.result
-        except BaseException as exc:
-            if not isinstance(exc, GeneratorExit):
-                self.live.record(exc)
-            raise
-
-    def close(self) -> None:
-        close = getattr(self.result, "close", None)
-        if close is not None:
-            try:
-                close()
-            except BaseException as exc:
-                self.live.record(exc)
-                raise
 
 
 class LiveServer:
@@ -211,117 +117,6 @@ class LiveServer:
         return f"<LiveServer {self.driver} {self.url}{' stopped' if self.stopped else ''}>"
 
 
-class _ServerHandler(ServerHandler):
-    def log_problem(self, problem: Problem) -> None:
-        # One record with the traceback, instead of the stream's line-by-line print_exception.
-        text = problem.message.rstrip("\n")
-        if problem.exc_info is not None:
-            text += "\n" + "".join(traceback.format_exception(*problem.exc_info)).rstrip("\n")
-        logger.error("%s", text)
-
-
-class _Handler(WSGIRequestHandler):
-    """Logs to :data:`logger`, and registers its socket so that stop() can end an idle connection."""
-
-    live: _SocketServerRunner
-    server_handler_class = _ServerHandler
-
-    def setup(self) -> None:
-        self.live.opened(self.request)
-        super().setup()
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.live.closed(self.request)
-
-    def get_stderr(self) -> TextIO:
-        return self.live.errors_stream
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.info("%s - - %s", self.address_string(), format % args)
-
-
-class _ThreadingServer(ThreadingWSGIServer):
-    live: _SocketServerRunner
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        # ThreadingMixIn's, but the thread is known, so stop() can join it.
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                  name=f"wsgidrivers.testing {client_address}", daemon=True)
-        self.live.live.add_thread(thread)
-        thread.start()
-
-
-class _SocketServerRunner:
-    """Runs a ``simple_server`` server: accept loop in a thread, woken by a socket pair to stop."""
-
-    def __init__(self, live: LiveServer, app: WSGIApp, server_class: type[WSGIServer], *,
-                 host: str, config: Config | None, settings: dict[str, Any]) -> None:
-        self.live = live
-        self.errors_stream = cast(TextIO, _LogStream())
-        self.sockets: set[socket.socket] = set()
-        self.lock = threading.Lock()
-        handler = type("LiveRequestHandler", (_Handler,), {"live": self})
-        cls = type(server_class.__name__, (server_class,), {"live": self})
-        self.server = make_server(host, 0, app, cls, handler, config=config, **settings)
-        self.stopping = False
-        self.wake_r, self.wake_w = socket.socketpair()
-        self.thread = threading.Thread(target=self.serve, name=f"wsgidrivers.testing {live.driver}",
-                                       daemon=True)
-        live.add_thread(self.thread)
-        address = self.server.server_address
-        live.host, live.port = str(address[0]), int(address[1])
-        self.thread.start()
-
-    def opened(self, sock: socket.socket) -> None:
-        with self.lock:
-            self.sockets.add(sock)
-            stopping = self.stopping
-        if stopping:
-            self._end(sock)
-
-    def closed(self, sock: socket.socket) -> None:
-        with self.lock:
-            self.sockets.discard(sock)
-
-    def serve(self) -> None:
-        server = self.server
-        with selectors.DefaultSelector() as selector:
-            selector.register(server.socket, selectors.EVENT_READ, True)
-            selector.register(self.wake_r, selectors.EVENT_READ, False)
-            while not self.stopping:
-                for key, _ in selector.select(0.25):
-                    if key.data and not self.stopping:
-                        server.handle_request()  # the socket is ready: accepts without waiting
-                server.service_actions()  # finishes lingering closes
-
-    @staticmethod
-    def _end(sock: socket.socket) -> None:
-        # SHUT_RD wakes a thread blocked reading an idle connection with EOF; a response being
-        # written still goes out.
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RD)
-
-    def stop(self, deadline: float) -> None:
-        with self.lock:
-            self.stopping = True
-            sockets = list(self.sockets)
-        self.server.stopping = True  # kept-alive connections end after their current response
-        with contextlib.suppress(OSError):
-            self.wake_w.send(b"x")
-        for sock in sockets:
-            self._end(sock)
-        # The connections' threads end before the server closes (LiveServer.stop() reports any
-        # that does not, once the deadline has passed).
-        for thread in self.live.running_threads():
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self.server.server_close()
-        self.wake_r.close()
-        self.wake_w.close()
-
-
 def start_live_server(
     app: WSGIApp,
     driver: str = "threading",
@@ -343,9 +138,9 @@ def start_live_server(
     if driver not in DRIVERS:
         raise ValueError(f"driver must be one of {DRIVERS}, not {driver!r}")
     live = LiveServer(driver, raise_app_exceptions)
-    wrapped = _Recorder(app, live)
+    wrapped = Recorder(app, live)
     if driver == "asyncio":
-        errors = _LogStream()
+        errors = LogStream()
         thread = ServerThread(wrapped, host, 0, config=config, errors=cast(TextIO, errors),
                               access_log=lambda line: logger.info("%s", line.rstrip("\n")),
                               grace=settings.pop("grace", 1.0), **settings)
@@ -358,8 +153,8 @@ def start_live_server(
                 live.add_thread(started)
         live._stop = lambda deadline: thread.stop(max(0.0, deadline - time.monotonic()))
         return live
-    server_class: type[WSGIServer] = _ThreadingServer if driver == "threading" else WSGIServer
-    runner = _SocketServerRunner(live, wrapped, server_class, host=host, config=config,
+    server_class: type[WSGIServer] = ThreadingServer if driver == "threading" else WSGIServer
+    runner = SocketServerRunner(live, wrapped, server_class, host=host, config=config,
                                  settings=settings)
     live._stop = runner.stop
     return live
