@@ -226,6 +226,23 @@ def test_app_failing_after_its_headers() -> None:
         Client(late, raise_app_exceptions=False, errors=io.StringIO()).get("/")
 
 
+def test_a_wrong_content_length_from_the_app_shows() -> None:
+    def short(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Length", "10")])
+        return [b"hello"]
+
+    def long(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Length", "3")])
+        return [b"hello"]
+
+    with pytest.raises(MalformedResponse, match="shorter than Content-Length 10; the app's problem"):
+        Client(short, errors=io.StringIO()).get("/")
+    r = Client(long, errors=io.StringIO()).get("/")
+    assert r.content == b"hel"
+    assert not r.keep_alive
+    assert "longer than its Content-Length" in r.problems[0].message
+
+
 def test_streaming_response_arrives_whole_and_in_order() -> None:
     def stream(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])
