@@ -131,6 +131,7 @@ def _collect(item: pytest.Item) -> BaseException | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    __tracebackhide__ = True  # the report shows the app's frames, not this hook's
     try:
         result = yield
     except BaseException:
