@@ -50,6 +50,28 @@ def test_live_asyncio(live_server):
     assert "live_server_session [session scope] -- " in listed
 
 
+def test_live_server_name_yields_to_pytest_django_and_pytest_flask(pytester: pytest.Pytester) -> None:
+    # A plugin registered as "flask" (as pytest-flask is) has its own live_server: ours then is
+    # only wsgicore_live_server, so theirs is never shadowed, whatever the load order.
+    pytester.makepyfile(flask="""
+import pytest
+
+@pytest.fixture
+def live_server():
+    return "theirs"
+""")
+    pytester.makepyfile(test_names=APP + '''
+def test_theirs(live_server):
+    assert live_server == "theirs"
+
+def test_ours(wsgicore_live_server):
+    assert get(wsgicore_live_server(app), "/a")[0] == 200
+''')
+    # In a subprocess, whose working directory (first on sys.path) holds this stand-in "flask".
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "flask")
+    result.assert_outcomes(passed=2)
+
+
 def test_app_exception_fails_the_test_with_its_traceback(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fail=APP + '''
 def test_passes_but_the_app_raised(live_server):

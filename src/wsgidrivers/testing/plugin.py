@@ -6,7 +6,9 @@ Fixtures:
   (options as the Client's); closed after the test.
 - ``live_server``: ``live_server(app, driver="threading", **settings)`` returns a running
   :class:`~wsgidrivers.testing.LiveServer` (``.url``, ``.host``, ``.port``, ``.stop()``), stopped
-  after the test; every thread it started is joined, or the teardown fails.
+  after the test; every thread it started is joined, or the teardown fails. Also named
+  ``wsgicore_live_server``, the only name when pytest-django or pytest-flask (which have a
+  ``live_server`` of their own) is installed.
 - ``live_server_session``: the same factory, its servers shared by the whole session (per xdist
   worker).
 
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
     from .client import Client
     from .live import LiveServer
 
-__all__ = ["LiveServerFactory", "live_server", "live_server_session", "wsgi_client"]
+__all__ = ["LiveServerFactory", "live_server_session", "pytest_configure", "pytest_runtest_call",
+           "wsgi_client", "wsgicore_live_server"]
 
 _SERVERS = pytest.StashKey[set["LiveServer"]]()
 
@@ -95,11 +98,32 @@ def wsgi_client() -> Generator[Callable[..., Client], None, None]:
 
 
 @pytest.fixture
-def live_server(request: pytest.FixtureRequest) -> Generator[LiveServerFactory, None, None]:
-    """A factory of live servers stopped after the test: ``live_server(app, driver=..., **settings)``."""
+def wsgicore_live_server(request: pytest.FixtureRequest) -> Generator[LiveServerFactory, None, None]:
+    """A factory of live servers stopped after the test: ``live_server(app, driver=..., **settings)``
+    (also named ``live_server`` unless pytest-django or pytest-flask provide one)."""
     factory = LiveServerFactory(request.config)
     yield factory
     factory.close()
+
+
+#: Plugins with a ``live_server`` fixture of their own; with one of them, ours is only
+#: ``wsgicore_live_server`` (which of two same-named plugin fixtures wins depends on load order).
+_OTHER_LIVE_SERVERS = ("django", "flask")
+
+
+class _LiveServerName:
+    """Registered as a plugin to give ``wsgicore_live_server`` its short name."""
+
+    @pytest.fixture
+    def live_server(self, wsgicore_live_server: LiveServerFactory) -> LiveServerFactory:
+        """A factory of live servers stopped after the test: ``live_server(app, driver=..., **settings)``."""
+        return wsgicore_live_server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    manager = config.pluginmanager
+    if not any(manager.hasplugin(name) for name in _OTHER_LIVE_SERVERS):
+        manager.register(_LiveServerName(), "wsgicore-live-server")
 
 
 @pytest.fixture(scope="session")
