@@ -8,6 +8,7 @@ does, so keep-alive and pipelining are exercised by ordinary tests.
 
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +26,8 @@ from .response import MalformedResponse, Response, parse_response
 __all__ = ["Client", "TooManyRedirects"]
 
 WSGIApp = Callable[..., Iterable[bytes]]
+
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
 
 #: Redirects followed at most by one request (browsers allow about 20; a test loops sooner).
 MAX_REDIRECTS = 10
@@ -281,8 +284,7 @@ def _pieces(requests: Iterable[Request]) -> list[bytes]:
     pieces = [b""]
     for request in requests:
         head_end = request.raw.find(b"\r\n\r\n") + 4
-        head = request.raw[:head_end].lower()
-        if b"\r\nexpect:" in head and b"100-continue" in head and len(request.raw) > head_end:
+        if _EXPECT_CONTINUE.search(request.raw, 0, head_end) and len(request.raw) > head_end:
             pieces[-1] += request.raw[:head_end]
             pieces.append(request.raw[head_end:])
         else:
