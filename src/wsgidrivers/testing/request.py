@@ -154,8 +154,8 @@ def build_request(
     multipart when ``files`` is given; an iterable of bytes, with ``chunked``, one chunk each) or
     ``json``. ``headers`` replace the generated ones of the same name. The ``Cookie`` field
     holds the cookies of ``jar`` that apply to the URL (RFC 6265 §5.4), then ``cookies``, then a
-    ``Cookie`` header given. ``chunked`` sends the body with
-    ``Transfer-Encoding: chunked`` instead of Content-Length.
+    ``Cookie`` header given. ``chunked`` sends the body with ``Transfer-Encoding: chunked``
+    instead of Content-Length. The method is upper-cased.
     """
     method = method.upper()
     if not _TOKEN.match(method):
@@ -184,8 +184,8 @@ def build_request(
         body = bytes(data)
     elif isinstance(data, Mapping) or (isinstance(data, list) and data and isinstance(data[0], tuple)):
         pairs = data.items() if isinstance(data, Mapping) else data
-        body, ctype = urlencode(list(pairs), doseq=True).encode("ascii"), \
-            "application/x-www-form-urlencoded"
+        body = urlencode(list(pairs), doseq=True).encode("ascii")
+        ctype = "application/x-www-form-urlencoded"
     elif data is not None:
         # An iterable of bytes: one body, or with chunked one chunk per piece.
         body = [bytes(piece) for piece in data] if chunked else b"".join(data)
