@@ -8,19 +8,39 @@ __all__ = [
     "ABSOLUTE_FORM",
     "AUTHORITY_FORM",
     "CHUNK_LINE",
+    "CONTENT_LENGTH",
+    "CONTENT_LENGTH_TEXT",
     "FIELDS",
     "FIELD_LINE",
+    "FORBIDDEN_IN_FIELD_VALUE_TEXT",
     "HOST_VALUE",
     "ORIGIN_FORM",
     "OWS_STRIPPED_VALUE",
     "REQUEST_LINE",
     "REQUEST_LINE_LENIENT",
+    "STATUS_TEXT",
     "STRICT_HEAD",
     "TOKEN",
+    "TOKEN_BYTES",
+    "TOKEN_TEXT",
 ]
 
-# RFC 9110 §5.6.2: tchar.
+# RFC 9110 §5.6.2: tchar. Every token pattern of the package, bytes and text, is built from this.
 TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
+#: A whole token (field name, method, transfer coding), for request bytes.
+TOKEN_BYTES = re.compile(TOKEN)
+#: The same rule for text the application gives (response field names, settings).
+TOKEN_TEXT = re.compile(TOKEN.decode("ascii"))
+#: RFC 9110 §8.6: Content-Length = 1*DIGIT (request side; the digit count is bounded by the caller).
+CONTENT_LENGTH = re.compile(rb"[0-9]+")
+#: A Content-Length an application may send: at most 18 digits (below 2**63).
+CONTENT_LENGTH_TEXT = re.compile(r"[0-9]{1,18}")
+#: RFC 9110 §5.5 / PEP 3333: what a field value from the application or a setting must not contain:
+#: CTLs other than HTAB (CR, LF and NUL among them), and anything outside latin-1.
+FORBIDDEN_IN_FIELD_VALUE_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
+#: PEP 3333 status "999 Reason", latin-1; RFC 9112 §4: the reason has no CTLs but HTAB. 1xx is
+#: refused: it is interim (RFC 9110 §15.2) and WSGI has no way to send a final response after it.
+STATUS_TEXT = re.compile(r"[2-9][0-9]{2} [\t\x20-\x7e\x80-\xff]*")
 # RFC 9110 §5.5: field-value = *field-content; VCHAR / obs-text / SP / HTAB, no CTLs. OWS included,
 # h11 strips it.
 _FIELD_VALUE = rb"[\t\x20-\x7e\x80-\xff]*"

@@ -2,7 +2,7 @@
 
 Both take bytes from the front of the connection's receive buffer and leave everything after the body
 in it. ``read`` returns a piece of body, ``b""`` when the body has ended, or ``None`` when more bytes are
-needed; faults raise :class:`HeadError`-like ``BodyFault``.
+needed; faults raise :class:`Refusal` (status ``None``: EOF before the end, close silently).
 """
 
 from __future__ import annotations
@@ -11,21 +11,13 @@ import re
 
 from . import _abnf
 from ._config import Config
+from ._errors import Refusal
 
-__all__ = ["BodyFault", "BodyReader", "ChunkedReader", "LengthReader"]
+__all__ = ["BodyReader", "ChunkedReader", "LengthReader"]
 
 _MAX_CHUNK_SIZE_DIGITS = 16  # 2**64; RFC 9112 §7.1 asks recipients to guard against overflow
 # A chunk-size line without extensions and without leading zeros beyond the digit bound.
 _SIMPLE_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,%d})\r\n" % _MAX_CHUNK_SIZE_DIGITS)
-
-
-class BodyFault(Exception):
-    """Bad body framing or an oversized body; ``status`` None: EOF before the end (close silently)."""
-
-    def __init__(self, status: int | None, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class LengthReader:
@@ -46,7 +38,7 @@ class LengthReader:
         available = len(buf)
         if available == 0:
             if eof:
-                raise BodyFault(None, "connection closed before the request body was complete")
+                raise Refusal(None, "connection closed before the request body was complete")
             return None
         if available <= self.remaining:
             data = bytes(buf)
@@ -77,7 +69,7 @@ class ChunkedReader:
         self._total = 0  # body bytes so far, for max_body_bytes
         self._trailer_lines = 0
         self._trailer_bytes = 0
-        self._fault: BodyFault | None = None  # found after data that was returned first
+        self._fault: Refusal | None = None  # found after data that was returned first
 
     @property
     def done(self) -> bool:
@@ -93,7 +85,7 @@ class ChunkedReader:
         while True:
             try:
                 data = self._read_one(buf, eof if not pieces else False)
-            except BodyFault as fault:
+            except Refusal as fault:
                 if not pieces:
                     raise
                 self._fault = fault
@@ -125,10 +117,10 @@ class ChunkedReader:
             if state == _DATA_END:
                 if len(buf) < 2:
                     if bytes(buf[:1]) not in (b"", b"\r"):
-                        raise BodyFault(400, "chunk data not followed by CRLF")
+                        raise Refusal(400, "chunk data not followed by CRLF")
                     return self._need(eof)
                 if buf[:2] != b"\r\n":
-                    raise BodyFault(400, "chunk data not followed by CRLF")
+                    raise Refusal(400, "chunk data not followed by CRLF")
                 del buf[:2]
                 self._state = _SIZE
                 continue
@@ -152,7 +144,7 @@ class ChunkedReader:
     @staticmethod
     def _need(eof: bool) -> bytes | None:
         if eof:
-            raise BodyFault(None, "connection closed before the chunked body was complete")
+            raise Refusal(None, "connection closed before the chunked body was complete")
         return None
 
     def _take_line(self, buf: bytearray, eof: bool) -> bytes | None:
@@ -163,14 +155,14 @@ class ChunkedReader:
         newline = buf.find(b"\n", 0, limit + 2)
         if newline < 0:
             if len(buf) > limit + 1:
-                raise BodyFault(400, "chunk-size or trailer line too long")
+                raise Refusal(400, "chunk-size or trailer line too long")
             return None
         crlf = newline > 0 and buf[newline - 1] == 0x0D
         end = newline - 1 if crlf else newline
         if end > limit:
-            raise BodyFault(400, "chunk-size or trailer line too long")
+            raise Refusal(400, "chunk-size or trailer line too long")
         if not crlf:
-            raise BodyFault(400, "bare LF in chunked framing (RFC 9112 §7.1 requires CRLF)")
+            raise Refusal(400, "bare LF in chunked framing (RFC 9112 §7.1 requires CRLF)")
         line = bytes(buf[:end])
         del buf[: newline + 1]
         return line
@@ -178,17 +170,17 @@ class ChunkedReader:
     def _start_chunk(self, line: bytes) -> None:
         match = _abnf.CHUNK_LINE.fullmatch(line)
         if match is None:
-            raise BodyFault(400, "invalid chunk-size line (RFC 9112 §7.1)")
+            raise Refusal(400, "invalid chunk-size line (RFC 9112 §7.1)")
         digits = match["size"]
         if len(digits.lstrip(b"0")) > _MAX_CHUNK_SIZE_DIGITS:
-            raise BodyFault(400, "chunk size out of range")
+            raise Refusal(400, "chunk size out of range")
         self._begin_chunk(int(digits, 16))
 
     def _begin_chunk(self, size: int) -> None:
         self._total += size
         limit = self._config.max_body_bytes
         if limit is not None and self._total > limit:
-            raise BodyFault(413, "chunked body larger than max_body_bytes")
+            raise Refusal(413, "chunked body larger than max_body_bytes")
         if size == 0:
             self._state = _TRAILER
         else:
@@ -203,9 +195,9 @@ class ChunkedReader:
         self._trailer_lines += 1
         self._trailer_bytes += len(line) + 2
         if self._trailer_lines > config.max_header_count or self._trailer_bytes > config.max_head_bytes:
-            raise BodyFault(431, "trailer section too large")
+            raise Refusal(431, "trailer section too large")
         if _abnf.FIELD_LINE.fullmatch(line) is None:
-            raise BodyFault(400, "invalid trailer field line")
+            raise Refusal(400, "invalid trailer field line")
 
 
 BodyReader = LengthReader | ChunkedReader

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from . import _abnf
 from ._proxy import ProxyPolicy
 from ._version import __version__
 
@@ -178,9 +179,6 @@ class Config:
 
 
 def _check_header_value(name: str, value: str) -> None:
-    try:
-        raw = value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise ValueError(f"Config.{name} must be latin-1 text") from None
-    if any((b < 0x20 and b != 0x09) or b == 0x7F for b in raw):
-        raise ValueError(f"Config.{name} must not contain control characters")
+    # The same rule as a response header value from the application (RFC 9110 §5.5, PEP 3333).
+    if not isinstance(value, str) or _abnf.FORBIDDEN_IN_FIELD_VALUE_TEXT.search(value) is not None:
+        raise ValueError(f"Config.{name} must be latin-1 text without control characters, not {value!r}")

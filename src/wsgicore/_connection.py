@@ -11,11 +11,11 @@ from typing import IO, Any
 import h11
 
 from . import _abnf
-from ._body import BodyFault, BodyReader, ChunkedReader, LengthReader
+from ._body import BodyReader, ChunkedReader, LengthReader
 from ._config import Config
 from ._date import DateLine
 from ._environ import EnvironBuilder
-from ._errors import LocalProtocolError, RemoteProtocolError, RequestBodyError
+from ._errors import LocalProtocolError, Refusal, RemoteProtocolError, RequestBodyError
 from ._events import (
     NEED_DATA,
     PAUSED,
@@ -27,18 +27,17 @@ from ._events import (
     Sentinel,
 )
 from ._filewrapper import FileWrapper
-from ._head import HeadError, HeadScanner, RequestLine, check_semantics
+from ._head import HeadScanner, RequestLine, check_semantics
 from ._input import InputStream
-from ._proxy import ForwardingError
 from ._response import ExcInfo, ResponseWriter
-from ._status import error_response
+from ._status import error_response, serialize_head
 
 __all__ = ["Connection", "Problem", "ResponseInfo"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SendFile = Callable[[Any, int, int], int]
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CONTINUE = serialize_head("100 Continue", "")
 
 #: The fewest bytes ``fetch_up_to(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
@@ -259,10 +258,10 @@ class Connection:
             head = bytes(buf[:end])
             request_line = scanner.request_line
             if request_line is None:  # scan() sets it before it returns an end
-                raise HeadError(400, "no request line")
+                raise Refusal(400, "no request line")
             self._method = request_line.method
             length = check_semantics(head, request_line, self.config)
-        except HeadError as exc:
+        except Refusal as exc:
             raise self._fail(exc.status, exc.reason) from None
         del buf[:end]
         # When STRICT_HEAD vouched for every line, splitting them is all that is left to do; h11
@@ -306,8 +305,8 @@ class Connection:
             environ = self._environ.build(
                 request_line.method, request_line.target, f"HTTP/1.{request_line.minor}", headers
             )
-        except ForwardingError as exc:  # a trusted proxy's forwarding header is unusable
-            raise self._fail(400, exc.reason) from None
+        except Refusal as exc:  # a trusted proxy's forwarding header is unusable
+            raise self._fail(exc.status, exc.reason) from None
         if length is None:
             self._body = ChunkedReader(config)
             self._body_done = False
@@ -362,7 +361,7 @@ class Connection:
     def _next_body_event(self) -> Event | Sentinel:
         try:
             data = self._read_body()
-        except BodyFault as exc:
+        except Refusal as exc:
             raise self._fail(exc.status, exc.reason) from None
         if data is None:
             if self._continue_pending:
@@ -419,7 +418,7 @@ class Connection:
                 raise self._body_error
             try:
                 data = self._read_body()
-            except BodyFault as exc:
+            except Refusal as exc:
                 response = b"" if exc.status is None else self._error_response(exc.status, exc.reason)
                 self._body_error = RequestBodyError(exc.reason, exc.status, response)
                 continue
@@ -596,7 +595,7 @@ class Connection:
         while not self._body_done:
             try:
                 data = self._read_body()
-            except BodyFault:
+            except Refusal:
                 self._phase = _Phase.CLOSED
                 return ConnectionClosed()
             if data is None:

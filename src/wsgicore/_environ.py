@@ -14,8 +14,11 @@ from ._proxy import Apply
 __all__ = ["EnvironBuilder"]
 
 # Header name as received -> environ key, or "" for a name that must not reach the environ.
+# Process-wide on purpose, and safe so: a pure function's memo (the same name always maps to the same
+# key, whichever connection or thread asks), keyed by exact bytes, bounded (names are client-chosen),
+# and a racing insert from two threads writes the same value. Nothing of one request reaches another.
 _KEYS: dict[bytes, str] = {}
-_KEYS_MAX = 4096  # bound the cache: names are client-chosen
+_KEYS_MAX = 4096
 _SPECIAL_KEYS = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
 
 
@@ -104,7 +107,7 @@ class EnvironBuilder:
             path = path[len(script_name) :]
         environ["PATH_INFO"] = path
         if self._proxy is not None:
-            self._proxy(environ)  # may raise ForwardingError (400)
+            self._proxy(environ)  # may raise Refusal (400)
         return environ
 
     @staticmethod

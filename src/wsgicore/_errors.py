@@ -55,6 +55,18 @@ class LocalProtocolError(ProtocolError):
         super().__init__(reason, None)
 
 
+class Refusal(Exception):
+    """Internal: the one error the head gate, the body readers and the proxy rules raise when a
+    request must be refused. It carries the status (``None``: close without a response) and our own
+    reason text; :class:`wsgicore.Connection` turns it into the public :class:`RemoteProtocolError`
+    or :class:`RequestBodyError`, with the ready-made response, at its boundary. Never public."""
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
 class ApplicationError(Exception):
     """The WSGI application broke PEP 3333 (bad status or header, ``start_response`` twice,
     ``write()`` before ``start_response``, a body chunk that is not bytes, a hop-by-hop header...).

@@ -13,13 +13,13 @@ import re
 
 from . import _abnf
 from ._config import Config
+from ._errors import Refusal
 
-__all__ = ["HeadError", "HeadScanner", "RequestLine", "check_semantics"]
+__all__ = ["HeadScanner", "RequestLine", "check_semantics"]
 
 _CR = 13
 _LEADING_CRLF = re.compile(rb"(?:\r\n)+")
 _LEADING_NEWLINES = re.compile(rb"(?:\r?\n)+")
-_CONTENT_LENGTH_VALUE = re.compile(rb"[0-9]+")
 # One field's value inside the lower-cased head: the field lines have already been validated.
 _FIELD_VALUES = {
     # The line end is a lookahead: the next field line's match needs that "\n" as its start.
@@ -27,15 +27,6 @@ _FIELD_VALUES = {
     for name in (b"host", b"content-length", b"transfer-encoding")
 }
 _MAX_CONTENT_LENGTH_DIGITS = 18  # below 2**63; int() of a longer digit string is pointless work
-
-
-class HeadError(Exception):
-    """A request head that must be refused; ``status`` None means close without a response."""
-
-    def __init__(self, status: int | None, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class RequestLine:
@@ -53,7 +44,7 @@ class HeadScanner:
     """Finds and validates one request head at the front of a buffer, incrementally.
 
     ``scan`` returns the head's length once its blank line has arrived, ``None`` while more bytes are
-    needed, and raises :class:`HeadError` at the first fault. It remembers how far it has validated,
+    needed, and raises :class:`Refusal` at the first fault. It remembers how far it has validated,
     so bytes fed one at a time are scanned once. ``reset`` prepares it for the next request.
     """
 
@@ -115,10 +106,10 @@ class HeadScanner:
             pos = newline + 1
             if self.lines == 0:
                 if len(line) > config.max_request_line:
-                    raise HeadError(414, "request line longer than max_request_line")
+                    raise Refusal(414, "request line longer than max_request_line")
                 if not crlf:
                     if not config.allow_bare_lf:
-                        raise HeadError(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
+                        raise Refusal(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
                     self.lf_only = True
                 self.request_line = self._check_request_line(line)
                 self.size = len(line) + (2 if crlf else 1)
@@ -142,21 +133,21 @@ class HeadScanner:
         length -= 1
         if self.lines == 0:
             if length > self._config.max_request_line:
-                raise HeadError(414, "request line longer than max_request_line")
+                raise Refusal(414, "request line longer than max_request_line")
         elif length > self._config.max_header_field:
-            raise HeadError(431, "field line longer than max_header_field")
+            raise Refusal(431, "field line longer than max_header_field")
 
     def _check_line_end(self, crlf: bool) -> None:
         # RFC 9112 §2.2: CRLF only (the legacy profile: bare LF, the same in every line of a head).
         if crlf == self.lf_only:
             if crlf:
-                raise HeadError(400, "CRLF in a head whose request line ended in a bare LF")
-            raise HeadError(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
+                raise Refusal(400, "CRLF in a head whose request line ended in a bare LF")
+            raise Refusal(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
 
     def _head_at_eof(self, buf: bytearray, pos: int) -> int:
         # Legacy (wsgiref reads the request line with readline(), which accepts EOF as its end).
         if not self._config.allow_request_line_at_eof or self.lines != 0 or len(buf) == pos:
-            raise HeadError(None, "connection closed before the request head was complete")
+            raise Refusal(None, "connection closed before the request head was complete")
         self.request_line = self._check_request_line(bytes(buf[pos:]))
         self.at_eof = True
         self.pos = len(buf)
@@ -165,14 +156,14 @@ class HeadScanner:
     def _check_request_line(self, line: bytes) -> RequestLine:
         config = self._config
         if len(line) > config.max_request_line:
-            raise HeadError(414, "request line longer than max_request_line")
+            raise Refusal(414, "request line longer than max_request_line")
         pattern = _abnf.REQUEST_LINE_LENIENT if config.allow_raw_non_ascii_target else _abnf.REQUEST_LINE
         match = pattern.fullmatch(line)
         if match is None:
-            raise HeadError(400, _diagnose_request_line(line))
+            raise Refusal(400, _diagnose_request_line(line))
         if match["major"] != b"1":
             # RFC 9110 §15.6.6; this is also how the HTTP/2 preface "PRI * HTTP/2.0" is answered.
-            raise HeadError(505, "HTTP major version other than 1")
+            raise Refusal(505, "HTTP major version other than 1")
         method = match["method"]
         target = match["target"]
         _check_target_form(method, target)
@@ -181,16 +172,16 @@ class HeadScanner:
     def _check_field_line(self, line: bytes, crlf: bool) -> None:
         config = self._config
         if len(line) > config.max_header_field:
-            raise HeadError(431, "field line longer than max_header_field")
+            raise Refusal(431, "field line longer than max_header_field")
         self.lines += 1
         if self.lines - 1 > config.max_header_count:
-            raise HeadError(431, "more field lines than max_header_count")
+            raise Refusal(431, "more field lines than max_header_count")
         self.size += len(line) + (2 if crlf else 1)
         if self.size > config.max_head_bytes:
-            raise HeadError(431, "request head larger than max_head_bytes")
+            raise Refusal(431, "request head larger than max_head_bytes")
         self._check_line_end(crlf)
         if _abnf.FIELD_LINE.fullmatch(line) is None:
-            raise HeadError(400, _diagnose_field_line(line))
+            raise Refusal(400, _diagnose_field_line(line))
 
 
 def _check_target_form(method: bytes, target: bytes) -> None:
@@ -200,12 +191,12 @@ def _check_target_form(method: bytes, target: bytes) -> None:
     first = target[:1]
     if first == b"/":
         if _abnf.ORIGIN_FORM.fullmatch(target) is None:
-            raise HeadError(400, _diagnose_path_and_query(target, 0))
+            raise Refusal(400, _diagnose_path_and_query(target, 0))
     elif target == b"*":
         if method != b"OPTIONS":
-            raise HeadError(400, "asterisk-form request-target with a method other than OPTIONS")
+            raise Refusal(400, "asterisk-form request-target with a method other than OPTIONS")
     elif _abnf.ABSOLUTE_FORM.fullmatch(target) is None:
-        raise HeadError(400, _diagnose_absolute_form(target))
+        raise Refusal(400, _diagnose_absolute_form(target))
 
 
 # The characters a browser percent-encodes in each component (see _abnf.ORIGIN_FORM), by name.
@@ -265,7 +256,7 @@ def _diagnose_request_line(line: bytes) -> str:
     if len(parts) != 3:
         return "request line is not 'method SP target SP version'"
     method, _target, version = parts
-    if re.fullmatch(_abnf.TOKEN, method) is None:
+    if _abnf.TOKEN_BYTES.fullmatch(method) is None:
         return "method is not a token (RFC 9110 §9.1)"
     if re.fullmatch(rb"HTTP/[0-9]\.[0-9]", version) is None:
         return "malformed HTTP version"
@@ -284,12 +275,13 @@ def _diagnose_field_line(line: bytes) -> str:
     name, colon, _ = line.partition(b":")
     if not colon:
         return "field line without a colon"
-    if re.fullmatch(_abnf.TOKEN, name) is None:
+    if _abnf.TOKEN_BYTES.fullmatch(name) is None:
         if not name:
             return "empty field name (RFC 9110 §5.1)"
         if name[-1:] in (b" ", b"\t"):
             return "whitespace between a field name and its colon (RFC 9112 §5.1)"
-        bad = next((i for i, byte in enumerate(name) if re.fullmatch(_abnf.TOKEN, bytes([byte])) is None), 0)
+        token_prefix = _abnf.TOKEN_BYTES.match(name)
+        bad = token_prefix.end() if token_prefix is not None else 0
         return (f"field name is not a token: byte 0x{name[bad]:02X} at position {bad} of the line "
                 f"(RFC 9110 §5.1)")
     value_start = len(name) + 1
@@ -315,34 +307,34 @@ def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> i
     hosts = lower.count(b"\nhost:")
     # RFC 9112 §3.2: 400 for no Host in HTTP/1.1, more than one, or an invalid value.
     if hosts == 0 and http11:
-        raise HeadError(400, "HTTP/1.1 request without Host (RFC 9112 §3.2)")
+        raise Refusal(400, "HTTP/1.1 request without Host (RFC 9112 §3.2)")
     if hosts > 1:
-        raise HeadError(400, "more than one Host field (RFC 9112 §3.2)")
+        raise Refusal(400, "more than one Host field (RFC 9112 §3.2)")
     if hosts == 1 and _abnf.HOST_VALUE.fullmatch(_values(lower, b"host")[0]) is None:
-        raise HeadError(400, "invalid Host value (RFC 9112 §3.2)")
+        raise Refusal(400, "invalid Host value (RFC 9112 §3.2)")
     lengths = lower.count(b"\ncontent-length:")
     codings = lower.count(b"\ntransfer-encoding:")
     length = 0
     if lengths:
         # RFC 9112 §6.3: a repeated or list-valued Content-Length is a smuggling vector; refuse it.
         if lengths > 1:
-            raise HeadError(400, "more than one Content-Length field")
+            raise Refusal(400, "more than one Content-Length field")
         value = _values(lower, b"content-length")[0]
-        if _CONTENT_LENGTH_VALUE.fullmatch(value) is None:
-            raise HeadError(400, "invalid Content-Length value")
+        if _abnf.CONTENT_LENGTH.fullmatch(value) is None:
+            raise Refusal(400, "invalid Content-Length value")
         if len(value) > _MAX_CONTENT_LENGTH_DIGITS:
-            raise HeadError(413 if config.max_body_bytes is not None else 400,
+            raise Refusal(413 if config.max_body_bytes is not None else 400,
                             "Content-Length out of range")
         length = int(value)
         if codings:
-            raise HeadError(400, "Content-Length together with Transfer-Encoding (RFC 9112 §6.1)")
+            raise Refusal(400, "Content-Length together with Transfer-Encoding (RFC 9112 §6.1)")
     if codings and not http11:
-        raise HeadError(400, "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)")
+        raise Refusal(400, "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)")
     if codings and b",".join(_values(lower, b"transfer-encoding")).strip(b" \t") != b"chunked":
         # RFC 9112 §6.1: we implement only chunked; any other coding list is not implemented.
-        raise HeadError(501, "transfer coding other than a single 'chunked'")
+        raise Refusal(501, "transfer coding other than a single 'chunked'")
     if request_line.method == b"CONNECT":
-        raise HeadError(501, "CONNECT is not supported by a WSGI server")
+        raise Refusal(501, "CONNECT is not supported by a WSGI server")
     if lengths and config.max_body_bytes is not None and length > config.max_body_bytes:
-        raise HeadError(413, "Content-Length larger than max_body_bytes")
+        raise Refusal(413, "Content-Length larger than max_body_bytes")
     return None if codings else length

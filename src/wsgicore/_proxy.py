@@ -9,14 +9,14 @@ costs one ``is None`` check per request.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from . import _abnf
+from ._errors import Refusal
 from ._forwarded import Node, parse_forwarded, parse_host, parse_node, parse_port, parse_prefix, split_list
 
-__all__ = ["PROXY_HEADERS", "UNIX", "ForwardingError", "ProxyPolicy"]
+__all__ = ["PROXY_HEADERS", "UNIX", "ProxyPolicy"]
 
 #: The forwarding headers we understand, by the name ``Config.trusted_proxy_headers`` uses.
 PROXY_HEADERS: dict[str, str] = {
@@ -32,17 +32,8 @@ UNIX = "unix"
 # RFC 7239 carries these too; trusting both spellings would leave two answers to one question.
 _OVERLAP = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
-_TOKEN = re.compile(_abnf.TOKEN.decode("ascii"))
+_TOKEN = _abnf.TOKEN_TEXT
 
-
-
-class ForwardingError(Exception):
-    """A trusted proxy sent a forwarding header we cannot use: the request gets a 400. The reason
-    names the header but never echoes its value (_status.error_response reflects nothing)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -234,7 +225,7 @@ class ProxyPolicy:
         if not schemes:
             return None
         if len(schemes) > 1:
-            raise ForwardingError("the scheme headers from a trusted proxy disagree")
+            raise Refusal(400, "the scheme headers from a trusted proxy disagree")
         scheme = schemes.pop()
         environ["wsgi.url_scheme"] = scheme
         return scheme
@@ -265,5 +256,6 @@ def _secure_key(name: str) -> str:
     return "HTTP_" + name.upper().replace("-", "_")
 
 
-def _malformed(header: str, what: str) -> ForwardingError:
-    return ForwardingError(f"{header} from a trusted proxy is malformed: {what}")
+def _malformed(header: str, what: str) -> Refusal:
+    # The reason names the header but never echoes its value (error responses reflect nothing).
+    return Refusal(400, f"{header} from a trusted proxy is malformed: {what}")

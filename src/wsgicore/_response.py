@@ -7,12 +7,13 @@ response, this ~1 µs, and the validation it would do is done here, with real ex
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from . import _abnf
 from ._errors import ApplicationError
+from ._status import serialize_head
 
 __all__ = ["ExcInfo", "ResponseWriter", "StartResponse", "WriteCallable"]
 
@@ -55,19 +56,19 @@ _MISUSE: dict[tuple[str, str], str] = {
     (_S.NO_STATUS, _A.FINISH): "the application returned without calling start_response()",
 }
 
-# PEP 3333: status is "999 Message here", latin-1; RFC 9112 §4: reason-phrase has no CTLs.
-# 1xx is refused: it is interim (RFC 9110 §15.2) and WSGI has no way to send a final response after it.
-_STATUS = re.compile(r"[2-9][0-9]{2} [\t\x20-\x7e\x80-\xff]*")
-_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-# RFC 9110 §5.5: no CR, LF, NUL or other CTL (HTAB allowed); latin-1 only (PEP 3333).
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
-_DIGITS = re.compile(r"[0-9]{1,18}")
+_STATUS = _abnf.STATUS_TEXT
+_TOKEN = _abnf.TOKEN_TEXT
+_BAD_VALUE = _abnf.FORBIDDEN_IN_FIELD_VALUE_TEXT
+_DIGITS = _abnf.CONTENT_LENGTH_TEXT
 # RFC 9110 §7.6.1: hop-by-hop fields belong to the server, not the application (PEP 3333).
 _HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
     "te", "trailer", "trailers", "transfer-encoding", "upgrade",
 })
-_CHECKED_NAMES: dict[str, str] = {}  # valid field name -> its lower case; bounded cache
+# Valid field name -> its lower case. Process-wide and safe so: a pure function's memo, bounded, keyed
+# by exact str only (_plain_str strips subclasses first, so no __eq__/__hash__ of the app's can match a
+# cached name), and a racing insert writes the same value.
+_CHECKED_NAMES: dict[str, str] = {}
 _CHECKED_NAMES_MAX = 1024
 
 # Framing of the response body (RFC 9112 §6.3).
@@ -302,7 +303,7 @@ class ResponseWriter:
         self._framing = framing
         self.keep_alive = keep_alive
         self.head_sent = True
-        head = f"HTTP/1.1 {self._status}\r\n{block}\r\n".encode("latin-1")
+        head = serialize_head(self._status, block)
         if first:
             # One send for head and first chunk up to 64 KiB (a copy is cheaper than a system call
             # and a packet); a larger chunk goes out on its own, uncopied.

@@ -1,10 +1,11 @@
-"""Ready-made error responses for requests the server refuses (RFC 9110 §15)."""
+"""Response heads on the wire (RFC 9112 §4), and ready-made error responses for requests the server
+refuses (RFC 9110 §15)."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
 
-__all__ = ["error_response", "reason_phrase"]
+__all__ = ["error_response", "reason_phrase", "serialize_head"]
 
 
 # RFC 9110 §15 renamed a few; http.HTTPStatus still has the RFC 7231 phrases.
@@ -21,6 +22,12 @@ def reason_phrase(status: int) -> str:
         return "Error"
 
 
+def serialize_head(status: str, fields: str) -> bytes:
+    """The one writer of a response head: ``status`` is "<code> <reason>", ``fields`` the field
+    lines, each ending in CRLF, both already validated (latin-1, no CR/LF/NUL)."""
+    return f"HTTP/1.1 {status}\r\n{fields}\r\n".encode("latin-1")
+
+
 def error_response(status: int, reason: str, extra_headers: str = "", body: bytes | None = None) -> bytes:
     """A complete ``text/plain`` response that closes the connection.
 
@@ -29,11 +36,10 @@ def error_response(status: int, reason: str, extra_headers: str = "", body: byte
     phrase = reason_phrase(status)
     if body is None:
         body = f"{status} {phrase}\n{reason}\n".encode()
-    head = (
-        f"HTTP/1.1 {status} {phrase}\r\n"
+    fields = (
         f"Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\n"
         f"Connection: close\r\n"
-        f"{extra_headers}\r\n"
+        f"{extra_headers}"
     )
-    return head.encode("latin-1") + body
+    return serialize_head(f"{status} {phrase}", fields) + body
