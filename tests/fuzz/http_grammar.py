@@ -259,6 +259,8 @@ def chunked_body(tape: Tape, body: bytes, noise: int) -> bytes:
 def _framing(tape: Tape, noise: int, http10: bool) -> tuple[list[bytes], bytes]:
     """The framing field lines and the bytes that follow the head."""
     body = tape.blob(40)
+    if tape.chance(10):
+        body *= 2 + tape.below(12)  # up to 520 bytes: chunk sizes of three hex digits
     kind = tape.pick(["none", "length", "chunked", "chunked"])
     lines: list[bytes] = []
     if kind == "none":
