@@ -180,7 +180,7 @@ def test_any_split_gives_same_output_and_events(data: st.DataObject) -> None:
 
 
 def fuzz_one(pieces: list[bytes]) -> None:
-    from wsgicore import ProtocolError
+    from wsgicore import RemoteProtocolError
 
     calls: list[tuple[dict[str, Any], bytes]] = []
     total = sum(len(p) for p in pieces)
@@ -189,7 +189,9 @@ def fuzz_one(pieces: list[bytes]) -> None:
         run = run_connection(
             reading_app(calls), pieces, config=plain(), max_steps=4 * total + 64
         )
-    except ProtocolError:
+    except RemoteProtocolError:
+        # Only the peer's fault may end the connection; a LocalProtocolError (the core misusing
+        # itself) or any other exception fails the test.
         return
     # Whatever was sent back is a sequence of well-formed responses.
     final_responses(run.output)
@@ -247,13 +249,14 @@ def test_fuzz_mutated_corpus_only_protocol_error(
 @settings(deadline=None, derandomize=True)
 @given(raw=st.binary(max_size=300))
 def test_fuzz_direct_receive_next_event(raw: bytes) -> None:
-    """Byte by byte into receive_data/next_event with no app: ProtocolError or an event."""
+    """Byte by byte into receive_data/next_event with no app: RemoteProtocolError or an event
+    (a LocalProtocolError, or any other exception, fails the test)."""
     from wsgicore import (
         NEED_DATA,
         PAUSED,
         Connection,
         ConnectionClosed,
-        ProtocolError,
+        RemoteProtocolError,
     )
 
     conn = Connection(plain(), peer=PEER, sockname=SOCKNAME)
@@ -270,7 +273,7 @@ def test_fuzz_direct_receive_next_event(raw: bytes) -> None:
             elif event is PAUSED or isinstance(event, ConnectionClosed):
                 return
         raise AssertionError("next_event loop bound hit")
-    except ProtocolError:
+    except RemoteProtocolError:
         return
 
 
