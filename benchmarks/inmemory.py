@@ -116,7 +116,7 @@ def hello_app(environ: dict[str, Any], start_response: StartResponse) -> Iterabl
     return [RESPONSE_BODY]
 
 
-def _eof() -> bytes:
+def _eof(size: int) -> bytes:
     """``fetch`` for ``wsgi.input``: in memory, the connection has nothing more to give."""
     return b""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
@@ -16,6 +15,8 @@ from wsgicore import (
     RemoteProtocolError,
     RequestReceived,
 )
+
+from ._common.settings import Settings
 
 __all__ = ["exchange"]
 
@@ -33,16 +34,17 @@ def exchange(
 ) -> bytes:
     """Feed ``data`` (bytes, or byte chunks delivered in those pieces), then EOF, to one connection
     serving ``app``; return every byte the server would have sent. ``errors`` is ``wsgi.errors``
-    (default ``sys.stderr``). A ``Config`` without a clock gets ``time.time``.
+    (default ``sys.stderr``). The Config is applied as by every driver (``Settings``): none gives
+    the drivers' default (``Date`` and ``Server``); a given one is used as it is, so
+    ``Config(clock=None)`` sends no ``Date``, as over a socket.
     """
-    if config is None:
-        config = Config(clock=time.time)
+    config = Settings(config=config).serving_config(multithread=False)
     chunks: Iterator[bytes] = iter((data,) if isinstance(data, (bytes, bytearray)) else data)
     conn = Connection(config, peer=peer, sockname=sockname)
     out = bytearray()
 
-    def fetch() -> bytes:
-        out.extend(conn.data_to_send())
+    def fetch(size: int = 0) -> bytes:
+        # Any number of bytes may come back; the next piece as the caller split the input.
         for chunk in chunks:
             if chunk:
                 return bytes(chunk)
@@ -55,12 +57,11 @@ def exchange(
             out += conn.data_to_send() + exc.response
             break
         if event is NEED_DATA:
+            out += conn.data_to_send()
             conn.receive_data(fetch())
         elif isinstance(event, RequestReceived):
-            environ = event.environ
-            environ["wsgi.input"] = conn.input_stream(fetch)
-            environ["wsgi.errors"] = errors if errors is not None else sys.stderr
-            conn.run_app(app, environ, out.extend)
+            conn.run_app(app, event.environ, out.extend, fetch=fetch,
+                         errors=errors if errors is not None else sys.stderr)
         elif isinstance(event, ConnectionClosed) or event is PAUSED:
             break
     else:

@@ -291,7 +291,7 @@ def run_connection(
             eof = True
         return piece
 
-    def fetch() -> bytes:
+    def fetch(size: int) -> bytes:
         return next_piece()
 
     error: Exception | None = None

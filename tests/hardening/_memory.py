@@ -42,8 +42,7 @@ def run_connection(
         eof_sent = True
         return b""
 
-    def fetch() -> bytes:
-        out.extend(conn.data_to_send())
+    def fetch(size: int) -> bytes:
         return next_piece()
 
     for _ in range(max_steps):
@@ -59,10 +58,8 @@ def run_connection(
                 raise RuntimeError("NEED_DATA after EOF was delivered")
             conn.receive_data(next_piece())
         elif isinstance(event, RequestReceived):
-            environ = event.environ
-            environ["wsgi.input"] = conn.input_stream(fetch)
-            environ["wsgi.errors"] = errors if errors is not None else io.StringIO()
-            conn.run_app(app, environ, out.extend, on_problem=on_problem)
+            conn.run_app(app, event.environ, out.extend, fetch=fetch,
+                         errors=errors if errors is not None else io.StringIO(), on_problem=on_problem)
         elif isinstance(event, ConnectionClosed):
             out.extend(conn.data_to_send())
             return bytes(out)

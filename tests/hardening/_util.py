@@ -507,8 +507,7 @@ def drive_in_memory(pieces: list[bytes], app: Any, config: Any, max_events: int 
     queue = [p for p in pieces if p][::-1]
     out = bytearray()
 
-    def fetch() -> bytes:
-        out.extend(conn.data_to_send())
+    def fetch(size: int) -> bytes:
         return queue.pop() if queue else b""
 
     for _ in range(max_events):
@@ -522,10 +521,9 @@ def drive_in_memory(pieces: list[bytes], app: Any, config: Any, max_events: int 
             out += conn.data_to_send()
             conn.receive_data(queue.pop() if queue else b"")
         elif isinstance(event, RequestReceived):
-            environ = event.environ
-            environ["wsgi.input"] = conn.input_stream(fetch)
-            environ["wsgi.errors"] = io.StringIO()
-            conn.run_app(app, environ, out.extend, on_problem=lambda p: None)
+            # The core fills wsgi.input/wsgi.errors and flushes a pending 100 Continue itself.
+            conn.run_app(app, event.environ, out.extend, fetch=fetch, errors=io.StringIO(),
+                         on_problem=lambda p: None)
         elif isinstance(event, ConnectionClosed):
             return bytes(out + conn.data_to_send())
         else:

@@ -1,55 +1,30 @@
-"""The asyncio driver's :class:`Service`: what every connection of one served application shares."""
+"""The asyncio driver's :class:`Service`: the protocol factory of one served application."""
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import dataclasses
-import os
-import sys
-import time
-import traceback
-from collections.abc import Callable
-from typing import IO, Any, Final
+from typing import IO
 
 from wsgicore import Config
-
-from ._accesslog import access_message, format_log_line, log_lock, write_stderr
-from ._aio_protocol import WSGIProtocol
-from ._settings import (
+from wsgidrivers._common.accesslog import write_stderr
+from wsgidrivers._common.settings import (
     HEAD_TIMEOUT,
     IO_TIMEOUT,
     KEEP_ALIVE_TIMEOUT,
     LINGER_BYTES,
     LINGER_TIMEOUT,
-    check_setting,
+    Settings,
 )
-from ._types import WSGIApplication
+from wsgidrivers._common.types import WSGIApplication
 
-__all__ = ["DEFAULT_MAX_WORKERS", "AccessLog", "Service"]
+from ._protocol import WSGIProtocol
+from ._shared import AccessLog, Shared
 
-AccessLog = Callable[[str], None]
-
-#: ThreadPoolExecutor's own default: enough threads for apps that wait on I/O, bounded on big machines.
-DEFAULT_MAX_WORKERS: Final = min(32, (os.cpu_count() or 1) + 4)
+__all__ = ["Service"]
 
 
-def _driver_config(config: Config | None, *, tls: bool, keep_alive: bool) -> Config:
-    base = config if config is not None else Config()
-    # PEP 3333: wsgi.multithread must be true when the app may run in several threads at once.
-    changes: dict[str, Any] = {"multithread": True}
-    if not keep_alive:
-        changes["keep_alive"] = False
-    if base.clock is None:
-        # RFC 9110 §6.6.1: an origin server with a clock MUST send Date.
-        changes["clock"] = time.time
-    if tls and base.url_scheme == "http":
-        changes["url_scheme"] = "https"
-    return dataclasses.replace(base, **changes)
-
-
-class Service:
+class Service(Shared):
     """The state shared by every connection of one served application; call it to get a protocol.
 
     ``loop.create_server(service, host, port)`` works directly. The service owns the worker pool;
@@ -91,71 +66,22 @@ class Service:
         keep_alive: bool = True,
         access_log: AccessLog | None = write_stderr,
         errors: IO[str] | None = None,
-        use_sendfile: bool = True,
+        use_sendfile: bool | None = True,
         tls: bool = False,
     ) -> None:
-        workers = DEFAULT_MAX_WORKERS if max_workers is None else max_workers
-        if workers < 1:
-            raise ValueError(f"max_workers must be at least 1, not {workers!r}")
-        settings = {"keep_alive": keep_alive, "keep_alive_timeout": keep_alive_timeout,
-                    "head_timeout": head_timeout, "io_timeout": io_timeout,
-                    "linger_timeout": linger_timeout, "linger_bytes": linger_bytes}
-        for name, value in settings.items():
-            check_setting(name, value)
-        self.app = app
-        self.config = _driver_config(config, tls=tls, keep_alive=keep_alive)
-        self.max_workers = workers
-        self.keep_alive_timeout = keep_alive_timeout
-        self.head_timeout = head_timeout
-        self.io_timeout = io_timeout
-        self.linger_timeout = linger_timeout
-        self.linger_bytes = linger_bytes
-        self.access_log = access_log
-        self.errors = errors
-        self.use_sendfile = use_sendfile and not tls
-        self.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="wsgi-worker"
+        settings = Settings(
+            config=config, keep_alive=keep_alive, keep_alive_timeout=keep_alive_timeout,
+            head_timeout=head_timeout, io_timeout=io_timeout, linger_timeout=linger_timeout,
+            linger_bytes=linger_bytes, use_sendfile=use_sendfile,
         )
-        self.closing = False
-        self.connections: set[WSGIProtocol] = set()
+        super().__init__(app, settings, max_workers=max_workers, access_log=access_log,
+                         errors=errors, tls=tls)
         self._all_closed: asyncio.Future[None] | None = None
 
     def __call__(self) -> WSGIProtocol:
         return WSGIProtocol(self)
 
-    @property
-    def error_stream(self) -> IO[str]:
-        """``wsgi.errors``: the stream given to the service, else the current ``sys.stderr``."""
-        return self.errors if self.errors is not None else sys.stderr
-
-    def report(self, message: str) -> None:
-        """Write a driver problem (with the current traceback, if any) to the error stream."""
-        text = message
-        if sys.exc_info()[1] is not None:
-            text += "\n" + traceback.format_exc()
-        with contextlib.suppress(Exception), log_lock:
-            self.error_stream.write(text if text.endswith("\n") else text + "\n")
-
-    def log(self, addr: str, message: str) -> None:
-        """Write ``addr - - [date] message`` to the access log (as ``log_message`` in wsgiref)."""
-        log = self.access_log
-        if log is not None:
-            try:
-                log(format_log_line(addr, message))
-            except Exception:
-                self.report("wsgidrivers.asyncio: access log failed")
-
-    def log_access(self, addr: str, request_line: str, status: int | str, size: int | str) -> None:
-        """The access-log line of one response (as ``log_request`` in wsgiref)."""
-        self.log(addr, access_message(request_line, status, size))
-
-    def add_connection(self, proto: WSGIProtocol) -> None:
-        """Called by a protocol when its connection is made."""
-        self.connections.add(proto)
-
-    def remove_connection(self, proto: WSGIProtocol) -> None:
-        """Called by a protocol when its connection is lost."""
-        self.connections.discard(proto)
+    def connections_changed(self) -> None:
         waiter = self._all_closed
         if not self.connections and waiter is not None and not waiter.done():
             waiter.set_result(None)
