@@ -38,7 +38,8 @@ class Service(Shared):
                                    ``config.keep_alive`` must allow it too)
     ``keep_alive_timeout`` 5.0     an idle kept-alive connection waits this long for a request
     ``head_timeout``       10.0    deadline for a whole request head, from its first byte (from
-                                   the accept for the first request): closed silently after it
+                                   the accept for the first request): then the core's answer
+                                   (a 408 if part of a head arrived, else none) and a close
     ``io_timeout``         30.0    how long a worker waits for the client to take response bytes
                                    or send more body bytes; then ``send`` raises
                                    :class:`TimeoutError`, a body read gets the core's 408, and
@@ -47,9 +48,12 @@ class Service(Shared):
                                    the client's EOF for at most this long (RFC 9112 §9.6), so a
                                    client still sending gets the response instead of a RST
     ``linger_bytes``       1 MiB   input discarded at most while lingering
+    ``use_sendfile``       True    ``wsgi.file_wrapper`` files by the loop's sendfile (never over
+                                   TLS); None: except to loopback clients
     ====================== ======= ==============================================================
 
-    A bad value is a :class:`ValueError`.
+    They are checked as one ``Settings`` (as every driver's): a bad value is a
+    :class:`ValueError` naming it, a ``config`` that is not a Config a :class:`TypeError`.
     """
 
     def __init__(

@@ -16,7 +16,8 @@ the README's table has the reasons for each default):
 
 - ``config``: the core's :class:`wsgicore.Config` (limits, leniency, ``Server``/``Date``).
 - ``keep_alive`` (False; True in ThreadingWSGIServer): keep connections open between requests.
-- ``head_timeout`` (10 s): deadline for a whole request head; then the connection is closed.
+- ``head_timeout`` (10 s): deadline for a whole request head; then a 408 (part of a head had
+  arrived) or nothing, and a close: the core decides, as for every driver.
 - ``io_timeout`` (30 s): how long one body read or one response write may wait.
 - ``keep_alive_timeout`` (5 s): how long an idle kept-alive connection waits for a request.
 - ``linger_timeout`` (2 s) / ``linger_bytes`` (1 MiB): lingering close after the last response.
