@@ -27,7 +27,7 @@ CONFIG = Config(clock=None, server_software="contract/1")
 #: Settings every driver gets unless a case says otherwise: keep-alive on (simple_server's
 #: default is off, as wsgiref's), short deadlines so the timeout cases stay quick.
 DEFAULTS: dict[str, Any] = {"keep_alive": True, "head_timeout": 5.0, "keep_alive_timeout": 5.0,
-                            "io_timeout": 5.0}
+                            "io_timeout": 5.0, "linger_timeout": 0.5}
 
 
 @dataclass
