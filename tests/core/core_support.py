@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,40 +17,20 @@ from typing import Any
 
 import h11
 
+from support.corpus import find_corpus, load_corpus
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # tests/core/core_support.py -> parents[2] is the repository root.
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CORPUS_ENV = "WSGICORE_CORPUS"
+
 PEER = ("192.0.2.7", 51234)
 SOCKNAME = ("198.51.100.1", 8080)
 
 
-def find_corpus() -> Path | None:
-    """The request corpus directory (the one holding manifest.json), or None when absent.
-
-    ``$WSGICORE_CORPUS`` wins; otherwise CI's layout: ``shared/`` beside the repository clone.
-    """
-    candidates: list[Path] = []
-    env = os.environ.get(CORPUS_ENV)
-    if env:
-        candidates.append(Path(env))
-    candidates.append(REPO_ROOT / ".." / "shared" / "corpus" / "requests")
-    for candidate in candidates:
-        if (candidate / "manifest.json").is_file():
-            return candidate.resolve()
-        if (candidate / "corpus" / "requests" / "manifest.json").is_file():
-            return (candidate / "corpus" / "requests").resolve()
-    return None
-
-
 def load_manifest() -> tuple[Path | None, list[dict[str, Any]]]:
-    corpus = find_corpus()
-    if corpus is None:
-        return None, []
-    with (corpus / "manifest.json").open(encoding="utf-8") as f:
-        cases: list[dict[str, Any]] = json.load(f)
-    return corpus, cases
+    """The corpus directory and its entries (one loader for every suite: tests/support/corpus.py)."""
+    return find_corpus(), load_corpus()
 
 
 # --------------------------------------------------------------------------------------------

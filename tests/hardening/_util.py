@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import random
 import re
@@ -20,6 +19,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from support.corpus import find_corpus, load_corpus
 
 __all__ = [
     "CORPUS_DIR",
@@ -42,34 +43,8 @@ __all__ = [
     "wait_until",
 ]
 
-_REPO = Path(__file__).resolve().parents[2]
-
-
-def _find_corpus() -> Path | None:
-    """The shared request corpus: /work/shared in development, ../shared beside the repo in CI."""
-    env = os.environ.get("WSGICORE_CORPUS")
-    candidates = [Path(env)] if env else []
-    candidates += [
-        _REPO.parent / "shared" / "corpus" / "requests",
-        Path("/work/shared/corpus/requests"),
-    ]
-    for path in candidates:
-        if (path / "manifest.json").is_file():
-            return path
-    return None
-
-
-CORPUS_DIR: Path | None = _find_corpus()
-
-
-def load_corpus() -> list[dict[str, Any]]:
-    """The manifest entries, each with its raw bytes under ``"raw"``; ``[]`` if the corpus is absent."""
-    if CORPUS_DIR is None:
-        return []
-    entries: list[dict[str, Any]] = json.loads((CORPUS_DIR / "manifest.json").read_text())
-    for entry in entries:
-        entry["raw"] = (CORPUS_DIR / entry["file"]).read_bytes()
-    return entries
+#: The shared corpus, located by the one loader every suite uses (tests/support/corpus.py).
+CORPUS_DIR: Path | None = find_corpus()
 
 
 # --------------------------------------------------------------------------------------------
