@@ -7,7 +7,6 @@ test asserts on the bytes a real client would see.
 
 from __future__ import annotations
 
-import io
 import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -18,14 +17,35 @@ from typing import Any
 import h11
 
 from support.corpus import find_corpus, load_corpus
+from support.inmemory import PEER, SOCKNAME, Run, run_connection  # the suites' one in-memory loop
+
+__all__ = [
+    "PEER",
+    "REPO_ROOT",
+    "SOCKNAME",
+    "MalformedResponse",
+    "ParsedResponse",
+    "Run",
+    "WSGIApp",
+    "body_error_app",
+    "echo_app",
+    "final_responses",
+    "find_corpus",
+    "h11_parse_response",
+    "load_corpus",
+    "load_manifest",
+    "parse_responses",
+    "reading_app",
+    "run_connection",
+    "simple_app",
+    "split_at",
+]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # tests/core/core_support.py -> parents[2] is the repository root.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-PEER = ("192.0.2.7", 51234)
-SOCKNAME = ("198.51.100.1", 8080)
 
 
 def load_manifest() -> tuple[Path | None, list[dict[str, Any]]]:
@@ -210,104 +230,6 @@ def h11_parse_response(data: bytes, method: str = "GET") -> tuple[h11.Response, 
     trailing, _closed = client.trailing_data
     assert trailing == b"", f"bytes after the response: {trailing!r}"
     return response, bytes(body)
-
-
-# --------------------------------------------------------------------------------------------
-# A minimal in-test driver over wsgicore.Connection (the documented blocking loop, in memory).
-
-
-@dataclass
-class Run:
-    output: bytes
-    infos: list[Any]  # wsgicore.ResponseInfo
-    problems: list[Any]  # wsgicore.Problem
-    events: list[Any]
-    error: Exception | None  # the RemoteProtocolError from next_event, if any
-    environs: list[dict[str, Any]]
-    errors_text: str
-
-
-def run_connection(
-    app: WSGIApp,
-    pieces: bytes | Iterable[bytes],
-    *,
-    config: Any = None,
-    peer: tuple[Any, ...] | None = PEER,
-    sockname: tuple[Any, ...] | None = SOCKNAME,
-    use_on_problem: bool = True,
-    max_steps: int = 100_000,
-) -> Run:
-    """Serve one in-memory connection: feed ``pieces`` (then EOF), run ``app`` for each request."""
-    from wsgicore import (
-        NEED_DATA,
-        PAUSED,
-        Connection,
-        ConnectionClosed,
-        RemoteProtocolError,
-        RequestReceived,
-    )
-
-    if isinstance(pieces, (bytes, bytearray)):
-        pieces = [bytes(pieces)]
-    chunks = iter(pieces)
-    conn = Connection(config, peer=peer, sockname=sockname)
-    out = bytearray()
-    infos: list[Any] = []
-    problems: list[Any] = []
-    events: list[Any] = []
-    environs: list[dict[str, Any]] = []
-    errors = io.StringIO()
-    eof = False
-
-    def next_piece() -> bytes:
-        nonlocal eof
-        out.extend(conn.data_to_send())
-        if eof:
-            return b""
-        piece = next(chunks, b"")
-        if piece == b"":
-            eof = True
-        return piece
-
-    def fetch(size: int) -> bytes:
-        return next_piece()
-
-    error: Exception | None = None
-    for _ in range(max_steps):
-        try:
-            event = conn.next_event()
-        except RemoteProtocolError as exc:
-            error = exc
-            out.extend(conn.data_to_send())
-            out.extend(exc.response)
-            break
-        if event is NEED_DATA:
-            if eof:
-                conn.receive_data(b"")
-            else:
-                conn.receive_data(next_piece())
-            continue
-        events.append(event)
-        if isinstance(event, RequestReceived):
-            environ = event.environ
-            environ["wsgi.input"] = conn.input_stream(fetch)
-            environ["wsgi.errors"] = errors
-            environs.append(environ)
-            info = conn.run_app(
-                app,
-                environ,
-                out.extend,
-                on_problem=problems.append if use_on_problem else None,
-            )
-            infos.append(info)
-        elif event is PAUSED:
-            raise AssertionError("PAUSED although the app was run at RequestReceived")
-        elif isinstance(event, ConnectionClosed):
-            out.extend(conn.data_to_send())
-            break
-    else:
-        raise AssertionError("the connection did not finish (next_event loop bound hit)")
-    return Run(bytes(out), infos, problems, events, error, environs, errors.getvalue())
 
 
 def simple_app(

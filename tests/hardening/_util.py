@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from support.corpus import find_corpus, load_corpus
+from support.inmemory import run_connection
 
 __all__ = [
     "CORPUS_DIR",
@@ -470,37 +471,13 @@ DOCUMENTED_STATUSES = (None, 400, 408, 413, 414, 431, 501, 505)
 
 
 def drive_in_memory(pieces: list[bytes], app: Any, config: Any, max_events: int = 100_000) -> bytes:
-    """Feed ``pieces`` then EOF to one ``wsgicore.Connection``; return everything it wrote. Only
-    ``RemoteProtocolError`` (with a documented status) may escape the core; anything else, an
-    undocumented status, or a connection that does not finish within ``max_events`` raises
-    AssertionError (the fuzzers' finding)."""
-    import io
-
-    from wsgicore import NEED_DATA, Connection, ConnectionClosed, RemoteProtocolError, RequestReceived
-
-    conn = Connection(config)
-    queue = [p for p in pieces if p][::-1]
-    out = bytearray()
-
-    def fetch(size: int) -> bytes:
-        return queue.pop() if queue else b""
-
-    for _ in range(max_events):
-        try:
-            event = conn.next_event()
-        except RemoteProtocolError as exc:
-            if exc.status_code not in DOCUMENTED_STATUSES:
-                raise AssertionError(f"undocumented status {exc.status_code}") from exc
-            return bytes(out + conn.data_to_send() + exc.response)
-        if event is NEED_DATA:
-            out += conn.data_to_send()
-            conn.receive_data(queue.pop() if queue else b"")
-        elif isinstance(event, RequestReceived):
-            # The core fills wsgi.input/wsgi.errors and flushes a pending 100 Continue itself.
-            conn.run_app(app, event.environ, out.extend, fetch=fetch, errors=io.StringIO(),
-                         on_problem=lambda p: None)
-        elif isinstance(event, ConnectionClosed):
-            return bytes(out + conn.data_to_send())
-        else:
-            raise AssertionError(f"unexpected event {event!r}")
-    raise AssertionError("the connection did not finish (hang)")
+    """Feed ``pieces`` then EOF to one ``wsgicore.Connection`` (the suites' one in-memory loop);
+    return everything it wrote. Only ``RemoteProtocolError`` (with a documented status) may escape
+    the core; anything else, an undocumented status, or a connection that does not finish within
+    ``max_events`` raises AssertionError (the fuzzers' finding)."""
+    run = run_connection(app, pieces, config=config, peer=None, sockname=None,
+                         on_problem=lambda problem: None, max_steps=max_events)
+    status = getattr(run.error, "status_code", None)
+    if run.error is not None and status not in DOCUMENTED_STATUSES:
+        raise AssertionError(f"undocumented status {status}") from run.error
+    return run.output
