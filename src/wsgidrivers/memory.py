@@ -16,6 +16,7 @@ from wsgicore import (
     RequestReceived,
 )
 
+from ._common.accesslog import write_unreported
 from ._common.settings import Settings
 
 __all__ = ["exchange"]
@@ -60,8 +61,9 @@ def exchange(
             out += conn.data_to_send()
             conn.receive_data(fetch())
         elif isinstance(event, RequestReceived):
-            conn.run_app(app, event.environ, out.extend, fetch=fetch,
-                         errors=errors if errors is not None else sys.stderr)
+            info = conn.run_app(app, event.environ, out.extend, fetch=fetch,
+                                errors=errors if errors is not None else sys.stderr)
+            write_unreported(info.unreported)
         elif isinstance(event, ConnectionClosed) or event is PAUSED:
             break
     else:

@@ -1,4 +1,4 @@
-"""The shared request corpus (``shared/corpus/requests``), found and loaded one way for every suite."""
+"""The request corpus (tests/corpus/requests), found and loaded one way for every suite."""
 
 from __future__ import annotations
 
@@ -16,14 +16,13 @@ _REPO = Path(__file__).resolve().parents[2]
 
 
 def find_corpus() -> Path | None:
-    """The corpus directory, or None when it is absent: ``$WSGICORE_CORPUS`` first, then CI's layout
-    (``shared/`` beside the repository clone), then the development machine's ``/work/shared``."""
+    """The corpus directory, or None when it is absent: ``$WSGICORE_CORPUS`` first, then the copy
+    in the repository."""
     candidates: list[Path] = []
     env = os.environ.get(CORPUS_ENV)
     if env:
         candidates += [Path(env), Path(env) / "corpus" / "requests"]
-    candidates += [_REPO.parent / "shared" / "corpus" / "requests",
-                   Path("/work/shared/corpus/requests")]
+    candidates.append(_REPO / "tests" / "corpus" / "requests")
     for candidate in candidates:
         if (candidate / "manifest.json").is_file():
             return candidate.resolve()

@@ -6,7 +6,7 @@ import contextlib
 from typing import Any
 
 from wsgicore import Connection
-from wsgidrivers._common.accesslog import not_completed_message, request_line
+from wsgidrivers._common.accesslog import not_completed_message, request_line, write_unreported
 
 from ._bridge import Bridge, Outcome, SendError
 from ._shared import Shared
@@ -41,5 +41,6 @@ def serve_request(
             conn.send_failed()
         outcome = exc
     else:
+        write_unreported(outcome.unreported)
         service.log_access(addr, request_line(environ), outcome.status, outcome.body_bytes)
     bridge.finish(outcome)
