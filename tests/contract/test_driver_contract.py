@@ -184,6 +184,30 @@ def test_shutdown_lets_the_request_in_progress_finish_then_closes(driver: str) -
     assert data == OK
 
 
+@pytest.mark.parametrize("driver", SOCKET_DRIVERS)
+def test_shutdown_still_answers_a_request_already_received(driver: str) -> None:
+    # Pipelined behind the request in progress: answered, with Connection: close, then closed
+    # (the asyncio driver used to close without answering it).
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/slow":
+            entered.set()
+            release.wait(10.0)
+        return hello_app(environ, start_response)
+
+    with serve(driver, slow_app) as running, connect(running.address) as sock:
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" + GET)
+        assert entered.wait(10.0)
+        stopper = threading.Thread(target=running.stop, daemon=True)
+        stopper.start()
+        threading.Event().wait(0.2)  # the shutdown has begun while the app runs
+        release.set()
+        data, _ = wait_closed(sock, 8.0)
+        stopper.join(10.0)
+    assert data == OK + OK_CLOSE
+
+
 # -- addresses ---------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not (socket.has_dualstack_ipv6() and has_ipv6_loopback()),
