@@ -95,8 +95,9 @@ class Service(Shared):
 
         Idle connections and connections with a partial head are closed now; requests already handed
         to a worker finish, and so do those already received behind them (the last response says
-        ``Connection: close``; no request is waited for), for at most ``grace`` seconds; what is left is aborted. Then the worker pool is shut down without
-        waiting: a thread stuck inside an application cannot be stopped from outside.
+        ``Connection: close``; no request is waited for), for at most ``grace`` seconds; what is
+        left is aborted. Then the worker pool is shut down without waiting: a thread stuck inside
+        an application cannot be stopped from outside.
         """
         loop = asyncio.get_running_loop()
         self.closing = True
