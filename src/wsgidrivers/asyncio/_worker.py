@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wsgicore import Connection
+from wsgidrivers._common.accesslog import not_completed_message, request_line, write_unreported
 
-from ._accesslog import not_completed_message, request_line
-from ._aio_bridge import Bridge, Outcome, SendError
-
-if TYPE_CHECKING:
-    from ._aio_service import Service
+from ._bridge import Bridge, Outcome, SendError
+from ._shared import Shared
 
 __all__ = ["serve_request"]
 
 
 def serve_request(
-    service: Service, conn: Connection, bridge: Bridge, addr: str, environ: dict[str, Any]
+    service: Shared, conn: Connection, bridge: Bridge, addr: str, environ: dict[str, Any]
 ) -> None:
     """Run the application for the request ``environ`` and send its response through ``bridge``.
 
@@ -28,19 +25,13 @@ def serve_request(
     one log line here.
     """
 
-    def fetch() -> bytes:
-        # A pending "100 Continue" must go out before we wait for the body (RFC 9110 §10.1.1).
-        pending = conn.data_to_send()
-        if pending:
-            bridge.send(pending)
-        return bridge.receive()
-
     outcome: Outcome
     try:
-        environ["wsgi.input"] = conn.input_stream(fetch)
-        environ["wsgi.errors"] = service.error_stream
-        sendfile = bridge.sendfile if service.use_sendfile else None
-        outcome = conn.run_app(service.app, environ, bridge.send, sendfile=sendfile)
+        # The core sets wsgi.input and wsgi.errors, and sends a pending 100 Continue before it
+        # waits for the body; the bridge only moves the bytes.
+        sendfile = bridge.sendfile if service.sendfile_for(addr) else None
+        outcome = conn.run_app(service.app, environ, bridge.send, fetch=bridge.receive,
+                               errors=service.error_stream, sendfile=sendfile)
     except BaseException as exc:  # a worker must always hand the connection back
         if isinstance(exc, SendError):
             service.log(addr, not_completed_message(request_line(environ), exc))
@@ -50,8 +41,6 @@ def serve_request(
             conn.send_failed()
         outcome = exc
     else:
-        for problem in outcome.unreported:  # wsgi.errors failed: the process's stderr is left
-            with contextlib.suppress(Exception):
-                sys.stderr.write(problem.format())
+        write_unreported(outcome.unreported)
         service.log_access(addr, request_line(environ), outcome.status, outcome.body_bytes)
     bridge.finish(outcome)
