@@ -208,7 +208,7 @@ def core_frame(pieces: list[bytes], config: Config = CONFIG) -> CoreResult:
     out = bytearray()
     fed = 0
 
-    def fetch() -> bytes:
+    def fetch(size: int = 0) -> bytes:
         nonlocal fed
         out.extend(conn.data_to_send())
         piece = queue.pop() if queue else b""
@@ -225,11 +225,9 @@ def core_frame(pieces: list[bytes], config: Config = CONFIG) -> CoreResult:
         if event is NEED_DATA:
             conn.receive_data(fetch())
         elif isinstance(event, RequestReceived):
-            environ = event.environ
-            environ["wsgi.input"] = conn.input_stream(fetch)
-            environ["wsgi.errors"] = io.StringIO()
             served = len(result.served)
-            info = conn.run_app(app, environ, out.extend, on_problem=lambda problem: None)
+            info = conn.run_app(app, event.environ, out.extend, fetch=fetch, errors=io.StringIO(),
+                                on_problem=lambda problem: None)
             result.statuses.append(info.status)
             if len(result.served) > served:
                 framed = result.served[-1]
