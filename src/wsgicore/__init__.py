@@ -4,8 +4,9 @@ Feed it received bytes, take events and response bytes back; it never touches a 
 clock or a log. See docs/core-api.md.
 """
 
+from ._app_runner import ResponseInfo
 from ._config import Config
-from ._connection import Connection, Problem, ResponseInfo
+from ._connection import Connection
 from ._errors import (
     ApplicationError,
     LocalProtocolError,
@@ -26,6 +27,7 @@ from ._events import (
 from ._filewrapper import FileWrapper
 from ._input import InputStream
 from ._policy import HEAD_DEADLINE, IDLE_DEADLINE, SERVER_SOFTWARE, serving_config
+from ._problems import Problem
 from ._version import __version__
 
 # Tracebacks and reprs name the public module, not the private one that defines the class.

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import re
-import traceback
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import IO, Any
 
-import h11
-
-from . import _abnf
+from ._app_runner import ResponseInfo, SendFile, WSGIApp, call_app
 from ._body import BodyReader, ChunkedReader, LengthReader
 from ._config import Config
 from ._date import DateLine
@@ -26,67 +21,24 @@ from ._events import (
     RequestReceived,
     Sentinel,
 )
-from ._filewrapper import FileWrapper
 from ._head import HeadScanner, RequestLine, check_semantics
+from ._head_parsers import request_fields
 from ._input import InputStream
+from ._persistence import asks_for_continue, said_close
 from ._policy import HEAD_DEADLINE, IDLE_DEADLINE
-from ._response import ExcInfo, ResponseWriter
-from ._status import error_response, serialize_head
+from ._problems import Problem, stream_reporter
+from ._receive import ReceiveBuffer
+from ._response import ResponseWriter
+from ._state import Input, Phase, move
+from ._status import ErrorResponses, serialize_head
 
-__all__ = ["Connection", "Problem", "ResponseInfo"]
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-SendFile = Callable[[Any, int, int], int]
+__all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
 
 _CONTINUE = serialize_head("100 Continue", "")
 
 #: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
 MIN_FETCH = 8192
-_NON_ASCII = re.compile(rb"[\x80-\xff]")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Something that went wrong while running the app, for the driver's error log."""
-
-    message: str
-    exc_info: ExcInfo | None = None
-
-    def format(self) -> str:
-        """The message, then the traceback when there is one."""
-        if self.exc_info is None:
-            return self.message + "\n"
-        return self.message + "\n" + "".join(traceback.format_exception(*self.exc_info))
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseInfo:
-    """What ``run_app`` sent: the status (0 when nothing could be sent, e.g. the client vanished
-    mid-upload), the body bytes (without framing), whether the connection can stay open, and whether
-    the response was cut off after its headers were sent."""
-
-    status: int
-    body_bytes: int
-    keep_alive: bool
-    aborted: bool = False
-    #: Problems that could not be written to ``wsgi.errors`` (its ``write`` raised): the driver's
-    #: to log elsewhere.
-    unreported: tuple[Problem, ...] = ()
-
-
-class _Phase:
-    """Where the connection is. Plain strings, not an Enum: every event looks the phase up, and
-    Enum member access is Python code on CPython 3.11+."""
-
-    AWAIT_HEAD = "waiting for a request head"
-    REQUEST = "a request is in progress"
-    RESPONDED = "the response was written"
-    CLOSED = "closed"
-
-
-def _ignore_problem(problem: Problem) -> None:
-    return None
 
 
 class Connection:
@@ -100,19 +52,17 @@ class Connection:
         self, config: Config | None = None, *, peer: Any = None, sockname: Any = None
     ) -> None:
         self.config = config = config if config is not None else Config()
-        self._buf = bytearray()
-        # A received piece of a Content-Length body, kept as the bytes object it arrived as: handed
-        # to wsgi.input without the two copies through _buf (in, then out). Only while _buf is empty.
-        self._direct: bytes | None = None
-        self._eof = False
+        self._rx = ReceiveBuffer()
+        self._buf = self._rx.buf  # the same bytearray, for the head gate and the body readers
         self._out = bytearray()
-        self._phase = _Phase.AWAIT_HEAD
+        self._phase = Phase.AWAIT_HEAD
         self._scanner = HeadScanner(config)
         self._environ = EnvironBuilder(config, peer, sockname)
         self._date = DateLine(config.clock) if config.clock is not None else None
         self._server = (
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
         )
+        self._errors = ErrorResponses(self._date, self._server)
         self._closing = False
         self._error_ended = False
         self._requests = 0  # requests received on this connection
@@ -128,8 +78,8 @@ class Connection:
         """The driver's deadline passed while waiting for a request. Returns what to send before
         closing: a 408 when part of a request head had arrived (RFC 9110 §15.5.9), else ``b""``
         (an idle connection is just closed). The connection is closed afterwards."""
-        partial = self._phase == _Phase.AWAIT_HEAD and bool(self._buf)
-        self._phase = _Phase.CLOSED
+        partial = self._phase == Phase.AWAIT_HEAD and bool(self._buf)
+        self._phase = move(self._phase, Input.CLOSE)
         if not partial:
             return b""
         return self._error_response(408, "the request head did not arrive in time")
@@ -140,8 +90,8 @@ class Connection:
         connection between requests with nothing received (when it passes, close silently), else
         ``"head"`` (the whole head must arrive by then, counted from the accept for the first
         request, from its first byte for a later one; when it passes, send ``time_out()``)."""
-        if (self._requests and not self._buf and self._direct is None
-                and self._phase in (_Phase.AWAIT_HEAD, _Phase.RESPONDED)):
+        if (self._requests and not self._rx.has_data
+                and self._phase in (Phase.AWAIT_HEAD, Phase.RESPONDED)):
             return IDLE_DEADLINE
         return HEAD_DEADLINE
 
@@ -165,28 +115,17 @@ class Connection:
     def receive_data(self, data: bytes) -> None:
         """Append received bytes; ``b""`` means the peer closed its side (EOF)."""
         if data:
-            if self._eof:
-                raise LocalProtocolError("receive_data() after EOF")
             # Bytes after an "Expect: 100-continue" head: the client did not wait, no 100 is owed.
             self._continue_pending = False
-            if self._direct is None and not self._buf and not self._body_done and \
-                    type(self._body) is LengthReader:
-                self._direct = bytes(data)  # bytes(bytes) is the same object: no copy
-                return
-            if self._direct is not None:
-                self._buf += self._direct  # keep the order
-                self._direct = None
-            self._buf += data
-        else:
-            self._eof = True
+        self._rx.feed(data, direct_ok=not self._body_done and type(self._body) is LengthReader)
 
     def next_event(self) -> Event | Sentinel:
         phase = self._phase
-        if phase == _Phase.AWAIT_HEAD:
+        if phase == Phase.AWAIT_HEAD:
             return self._next_head()
-        if phase == _Phase.REQUEST:
+        if phase == Phase.REQUEST:
             return self._next_body_event()
-        if phase == _Phase.RESPONDED:
+        if phase == Phase.RESPONDED:
             return self._end_cycle()
         return ConnectionClosed()
 
@@ -198,7 +137,7 @@ class Connection:
 
     def send_failed(self) -> None:
         """The transport broke: the connection is closed, nothing more is parsed or sent."""
-        self._phase = _Phase.CLOSED
+        self._phase = move(self._phase, Input.CLOSE)
 
     @property
     def http_version(self) -> str:
@@ -207,9 +146,9 @@ class Connection:
     @property
     def keep_alive(self) -> bool:
         """Whether the connection can stay open after the current response."""
-        if self._phase == _Phase.RESPONDED:
+        if self._phase == Phase.RESPONDED:
             return self._keep_after
-        return self._phase != _Phase.CLOSED and self._can_keep_alive()
+        return self._phase != Phase.CLOSED and self._can_keep_alive()
 
     @property
     def peer_may_still_send(self) -> bool:
@@ -217,11 +156,11 @@ class Connection:
         a request body was not received to its end, bytes arrived that were never parsed, or the
         connection ended in an error. Then a driver should linger (stop sending, read and discard for
         a bounded time) before it closes; otherwise it can close at once."""
-        if self._eof:
+        if self._rx.eof:
             return False
-        if self._buf or self._direct or self._error_ended:
+        if self._rx.has_data or self._error_ended:
             return True
-        return self._phase != _Phase.AWAIT_HEAD and not self._body_done
+        return self._phase != Phase.AWAIT_HEAD and not self._body_done
 
     @property
     def can_close_at_once(self) -> bool:
@@ -229,30 +168,26 @@ class Connection:
         its side (EOF), or its last request carried ``Connection: close`` (after which it MUST NOT
         send another, RFC 9112 §9.6) and everything it sent has been read. Then no input can arrive
         after the close, so there is nothing for a reset to destroy."""
-        if self._eof:
+        if self._rx.eof:
             return True
         return self._peer_said_close and not self.peer_may_still_send
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Bytes received but not parsed yet, and whether EOF was received."""
-        return bytes(self._buf) + (self._direct or b""), self._eof
+        return self._rx.snapshot(), self._rx.eof
 
     # -- request heads ----------------------------------------------------------------------
 
     def _fail(self, status: int | None, reason: str) -> RemoteProtocolError:
-        self._phase = _Phase.CLOSED
+        """The one translation of an internal :class:`Refusal` into the public error."""
+        self._phase = move(self._phase, Input.CLOSE)
         self._error_ended = True
         response = b"" if status is None else self._error_response(status, reason)
         return RemoteProtocolError(reason, status, response)
 
     def _error_response(self, status: int, reason: str, body: bytes | None = None) -> bytes:
-        date = self._date() if self._date is not None else ""
-        response = error_response(status, reason, date + (self._server or ""), body)
-        if self._method == b"HEAD":
-            # RFC 9110 §9.3.2: no content in a response to HEAD, error or not.
-            response = response[: response.index(b"\r\n\r\n") + 4]
-        return response
+        return self._errors.make(status, reason, head_request=self._method == b"HEAD", body=body)
 
     def _next_head(self) -> Event | Sentinel:
         buf = self._buf
@@ -260,12 +195,12 @@ class Connection:
         if scanner.pos == 0:
             scanner.skip_blank_lines(buf)
             if not buf:
-                if self._eof:
-                    self._phase = _Phase.CLOSED
+                if self._rx.eof:
+                    self._phase = move(self._phase, Input.CLOSE)
                     return ConnectionClosed()
                 return NEED_DATA
         try:
-            end = scanner.scan(buf, self._eof)
+            end = scanner.scan(buf, self._rx.eof)
             if end is None:
                 return NEED_DATA
             head = bytes(buf[:end])
@@ -274,36 +209,11 @@ class Connection:
                 raise Refusal(400, "no request line")
             self._method = request_line.method
             length = check_semantics(head, request_line, self.config)
+            fields = request_fields(head, scanner, request_line, self.config.allow_raw_non_ascii_target)
         except Refusal as exc:
             raise self._fail(exc.status, exc.reason) from None
         del buf[:end]
-        # When STRICT_HEAD vouched for every line, splitting them is all that is left to do; h11
-        # would give this same list at ~3x the cost of the rest of the cycle.
-        if not scanner.fast:
-            self._h11_validate(head, request_line)
-        # One splitter for both paths, so every value reaches the environ byte for byte as sent
-        # (h11 would lower-case Transfer-Encoding's value, for one).
-        return self._start_request(request_line, _abnf.FIELDS.findall(head), length)
-
-    def _h11_validate(self, head: bytes, request_line: RequestLine) -> None:
-        """Let h11 parse and validate a head the fast path did not vouch for."""
-        scanner = self._scanner
-        if scanner.at_eof:
-            head += b"\r\n\r\n"
-        target = request_line.target
-        if self.config.allow_raw_non_ascii_target and _NON_ASCII.search(target) is not None:
-            # Legacy: h11 takes only ASCII targets; it sees the %-encoded form, the environ the raw.
-            quoted = _NON_ASCII.sub(lambda match: b"%%%02X" % match[0][0], target)
-            start = len(request_line.method) + 1
-            head = head[:start] + quoted + head[start + len(target) :]
-        parser = h11.Connection(h11.SERVER, max_incomplete_event_size=len(head) + 1)
-        parser.receive_data(head)
-        try:
-            event = parser.next_event()
-        except h11.RemoteProtocolError as exc:
-            raise self._fail(exc.error_status_hint, f"invalid request head: {exc}") from None
-        if type(event) is not h11.Request:  # a complete head always gives a Request
-            raise self._fail(400, "invalid request head")
+        return self._start_request(request_line, fields, length)
 
     def _start_request(
         self, request_line: RequestLine, headers: list[tuple[bytes, bytes]], length: int | None
@@ -328,26 +238,18 @@ class Connection:
             self._body = LengthReader(length)
             self._body_done = False
         # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 never does here (h11's rule).
-        connection = environ.get("HTTP_CONNECTION")
-        # RFC 9110 §5.6.1: list elements are separated by OWS (SP, HTAB) only; str.strip() would also
-        # take "\x85" and "\xa0" away and let "close\x85" count as "close".
-        self._peer_said_close = connection is not None and "close" in (
-            token.strip(" \t") for token in connection.lower().split(",")
-        )
+        self._peer_said_close = said_close(environ)
         self._request_keep_alive = (
             config.keep_alive and http11 and not self._closing and not self._peer_said_close
         )
-        expect = environ.get("HTTP_EXPECT")
-        if (expect is not None and http11 and not self._body_done
-                and expect.lower() == "100-continue"):
-            # RFC 9110 §10.1.1; an HTTP/1.0 request's Expect is ignored. (The value has no OWS left.)
+        if not self._body_done and asks_for_continue(environ, http11):
             if config.expect_continue == "immediate":
                 self._out += _CONTINUE
             elif not self._buf:
                 # A body that has begun to arrive is being sent: no 100 is owed (the server MAY
                 # omit it), so none is pending and keep-alive is not in doubt.
                 self._continue_pending = True
-        self._phase = _Phase.REQUEST
+        self._phase = move(self._phase, Input.HEAD)
         return RequestReceived(environ)
 
     # -- request bodies ---------------------------------------------------------------------
@@ -357,17 +259,15 @@ class Connection:
         body = self._body
         if self._body_done or body is None:
             return b""
-        direct = self._direct
-        if direct is not None and isinstance(body, LengthReader):
-            self._direct = None
-            if len(direct) > body.remaining:  # the rest belongs to the next request
-                self._buf += direct[body.remaining :]
-                direct = direct[: body.remaining]
-            body.remaining -= len(direct)
-            if body.remaining == 0:
-                self._body_done = True
-            return direct
-        data = body.read(self._buf, self._eof)
+        rx = self._rx
+        if rx.direct is not None and type(body) is LengthReader:
+            direct = rx.take_direct(body.remaining)  # the rest belongs to the next request
+            if direct is not None:
+                body.remaining -= len(direct)
+                if body.remaining == 0:
+                    self._body_done = True
+                return direct
+        data = body.read(self._buf, rx.eof)
         if body.done:
             self._body_done = True
         return data
@@ -402,7 +302,7 @@ class Connection:
         normal. Called outside ``run_app``'s ``fetch``, it must send ``data_to_send()`` (a pending
         ``100 Continue``) before it blocks.
         """
-        if self._phase != _Phase.REQUEST:
+        if self._phase != Phase.REQUEST:
             raise LocalProtocolError("input_stream() needs a request in progress")
         if not callable(fetch):
             raise TypeError(f"input_stream() needs a callable fetch(n), not {fetch!r}")
@@ -475,7 +375,7 @@ class Connection:
         pending ``100 Continue`` through ``send`` before each fetch; with ``errors`` it sets
         ``wsgi.errors``. A driver that passes both writes no environ key.
         """
-        if self._phase != _Phase.REQUEST or self._responding:
+        if self._phase != Phase.REQUEST or self._responding:
             raise LocalProtocolError("run_app() needs a request: call next_event() until "
                                      "RequestReceived, once per request")
         if fetch is not None:
@@ -488,7 +388,7 @@ class Connection:
             send(self.data_to_send())
         unreported: list[Problem] = []
         report = (on_problem if on_problem is not None
-                  else _stream_reporter(environ.get("wsgi.errors"), unreported))
+                  else stream_reporter(environ.get("wsgi.errors"), unreported))
         writer = ResponseWriter(
             send,
             head_request=self._method == b"HEAD",
@@ -500,24 +400,14 @@ class Connection:
         )
         aborted = False
         try:
-            result = app(environ, writer.start_response)
-            try:
-                self._write_body(result, writer, sendfile)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    try:
-                        close()
-                    except Exception as exc:
-                        report(Problem("the response iterable's close() raised",
-                                       (type(exc), exc, exc.__traceback__)))
+            call_app(app, environ, writer, sendfile, report)
         except Exception as exc:
             if writer.send_error is not None:
-                self._phase = _Phase.CLOSED
+                self._phase = move(self._phase, Input.CLOSE)
                 raise writer.send_error from None
             aborted = self._app_failed(exc, writer, report, send)
         except BaseException:
-            self._phase = _Phase.CLOSED
+            self._phase = move(self._phase, Input.CLOSE)
             raise
         status = writer.status_code if writer.head_sent else 500
         if aborted or self._body_error is not None:
@@ -526,7 +416,7 @@ class Connection:
             self._keep_after = writer.keep_alive
         if self._body_error is not None and not writer.head_sent:
             status = self._body_error.status_code or 0
-        self._phase = _Phase.RESPONDED
+        self._phase = move(self._phase, Input.RESPONSE)
         return ResponseInfo(status, writer.body_bytes, self._keep_after, aborted, tuple(unreported))
 
     def _flushing(
@@ -539,48 +429,6 @@ class Connection:
             return fetch(size)
 
         return fetch_after_flush
-
-    def _write_body(
-        self, result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None
-    ) -> None:
-        if type(result) is list or type(result) is tuple:
-            if len(result) == 1 and not writer.head_sent:
-                writer.write_all(result[0])  # PEP 3333: a one-item iterable gets a Content-Length
-                writer.finish()
-                return
-        elif type(result) is FileWrapper and sendfile is not None and not writer.head_sent:
-            if self._send_file(result, writer, sendfile):
-                writer.finish()
-                return
-        elif result is None or isinstance(result, (bytes, str, int)):
-            raise TypeError(f"the application returned {type(result).__name__}, "
-                            f"not an iterable of bytes (PEP 3333)")
-        write = writer.write
-        for chunk in result:
-            write(chunk)
-            if writer.overflowed:
-                break
-        writer.finish()
-
-    @staticmethod
-    def _send_file(wrapper: FileWrapper, writer: ResponseWriter, sendfile: SendFile) -> bool:
-        file = wrapper.filelike
-        try:
-            file.fileno()
-            offset = file.tell()
-            end = file.seek(0, 2)
-            file.seek(offset)
-        except (AttributeError, OSError, ValueError):
-            return False  # not a real, seekable file: iterate it instead
-        count = writer.head_for_sendfile(max(end - offset, 0))
-        if count > 0:
-            try:
-                sent = sendfile(file, offset, count)
-            except BaseException as exc:
-                writer.send_error = exc
-                raise
-            writer.sent_by_sendfile(sent)
-        return True
 
     def _app_failed(
         self,
@@ -605,7 +453,7 @@ class Connection:
             try:
                 send(response)
             except BaseException:
-                self._phase = _Phase.CLOSED
+                self._phase = move(self._phase, Input.CLOSE)
                 raise
             writer.body_bytes = len(response) - response.index(b"\r\n\r\n") - 4
         writer.keep_alive = False
@@ -614,35 +462,20 @@ class Connection:
     def _end_cycle(self) -> Event | Sentinel:
         """After a response: discard the unread body (bounded), then parse the next request."""
         if not self._keep_after:
-            self._phase = _Phase.CLOSED
+            self._phase = move(self._phase, Input.CLOSE)
             return ConnectionClosed()
         while not self._body_done:
             try:
                 data = self._read_body()
             except Refusal:
-                self._phase = _Phase.CLOSED
+                self._phase = move(self._phase, Input.CLOSE)
                 return ConnectionClosed()
             if data is None:
                 return NEED_DATA
             self._drained += len(data)
             if self._drained > self.config.max_drain_bytes:
-                self._phase = _Phase.CLOSED
+                self._phase = move(self._phase, Input.CLOSE)
                 return ConnectionClosed()
         self._new_request_state()
-        self._phase = _Phase.AWAIT_HEAD
+        self._phase = move(self._phase, Input.NEXT_REQUEST)
         return self._next_head()
-
-
-def _stream_reporter(stream: IO[str] | None, lost: list[Problem]) -> Callable[[Problem], None]:
-    if stream is None:
-        return _ignore_problem
-
-    def report(problem: Problem) -> None:
-        try:
-            stream.write(problem.format())
-            stream.flush()
-        except Exception:
-            # The core writes nowhere itself: the driver gets it back in ResponseInfo.unreported.
-            lost.append(problem)
-
-    return report

@@ -3,9 +3,10 @@ refuses (RFC 9110 §15)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 
-__all__ = ["error_response", "reason_phrase", "serialize_head"]
+__all__ = ["ErrorResponses", "error_response", "reason_phrase", "serialize_head"]
 
 
 # RFC 9110 §15 renamed a few; http.HTTPStatus still has the RFC 7231 phrases.
@@ -43,3 +44,21 @@ def error_response(status: int, reason: str, extra_headers: str = "", body: byte
         f"{extra_headers}"
     )
     return serialize_head(f"{status} {phrase}", fields) + body
+
+
+class ErrorResponses:
+    """The error responses of one connection: with its ``Date`` and ``Server`` fields, and without
+    content when they answer HEAD (RFC 9110 §9.3.2: no content in a response to HEAD, error or not)."""
+
+    __slots__ = ("_date", "_server")
+
+    def __init__(self, date: Callable[[], str] | None, server: str | None) -> None:
+        self._date = date
+        self._server = server or ""
+
+    def make(self, status: int, reason: str, *, head_request: bool, body: bytes | None = None) -> bytes:
+        date = self._date() if self._date is not None else ""
+        response = error_response(status, reason, date + self._server, body)
+        if head_request:
+            response = response[: response.index(b"\r\n\r\n") + 4]
+        return response

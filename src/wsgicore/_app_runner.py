@@ -1,0 +1,97 @@
+"""Running one WSGI application call: the iterable written through the response writer, a
+``wsgi.file_wrapper`` handed to the driver's sendfile, and the iterable's ``close()`` called exactly
+once (PEP 3333). What happens around the call (keep-alive, errors, phases) is the connection's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ._filewrapper import FileWrapper
+from ._problems import Problem
+from ._response import ResponseWriter
+
+__all__ = ["ResponseInfo", "SendFile", "WSGIApp", "call_app"]
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+SendFile = Callable[[Any, int, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseInfo:
+    """What ``run_app`` sent: the status (0 when nothing could be sent, e.g. the client vanished
+    mid-upload), the body bytes (without framing), whether the connection can stay open, and whether
+    the response was cut off after its headers were sent."""
+
+    status: int
+    body_bytes: int
+    keep_alive: bool
+    aborted: bool = False
+    #: Problems that could not be written to ``wsgi.errors`` (its ``write`` raised): the driver's
+    #: to log elsewhere.
+    unreported: tuple[Problem, ...] = ()
+
+
+def call_app(
+    app: WSGIApp,
+    environ: dict[str, Any],
+    writer: ResponseWriter,
+    sendfile: SendFile | None,
+    report: Callable[[Problem], None],
+) -> None:
+    """Call the app and write its whole response; its exceptions propagate, after ``close()``."""
+    result = app(environ, writer.start_response)
+    try:
+        _write_body(result, writer, sendfile)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as exc:
+                report(Problem("the response iterable's close() raised",
+                               (type(exc), exc, exc.__traceback__)))
+
+
+def _write_body(result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None) -> None:
+    if type(result) is list or type(result) is tuple:
+        if len(result) == 1 and not writer.head_sent:
+            writer.write_all(result[0])  # PEP 3333: a one-item iterable gets a Content-Length
+            writer.finish()
+            return
+    elif type(result) is FileWrapper and sendfile is not None and not writer.head_sent:
+        if _send_file(result, writer, sendfile):
+            writer.finish()
+            return
+    elif result is None or isinstance(result, (bytes, str, int)):
+        raise TypeError(f"the application returned {type(result).__name__}, "
+                        f"not an iterable of bytes (PEP 3333)")
+    write = writer.write
+    for chunk in result:
+        write(chunk)
+        if writer.overflowed:
+            break
+    writer.finish()
+
+
+def _send_file(wrapper: FileWrapper, writer: ResponseWriter, sendfile: SendFile) -> bool:
+    """PEP 3333 "Optional Platform-Specific File Handling": a real, seekable file goes to the
+    driver's sendfile from its current position; anything else is iterated instead (False)."""
+    file = wrapper.filelike
+    try:
+        file.fileno()
+        offset = file.tell()
+        end = file.seek(0, 2)
+        file.seek(offset)
+    except (AttributeError, OSError, ValueError):
+        return False
+    count = writer.head_for_sendfile(max(end - offset, 0))
+    if count > 0:
+        try:
+            sent = sendfile(file, offset, count)
+        except BaseException as exc:
+            writer.send_error = exc
+            raise
+        writer.sent_by_sendfile(sent)
+    return True

@@ -1,0 +1,25 @@
+"""Whether a connection persists after a request, and whether a 100 Continue is owed: the
+request-side rules of RFC 9112 §9.3 and RFC 9110 §10.1.1, decided from the environ the app sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["asks_for_continue", "said_close"]
+
+
+def said_close(environ: dict[str, Any]) -> bool:
+    """The request carried the ``close`` connection option (RFC 9112 §9.6)."""
+    connection = environ.get("HTTP_CONNECTION")
+    # RFC 9110 §5.6.1: list elements are separated by OWS (SP, HTAB) only; str.strip() would also
+    # take "\x85" and "\xa0" away and let "close\x85" count as "close".
+    return connection is not None and "close" in (
+        token.strip(" \t") for token in connection.lower().split(",")
+    )
+
+
+def asks_for_continue(environ: dict[str, Any], http11: bool) -> bool:
+    """``Expect: 100-continue`` on an HTTP/1.1 request (RFC 9110 §10.1.1; an HTTP/1.0 request's
+    Expect is ignored). The value reaches the environ without OWS."""
+    expect = environ.get("HTTP_EXPECT")
+    return expect is not None and http11 and expect.lower() == "100-continue"

@@ -1,0 +1,266 @@
+"""Unit tests for the core's pieces that the end-to-end tables exercise only through a Connection: the
+state table, the receive buffer, the head scanner, the head-parser choice, the chunked reader, the
+response writer and the error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wsgicore import ApplicationError, Config, LocalProtocolError
+from wsgicore._body import ChunkedReader, LengthReader
+from wsgicore._errors import Refusal
+from wsgicore._head import HeadScanner
+from wsgicore._head_parsers import request_fields
+from wsgicore._receive import ReceiveBuffer
+from wsgicore._response import ResponseWriter
+from wsgicore._state import Input, Phase, move
+from wsgicore._status import ErrorResponses
+
+# -- state table ---------------------------------------------------------------------------------
+
+
+def test_state_table_walks_one_request_cycle() -> None:
+    phase = Phase.AWAIT_HEAD
+    for event, expected in [(Input.HEAD, Phase.REQUEST), (Input.RESPONSE, Phase.RESPONDED),
+                            (Input.NEXT_REQUEST, Phase.AWAIT_HEAD)]:
+        phase = move(phase, event)
+        assert phase == expected
+
+
+@pytest.mark.parametrize("phase", [Phase.AWAIT_HEAD, Phase.REQUEST, Phase.RESPONDED, Phase.CLOSED])
+def test_close_is_possible_from_every_phase(phase: str) -> None:
+    assert move(phase, Input.CLOSE) == Phase.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("phase", "event"),
+    [(Phase.AWAIT_HEAD, Input.RESPONSE), (Phase.REQUEST, Input.HEAD), (Phase.CLOSED, Input.HEAD),
+     (Phase.RESPONDED, Input.RESPONSE), (Phase.AWAIT_HEAD, Input.NEXT_REQUEST)],
+)
+def test_a_pair_missing_from_the_table_is_a_local_error(phase: str, event: str) -> None:
+    with pytest.raises(LocalProtocolError, match="not possible"):
+        move(phase, event)
+
+
+# -- receive buffer ------------------------------------------------------------------------------
+
+
+def test_receive_buffer_side_path_keeps_the_object_and_the_order() -> None:
+    rx = ReceiveBuffer()
+    piece = b"hello world"
+    rx.feed(piece, direct_ok=True)
+    assert rx.direct is piece
+    assert not rx.buf
+    rx.feed(b"!", direct_ok=True)  # a second piece joins the buffer, after the first
+    assert rx.direct is None
+    assert bytes(rx.buf) == b"hello world!"
+    assert rx.snapshot() == b"hello world!"
+
+
+def test_receive_buffer_take_direct_leaves_the_next_requests_bytes() -> None:
+    rx = ReceiveBuffer()
+    rx.feed(b"abcGET /", direct_ok=True)
+    assert rx.take_direct(3) == b"abc"
+    assert bytes(rx.buf) == b"GET /"
+    assert rx.direct is None
+    assert rx.take_direct(3) is None
+
+
+def test_receive_buffer_refuses_data_after_eof() -> None:
+    rx = ReceiveBuffer()
+    rx.feed(b"", direct_ok=False)
+    assert rx.eof
+    with pytest.raises(LocalProtocolError, match="after EOF"):
+        rx.feed(b"x", direct_ok=False)
+
+
+# -- head scanner and parser choice ---------------------------------------------------------------
+
+HEAD = b"GET /a HTTP/1.1\r\nHost: h\r\nX-Y:  v w \t\r\n\r\n"
+
+
+def test_scanner_takes_the_fast_path_for_a_whole_strict_head() -> None:
+    scanner = HeadScanner(Config())
+    buf = bytearray(HEAD + b"rest")
+    assert scanner.scan(buf, False) == len(HEAD)
+    assert scanner.fast
+    assert scanner.request_line is not None
+    assert scanner.request_line.target == b"/a"
+
+
+def test_scanner_validates_lines_once_when_fed_byte_by_byte() -> None:
+    scanner = HeadScanner(Config())
+    buf = bytearray()
+    ends = []
+    for byte in HEAD:
+        buf.append(byte)
+        ends.append(scanner.scan(buf, False))
+    assert ends[:-1] == [None] * (len(HEAD) - 1)
+    assert ends[-1] == len(HEAD)
+    assert not scanner.fast  # assembled line by line: h11 will check it
+    assert scanner.lines == 3
+
+
+def test_both_head_parsers_give_the_same_fields() -> None:
+    fast, slow = HeadScanner(Config()), HeadScanner(Config())
+    fast.scan(bytearray(HEAD), False)
+    buf = bytearray()
+    for byte in HEAD:
+        buf.append(byte)
+        slow.scan(buf, False)
+    assert fast.request_line is not None
+    assert slow.request_line is not None
+    fields = request_fields(HEAD, fast, fast.request_line, False)
+    assert fields == request_fields(HEAD, slow, slow.request_line, False)
+    assert fields == [(b"Host", b"h"), (b"X-Y", b"v w")]
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "reason"),
+    [
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * 200, 431, "field line longer"),  # incomplete, certain
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * 200 + b"\n", 431, "field line longer"),  # length first
+        (b"GET / HTTP/1.1\r\nX: a\n", 400, "bare LF"),
+        (b"GET /" + b"a" * 300, 414, "request line longer"),
+    ],
+)
+def test_scanner_refusals_and_their_order(data: bytes, status: int, reason: str) -> None:
+    scanner = HeadScanner(Config(max_header_field=100, max_request_line=200))
+    with pytest.raises(Refusal) as caught:
+        scanner.scan(bytearray(data), False)
+    assert caught.value.status == status
+    assert reason in caught.value.reason
+
+
+def test_scanner_skips_blank_lines_before_the_request_line() -> None:
+    scanner = HeadScanner(Config())
+    buf = bytearray(b"\r\n\r\n" + HEAD)
+    scanner.skip_blank_lines(buf)
+    assert bytes(buf) == HEAD
+
+
+# -- body readers ---------------------------------------------------------------------------------
+
+
+def test_chunked_reader_returns_every_chunk_in_the_buffer_at_once() -> None:
+    reader = ChunkedReader(Config())
+    buf = bytearray(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: v\r\n\r\nNEXT")
+    assert reader.read(buf, False) == b"abcde"
+    assert reader.done
+    assert bytes(buf) == b"NEXT"
+
+
+def test_chunked_reader_delivers_the_data_before_a_fault_first() -> None:
+    reader = ChunkedReader(Config())
+    buf = bytearray(b"3\r\nabc\r\nzz\r\n")
+    assert reader.read(buf, False) == b"abc"
+    with pytest.raises(Refusal) as caught:
+        reader.read(buf, False)
+    assert caught.value.status == 400
+
+
+def test_chunked_reader_limits_and_eof() -> None:
+    reader = ChunkedReader(Config(max_body_bytes=4))
+    with pytest.raises(Refusal) as caught:
+        reader.read(bytearray(b"5\r\n"), False)
+    assert caught.value.status == 413
+    reader = ChunkedReader(Config())
+    assert reader.read(bytearray(b"3\r\nab"), False) == b"ab"
+    with pytest.raises(Refusal) as caught:
+        reader.read(bytearray(), True)
+    assert caught.value.status is None  # EOF mid-body: close without a response
+
+
+def test_chunked_reader_needs_more_for_a_half_line() -> None:
+    reader = ChunkedReader(Config())
+    buf = bytearray(b"1")
+    assert reader.read(buf, False) is None
+    buf += b"0\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n"
+    assert reader.read(buf, False) == b"x" * 16
+
+
+def test_length_reader_stops_at_its_length() -> None:
+    reader = LengthReader(3)
+    buf = bytearray(b"abcdef")
+    assert reader.read(buf, False) == b"abc"
+    assert reader.done
+    assert bytes(buf) == b"def"
+
+
+# -- response writer ------------------------------------------------------------------------------
+
+
+def writer(**kw: Any) -> tuple[ResponseWriter, list[bytes], list[str]]:
+    sent: list[bytes] = []
+    reports: list[str] = []
+    options: dict[str, Any] = {"head_request": False, "http11": True, "keep_alive": lambda: True,
+                               "date": None, "server": None, "report": reports.append}
+    options.update(kw)
+    return ResponseWriter(sent.append, **options), sent, reports
+
+
+@pytest.mark.parametrize(
+    ("kw", "status", "framing_field", "body"),
+    [
+        ({}, "200 OK", b"Transfer-Encoding: chunked", b"2\r\nab\r\n0\r\n\r\n"),
+        ({"http11": False}, "200 OK", b"Connection: close", b"ab"),
+        ({"head_request": True}, "200 OK", b"", b""),
+        ({}, "204 No Content", b"", b""),
+    ],
+    ids=["chunked", "http10-close", "head", "204"],
+)
+def test_writer_framing(kw: dict[str, Any], status: str, framing_field: bytes, body: bytes) -> None:
+    w, sent, _ = writer(**kw)
+    w.start_response(status, [])
+    w.write(b"ab")
+    w.finish()
+    wire = b"".join(sent)
+    head, _, rest = wire.partition(b"\r\n\r\n")
+    assert framing_field in head
+    assert rest == body
+
+
+def test_writer_truncates_an_overlong_body_and_closes() -> None:
+    w, sent, reports = writer()
+    w.start_response("200 OK", [("Content-Length", "2")])
+    w.write(b"abcd")
+    w.finish()
+    assert b"".join(sent).endswith(b"\r\n\r\nab")
+    assert not w.keep_alive
+    assert w.overflowed
+    assert reports
+
+
+def test_writer_short_body_closes() -> None:
+    w, _, reports = writer()
+    w.start_response("200 OK", [("Content-Length", "5")])
+    w.write(b"ab")
+    w.finish()
+    assert not w.keep_alive
+    assert "short" in reports[0]
+
+
+@pytest.mark.parametrize(
+    "misuse",
+    [lambda w: w.write(b"x"), lambda w: (w.start_response("200 OK", []), w.start_response("200 OK", [])),
+     lambda w: w.finish()],
+    ids=["write-before-start", "start-twice", "finish-without-status"],
+)
+def test_writer_state_table_refuses_misuse(misuse: Any) -> None:
+    w, _, _ = writer()
+    with pytest.raises(ApplicationError):
+        misuse(w)
+
+
+# -- error responses ------------------------------------------------------------------------------
+
+
+def test_error_responses_carry_date_and_server_and_no_content_for_head() -> None:
+    errors = ErrorResponses(lambda: "Date: X\r\n", "Server: S\r\n")
+    full = errors.make(400, "bad", head_request=False)
+    assert b"\r\nDate: X\r\nServer: S\r\n\r\n400 Bad Request\nbad\n" in full
+    head_only = errors.make(400, "bad", head_request=True)
+    assert head_only == full[: full.index(b"\r\n\r\n") + 4]
+    assert b"Content-Length: 20\r\n" in head_only  # the length of the GET answer (RFC 9110 §9.3.2)
