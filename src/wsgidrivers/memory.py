@@ -60,8 +60,10 @@ def exchange(
             out += conn.data_to_send()
             conn.receive_data(fetch())
         elif isinstance(event, RequestReceived):
-            conn.run_app(app, event.environ, out.extend, fetch=fetch,
-                         errors=errors if errors is not None else sys.stderr)
+            info = conn.run_app(app, event.environ, out.extend, fetch=fetch,
+                                errors=errors if errors is not None else sys.stderr)
+            for problem in info.unreported:  # the errors stream failed: stderr is left
+                sys.stderr.write(problem.format())
         elif isinstance(event, ConnectionClosed) or event is PAUSED:
             break
     else:
