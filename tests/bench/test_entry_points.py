@@ -12,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["benchmarks", "benchmarks.inmemory", "benchmarks.profile_server", "benchmarks.growth"])
+@pytest.mark.parametrize(
+    "module", ["benchmarks", "benchmarks.inmemory", "benchmarks.profile_server", "benchmarks.growth"]
+)
 def test_help_runs(module: str) -> None:
     result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60, check=False)
