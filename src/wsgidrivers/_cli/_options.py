@@ -71,9 +71,10 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> argparse.ArgumentPa
     serving.add_argument("--host", help="the host of a single address (instead of --bind)")
     serving.add_argument("--port", type=port,
                          help=f"its port (default {DEFAULT_PORT}; 0: any free port)")
-    serving.add_argument("--threads", type=positive_int,
+    serving.add_argument("--threads", "--workers", type=positive_int, metavar="N",
                          help="threading: the most connections served at once (default: no limit); "
-                              "asyncio: threads running the app (default min(32, CPUs + 4))")
+                              "asyncio: threads running the app (default min(32, CPUs + 4)); "
+                              "--workers is its old asyncio name")
     serving.add_argument("--keep-alive", action=argparse.BooleanOptionalAction, default=None,
                          help="keep connections open between requests (default: on, except with "
                               "--driver simple)")
@@ -113,7 +114,8 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> argparse.ArgumentPa
     ):
         timeouts.add_argument(flag, type=seconds, metavar="S", help=f"{what} (default {seconds_default})")
     timeouts.add_argument("--grace", type=seconds, default=10.0, metavar="S",
-                          help="asyncio: requests in progress get this long at shutdown (default 10)")
+                          help="threading, asyncio: requests in progress get this long at shutdown "
+                               "(default 10)")
 
     proxies = parser.add_argument_group("reverse proxies (off by default; see docs/deployment.md)")
     proxies.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDR",

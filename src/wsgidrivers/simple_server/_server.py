@@ -96,6 +96,7 @@ class WSGIServer(HTTPServer):
     #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
     stopping: bool = False
     _accept_burst = 1  # connections accepted per readiness report (see serve_forever)
+    _check_inherited = False  # see adopt_socket
     _accepted = 0  # counted by get_request(): tells a burst when nobody else is waiting
 
     #: TLS (an ``ssl.SSLContext`` for the server side): each accepted connection is wrapped without
@@ -144,6 +145,20 @@ class WSGIServer(HTTPServer):
         self.server_address = sock.getsockname()
         self._bound()
         self.server_activate()  # listen() again only sets the backlog
+        # Connections that completed their handshake before _bound() set the options on the
+        # listening socket did not inherit them (Linux copies them at that moment). accept() takes
+        # connections in that order, so checking accepted ones until one has them finds exactly those.
+        self._check_inherited = KERNEL_TIMEOUTS
+
+    def _inherit(self, request: socket.socket) -> None:
+        """Give ``request`` the options the listening socket passes on, if it missed them."""
+        if any(request.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)):
+            self._check_inherited = False  # from here on, every connection has them
+            return
+        if not self.is_unix:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_kernel_timeout(request, socket.SO_RCVTIMEO, self.head_timeout)
+        set_kernel_timeout(request, socket.SO_SNDTIMEO, self.io_timeout)
 
     def _bound(self) -> None:
         """What follows the bind: options accepted sockets inherit, the name, ``base_environ``."""
@@ -173,6 +188,9 @@ class WSGIServer(HTTPServer):
     def get_request(self) -> tuple[Any, Any]:
         request, client_address = super().get_request()
         self._accepted += 1
+        if self._check_inherited:
+            with contextlib.suppress(OSError):  # a connection already reset: its handler will see
+                self._inherit(request)
         size = self.receive_buffer_for(client_address)
         if size is not None:
             with contextlib.suppress(OSError):  # a buffer is an optimisation, never a failure
