@@ -40,9 +40,10 @@ class Served:
     out: str = ""
     err: str = ""
 
-    def stop(self, signum: int = signal.SIGINT) -> int:
-        """Stop it; its exit status (stdout and stderr are kept in ``out``/``err``)."""
-        if self.process.poll() is None:
+    def stop(self, signum: int | None = signal.SIGINT) -> int:
+        """Stop it (``signum`` None: it was already told to); its exit status (stdout and stderr are
+        kept in ``out``/``err``)."""
+        if signum is not None and self.process.poll() is None:
             self.process.send_signal(signum)
         try:
             out, err = self.process.communicate(timeout=LIMIT)

@@ -3,16 +3,18 @@ that changes what is served, over loopback in a child process (every wait bounde
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from support.certs import certificate
 from support.clients import has_ipv6_loopback
 
 from ._process import get, run, serve, unix_get, write_app
@@ -122,61 +124,27 @@ def test_address_already_in_use_is_one_line() -> None:
         port = busy.getsockname()[1]
         result = run("--port", str(port))
     assert result.returncode == 1
-    assert result.stderr == f"wsgicore: error: cannot listen on 127.0.0.1:{port}: address already in use\n".replace(
-        "wsgicore", "python -m wsgidrivers")
+    assert result.stderr == (
+        f"python -m wsgidrivers: error: cannot listen on 127.0.0.1:{port}: address already in use\n")
     assert result.stdout == ""
-
-
-def _certificate(directory: Path) -> tuple[str, str]:
-    """A throwaway self-signed certificate and key, made by openssl or the cryptography package."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    openssl = shutil.which("openssl")
-    if openssl is not None:
-        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-                       check=True, capture_output=True, timeout=60)
-        return str(cert), str(key)
-    crypto = pytest.importorskip("cryptography")  # neither: the TLS tests cannot run here
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    assert crypto is not None
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                   .public_key(private.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-                   .sign(private, hashes.SHA256()))
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(private.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return str(cert), str(key)
 
 
 @pytest.mark.parametrize("driver", ["simple", "threading", "asyncio"])
 def test_tls_serves_https(driver: str, tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
+    cert, key = certificate(tmp_path)
     served = serve("--driver", driver, "--port", "0", "--certfile", cert, "--keyfile", key,
                    write_app(tmp_path), cwd=tmp_path)
     try:
         address = served.addresses[0]
         assert served.banner[0].startswith(f"Serving HTTPS on 127.0.0.1 port {address[1]} (https://")
         assert "TLS on" in served.banner[-1]
-        assert get(address, "/s", tls=True) == (200, get(address, "/s", tls=True)[1],
-                                                b"https||/s|127.0.0.1|0")
+        status, _, body = get(address, "/s", tls=True)
+        assert (status, body) == (200, b"https||/s|127.0.0.1|0")
         # A plain-HTTP client gets no answer, and the server goes on serving TLS.
         with socket.create_connection(address, timeout=10) as plain:
             plain.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            try:
+            with contextlib.suppress(ConnectionResetError):
                 assert not plain.recv(100).startswith(b"HTTP/1.1 200")
-            except ConnectionResetError:
-                pass
         assert get(address, "/again", tls=True)[2] == b"https||/again|127.0.0.1|0"
     finally:
         assert served.stop() == 0, served.err
@@ -184,7 +152,7 @@ def test_tls_serves_https(driver: str, tmp_path: Path) -> None:
 
 
 def test_tls_with_one_file_holding_both(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
+    cert, key = certificate(tmp_path)
     both = tmp_path / "both.pem"
     both.write_text(Path(key).read_text() + Path(cert).read_text())
     served = serve("--port", "0", "--certfile", str(both))
@@ -292,19 +260,13 @@ def test_log_level_warning_hides_the_banner_and_the_access_log(tmp_path: Path) -
             except ConnectionRefusedError:
                 if process.poll() is not None:
                     break
-                threading_event_wait(0.05)
+                threading.Event().wait(0.05)
         assert get(("127.0.0.1", port), "/hidden")[0] == 200
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=15)
     assert "Serving" not in out
     assert "/hidden" not in err
-
-
-def threading_event_wait(seconds: float) -> None:
-    import threading
-
-    threading.Event().wait(seconds)
 
 
 @pytest.mark.parametrize("threads", ["1", "3"])
@@ -339,3 +301,41 @@ def test_the_banner_says_what_is_served_where(tmp_path: Path) -> None:
         assert f"pid {served.process.pid};" in served.banner[2]
     finally:
         served.stop()
+
+
+SLOW_APP = '''\
+import os, time
+
+
+def app(environ, start_response):
+    open("started", "w").close()
+    deadline = time.monotonic() + 10
+    while not os.path.exists("go") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"finished"]
+'''
+
+
+@pytest.mark.parametrize("driver", ["simple", "threading", "asyncio"])
+def test_a_request_in_progress_at_sigterm_completes(driver: str, tmp_path: Path) -> None:
+    served = serve("--driver", driver, "--port", "0", write_app(tmp_path, "slow", SLOW_APP),
+                   cwd=tmp_path)
+    result: list[tuple[int, dict[str, str], bytes]] = []
+    client = threading.Thread(target=lambda: result.append(get(served.addresses[0])))
+    client.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(500):  # until the app runs (bounded: 10 s)
+            if (tmp_path / "started").exists():
+                break
+            deadline.wait(0.02)
+        served.process.send_signal(signal.SIGTERM)
+        deadline.wait(0.2)  # let the signal arrive while the app is still running
+        (tmp_path / "go").write_text("")
+        client.join(15)
+    finally:
+        status = served.stop(None)
+    assert status == 0, served.err
+    assert len(result) == 1
+    assert (result[0][0], result[0][2]) == (200, b"finished")

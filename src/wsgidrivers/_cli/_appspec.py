@@ -80,22 +80,13 @@ def _literal_call(text: str, spec: str) -> tuple[str, list[Any], dict[str, Any]]
 
 
 def _looks_like_a_factory(obj: Any) -> bool:
-    """A function that cannot take (environ, start_response) but can be called with nothing."""
+    """A function that can be called with no arguments: a WSGI application cannot (it needs
+    ``environ`` and ``start_response``), a factory like Flask's ``create_app(test_config=None)`` can."""
     if not (inspect.isfunction(obj) or inspect.ismethod(obj)):
         return False
     try:
-        signature = inspect.signature(obj)
+        inspect.signature(obj).bind()
     except (TypeError, ValueError):
-        return False
-    try:
-        signature.bind(None, None)
-    except TypeError:
-        pass
-    else:
-        return False
-    try:
-        signature.bind()
-    except TypeError:
         return False
     return True
 

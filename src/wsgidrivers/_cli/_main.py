@@ -6,7 +6,10 @@ import argparse
 import logging
 import os
 import signal
+import ssl
 import sys
+
+from wsgidrivers._common.settings import Settings
 
 from ._appspec import LoadError, add_search_path, load_app
 from ._banner import banner
@@ -56,6 +59,10 @@ def _wait_for_a_fix(files: tuple[str, ...]) -> int:
     return 0 if stopped else RESTART
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _restart_on_change(path: str) -> None:
     print(f"wsgicore: {path} changed, restarting", file=sys.stderr, flush=True)
     os.kill(os.getpid(), signal.SIGTERM)  # the runner stops as on any SIGTERM
@@ -76,6 +83,19 @@ def main(argv: list[str] | None = None, *, prog: str = "wsgicore", driver: str =
         context = server_context(args.certfile, args.keyfile)
     except (SettingsError, TLSError) as exc:
         parser.error(str(exc))
+    # Until the driver's runner installs its own handlers, SIGTERM (a process manager, `kill`)
+    # stops as cleanly as Ctrl-C: while the application loads, or just before serving.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _serve(parser, args, binds=binds, settings=settings, context=context, argv=argv)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace, *, binds: list[Bind],
+           settings: Settings, context: ssl.SSLContext | None, argv: list[str] | None) -> int:
+    """Everything after the options are checked; the exit status."""
+    prog = parser.prog
     level = getattr(logging, args.log_level.upper())
     logging.basicConfig(level=level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     inherited = inherited_sockets()
@@ -114,8 +134,6 @@ def main(argv: list[str] | None = None, *, prog: str = "wsgicore", driver: str =
         watcher.start()
     try:
         runner(args.driver)(plan)
-    except KeyboardInterrupt:  # while starting or closing
-        pass
     finally:
         close_all(sockets, [] if inherited is not None else binds)
     return RESTART if watcher is not None and watcher.changed.is_set() else 0

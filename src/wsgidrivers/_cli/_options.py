@@ -46,8 +46,11 @@ application that cannot be loaded.
 """
 
 
-def env_name(dest: str) -> str:
-    return ENV_PREFIX + dest.upper()
+def env_name(action: argparse.Action) -> str:
+    """``--max-body-size`` -> ``WSGICORE_MAX_BODY_SIZE``; the application -> ``WSGICORE_APP``."""
+    longs = [option for option in action.option_strings if option.startswith("--")]
+    name = longs[0][2:] if longs else action.dest
+    return ENV_PREFIX + name.replace("-", "_").upper()
 
 
 def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> argparse.ArgumentParser:
@@ -159,7 +162,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None,
     environ = os.environ if environ is None else environ
     from_env: dict[str, Any] = {}
     for action in parser._actions:
-        name = env_name(action.dest)
+        name = env_name(action)
         if action.dest in ("help", "version") or name not in environ:
             continue
         try:

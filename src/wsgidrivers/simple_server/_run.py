@@ -4,7 +4,7 @@ decides the rest).
 
 Shutdown is graceful: the servers stop accepting; the reading side of every open connection is
 ended, so an idle kept-alive connection ends at once instead of after ``keep_alive_timeout``, while
-a request whose application is running completes (with ``Connection: close``); the threading
+a request whose application is running completes (and the connection then closes); the threading
 server's connections then get up to ``plan.grace`` seconds. Its connection threads are daemon
 threads, which the interpreter would otherwise cut off at exit in the middle of a response.
 """
