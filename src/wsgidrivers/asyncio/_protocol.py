@@ -142,7 +142,7 @@ class WSGIProtocol(asyncio.Protocol):
 
     def begin_shutdown(self) -> None:
         """Close now if no request is in an application (or stop lingering); otherwise close after
-        the response of the request in progress."""
+        the response of the request in progress, and of those already received behind it."""
         if self._state in (_IDLE, _HEAD):
             self._close(linger=False)
         elif self._state == _APP:
@@ -177,12 +177,16 @@ class WSGIProtocol(asyncio.Protocol):
                 return
             if event is NEED_DATA:
                 self._write(conn.data_to_send())
+                if self._stopping():
+                    self._close()  # shutting down: no request is waited for
                 return
             if isinstance(event, RequestReceived):
                 self._write(conn.data_to_send())
-                if self._service.closing:
-                    self._close()  # shutting down: no new work, even if already received
-                    return
+                if self._stopping():
+                    # Shutting down: a request already received is still answered, and its
+                    # response says Connection: close (the core's close_after_response), as
+                    # simple_server does: a client never has to guess whether it was served.
+                    conn.close_after_response()
                 self._dispatch(conn, event.environ)
                 return
             if isinstance(event, ConnectionClosed):
@@ -227,17 +231,18 @@ class WSGIProtocol(asyncio.Protocol):
             conn.receive_data(data)
         if leftover.eof:
             conn.receive_data(b"")
-        if self._close_after_app or self._service.closing:
-            self._close()
-            return
         self._state = _IDLE if conn.deadline == IDLE_DEADLINE else _HEAD
         service = self._service
         wait = service.head_timeout if self._state == _HEAD else service.keep_alive_timeout
         self._deadline.set(self._now() + wait)
         if leftover.reading_paused:
             self._require_transport().resume_reading()
-        # Pipelined requests, or the core's ConnectionClosed (after a failed body read, say).
+        # Pipelined requests, or the core's ConnectionClosed (after a failed body read, say); while
+        # shutting down, only those already received.
         self._advance()
+
+    def _stopping(self) -> bool:
+        return self._close_after_app or self._service.closing
 
     def _resume_reading(self) -> None:
         if self._bridge.may_resume_reading() and self._state == _APP and self._transport is not None:

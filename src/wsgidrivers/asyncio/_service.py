@@ -94,9 +94,10 @@ class Service(Shared):
         """Graceful shutdown of the connections (the listening socket is the caller's to close first).
 
         Idle connections and connections with a partial head are closed now; requests already handed
-        to a worker finish (their connection then closes instead of reading the next request) for at
-        most ``grace`` seconds; what is left is aborted. Then the worker pool is shut down without
-        waiting: a thread stuck inside an application cannot be stopped from outside.
+        to a worker finish, and so do those already received behind them (the last response says
+        ``Connection: close``; no request is waited for), for at most ``grace`` seconds; what is
+        left is aborted. Then the worker pool is shut down without waiting: a thread stuck inside
+        an application cannot be stopped from outside.
         """
         loop = asyncio.get_running_loop()
         self.closing = True

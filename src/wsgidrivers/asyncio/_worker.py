@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import Any
 
 from wsgicore import Connection
-from wsgidrivers._common.accesslog import not_completed_message, request_line
+from wsgidrivers._common.accesslog import not_completed_message, request_line, write_unreported
 
 from ._bridge import Bridge, Outcome, SendError
 from ._shared import Shared
@@ -42,8 +41,6 @@ def serve_request(
             conn.send_failed()
         outcome = exc
     else:
-        for problem in outcome.unreported:  # wsgi.errors failed: the process's stderr is left
-            with contextlib.suppress(Exception):
-                sys.stderr.write(problem.format())
+        write_unreported(outcome.unreported)
         service.log_access(addr, request_line(environ), outcome.status, outcome.body_bytes)
     bridge.finish(outcome)
