@@ -136,3 +136,17 @@ def test_environment_parsing_of_each_kind() -> None:
     assert args.trusted_proxies == ["10.0.0.1", "unix"]
     assert (args.reload, args.threads, args.head_timeout, args.max_head_bytes) == (True, 4, 2.5, 32768)
     assert from_env == {"trusted_proxies", "reload", "threads", "head_timeout", "max_head_bytes"}
+
+
+def test_the_readme_documents_every_option_and_its_variable() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Command line"):readme.index("## Benchmarks")]
+    from wsgidrivers._cli._options import env_name
+
+    parser = build_parser("wsgicore")
+    for action in parser._actions:
+        longs = [option for option in action.option_strings if option.startswith("--")]
+        if not longs or longs[0] in ("--help", "--version"):
+            continue
+        assert f"`{longs[0]}" in section, longs[0]
+        assert f"`{env_name(action)}`" in section, env_name(action)
