@@ -3,6 +3,7 @@ edit is reported and the next fix is picked up, and Ctrl-C stops everything with
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from wsgidrivers._cli import main
+from wsgidrivers._cli._reload import Watcher, engine_available
 
 from ._process import LIMIT, get, serve
 
@@ -42,11 +46,17 @@ def _body(address: tuple[str, int]) -> bytes | None:
         return None
 
 
+ENGINES = ["poll", pytest.param("watchfiles", marks=pytest.mark.skipif(
+    not engine_available("watchfiles"), reason="watchfiles is not installed"))]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("driver", ["threading", "asyncio"])
-def test_an_edited_module_is_served_again(driver: str, tmp_path: Path) -> None:
+def test_an_edited_module_is_served_again(driver: str, engine: str, tmp_path: Path) -> None:
     (tmp_path / "reloaded.py").write_text(SOURCE)
     (tmp_path / "helper.py").write_text('TEXT = "first"\n')
-    served = serve("--reload", "--driver", driver, "--port", "0", "reloaded:app", cwd=tmp_path)
+    served = serve("--reload", "--reload-engine", engine, "--driver", driver, "--port", "0",
+                   "reloaded:app", cwd=tmp_path)
     try:
         address = served.addresses[0]
         assert get(address)[2] == b"first"
@@ -83,3 +93,55 @@ def _stderr_so_far(process: object) -> str:
 
         threading.Thread(target=read, daemon=True).start()
     return "".join(_collected[pid])
+
+
+def test_the_serving_process_stops_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    (tmp_path / "reloaded.py").write_text(SOURCE)
+    (tmp_path / "helper.py").write_text('TEXT = "first"\n')
+    served = serve("--reload", "--port", "0", "reloaded:app", cwd=tmp_path)
+    child = int(served.banner[-1].rsplit("pid ", 1)[1].split(";")[0])
+    assert child != served.process.pid
+    served.process.kill()  # SIGKILL: nothing is passed on
+    served.stop(None)
+
+    def gone() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    _eventually(gone)
+
+
+def test_the_watcher_sees_an_edit_and_notes_new_files(tmp_path: Path) -> None:
+    watched = tmp_path / "watched.py"
+    watched.write_text("A = 1\n")
+    watcher = Watcher(lambda path: None, extra=[str(watched)])
+    assert watcher.scan() is None
+    later = tmp_path / "later.py"
+    later.write_text("B = 1\n")
+    watcher._extra += (str(later),)  # as a module imported after the start would be
+    assert watcher.scan() is None  # noted, not a change
+    watched.write_text("A = 22\n")  # another size: a change even within the same clock tick
+    assert watcher.scan() == str(watched)
+    watched.unlink()
+    assert watcher.scan() == str(watched)
+
+
+def test_the_watcher_ignores_installed_packages() -> None:
+    watcher = Watcher(lambda path: None)
+    seen = set(watcher._seen)
+    assert pytest.__file__ not in seen  # site-packages
+    assert os.__file__ not in seen  # the standard library
+    assert __file__ in seen  # this test module is the user's code here
+
+
+def test_a_missing_engine_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("wsgidrivers._cli._main.engine_available", lambda engine: engine != "watchfiles")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--reload", "--reload-engine", "watchfiles"])
+    assert exit_info.value.code == 2
+    assert "argument --reload-engine: watchfiles is not installed (pip install watchfiles)" in (
+        capsys.readouterr().err)

@@ -18,7 +18,7 @@ from ._drivers import DEFAULT_DRIVER, runner
 from ._listen import ListenError, close_all, listen_all
 from ._options import build_parser, parse
 from ._plan import Plan
-from ._reload import RESTART, Watcher, inherited_sockets, supervise
+from ._reload import RESTART, Watcher, engine_available, inherited_sockets, supervise
 from ._tls import TLSError, server_context
 from ._values import DEFAULT_PORT, Bind
 
@@ -42,11 +42,12 @@ def _binds(parser: argparse.ArgumentParser, args: argparse.Namespace, from_env: 
     return [Bind(host, DEFAULT_PORT if args.port is None else args.port)]
 
 
-def _wait_for_a_fix(files: tuple[str, ...]) -> int:
+def _wait_for_a_fix(files: tuple[str, ...], engine: str) -> int:
     """In a reloader's child whose application failed to load: exit to be restarted once one of
     the files involved (or any loaded module) changes; 0 on SIGINT/SIGTERM."""
-    watcher = Watcher(lambda path: None, extra=files)
     stopped: list[int] = []
+    watcher = Watcher(lambda path: None, extra=files, engine=engine,
+                      on_orphaned=lambda: stopped.append(0))
 
     def stop(signum: int, frame: object) -> None:
         stopped.append(signum)
@@ -68,6 +69,11 @@ def _restart_on_change(path: str) -> None:
     os.kill(os.getpid(), signal.SIGTERM)  # the runner stops as on any SIGTERM
 
 
+def _orphaned() -> None:
+    print("wsgicore: the reloader is gone, stopping", file=sys.stderr, flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None, *, prog: str = "wsgicore", driver: str = DEFAULT_DRIVER) -> int:
     """The command line; returns the exit status (2 for a usage error, as argparse exits)."""
     parser = build_parser(prog, driver)
@@ -78,6 +84,9 @@ def main(argv: list[str] | None = None, *, prog: str = "wsgicore", driver: str =
                      "(use --driver threading or asyncio)")
     if args.grace < 0:
         parser.error(f"argument --grace: must be 0 or more seconds, not {args.grace}")
+    if not engine_available(args.reload_engine):
+        parser.error(f"argument --reload-engine: {args.reload_engine} is not installed "
+                     f"(pip install {args.reload_engine})")
     try:
         settings = build(args)
         context = server_context(args.certfile, args.keyfile)
@@ -118,7 +127,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace, *, binds: 
             app = load_app(args.app, call=args.call)
         except LoadError as exc:
             print(f"{prog}: error: cannot load {args.app!r}: {exc}", file=sys.stderr, flush=True)
-            return 2 if inherited is None else _wait_for_a_fix(exc.files)
+            return 2 if inherited is None else _wait_for_a_fix(exc.files, args.reload_engine)
         sockets = inherited if inherited is not None else listen_all(binds)
     except ListenError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
@@ -130,10 +139,11 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace, *, binds: 
         print("\n".join(banner(plan, args.driver, args.app or "demo_app")), flush=True)
     watcher = None
     if inherited is not None:
-        watcher = Watcher(_restart_on_change)
+        watcher = Watcher(_restart_on_change, engine=args.reload_engine, on_orphaned=_orphaned)
         watcher.start()
     try:
         runner(args.driver)(plan)
     finally:
         close_all(sockets, [] if inherited is not None else binds)
-    return RESTART if watcher is not None and watcher.changed.is_set() else 0
+    restart = watcher is not None and watcher.changed.is_set() and os.getppid() == watcher.parent
+    return RESTART if restart else 0

@@ -17,6 +17,7 @@ from wsgicore import __version__
 from wsgidrivers._common.settings import HEAD_TIMEOUT, IO_TIMEOUT, KEEP_ALIVE_TIMEOUT, LINGER_TIMEOUT
 
 from ._drivers import DEFAULT_DRIVER, DRIVERS
+from ._reload import ENGINES
 from ._values import DEFAULT_PORT, parse_bind, port, positive_int, seconds, size, switch
 
 __all__ = ["ENV_PREFIX", "LOG_LEVELS", "build_parser", "env_name", "parse"]
@@ -92,6 +93,10 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> argparse.ArgumentPa
                          help="change to DIR before loading the application and binding")
     serving.add_argument("--reload", action="store_true",
                          help="restart when a source file of the application changes (development)")
+    serving.add_argument("--reload-engine", choices=ENGINES, default="auto",
+                         help="how --reload notices changes: poll (modification times, every 0.5 s), "
+                              "watchfiles (the package, woken by the OS), auto (watchfiles if "
+                              "installed; the default)")
 
     limits = parser.add_argument_group(
         "limits (bytes; K, M and G suffixes are KiB, MiB and GiB)")
