@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from wsgidrivers._common.settings import Settings
 
 from ._plan import Plan
 
-__all__ = ["DEFAULT_DRIVER", "DRIVERS", "Driver", "runner"]
+__all__ = ["DEFAULT_DRIVER", "DRIVERS", "Driver", "default_settings", "runner"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,6 @@ def runner(name: str) -> Callable[[Plan], None]:
     return run
 
 
-def default_settings(name: str, **given: object) -> Settings:
+def default_settings(name: str, **given: Any) -> Settings:
     """Settings from the options given, over the driver's defaults (a bad value: ValueError)."""
-    return Settings(**{"keep_alive": DRIVERS[name].keep_alive, **given})  # type: ignore[arg-type]
+    return Settings(**{"keep_alive": DRIVERS[name].keep_alive, **given})

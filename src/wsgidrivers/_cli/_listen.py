@@ -31,7 +31,7 @@ def _reason(exc: OSError) -> str:
         return "address already in use"
     if exc.errno == errno.EACCES:
         return "permission denied (ports below 1024 need privileges)"
-    return (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
+    return exc.strerror.lower() if exc.strerror else str(exc)
 
 
 def _clear_stale(path: str) -> None:
