@@ -1,9 +1,15 @@
-"""The smallest driver: run a WSGI app over bytes in memory, for tests and fuzzing."""
+"""The smallest driver: run a WSGI app over bytes in memory, for tests and fuzzing.
+
+:class:`MemoryConnection` is one server-side connection without a socket: ``send(data)`` feeds
+request bytes and returns what the server wrote back, as often as you like (keep-alive,
+pipelining); ``close()`` is the client's EOF. :func:`exchange` is the one-shot form.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
@@ -13,6 +19,7 @@ from wsgicore import (
     Config,
     Connection,
     ConnectionClosed,
+    Problem,
     RemoteProtocolError,
     RequestReceived,
     serving_config,
@@ -20,22 +27,132 @@ from wsgicore import (
 
 from ._common.accesslog import write_unreported
 
-__all__ = ["exchange"]
+__all__ = ["MemoryConnection", "exchange"]
 
 _MAX_STEPS = 1_000_000  # a guard against a core bug turning into a hang
 
 #: What every driver serves with when given no Config (the core's rule), made once: building a
-#: Config per call would cost ~5 µs of a ~28 µs exchange.
+#: Config per connection would cost ~5 µs of a ~28 µs exchange.
 _DEFAULT_CONFIG = serving_config(None, clock=time.time, keep_alive=True, multithread=False)
 
 
 def _serving_config(config: Config | None) -> Config:
-    """The core's rule, as every driver applies it (``wsgicore.serving_config``)."""
+    """The core's rule, as every driver applies it (``wsgicore.serving_config``): none gives the
+    drivers' default (``Date``, ``Server``); a given Config is used as it is (no clock: no ``Date``)."""
     if config is None:
         return _DEFAULT_CONFIG
     if not isinstance(config, Config):
         raise TypeError(f"config must be a wsgicore.Config or None, not {config!r}")
     return serving_config(config, clock=time.time, keep_alive=True, multithread=False)
+
+
+class MemoryConnection:
+    """One connection serving ``app``, fed from memory (the client side is the caller).
+
+    ``send(data)`` delivers bytes (or byte chunks, in those pieces, each only when the core asks for
+    more, as a socket would) and runs every request they complete; it returns every byte the server
+    wrote meanwhile. The connection then waits for more input, unless it has ended (:attr:`closed`).
+    ``close()`` delivers EOF and returns the last bytes. A ``wsgi.input`` read that finds no bytes
+    left counts as the client's EOF: an in-memory connection cannot wait for bytes nobody sent.
+
+    ``errors`` is ``wsgi.errors`` (default ``sys.stderr``); ``on_problem`` is passed to
+    :meth:`wsgicore.Connection.run_app`. The Config is applied as by every driver: none gives the
+    drivers' default (``Date`` and ``Server``); a given one is used as it is, so ``Config()`` sends no
+    ``Date``, as over a socket; anything but a Config is a ``TypeError``.
+    """
+
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        *,
+        config: Config | None = None,
+        peer: Any = ("127.0.0.1", 50000),
+        sockname: Any = ("127.0.0.1", 80),
+        errors: IO[str] | None = None,
+        on_problem: Callable[[Problem], None] | None = None,
+    ) -> None:
+        config = _serving_config(config)
+        self.app = app
+        self.errors = errors
+        self.on_problem = on_problem
+        self.connection = Connection(config, peer=peer, sockname=sockname)
+        self.closed = False  # the server ended the connection (ConnectionClosed or an error)
+        self._sources: deque[Iterator[bytes]] = deque()  # drawn lazily, as the core asks
+        self._eof = False  # EOF was fed to the core
+        self._out = bytearray()
+        self._eof_next = False  # close() was called: EOF follows the pending bytes
+
+    def send(self, data: bytes | Iterable[bytes]) -> bytes:
+        """Deliver ``data`` and run what it completes; return the bytes the server wrote."""
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = (bytes(data),)
+        if not self.closed and not self._eof:
+            self._sources.append(iter(data))
+            self._run()
+        return self._take()
+
+    def close(self) -> bytes:
+        """Deliver EOF (the client closed) and run to the end; return the last bytes written."""
+        if not self.closed and not self._eof:
+            self._eof_next = True
+            self._run()
+        self.closed = True
+        return self._take()
+
+    def _take(self) -> bytes:
+        self._out += self.connection.data_to_send()
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def _fetch(self, size: int) -> bytes:
+        # wsgi.input wants more (the core has sent a pending "100 Continue" first); any number of
+        # bytes may come back: the next piece as the caller split the input.
+        chunk = self._next_chunk()
+        if chunk is None:  # nothing left to deliver: the stream sees the end of input
+            self._eof = True
+            return b""
+        return chunk
+
+    def _next_chunk(self) -> bytes | None:
+        """The next non-empty piece to deliver, ``b""`` for EOF after close(), ``None``: nothing."""
+        while self._sources:
+            for chunk in self._sources[0]:
+                if chunk:
+                    return bytes(chunk)
+            self._sources.popleft()
+        if self._eof_next and not self._eof:
+            return b""
+        return None
+
+    def _run(self) -> None:
+        conn = self.connection
+        for _ in range(_MAX_STEPS):
+            if self.closed:
+                return
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                self._out += conn.data_to_send() + exc.response
+                self.closed = True
+                return
+            if event is NEED_DATA:
+                # After EOF the core should not ask again; if it does, EOF again (bounded by the loop).
+                chunk = b"" if self._eof else self._next_chunk()
+                if chunk is None:
+                    return  # wait for the caller's next send() or close()
+                self._eof = not chunk
+                conn.receive_data(chunk)
+            elif isinstance(event, RequestReceived):
+                # The core sets wsgi.input and wsgi.errors (PEP 3333) and flushes a 100 Continue.
+                info = conn.run_app(self.app, event.environ, self._out.extend, fetch=self._fetch,
+                                    errors=self.errors if self.errors is not None else sys.stderr,
+                                    on_problem=self.on_problem)
+                write_unreported(info.unreported)
+            elif isinstance(event, ConnectionClosed) or event is PAUSED:
+                self.closed = True
+                return
+        raise RuntimeError("wsgidrivers.memory: the connection made no progress")
 
 
 def exchange(
@@ -49,38 +166,7 @@ def exchange(
 ) -> bytes:
     """Feed ``data`` (bytes, or byte chunks delivered in those pieces), then EOF, to one connection
     serving ``app``; return every byte the server would have sent. ``errors`` is ``wsgi.errors``
-    (default ``sys.stderr``). The Config is applied as by every driver (``serving_config``): none gives
-    the drivers' default (``Date`` and ``Server``); a given one is used as it is, so
-    ``Config(clock=None)`` sends no ``Date``, as over a socket.
+    (default ``sys.stderr``). The Config is applied as by every driver (see :class:`MemoryConnection`).
     """
-    config = _serving_config(config)
-    chunks: Iterator[bytes] = iter((data,) if isinstance(data, (bytes, bytearray)) else data)
-    conn = Connection(config, peer=peer, sockname=sockname)
-    out = bytearray()
-
-    def fetch(size: int = 0) -> bytes:
-        # Any number of bytes may come back; the next piece as the caller split the input.
-        for chunk in chunks:
-            if chunk:
-                return bytes(chunk)
-        return b""
-
-    for _ in range(_MAX_STEPS):
-        try:
-            event = conn.next_event()
-        except RemoteProtocolError as exc:
-            out += conn.data_to_send() + exc.response
-            break
-        if event is NEED_DATA:
-            out += conn.data_to_send()
-            conn.receive_data(fetch())
-        elif isinstance(event, RequestReceived):
-            info = conn.run_app(app, event.environ, out.extend, fetch=fetch,
-                                errors=errors if errors is not None else sys.stderr)
-            write_unreported(info.unreported)
-        elif isinstance(event, ConnectionClosed) or event is PAUSED:
-            break
-    else:
-        raise RuntimeError("wsgidrivers.memory.exchange: the connection made no progress")
-    out += conn.data_to_send()
-    return bytes(out)
+    memory = MemoryConnection(app, config=config, peer=peer, sockname=sockname, errors=errors)
+    return memory.send(data) + memory.close()

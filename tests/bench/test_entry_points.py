@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
-    "module", ["benchmarks", "benchmarks.inmemory", "benchmarks.profile_server", "benchmarks.growth"]
+    "module",
+    ["benchmarks", "benchmarks.inmemory", "benchmarks.profile_server", "benchmarks.growth",
+     "benchmarks.testclient"],
 )
 def test_help_runs(module: str) -> None:
     result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT,

@@ -302,14 +302,14 @@ def _sized_stream(head_and_start: bytes, rest: bytes) -> tuple[Any, list[int]]:
     asked: list[int] = []
     source = io.BytesIO(rest)
 
-    def fetch_up_to(size: int) -> bytes:
+    def fetch(size: int) -> bytes:
         asked.append(size)
         return source.read(size)
 
-    return conn.input_stream(fetch_up_to), asked
+    return conn.input_stream(fetch), asked
 
 
-def test_fetch_up_to_is_asked_for_what_the_app_waits_for() -> None:
+def test_fetch_n_is_asked_for_what_the_app_waits_for() -> None:
     from wsgicore._connection import MIN_FETCH
 
     body = bytes(range(256)) * 1024  # 256 KiB
@@ -329,7 +329,7 @@ def test_fetch_up_to_is_asked_for_what_the_app_waits_for() -> None:
     assert all(n <= len(body) for n in asked)
 
 
-def test_fetch_up_to_pieces_are_passed_through_without_copies() -> None:
+def test_fetch_n_pieces_are_passed_through_without_copies() -> None:
     from wsgicore import Connection, RequestReceived
 
     body = b"x" * 65536 * 3
@@ -358,7 +358,7 @@ def test_input_stream_takes_one_fetch_of_n() -> None:
         conn.input_stream(lambda size: b"", fetch_up_to=lambda size: b"")  # type: ignore[call-arg]
 
 
-def test_fetch_up_to_for_a_chunked_body_is_a_hint() -> None:
+def test_fetch_n_for_a_chunked_body_is_a_hint() -> None:
     body = b"0123456789" * 1000
     data = chunked_request(body, sizes=(len(body),), ext=False)
     head_end = data.index(b"\r\n\r\n") + 4

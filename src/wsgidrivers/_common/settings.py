@@ -1,10 +1,11 @@
 """Every driver's settings, in one frozen object validated on construction (like ``wsgicore.Config``).
 
 ``simple_server`` reads them from its server class's attributes, ``asyncio`` from its keywords,
-``memory`` and the command lines from theirs; each builds one :class:`Settings`, so an unknown name
-or a bad value is refused the same way everywhere, naming the setting, before anything is served.
-The core's own limits are ``config``'s; :meth:`Settings.serving_config` gives the Config each
-connection uses (the rule itself is the core's, ``wsgicore.serving_config``).
+the command lines from their options; each builds one :class:`Settings`, so an unknown name or a
+bad value is refused the same way everywhere, naming the setting, before anything is served. The
+core's own limits are ``config``'s; :meth:`Settings.serving_config` gives the Config each
+connection uses. The rule itself is the core's (``wsgicore.serving_config``), which ``memory`` (whose
+only setting is ``config``) applies directly.
 """
 
 from __future__ import annotations
