@@ -140,7 +140,8 @@ def test_environment_parsing_of_each_kind() -> None:
 
 def test_the_readme_documents_every_option_and_its_variable() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Command line"):readme.index("## Benchmarks")]
+    start = readme.index("## Command line")
+    section = readme[start:readme.index("\n## ", start)]
     from wsgidrivers._cli._options import env_name
 
     parser = build_parser("wsgicore")
@@ -150,3 +151,29 @@ def test_the_readme_documents_every_option_and_its_variable() -> None:
             continue
         assert f"`{longs[0]}" in section, longs[0]
         assert f"`{env_name(action)}`" in section, env_name(action)
+
+
+@pytest.mark.parametrize(("argv", "environ", "expected"), [
+    ([], {}, ["127.0.0.1:8000"]),
+    (["--host", "::"], {}, ["[::]:8000"]),
+    (["--host", "[::1]", "--port", "0"], {}, ["[::1]:0"]),
+    (["--port", "9"], {"WSGICORE_BIND": "unix:/x"}, ["127.0.0.1:9"]),  # the command line's wins
+    (["--bind", "unix:/y"], {"WSGICORE_HOST": "10.0.0.1"}, ["unix:/y"]),
+    ([], {"WSGICORE_BIND": "127.0.0.1:1 unix:/z"}, ["127.0.0.1:1", "unix:/z"]),
+])
+def test_which_addresses(argv: list[str], environ: dict[str, str], expected: list[str]) -> None:
+    from wsgidrivers._cli._main import _binds
+
+    parser = build_parser("wsgicore")
+    args, from_env = parse(parser, argv, environ)
+    assert [str(bind) for bind in _binds(parser, args, from_env)] == expected
+
+
+def test_bind_and_host_from_the_same_place_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from wsgidrivers._cli._main import _binds
+
+    parser = build_parser("wsgicore")
+    args, from_env = parse(parser, [], {"WSGICORE_BIND": "unix:/x", "WSGICORE_PORT": "1"})
+    with pytest.raises(SystemExit):
+        _binds(parser, args, from_env)
+    assert "give --bind or --host/--port, not both" in capsys.readouterr().err

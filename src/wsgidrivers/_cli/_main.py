@@ -29,12 +29,11 @@ def _binds(parser: argparse.ArgumentParser, args: argparse.Namespace, from_env: 
     """--bind, or --host/--port; when both are set, the command line's beats the environment's."""
     host_port = {name for name in ("host", "port") if getattr(args, name) is not None}
     if args.bind and host_port:
-        if "bind" in from_env and not host_port <= from_env:
-            args.bind = None
-        elif host_port <= from_env and "bind" not in from_env:
-            host_port = set()
-        else:
+        bind_from_env = "bind" in from_env
+        if bind_from_env == (host_port <= from_env):  # both from the same place
             parser.error("argument --bind: give --bind or --host/--port, not both")
+        if bind_from_env:
+            args.bind = None  # the command line's --host/--port win
     if args.bind:
         binds: list[Bind] = args.bind
         return binds
