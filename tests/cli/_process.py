@@ -134,10 +134,10 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def unix_get(path: str, target: str = "/") -> tuple[int, bytes]:
+def unix_get(path: str, target: str = "/", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     conn = _UnixConnection(path)
     try:
-        conn.request("GET", target)
+        conn.request("GET", target, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
