@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -16,7 +17,7 @@ import pytest
 from wsgidrivers._cli import main
 from wsgidrivers._cli._reload import Watcher, engine_available
 
-from ._process import LIMIT, get, serve
+from ._process import LIMIT, Served, get, serve
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -93,6 +94,28 @@ def _stderr_so_far(process: object) -> str:
 
         threading.Thread(target=read, daemon=True).start()
     return "".join(_collected[pid])
+
+
+def test_a_module_that_does_not_exist_yet_is_served_once_written(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wsgidrivers", "--reload", "--reload-engine", "poll", "--port", "0",
+         "later:app"], cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    served = Served(process, [])
+    try:
+        _eventually(lambda: "no module named 'later'" in _stderr_so_far(process))
+        (tmp_path / "helper.py").write_text('TEXT = "late"\n')
+        (tmp_path / "later.py").write_text(SOURCE)
+        assert process.stdout is not None
+        timer = threading.Timer(LIMIT, process.kill)  # bounds the wait for the restarted banner
+        timer.start()
+        try:
+            banner = process.stdout.readline()
+        finally:
+            timer.cancel()
+        port = int(banner.split(" port ")[1].split()[0])
+        assert get(("127.0.0.1", port))[2] == b"late"
+    finally:
+        assert served.stop() == 0
 
 
 def test_the_serving_process_stops_when_the_supervisor_is_killed(tmp_path: Path) -> None:

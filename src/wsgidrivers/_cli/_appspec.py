@@ -30,7 +30,7 @@ _NOT_THE_USERS = (os.path.dirname(os.path.abspath(__file__)) + os.sep,
 
 class LoadError(Exception):
     """The application cannot be loaded; the message is what the user should read. ``files`` are
-    the user's files involved (for the reloader to watch until they are fixed)."""
+    the user's files (or the directory) involved, for the reloader to watch until they are fixed."""
 
     def __init__(self, message: str, files: tuple[str, ...] = ()) -> None:
         super().__init__(message)
@@ -111,8 +111,9 @@ def load_app(spec: str | None, *, call: bool = False) -> WSGIApplication:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if _missing_module(exc, module_name) and not _user_frames(exc.__traceback__):
+            # The reloader watches the current directory: it changes when the module is created.
             raise LoadError(f"no module named {exc.name!r} (looked in {os.getcwd()} and "
-                            f"sys.path)") from None
+                            f"sys.path)", (os.getcwd(),)) from None
         raise _report(f"importing {module_name!r} raised an exception", exc) from None
     except Exception as exc:  # SyntaxError included: the module itself is broken
         raise _report(f"importing {module_name!r} raised an exception", exc) from None
