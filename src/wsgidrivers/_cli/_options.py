@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -36,7 +37,8 @@ APP names the application:
 The current directory (after --chdir) is searched first for the module.
 
 Drivers:
-{chr(10).join(f'  {name:10} {driver.summary}' for name, driver in DRIVERS.items())}
+{chr(10).join(textwrap.fill(driver.summary, 100, initial_indent=f'  {name:10} ',
+                            subsequent_indent=' ' * 13) for name, driver in DRIVERS.items())}
   The default is threading: a browser opens several connections and keeps them open; one connection at a
   time would make each wait for the previous one to go idle, and threads cost the least per request.
 
