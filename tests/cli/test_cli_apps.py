@@ -149,3 +149,32 @@ def test_one_line_errors(apps: Path, spec: str, message: str) -> None:
 
 def test_call_without_an_app_is_refused(apps: Path) -> None:
     assert _refused(apps, "--call")[0].endswith("--call needs an APP to call")
+
+
+FLASK_APP = '''\
+from flask import Flask
+
+
+def create_app(test_config=None):  # the Flask tutorial's factory
+    app = Flask(__name__)
+
+    @app.route("/hello")
+    def hello():
+        return "Hello from Flask"
+
+    return app
+'''
+
+
+def test_a_flask_factory(tmp_path: Path) -> None:
+    pytest.importorskip("flask")
+    (tmp_path / "flaskr.py").write_text(FLASK_APP)
+    # The issue's case: given without parentheses it was served, and every request was a 500.
+    lines = _refused(tmp_path, "flaskr:create_app")
+    assert lines[0].endswith("write 'flaskr:create_app()' or add --call")
+    for spec in (["flaskr:create_app()"], ["--call", "flaskr:create_app"]):
+        served = serve("--port", "0", *spec, cwd=tmp_path)
+        try:
+            assert get(served.addresses[0], "/hello")[2] == b"Hello from Flask"
+        finally:
+            served.stop()
