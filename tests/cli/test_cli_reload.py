@@ -168,3 +168,18 @@ def test_a_missing_engine_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
     assert exit_info.value.code == 2
     assert "argument --reload-engine: watchfiles is not installed (pip install watchfiles)" in (
         capsys.readouterr().err)
+
+
+@pytest.mark.skipif(not engine_available("watchfiles"), reason="watchfiles is not installed")
+def test_watchfiles_falls_back_to_polling_when_a_directory_is_gone(tmp_path: Path) -> None:
+    directory = tmp_path / "gone"
+    directory.mkdir()
+    watched = directory / "mod.py"
+    watched.write_text("A = 1\n")
+    seen: list[str] = []
+    watcher = Watcher(seen.append, extra=[str(watched)], engine="watchfiles")
+    watched.unlink()
+    directory.rmdir()  # watchfiles cannot watch it: polling notices the file is gone
+    watcher.start()
+    assert watcher.changed.wait(LIMIT)
+    assert seen == [str(watched)]

@@ -157,9 +157,13 @@ class Watcher:
             directories = sorted({os.path.dirname(path) for path in self._seen} - {""})
             # The changes it reports are only a wake-up: scan() decides (mtime and size), the same
             # way for both engines, and also notes modules imported since.
-            yield from watchfiles.watch(*directories, stop_event=self.changed, yield_on_timeout=True,
-                                        rust_timeout=int(INTERVAL * 1000), debounce=50, step=10,
-                                        raise_interrupt=False, recursive=False)
-            return
+            try:
+                yield from watchfiles.watch(*directories, stop_event=self.changed,
+                                            yield_on_timeout=True, rust_timeout=int(INTERVAL * 1000),
+                                            debounce=50, step=10, raise_interrupt=False,
+                                            recursive=False)
+                return
+            except (OSError, RuntimeError):  # a directory vanished, the OS refused a watch: poll
+                pass
         while not self.changed.wait(INTERVAL):
             yield None
