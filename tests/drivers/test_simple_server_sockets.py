@@ -112,14 +112,20 @@ def test_tls(server_class: type[WSGIServer], tmp_path: Path) -> None:
     client_context = ssl.create_default_context()
     client_context.check_hostname = False
     client_context.verify_mode = ssl.CERT_NONE
-    server = make_server("127.0.0.1", 0, environ_app, server_class, recording_handler(), ssl=context)
+    server = make_server("127.0.0.1", 0, environ_app, server_class, recording_handler(), ssl=context,
+                         head_timeout=0.5)
     port = server.server_port
     with running(server):
         for _ in range(2):
             with client_context.wrap_socket(socket.create_connection(("127.0.0.1", port))) as client:
                 assert _get(client) == (200, f"https|127.0.0.1|{port}|127.0.0.1".encode())
-        # A client that never completes its handshake is cut at the head deadline, and does not
-        # hold up the others (the handshake happens in the connection's own thread).
+        # Part of a head, then silence: the core's 408 at the head deadline, over TLS as without.
+        with client_context.wrap_socket(socket.create_connection(("127.0.0.1", port))) as slow:
+            slow.settimeout(10)
+            slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            assert slow.recv(100).startswith(b"HTTP/1.1 408 ")
+        # A client that never completes its handshake does not hold up the others (the handshake
+        # happens in the connection's own thread).
         if server_class is ThreadingWSGIServer:
             with socket.create_connection(("127.0.0.1", port)) as silent:
                 with client_context.wrap_socket(socket.create_connection(("127.0.0.1", port))) as c:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import socketserver
+import ssl
 import sys
 import time
 import traceback
@@ -220,8 +221,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.requestline = self.command = self.path = self.request_version = ""
         sock = self.connection if isinstance(self.connection, socket.socket) else None
         # Unless a subclass replaced them, rfile/wfile are the socket's own files (wfile unbuffered):
-        # then the channel may use the socket directly.
-        direct = self._own_files() and sock is not None and KERNEL_TIMEOUTS
+        # then the channel may use the socket directly. Not over TLS: when a kernel timeout passes,
+        # ssl reads the EAGAIN as the peer's EOF (b""); its own timeouts (settimeout) report it.
+        direct = (self._own_files() and sock is not None and KERNEL_TIMEOUTS
+                  and not isinstance(sock, ssl.SSLSocket))
         channel = Channel(None if direct else self.rfile, None if direct else self.wfile, sock,
                           direct=direct,
                           kernel_timeouts=self.server.inherited_timeouts)
