@@ -108,14 +108,17 @@ class WSGIProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         self._peer_eof = True
+        # asyncio's TLS transport cannot stay half-open: it closes after this whatever we return,
+        # and logs a warning for True.
+        keep_open = not self._service.tls
         state = self._state
         if state == _APP:
             self._bridge.received_eof()
-            return True  # keep the write side open: the response is still coming
+            return keep_open  # keep the write side open: the response is still coming
         if state in (_IDLE, _HEAD):
             self._require_conn().receive_data(b"")
             self._advance()
-            return True
+            return keep_open
         return False  # closing: the transport closes once its buffer is flushed
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -28,6 +28,8 @@ the README's table has the reasons for each default):
 
 from __future__ import annotations
 
+import socket
+import ssl as _ssl
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -71,10 +73,15 @@ def make_server(
     handler_class: type[BaseHTTPRequestHandler] = WSGIRequestHandler,
     *,
     config: Config | None = None,
+    sock: socket.socket | None = None,
+    ssl: _ssl.SSLContext | None = None,
     **settings: Any,
 ) -> WSGIServer:
     """Create a server listening on ``host``:``port`` for ``app`` (wsgiref's signature).
 
+    ``sock``, a socket already bound by the caller (TCP or Unix, listening or not), is served
+    instead of binding ``host``:``port``. ``ssl``,
+    a server-side :class:`ssl.SSLContext`, serves TLS (``wsgi.url_scheme`` https).
     ``config`` replaces the server class's :class:`wsgicore.Config` for this server; ``settings``
     set the driver settings by name (``keep_alive``, ``head_timeout``, ``io_timeout``,
     ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``, ``receive_buffer``,
@@ -89,6 +96,13 @@ def make_server(
     server = server_class.__new__(server_class)
     for name, value in settings.items():
         setattr(server, name, value)
-    server_class.__init__(server, (host, port), handler_class)
+    if ssl is not None:
+        server.ssl_context = ssl
+    if sock is None:
+        server_class.__init__(server, (host, port), handler_class)
+    else:
+        server.address_family = sock.family
+        server_class.__init__(server, sock.getsockname(), handler_class, bind_and_activate=False)
+        server.adopt_socket(sock)
     server.set_app(app)
     return server

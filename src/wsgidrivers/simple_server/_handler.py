@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import socketserver
+import ssl
 import sys
 import time
 import traceback
@@ -147,7 +148,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         if self.timeout is not None:
             self.connection.settimeout(self.timeout)
         # With kernel timeouts, TCP_NODELAY was set on the listening socket and inherited at accept().
-        if self.disable_nagle_algorithm and self.server.inherited_timeouts[0] == -1.0:
+        if (self.disable_nagle_algorithm and self.server.inherited_timeouts[0] == -1.0
+                and not self.server.is_unix):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
 
     @property
@@ -204,6 +206,11 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         """Where ``wsgi.errors`` and error reports go; looked up at each use."""
         return sys.stderr
 
+    def address_string(self) -> str:
+        """The client's address for the log; ``-`` on a Unix socket (no address)."""
+        address = self.client_address
+        return str(address[0]) if isinstance(address, tuple) and address else "-"
+
     def log_message(self, format: str, *args: Any) -> None:
         """Write ``addr - - [date] message`` to ``sys.stderr``, control characters escaped."""
         write_stderr(log_line(self.address_string(), self.log_date_time_string(), format % args))
@@ -214,13 +221,17 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.requestline = self.command = self.path = self.request_version = ""
         sock = self.connection if isinstance(self.connection, socket.socket) else None
         # Unless a subclass replaced them, rfile/wfile are the socket's own files (wfile unbuffered):
-        # then the channel may use the socket directly.
-        direct = self._own_files() and sock is not None and KERNEL_TIMEOUTS
+        # then the channel may use the socket directly. Not over TLS: when a kernel timeout passes,
+        # ssl reads the EAGAIN as the peer's EOF (b""); its own timeouts (settimeout) report it.
+        direct = (self._own_files() and sock is not None and KERNEL_TIMEOUTS
+                  and not isinstance(sock, ssl.SSLSocket))
         channel = Channel(None if direct else self.rfile, None if direct else self.wfile, sock,
                           direct=direct,
                           kernel_timeouts=self.server.inherited_timeouts)
-        connection = Connection(self.server.connection_config(), peer=self.client_address,
-                                sockname=self._local_address(sock))
+        unix = self.server.is_unix  # no addresses: peer and sockname None, as in every driver
+        connection = Connection(self.server.connection_config(),
+                                peer=None if unix else self.client_address,
+                                sockname=None if unix else self._local_address(sock))
         # An orderly end gets a lingering close (RFC 9112 §9.6), finished by the server's lingerer
         # between connections, unless no input can arrive any more (the client closed its side, or
         # said "Connection: close" and all it sent was read). A timed-out or broken connection is

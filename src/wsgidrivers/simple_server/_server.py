@@ -8,7 +8,9 @@ import contextlib
 import os
 import socket
 import socketserver
+import ssl
 import sys
+import threading
 import time
 from collections.abc import Callable
 from http.server import HTTPServer
@@ -94,20 +96,30 @@ class WSGIServer(HTTPServer):
     #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
     stopping: bool = False
     _accept_burst = 1  # connections accepted per readiness report (see serve_forever)
+    _check_inherited = False  # see adopt_socket
     _accepted = 0  # counted by get_request(): tells a burst when nobody else is waiting
 
-    def __init__(self, server_address: tuple[Any, ...],
+    #: TLS (an ``ssl.SSLContext`` for the server side): each accepted connection is wrapped without
+    #: any I/O, and its handshake happens at its first read, in the thread that serves it, within
+    #: ``head_timeout``: a client that never completes it cannot hold up the accepting thread.
+    #: ``wsgi.url_scheme`` is then ``https``.
+    ssl_context: ssl.SSLContext | None = None
+
+    def __init__(self, server_address: tuple[Any, ...] | str,
                  RequestHandlerClass: Callable[..., socketserver.BaseRequestHandler],
                  bind_and_activate: bool = True) -> None:
+        if isinstance(server_address, str):
+            self.address_family = socket.AF_UNIX  # a path: a Unix socket
         # Only an IPv6 literal contains ':'; picking the family from it needs no DNS lookup.
-        if ":" in str(server_address[0]) and self.address_family == socket.AF_INET:
+        elif ":" in str(server_address[0]) and self.address_family == socket.AF_INET:
             self.address_family = socket.AF_INET6
         self._linger_requests: set[socket.socket] = set()
         self._close_at_once: set[socket.socket] = set()
         # Made now, not at the first close: its descriptors belong to the server's lifetime.
         self._lingerer: Lingerer | None = Lingerer(LINGER_QUIET)
         self.settings()  # refuse a bad setting (a subclass's, or make_server's) before binding
-        super().__init__(server_address, RequestHandlerClass, bind_and_activate)
+        address: Any = server_address  # socketserver's annotation knows no Unix path
+        super().__init__(address, RequestHandlerClass, bind_and_activate)
 
     def server_bind(self) -> None:
         """Bind the socket, record ``server_name``/``server_port``, then call ``setup_environ()``.
@@ -122,24 +134,74 @@ class WSGIServer(HTTPServer):
             with contextlib.suppress(OSError, AttributeError):
                 self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         socketserver.TCPServer.server_bind(self)
+        self._bound()
+
+    def adopt_socket(self, sock: socket.socket) -> None:
+        """Serve ``sock``, a socket already bound (and perhaps listening) by the caller, instead of
+        binding one: a server made with ``bind_and_activate=False`` (``make_server(sock=...)``)."""
+        self.socket.close()
+        self.socket = sock
+        self.address_family = sock.family
+        self.server_address = sock.getsockname()
+        self._bound()
+        self.server_activate()  # listen() again only sets the backlog
+        # Connections that completed their handshake before _bound() set the options on the
+        # listening socket did not inherit them (Linux copies them at that moment). accept() takes
+        # connections in that order, so checking accepted ones until one has them finds exactly those.
+        self._check_inherited = KERNEL_TIMEOUTS
+
+    def _inherit(self, request: socket.socket) -> None:
+        """Give ``request`` the options the listening socket passes on, if it missed them."""
+        if any(request.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)):
+            self._check_inherited = False  # from here on, every connection has them
+            return
+        if not self.is_unix:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_kernel_timeout(request, socket.SO_RCVTIMEO, self.head_timeout)
+        set_kernel_timeout(request, socket.SO_SNDTIMEO, self.io_timeout)
+
+    def _bound(self) -> None:
+        """What follows the bind: options accepted sockets inherit, the name, ``base_environ``."""
+        unix = self.address_family == getattr(socket, "AF_UNIX", None)
         if KERNEL_TIMEOUTS:
             # Accepted sockets inherit these (Linux): no per-connection system calls for them.
-            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not unix:
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             set_kernel_timeout(self.socket, socket.SO_RCVTIMEO, self.head_timeout)
             set_kernel_timeout(self.socket, socket.SO_SNDTIMEO, self.io_timeout)
             self.inherited_timeouts = (self.head_timeout, self.io_timeout)
-        host, port = self.server_address[:2]
-        self.server_name = host.decode("ascii") if isinstance(host, bytes) else str(host)
-        self.server_port = int(port)
+        if unix:  # the path; a Unix socket has no port (each connection's environ says localhost)
+            path = self.server_address
+            self.server_name = path.decode() if isinstance(path, bytes) else str(path)
+            self.server_port = 0
+        else:
+            host, port = self.server_address[:2]
+            self.server_name = host.decode("ascii") if isinstance(host, bytes) else str(host)
+            self.server_port = int(port)
         self.setup_environ()
+
+    @property
+    def is_unix(self) -> bool:
+        """Whether this server listens on a Unix socket (its connections have no addresses)."""
+        return self.address_family == getattr(socket, "AF_UNIX", None)
 
     def get_request(self) -> tuple[Any, Any]:
         request, client_address = super().get_request()
         self._accepted += 1
+        if self._check_inherited:
+            with contextlib.suppress(OSError):  # a connection already reset: its handler will see
+                self._inherit(request)
         size = self.receive_buffer_for(client_address)
         if size is not None:
             with contextlib.suppress(OSError):  # a buffer is an optimisation, never a failure
                 request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        if self.ssl_context is not None:
+            try:
+                request = self.ssl_context.wrap_socket(request, server_side=True,
+                                                       do_handshake_on_connect=False)
+            except OSError:
+                request.close()
+                raise
         return request, client_address
 
     def receive_buffer_for(self, client_address: Any) -> int | None:
@@ -273,7 +335,7 @@ class WSGIServer(HTTPServer):
         if cached is not None and cached[0] is config and cached[1] == keep_alive:
             return cached[2]  # computed once per server and config, not per connection
         effective = serving_config(config, clock=time.time, keep_alive=keep_alive,
-                                   multithread=threaded)
+                                   multithread=threaded, secure=self.ssl_context is not None)
         self._effective = (config, keep_alive, effective)
         return effective
 
@@ -283,3 +345,40 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
     daemon_threads = True
     keep_alive = True
+    #: The most connections served at once (None: no limit, a thread for every connection). With
+    #: that many open, the next one waits in the listen backlog until one ends (a kept-alive idle
+    #: connection ends after ``keep_alive_timeout``), so memory and threads stay bounded.
+    max_threads: int | None = None
+    _slots: threading.BoundedSemaphore | None = None
+
+    def __init__(self, server_address: tuple[Any, ...] | str,
+                 RequestHandlerClass: Callable[..., socketserver.BaseRequestHandler],
+                 bind_and_activate: bool = True) -> None:
+        limit = self.max_threads
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise ValueError(f"max_threads must be None or an int >= 1, not {limit!r}")
+        if limit is not None:
+            self._slots = threading.BoundedSemaphore(limit)
+        super().__init__(server_address, RequestHandlerClass, bind_and_activate)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        slots = self._slots
+        if slots is not None:
+            # Wait for a free thread, in turns, so that shutdown() is not held up by a full house.
+            while not slots.acquire(timeout=0.25):
+                if self.stopping:
+                    self.shutdown_request(request)
+                    return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            if self._slots is not None:
+                self._slots.release()

@@ -1,0 +1,93 @@
+"""From parsed options to the validated ``Config`` and ``Settings`` the drivers take.
+
+The values are checked by ``Config`` and ``Settings`` themselves (the same rules as for the Python
+API); their ``ValueError`` names the field, which is mapped back to the option that set it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any, Final
+
+from wsgicore import SERVER_SOFTWARE, Config
+from wsgidrivers._common.settings import Settings
+
+from ._drivers import default_settings
+
+__all__ = ["CONFIG_OPTIONS", "SETTINGS_OPTIONS", "SettingsError", "build"]
+
+#: Config field -> the option that sets it.
+CONFIG_OPTIONS: Final = {
+    "max_request_line": "--max-request-line",
+    "max_header_field": "--max-header-size",
+    "max_header_count": "--max-header-count",
+    "max_head_bytes": "--max-head-size",
+    "max_body_bytes": "--max-body-size",
+    "max_chunk_line": "--max-chunk-line",
+    "max_drain_bytes": "--max-drain-size",
+    "script_name": "--url-prefix",
+    "trusted_proxies": "--trusted-proxy",
+    "trusted_proxy_headers": "--trusted-proxy-headers",
+    "trusted_proxy_count": "--trusted-proxy-count",
+    "secure_scheme_headers": "--secure-scheme-header",
+}
+#: Settings field -> the option that sets it.
+SETTINGS_OPTIONS: Final = {
+    "keep_alive": "--keep-alive",
+    "head_timeout": "--head-timeout",
+    "io_timeout": "--io-timeout",
+    "keep_alive_timeout": "--keep-alive-timeout",
+    "linger_timeout": "--linger-timeout",
+}
+
+
+class SettingsError(Exception):
+    """A value Config or Settings refused: ``option`` set it, ``message`` is theirs."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"argument {option}: {message}")
+
+
+def _option_in(message: str, options: dict[str, str]) -> str:
+    # The longest name first: "keep_alive_timeout" before "keep_alive".
+    for field in sorted(options, key=len, reverse=True):
+        if field in message:
+            return options[field]
+    return "options"
+
+
+def _config_values(args: argparse.Namespace) -> dict[str, Any]:
+    values = {field: getattr(args, field) for field in CONFIG_OPTIONS
+              if field not in ("trusted_proxy_headers", "secure_scheme_headers")
+              and getattr(args, field) is not None}
+    if args.trusted_proxy_headers is not None:
+        values["trusted_proxy_headers"] = tuple(
+            name.strip() for name in args.trusted_proxy_headers.split(",") if name.strip())
+    if args.secure_scheme_headers is not None:
+        pairs = {}
+        for item in args.secure_scheme_headers:
+            name, equals, value = item.partition("=")
+            if not equals or not name.strip():
+                raise SettingsError("--secure-scheme-header", f"expected NAME=VALUE, not {item!r}")
+            pairs[name.strip()] = value.strip()
+        values["secure_scheme_headers"] = pairs
+    if "trusted_proxies" in values:
+        values["trusted_proxies"] = tuple(values["trusted_proxies"])
+    return values
+
+
+def build(args: argparse.Namespace) -> Settings:
+    """The driver settings, with the Config inside; a refused value is a :class:`SettingsError`."""
+    try:
+        # The drivers' own default Config (Date from the wall clock, the Server header) plus the
+        # options: a Config given to a driver is used as it is.
+        config = Config(clock=time.time, server_software=SERVER_SOFTWARE, **_config_values(args))
+    except ValueError as exc:
+        raise SettingsError(_option_in(str(exc), CONFIG_OPTIONS), str(exc)) from None
+    given = {field: getattr(args, field) for field in SETTINGS_OPTIONS
+             if getattr(args, field) is not None}
+    try:
+        return default_settings(args.driver, config=config, **given)
+    except ValueError as exc:
+        raise SettingsError(_option_in(str(exc), SETTINGS_OPTIONS), str(exc)) from None
