@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from . import _abnf
 from ._proxy import ProxyPolicy
@@ -58,6 +58,15 @@ class Config:
     #: Returns POSIX seconds for the ``Date`` header (RFC 9110 §6.6.1). The core never reads a clock
     #: itself; ``None`` sends no ``Date`` (drivers pass ``time.time``).
     clock: Callable[[], float] | None = None
+    #: Read a chunked request body whole before the application runs and present it with a
+    #: ``CONTENT_LENGTH`` (and no ``HTTP_TRANSFER_ENCODING``), for frameworks that read only
+    #: CONTENT_LENGTH bytes (Django). Needs ``max_body_bytes``: a buffered body must be bounded.
+    #: Body errors (400, 413, 408) are then answered before the application is called.
+    buffer_chunked_body: bool = False
+    #: Where a buffered body is kept: returns a new binary file-like object (write, seek, read).
+    #: ``None``: in memory (``io.BytesIO``); the drivers pass a temporary file that stays in memory up
+    #: to a threshold (``tempfile.SpooledTemporaryFile``); the core itself never touches a disk.
+    body_spool: Callable[[], IO[bytes]] | None = None
     #: PEP 3333 ``wsgi.multithread`` / ``wsgi.multiprocess`` / ``wsgi.run_once``.
     multithread: bool = False
     multiprocess: bool = False
@@ -129,6 +138,13 @@ class Config:
             raise ValueError("Config.server_error_body must be bytes")
         if self.clock is not None and not callable(self.clock):
             raise ValueError("Config.clock must be callable or None")
+        if not isinstance(self.buffer_chunked_body, bool):
+            raise ValueError(f"Config.buffer_chunked_body must be a bool, not {self.buffer_chunked_body!r}")
+        if self.buffer_chunked_body and self.max_body_bytes is None:
+            raise ValueError("Config.buffer_chunked_body needs Config.max_body_bytes: a buffered body "
+                             "must be bounded")
+        if self.body_spool is not None and not callable(self.body_spool):
+            raise ValueError("Config.body_spool must be callable or None")
 
     def _check_proxy_settings(self) -> None:
         if (self.trusted_proxies == () and self.trusted_proxy_headers == frozenset()

@@ -29,6 +29,7 @@ from ._policy import HEAD_DEADLINE, IDLE_DEADLINE
 from ._problems import Problem, stream_reporter
 from ._receive import ReceiveBuffer
 from ._response import ResponseWriter
+from ._spool import spool_body
 from ._state import Input, Phase, move
 from ._status import ErrorResponses, serialize_head
 
@@ -383,6 +384,41 @@ class Connection:
         if errors is not None:
             environ["wsgi.errors"] = errors
         self._responding = True
+        spool: IO[bytes] | None = None
+        if self.config.buffer_chunked_body and type(self._body) is ChunkedReader:
+            try:
+                spool = spool_body(environ, self.config.body_spool)
+            except RequestBodyError as exc:
+                return self._refuse_body(exc, send)
+        try:
+            return self._run(app, environ, send, sendfile, on_problem)
+        finally:
+            if spool is not None:
+                spool.close()
+
+    def _refuse_body(self, exc: RequestBodyError, send: Callable[[bytes], None]) -> ResponseInfo:
+        """A body read before the application runs failed: answer it (or close) instead of the app."""
+        if self._out:
+            send(self.data_to_send())
+        if exc.response:
+            try:
+                send(exc.response)
+            except BaseException:
+                self._phase = move(self._phase, Input.CLOSE)
+                raise
+        self._keep_after = False
+        self._phase = move(self._phase, Input.RESPONSE)
+        body_bytes = len(exc.response) - exc.response.index(b"\r\n\r\n") - 4 if exc.response else 0
+        return ResponseInfo(exc.status_code or 0, body_bytes, False)
+
+    def _run(
+        self,
+        app: WSGIApp,
+        environ: dict[str, Any],
+        send: Callable[[bytes], None],
+        sendfile: SendFile | None,
+        on_problem: Callable[[Problem], None] | None,
+    ) -> ResponseInfo:
         if self._out:
             # A 100 Continue queued at head time ("immediate") must precede the final response.
             send(self.data_to_send())

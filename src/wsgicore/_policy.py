@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 import sys
 from collections.abc import Callable
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from ._config import Config
 from ._version import __version__
@@ -37,6 +37,7 @@ def serving_config(
     keep_alive: bool,
     multithread: bool,
     secure: bool = False,
+    spool: Callable[[], IO[bytes]] | None = None,
 ) -> Config:
     """The Config a driver serves its connections with: the one rule for every driver.
 
@@ -47,6 +48,8 @@ def serving_config(
     - Persistent connections only when both the config and the driver allow them (RFC 9112 §9.3).
     - ``wsgi.multithread`` true when the driver may run requests in several threads (PEP 3333).
     - ``wsgi.url_scheme`` ``https`` over TLS, unless the config chose a scheme of its own.
+    - A buffered chunked body (``buffer_chunked_body``) goes to the driver's ``spool`` (a file that
+      leaves memory past a threshold), unless the config names its own ``body_spool``.
     """
     base = config if config is not None else Config(clock=clock, server_software=SERVER_SOFTWARE)
     changes: dict[str, Any] = {}
@@ -56,4 +59,6 @@ def serving_config(
         changes["multithread"] = True
     if secure and base.url_scheme == "http":
         changes["url_scheme"] = "https"
+    if base.buffer_chunked_body and base.body_spool is None and spool is not None:
+        changes["body_spool"] = spool
     return base.replace(**changes) if changes else base

@@ -189,6 +189,20 @@ def test_django_json_multipart_streaming_head(django_client: Client) -> None:
 
 def test_django_reads_no_chunked_body(django_client: Client) -> None:
     # Django reads CONTENT_LENGTH bytes only, and a chunked request has none: the upload arrives
-    # empty (issue 14 tracks buffering chunked bodies for such apps). The client shows it as is.
+    # empty unless the server buffers it (Config.buffer_chunked_body, below). The client shows it as is.
     assert django_client.post("/raw", data=[b"abc"], chunked=True).json() == {"len": 0}
     assert django_client.post("/raw", data=b"abc").json() == {"len": 3}
+
+
+def test_django_reads_a_buffered_chunked_body() -> None:
+    from wsgicore import Config
+
+    _configure_django()
+    urlpatterns[:] = _views()
+    from django.core.wsgi import get_wsgi_application
+
+    client = Client(get_wsgi_application(),
+                    config=Config(buffer_chunked_body=True, max_body_bytes=1 << 20))
+    assert client.post("/raw", data=[b"abc", b"defg"], chunked=True).json() == {"len": 7}
+    r = client.post("/upload", files={"doc": ("a.bin", b"\x01" * 5000)}, chunked=True)
+    assert r.json() == {"name": "a.bin", "size": 5000}

@@ -26,6 +26,7 @@ CONFIG_OPTIONS: Final = {
     "max_body_bytes": "--max-body-size",
     "max_chunk_line": "--max-chunk-line",
     "max_drain_bytes": "--max-drain-size",
+    "buffer_chunked_body": "--buffer-chunked-body",
     "script_name": "--url-prefix",
     "trusted_proxies": "--trusted-proxy",
     "trusted_proxy_headers": "--trusted-proxy-headers",

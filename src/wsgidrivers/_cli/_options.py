@@ -114,6 +114,10 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> argparse.ArgumentPa
     ):
         limits.add_argument(flag, type=size, dest=field, metavar="N" if "count" in flag else "SIZE",
                             help=f"Config.{field}; default {default}; exceeded -> {status}")
+    limits.add_argument("--buffer-chunked-body", action="store_true", dest="buffer_chunked_body",
+                        help="read a chunked request body whole before the application runs and give "
+                             "it a CONTENT_LENGTH (Django reads only that many bytes); needs "
+                             "--max-body-size; memory up to 1 MiB, then a temporary file")
 
     timeouts = parser.add_argument_group("timeouts (seconds)")
     for flag, seconds_default, what in (

@@ -11,10 +11,11 @@ only setting is ``config``) applies directly.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from wsgicore import Config, serving_config
 
@@ -26,8 +27,10 @@ __all__ = [
     "LINGER_TIMEOUT",
     "RECEIVE_BUFFER",
     "SETTING_NAMES",
+    "SPOOL_MEMORY",
     "Settings",
     "is_loopback",
+    "spooled_body_file",
 ]
 
 #: Seconds for a whole request head, from its first byte: a slowloris client is cut here.
@@ -101,7 +104,7 @@ class Settings:
     def serving_config(self, *, multithread: bool, secure: bool = False) -> Config:
         """The Config each connection is served with (the core's rule, with the wall clock)."""
         return serving_config(self.config, clock=time.time, keep_alive=self.keep_alive,
-                              multithread=multithread, secure=secure)
+                              multithread=multithread, secure=secure, spool=spooled_body_file)
 
     def sendfile_for(self, host: str) -> bool:
         """Whether a ``wsgi.file_wrapper`` body goes to a client at ``host`` by sendfile()."""
@@ -112,6 +115,17 @@ class Settings:
 
 #: Every setting's name, in the order of the README's table.
 SETTING_NAMES: Final = tuple(field.name for field in dataclasses.fields(Settings))
+
+
+#: A buffered chunked request body (``Config.buffer_chunked_body``) stays in memory up to this many
+#: bytes, then moves to a temporary file (bounded by ``Config.max_body_bytes`` all the same).
+SPOOL_MEMORY: Final = 1 << 20
+
+
+def spooled_body_file() -> IO[bytes]:
+    """Where the drivers keep a buffered chunked body: memory first, a temporary file past
+    :data:`SPOOL_MEMORY` (deleted when closed)."""
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
 
 
 def is_loopback(host: str) -> bool:
