@@ -52,8 +52,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 def split_list(value: str) -> list[str]:
-    """The elements of a comma-separated list; empty ones are dropped (RFC 9110 §5.6.1)."""
-    return [item for item in (part.strip() for part in value.split(",")) if item]
+    """The elements of a comma-separated list; empty ones are dropped (RFC 9110 §5.6.1: only SP and
+    HTAB are OWS; str.strip() would also drop NEL or NBSP and let "1.2.3.4\xa0" pass as an address)."""
+    return [item for item in (part.strip(" \t") for part in value.split(",")) if item]
 
 
 def parse_forwarded(value: str) -> list[Element] | None:
@@ -80,11 +81,11 @@ def parse_forwarded(value: str) -> list[Element] | None:
         after_pair = False
         if separator == ",":
             if params:  # an element with no pair is an empty list element, not a hop
-                elements.append((value[start : match.start()].strip(), params))
+                elements.append((value[start : match.start()].strip(" \t"), params))
             params = {}
             start = pos
     if params:
-        elements.append((value[start:].strip(), params))
+        elements.append((value[start:].strip(" \t"), params))
     return elements
 
 

@@ -221,7 +221,7 @@ class ProxyPolicy:
         for key, expected in self._secure:
             value = environ.get(key)
             if value is not None:
-                schemes.add("https" if value.strip().lower() == expected else "http")
+                schemes.add("https" if value.strip(" \t").lower() == expected else "http")
         if not schemes:
             return None
         if len(schemes) > 1:

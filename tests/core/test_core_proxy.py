@@ -312,6 +312,8 @@ def test_forwarded_and_prefix_together() -> None:
 
 MALFORMED_XFF = [
     b"X-Forwarded-For: not-an-ip\r\n",
+    b"X-Forwarded-For: 203.0.113.9\xa0\r\n",  # NBSP is not OWS (RFC 9110 §5.6.1)
+    b"X-Forwarded-For: 203.0.113.9\x85\r\n",  # nor is NEL
     b"X-Forwarded-For: 203.0.113.256\r\n",
     b"X-Forwarded-For: 203.0.113.9:0\r\n",
     b"X-Forwarded-For: 203.0.113.9:65536\r\n",
