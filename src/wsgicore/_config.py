@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._proxy import check_proxy_settings
 from ._version import __version__
 
 __all__ = ["Config"]
@@ -64,6 +65,14 @@ class Config:
     #: Body of the 500 response sent when the application fails before its headers went out. It is
     #: never the exception's text: a traceback is for the error log, not for the client.
     server_error_body: bytes = b"500 Internal Server Error\nThe server could not complete the request.\n"
+    #: Peers (IP addresses or networks, ``"*"`` for all) whose ``secure_scheme_headers`` are
+    #: believed; a Unix-socket peer is trusted when this is not empty. Empty: nobody's (default).
+    trusted_proxies: tuple[str, ...] = ()
+    #: ``(field name, value)`` pairs a trusted proxy sets to say the client used https (gunicorn's
+    #: ``secure_scheme_headers``, e.g. ``("X-Forwarded-Proto", "https")``). From a trusted peer, a
+    #: listed field with that value makes ``wsgi.url_scheme`` https, with another value http;
+    #: listed fields that disagree -> 400. Ignored from every other peer.
+    secure_scheme_headers: tuple[tuple[str, str], ...] = ()
     #: Legacy: a bare LF ends every line of a head whose request line ends in a bare LF.
     allow_bare_lf: bool = False
     #: Legacy: raw bytes 0x80-0xFF in the request-target (wsgiref's test_cp1252_url).
@@ -100,6 +109,7 @@ class Config:
             raise ValueError("Config.server_error_body must be bytes")
         if self.clock is not None and not callable(self.clock):
             raise ValueError("Config.clock must be callable or None")
+        check_proxy_settings(self.trusted_proxies, self.secure_scheme_headers)
 
     @classmethod
     def wsgiref_compatible(cls, **overrides: Any) -> Config:

@@ -30,6 +30,7 @@ from ._events import (
 from ._filewrapper import FileWrapper
 from ._head import HeadError, HeadScanner, RequestLine, check_semantics
 from ._input import InputStream
+from ._proxy import peer_is_trusted, scheme_from_fields
 from ._response import ExcInfo, ResponseWriter
 from ._status import error_response
 
@@ -106,6 +107,11 @@ class Connection:
         self._phase = _Phase.AWAIT_HEAD
         self._scanner = HeadScanner(config)
         self._environ = EnvironBuilder(config, peer, sockname)
+        # The peer decides once per connection whether its scheme fields count (see _proxy).
+        self._scheme_fields: dict[bytes, bytes] | None = None
+        if config.secure_scheme_headers and peer_is_trusted(peer, config.trusted_proxies):
+            self._scheme_fields = {name.lower().encode("ascii"): value.encode("ascii")
+                                   for name, value in config.secure_scheme_headers}
         self._date = DateLine(config.clock) if config.clock is not None else None
         self._server = (
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
@@ -298,6 +304,13 @@ class Connection:
         environ = self._environ.build(
             request_line.method, request_line.target, f"HTTP/1.{request_line.minor}", headers
         )
+        if self._scheme_fields is not None:
+            try:
+                scheme = scheme_from_fields(headers, self._scheme_fields)
+            except ValueError as exc:
+                raise self._fail(400, str(exc)) from None
+            if scheme is not None:
+                environ["wsgi.url_scheme"] = scheme
         if length is None:
             self._body = ChunkedReader(config)
             self._body_done = False
