@@ -1,0 +1,120 @@
+"""gunicorn's settings (its ``cfg``) turned into the core's :class:`wsgicore.Config` and the drivers'
+settings: the one place where gunicorn's names meet ours.
+
+Where the semantics differ (documented in docs/deployment.md):
+
+- ``--limit-request-line`` (gunicorn default 4094; 0 = its maximum, 8190) -> ``max_request_line``;
+  too long is a 414 here (gunicorn 27 answers 414 too, older releases 400).
+- ``--limit-request-fields`` (100; 0 = 32768) -> ``max_header_count``; too many is a 431.
+- ``--limit-request-field_size`` (8190; 0 = unlimited, here 65536) -> ``max_header_field``; 431.
+  The whole head is also bounded (``max_head_bytes``, 64 KiB or one line of each limit if larger),
+  which gunicorn does not do.
+- ``--keep-alive`` (2 s; 0 = off) -> the idle timeout of a kept-alive connection.
+- ``--forwarded-allow-ips`` + ``--secure-scheme-headers`` -> ``Config.trusted_proxies`` +
+  ``Config.secure_scheme_headers`` (see :func:`proxy_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import gunicorn
+
+import wsgicore
+from wsgicore import Config
+
+__all__ = ["WorkerSettings", "proxy_settings", "server_software", "worker_settings"]
+
+#: What gunicorn uses when a limit is 0 ("unlimited"): its own hard caps (gunicorn/http/message.py).
+_LINE_CAP: Final = 8190
+_FIELDS_CAP: Final = 32768
+_FIELD_SIZE_CAP: Final = 65536
+_HEAD_BYTES: Final = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """What both workers take from gunicorn's cfg, decided once per worker process."""
+
+    #: The core's limits and policies for every connection.
+    config: Config
+    #: Keep connections open between requests (``--keep-alive`` > 0), and for how long when idle.
+    keep_alive: bool
+    keep_alive_timeout: float
+    #: How long one read of a request body or one write of a response may wait.
+    io_timeout: float
+    #: Requests in the application at once (``--threads``) and connections open at once
+    #: (``--worker-connections``).
+    threads: int
+    connections: int
+    #: Seconds between heartbeats, and the age a request in the application may reach before the
+    #: heartbeat stops vouching for the worker (see _heartbeat).
+    heartbeat: float
+    #: ``--graceful-timeout``.
+    graceful_timeout: float
+
+
+def server_software() -> str:
+    """``Server`` and ``SERVER_SOFTWARE``: our HTTP, gunicorn's processes (RFC 9110 §10.2.4)."""
+    return f"wsgicore/{wsgicore.__version__} gunicorn/{gunicorn.__version__}"
+
+
+def proxy_settings(cfg: Any) -> dict[str, Any]:
+    """``--forwarded-allow-ips`` and ``--secure-scheme-headers`` as the core's proxy settings.
+
+    The same trust rules as gunicorn's own workers: the scheme fields count only from a peer in
+    the allow list (``*``: any peer; a Unix-socket peer: always), a field with the configured value
+    means https, another value http, and fields that disagree are a 400. gunicorn never sets
+    REMOTE_ADDR from X-Forwarded-For, and neither do we.
+    """
+    allowed = tuple(str(entry).strip() for entry in cfg.forwarded_allow_ips if str(entry).strip())
+    fields = tuple((str(name), str(value)) for name, value in dict(cfg.secure_scheme_headers).items())
+    return {"trusted_proxies": allowed, "secure_scheme_headers": fields}
+
+
+def _script_name(cfg: Any) -> str:
+    # gunicorn takes the mount prefix from the SCRIPT_NAME environment variable (``--env`` sets it).
+    raw = str(cfg.env.get("SCRIPT_NAME") or os.environ.get("SCRIPT_NAME", "")).rstrip("/")
+    return raw if raw.startswith("/") else ""
+
+
+def worker_settings(cfg: Any, *, multithread: bool) -> WorkerSettings:
+    """Read gunicorn's cfg; a bad value raises ``ValueError`` (the worker then cannot boot)."""
+    line = int(cfg.limit_request_line) or _LINE_CAP
+    fields = int(cfg.limit_request_fields) or _FIELDS_CAP
+    field_size = int(cfg.limit_request_field_size) or _FIELD_SIZE_CAP
+    keep_alive_timeout = float(cfg.keepalive)
+    timeout = float(cfg.timeout)
+    config = Config(
+        max_request_line=line,
+        max_header_count=fields,
+        max_header_field=field_size,
+        max_head_bytes=max(_HEAD_BYTES, line + field_size + 4),
+        keep_alive=keep_alive_timeout > 0,
+        server_software=server_software(),
+        url_scheme="https" if cfg.is_ssl else "http",
+        script_name=_script_name(cfg),
+        clock=time.time,  # RFC 9110 §6.6.1: a server with a clock sends Date
+        # PEP 3333: another process may run the app at the same time (other workers, and the old
+        # and new workers overlap during a reload even with -w 1).
+        multiprocess=True,
+        multithread=multithread,
+        **proxy_settings(cfg),
+    )
+    # The arbiter kills a worker whose heartbeat is older than --timeout (0: never).
+    heartbeat = min(1.0, timeout / 4) if timeout > 0 else 1.0
+    return WorkerSettings(
+        config=config,
+        keep_alive=keep_alive_timeout > 0,
+        keep_alive_timeout=keep_alive_timeout if keep_alive_timeout > 0 else 1.0,
+        # A client that stalls a read or write for half of --timeout is dropped before the request
+        # it holds could cost the whole worker (see _heartbeat).
+        io_timeout=timeout / 2 if timeout > 0 else 30.0,
+        threads=max(1, int(cfg.threads)),
+        connections=max(1, int(cfg.worker_connections)),
+        heartbeat=max(0.05, heartbeat),
+        graceful_timeout=max(0.0, float(cfg.graceful_timeout)),
+    )
