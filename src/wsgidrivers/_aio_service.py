@@ -13,9 +13,10 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any, Final
 
-from wsgicore import Config
+from wsgicore import Config, Connection
 
 from ._accesslog import access_message, format_log_line, log_lock, write_stderr
+from ._aio_bridge import Outcome
 from ._aio_protocol import WSGIProtocol
 from ._settings import (
     HEAD_TIMEOUT,
@@ -93,6 +94,7 @@ class Service:
         errors: IO[str] | None = None,
         use_sendfile: bool = True,
         tls: bool = False,
+        executor: concurrent.futures.Executor | None = None,
     ) -> None:
         workers = DEFAULT_MAX_WORKERS if max_workers is None else max_workers
         if workers < 1:
@@ -113,7 +115,8 @@ class Service:
         self.access_log = access_log
         self.errors = errors
         self.use_sendfile = use_sendfile and not tls
-        self.executor = concurrent.futures.ThreadPoolExecutor(
+        # ``executor``: a pool of the caller's (at most ``max_workers`` threads, its to size).
+        self.executor: concurrent.futures.Executor = executor or concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="wsgi-worker"
         )
         self.closing = False
@@ -148,6 +151,16 @@ class Service:
     def log_access(self, addr: str, request_line: str, status: int | str, size: int | str) -> None:
         """The access-log line of one response (as ``log_request`` in wsgiref)."""
         self.log(addr, access_message(request_line, status, size))
+
+    def begin_request(self, conn: Connection, environ: dict[str, Any]) -> WSGIApplication:
+        """Called in the worker thread before the application runs for ``environ``; returns the
+        application to run. A subclass may count requests, call hooks, or ask ``conn`` to close
+        after this response here (the gunicorn workers do)."""
+        return self.app
+
+    def end_request(self, environ: dict[str, Any], outcome: Outcome) -> None:
+        """Called in the worker thread once the response was sent (a ``ResponseInfo``) or the
+        exception that ended it; after :meth:`begin_request`, or after it raised."""
 
     def add_connection(self, proto: WSGIProtocol) -> None:
         """Called by a protocol when its connection is made."""

@@ -36,10 +36,11 @@ def serve_request(
 
     outcome: Outcome
     try:
+        app = service.begin_request(conn, environ)
         environ["wsgi.input"] = conn.input_stream(fetch)
         environ["wsgi.errors"] = service.error_stream
         sendfile = bridge.sendfile if service.use_sendfile else None
-        outcome = conn.run_app(service.app, environ, bridge.send, sendfile=sendfile)
+        outcome = conn.run_app(app, environ, bridge.send, sendfile=sendfile)
     except BaseException as exc:  # a worker must always hand the connection back
         if isinstance(exc, SendError):
             service.log(addr, not_completed_message(request_line(environ), exc))
@@ -50,4 +51,8 @@ def serve_request(
         outcome = exc
     else:
         service.log_access(addr, request_line(environ), outcome.status, outcome.body_bytes)
+    try:
+        service.end_request(environ, outcome)
+    except Exception:  # the connection must still be handed back
+        service.report("wsgidrivers.asyncio: error in end_request")
     bridge.finish(outcome)

@@ -19,8 +19,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "wsgidrivers.gunicorn needs gunicorn: pip install 'wsgicore[gunicorn]'"
     ) from exc
 
+from ._aio import AsyncioWorker
 from ._threaded import ThreadWorker
 
-__all__ = ["ThreadWorker"]
+__all__ = ["AsyncioWorker", "ThreadWorker"]
 
-ThreadWorker.__module__ = __name__
+for _cls in (AsyncioWorker, ThreadWorker):
+    _cls.__module__ = __name__
+del _cls
