@@ -82,9 +82,11 @@ class WSGIProtocol(asyncio.Protocol):
         )
         service.add_connection(self)
         if service.closing:
-            self._state = _CLOSING
-            transport.close()
-            return
+            if not service.serve_waiting_on_shutdown:
+                self._state = _CLOSING
+                transport.close()
+                return
+            self._serve_one_more()
         # The first request gets the head deadline from the accept: a silent client is a slow one.
         self._deadline.set(loop.time() + service.head_timeout)
 
@@ -139,11 +141,21 @@ class WSGIProtocol(asyncio.Protocol):
         """Close now if no request is in an application (or stop lingering); otherwise close after
         the response of the request in progress."""
         if self._state in (_IDLE, _HEAD):
-            self._close(linger=False)
+            if self._service.serve_waiting_on_shutdown:
+                self._serve_one_more()
+            else:
+                self._close(linger=False)
         elif self._state == _APP:
             self._close_after_app = True
         elif self._state == _CLOSING and self._transport is not None:
             self._transport.close()  # stop lingering; what is buffered is still sent
+
+    def _serve_one_more(self) -> None:
+        # Service.serve_waiting_on_shutdown: the next request (until the idle or head deadline
+        # already running) is served with "Connection: close", then the connection closes.
+        self._close_after_app = True
+        if self._conn is not None:
+            self._conn.close_after_response()
 
     def abort(self) -> None:
         """Drop the connection now (RST); a worker blocked on it is woken by ``connection_lost``."""
@@ -175,7 +187,7 @@ class WSGIProtocol(asyncio.Protocol):
                 return
             if isinstance(event, RequestReceived):
                 self._write(conn.data_to_send())
-                if self._service.closing:
+                if self._service.closing and not self._close_after_app:
                     self._close()  # shutting down: no new work, even if already received
                     return
                 self._dispatch(conn, event.environ)

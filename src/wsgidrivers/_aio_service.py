@@ -78,6 +78,13 @@ class Service:
     A bad value is a :class:`ValueError`.
     """
 
+    #: On :meth:`shutdown`, connections waiting for a request (fresh, or kept alive between
+    #: requests) are not closed at once: the next request on each, until its head or idle deadline
+    #: already running, is served with "Connection: close". A client that sends a request just as
+    #: the server stops then gets an answer instead of a reset (the gunicorn workers set it: a
+    #: reload must not fail a request). Off: they are closed at once.
+    serve_waiting_on_shutdown: bool = False
+
     def __init__(
         self,
         app: WSGIApplication,

@@ -36,6 +36,9 @@ def _peer(environ: dict[str, Any]) -> tuple[str, int] | None:
 class _WorkerService(Service):
     """The asyncio driver's Service under gunicorn's per-request contract (see _cycle)."""
 
+    # A reload or a recycled worker must not fail a request a client is sending right then.
+    serve_waiting_on_shutdown = True
+
     def __init__(self, worker: AsyncioWorker, **options: Any) -> None:
         super().__init__(worker.wsgi, **options)
         self.worker = worker
@@ -148,6 +151,8 @@ class AsyncioWorker(CoreWorker):
     def _accept(self, listener: socket.socket) -> None:
         limit = self.settings.connections
         for _ in range(_ACCEPT_BURST):
+            if not self.alive:
+                return  # stopping: what waits in the backlog is for the other workers
             if self._open >= limit:
                 self._set_accepting(False)  # resumed by connection_closed()
                 return

@@ -159,8 +159,8 @@ class _WorkerServer(ThreadingWSGIServer):
         state = self.state
         limit = state.worker.settings.connections
         for _ in range(_ACCEPT_BURST):
-            if state.open >= limit:
-                return
+            if state.open >= limit or not state.worker.alive:
+                return  # full, or stopping: what waits in the backlog is for the other workers
             try:
                 request, client_address = self.get_request()
             except (BlockingIOError, InterruptedError):
