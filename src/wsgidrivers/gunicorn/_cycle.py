@@ -12,6 +12,7 @@ objects offer for these purposes, built from the core's environ (nothing is pars
 from __future__ import annotations
 
 import datetime
+import http
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +26,13 @@ __all__ = ["RequestCycle", "RequestView", "ResponseView", "Ticket"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _SPECIAL = {"CONTENT_TYPE": "CONTENT-TYPE", "CONTENT_LENGTH": "CONTENT-LENGTH"}
+
+
+def _reason(code: int) -> str:
+    try:
+        return http.HTTPStatus(code).phrase
+    except ValueError:
+        return ""
 
 
 class RequestView:
@@ -132,7 +140,8 @@ class RequestCycle:
         worker = self.worker
         status = ticket.status
         if info is not None and not status.startswith(str(info.status)):
-            status = str(info.status)  # the core answered (a 500 after an application error)
+            # The core answered (a 500 after an application error): gunicorn's form of it.
+            status = f"{info.status} {_reason(info.status)}"
         resp = ResponseView(status or "-", info.body_bytes if info is not None else 0, ticket.headers)
         if getattr(worker.log, "access_log_enabled", True):
             elapsed = datetime.timedelta(seconds=time.monotonic() - ticket.started)
