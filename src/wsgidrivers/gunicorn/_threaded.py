@@ -60,6 +60,23 @@ class _Threads:
                 self._idle += 1
 
 
+class _Slots:
+    """At most ``size`` holders at once (``with slots:``): tokens in a ``queue.SimpleQueue``, whose
+    blocking ``get`` is C code. Many connection threads contend for few slots (50 clients, 4
+    threads); a ``threading.BoundedSemaphore`` is a Python-level Condition, more work per wait."""
+
+    def __init__(self, size: int) -> None:
+        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(size):
+            self._tokens.put(None)
+
+    def __enter__(self) -> None:
+        self._tokens.get()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._tokens.put(None)
+
+
 class _State:
     """What every listener's server of one worker shares."""
 
@@ -68,7 +85,7 @@ class _State:
         self.log = worker.log
         self.cycle = worker.cycle
         self.tls = worker.tls
-        self.app_slots = threading.BoundedSemaphore(worker.settings.threads)
+        self.app_slots = _Slots(worker.settings.threads)
         self.threads = _Threads()
         self._lock = threading.Lock()
         self.open = 0
