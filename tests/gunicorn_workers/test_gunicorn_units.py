@@ -1,0 +1,166 @@
+"""The gunicorn package's pieces in-process: cfg mapping, heartbeat rule, daemon pool, hook views."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install 'wsgicore[gunicorn]')")
+
+from gunicorn.config import Config as GunicornConfig
+
+from wsgicore import ResponseInfo
+from wsgidrivers.gunicorn._cycle import RequestCycle, RequestView
+from wsgidrivers.gunicorn._heartbeat import InFlight
+from wsgidrivers.gunicorn._pool import DaemonThreadPool
+from wsgidrivers.gunicorn._settings import proxy_settings, worker_settings
+
+
+def _cfg(**values: Any) -> Any:
+    cfg = GunicornConfig()
+    for name, value in values.items():
+        cfg.set(name, value)
+    return cfg
+
+
+def test_defaults_map_to_gunicorns_limits() -> None:
+    settings = worker_settings(_cfg(), multithread=True)
+    config = settings.config
+    assert (config.max_request_line, config.max_header_count, config.max_header_field) == (4094, 100, 8190)
+    assert config.keep_alive
+    assert settings.keep_alive_timeout == 2.0
+    assert config.multiprocess
+    assert config.multithread
+    assert config.clock is not None
+    assert config.url_scheme == "http"
+    assert config.trusted_proxies == ("127.0.0.1", "::1")
+    assert ("X-FORWARDED-PROTO", "https") in config.secure_scheme_headers
+    assert settings.heartbeat == 1.0  # --timeout 30
+    assert settings.io_timeout == 15.0
+
+
+def test_zero_means_gunicorns_maximum_or_off() -> None:
+    settings = worker_settings(
+        _cfg(limit_request_line=0, limit_request_fields=0, limit_request_field_size=0, keepalive=0,
+             timeout=0), multithread=False)
+    config = settings.config
+    assert (config.max_request_line, config.max_header_count, config.max_header_field) == (8190, 32768, 65536)
+    assert config.max_head_bytes >= 8190 + 65536
+    assert not settings.keep_alive
+    assert not config.keep_alive
+    assert not config.multithread
+    assert settings.heartbeat == 1.0  # no --timeout: beat anyway
+
+
+def test_short_timeout_beats_often() -> None:
+    assert worker_settings(_cfg(timeout=2), multithread=True).heartbeat == 0.5
+
+
+def test_proxy_settings_are_gunicorns() -> None:
+    cfg = _cfg(forwarded_allow_ips="10.0.0.0/8, 192.168.1.1", secure_scheme_headers={"X-PROTO": "tls"})
+    assert proxy_settings(cfg) == {"trusted_proxies": ("10.0.0.0/8", "192.168.1.1"),
+                                   "secure_scheme_headers": (("X-PROTO", "tls"),)}
+    assert proxy_settings(_cfg(forwarded_allow_ips="*"))["trusted_proxies"] == ("*",)
+
+
+def test_inflight_health() -> None:
+    inflight = InFlight()
+    assert inflight.healthy(0.05)
+    token = inflight.enter()
+    assert inflight.healthy(5.0)
+    time.sleep(0.08)
+    assert not inflight.healthy(0.05)  # a request older than the limit: stop vouching
+    inflight.leave(token)
+    assert inflight.healthy(0.05)
+    assert len(inflight) == 0
+
+
+def test_daemon_pool_runs_bounds_and_cancels() -> None:
+    pool = DaemonThreadPool(2)
+    release = threading.Event()
+    running: list[int] = []
+    futures = [pool.submit(lambda i=i: (running.append(i), release.wait(5), i)[2]) for i in range(4)]
+    time.sleep(0.2)
+    assert len(running) == 2  # the bound
+    pool.shutdown(wait=False, cancel_futures=True)
+    release.set()
+    assert [f.result(5) for f in futures[:2]] == [0, 1]
+    assert all(f.cancelled() for f in futures[2:])
+    with pytest.raises(RuntimeError):
+        pool.submit(print)
+
+
+def test_daemon_pool_does_not_hold_the_exit() -> None:
+    code = ("import threading; from wsgidrivers.gunicorn._pool import DaemonThreadPool;"
+            "p = DaemonThreadPool(1); p.submit(threading.Event().wait); print('exiting')")
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         timeout=20)
+    assert out.stdout.strip() == "exiting"
+    assert time.monotonic() - started < 10
+
+
+class _Worker:
+    def __init__(self, max_requests: int) -> None:
+        self.nr = 0
+        self.max_requests = max_requests
+        self.alive = True
+        self.log = _Log()
+        self.cfg = _HookCfg()
+
+
+class _Log:
+    access_log_enabled = True
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[Any, ...]] = []
+
+    def access(self, resp: Any, req: Any, environ: Any, elapsed: Any) -> None:
+        self.lines.append((resp.status, resp.sent, resp.headers, req.headers))
+
+    def info(self, *args: Any) -> None:
+        pass
+
+    def exception(self, *args: Any) -> None:
+        raise AssertionError(args)
+
+
+class _HookCfg:
+    def pre_request(self, worker: Any, req: Any) -> None:
+        pass
+
+    def post_request(self, worker: Any, req: Any, environ: Any, resp: Any) -> None:
+        pass
+
+
+def test_cycle_counts_to_max_requests_and_logs() -> None:
+    worker = _Worker(max_requests=2)
+    woken: list[bool] = []
+    cycle = RequestCycle(worker, InFlight(), lambda: woken.append(True))
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/a", "PATH_INFO": "/a", "HTTP_USER_AGENT": "u",
+               "CONTENT_TYPE": "text/plain", "SERVER_PROTOCOL": "HTTP/1.1"}
+    first = cycle.begin(environ, ("127.0.0.1", 1))
+    assert not first.last
+    assert worker.alive
+    app = cycle.wrap(first, lambda env, start: start("201 Created", [("X-A", "1")]) or [b""])
+    app(environ, lambda status, headers, exc_info=None: None)
+    cycle.end(first, environ, ResponseInfo(status=201, body_bytes=3, keep_alive=True, aborted=False))
+    second = cycle.begin(environ, None)
+    assert second.last
+    assert not worker.alive
+    assert woken == [True]
+    cycle.end(second, environ, ResponseInfo(status=500, body_bytes=9, keep_alive=False, aborted=False))
+    assert worker.log.lines[0] == ("201 Created", 3, [("X-A", "1")],
+                                   [("USER-AGENT", "u"), ("CONTENT-TYPE", "text/plain")])
+    assert worker.log.lines[1][:2] == ("500 Internal Server Error", 9)
+
+
+def test_request_view() -> None:
+    view = RequestView({"REQUEST_METHOD": "POST", "RAW_URI": "/p?q", "PATH_INFO": "/p",
+                        "QUERY_STRING": "q", "SERVER_PROTOCOL": "HTTP/1.0"}, None)
+    assert (view.method, view.uri, view.path, view.query, view.version) == ("POST", "/p?q", "/p", "q", (1, 0))
