@@ -164,3 +164,12 @@ def test_request_view() -> None:
     view = RequestView({"REQUEST_METHOD": "POST", "RAW_URI": "/p?q", "PATH_INFO": "/p",
                         "QUERY_STRING": "q", "SERVER_PROTOCOL": "HTTP/1.0"}, None)
     assert (view.method, view.uri, view.path, view.query, view.version) == ("POST", "/p?q", "/p", "q", (1, 0))
+
+
+def test_sendfile_and_unsupported_features() -> None:
+    assert worker_settings(_cfg(), multithread=True).use_sendfile is None
+    assert worker_settings(_cfg(sendfile=False), multithread=True).use_sendfile is False
+    with pytest.raises(ValueError, match="proxy-protocol"):
+        worker_settings(_cfg(proxy_protocol="v1"), multithread=True)
+    with pytest.raises(ValueError, match="HTTP/2"):
+        worker_settings(_cfg(http_protocols="h2,h1"), multithread=True)

@@ -96,6 +96,7 @@ class AsyncioWorker(CoreWorker):
             access_log=self._driver_log,
             errors=self.errors,
             tls=self.tls is not None,
+            use_sendfile=settings.use_sendfile is not False,
         )
         self._woken = asyncio.Event()
         self._listeners = [listening_socket(s) for s in self.sockets]

@@ -10,6 +10,8 @@ Where the semantics differ (documented in docs/deployment.md):
   The whole head is also bounded (``max_head_bytes``, 64 KiB or one line of each limit if larger),
   which gunicorn does not do.
 - ``--keep-alive`` (2 s; 0 = off) -> the idle timeout of a kept-alive connection.
+- ``--no-sendfile`` -> ``wsgi.file_wrapper`` files are copied, never sent with sendfile().
+- ``--proxy-protocol`` and ``--http-protocols h2`` are refused (the worker does not boot).
 - ``--forwarded-allow-ips`` + ``--secure-scheme-headers`` -> ``Config.trusted_proxies`` +
   ``Config.secure_scheme_headers`` (see :func:`proxy_settings`).
 """
@@ -55,6 +57,9 @@ class WorkerSettings:
     heartbeat: float
     #: ``--graceful-timeout``.
     graceful_timeout: float
+    #: ``--no-sendfile`` gives False: ``wsgi.file_wrapper`` files are copied, never sendfile()'d.
+    #: None: the driver's own choice.
+    use_sendfile: bool | None = None
 
 
 def server_software() -> str:
@@ -81,8 +86,22 @@ def _script_name(cfg: Any) -> str:
     return raw if raw.startswith("/") else ""
 
 
+def _refuse_unsupported(cfg: Any) -> None:
+    # Features of gunicorn's own HTTP parser that these workers do not have: refusing to boot says
+    # so at once, where serving would answer every request with a 400 (a PROXY line) or offer
+    # HTTP/2 through ALPN and then speak HTTP/1.1.
+    proxy_protocol = getattr(cfg, "proxy_protocol", False)
+    if proxy_protocol not in (False, None, "off", "none", ""):
+        raise ValueError("--proxy-protocol is not supported by the wsgidrivers.gunicorn workers")
+    if "h2" in (getattr(cfg, "http_protocols", None) or ()):
+        raise ValueError("HTTP/2 (--http-protocols h2) is not supported by the wsgidrivers.gunicorn "
+                         "workers; serve HTTP/2 from the proxy in front")
+
+
 def worker_settings(cfg: Any, *, multithread: bool) -> WorkerSettings:
-    """Read gunicorn's cfg; a bad value raises ``ValueError`` (the worker then cannot boot)."""
+    """Read gunicorn's cfg; a bad or unsupported value raises ``ValueError`` (the worker then
+    cannot boot)."""
+    _refuse_unsupported(cfg)
     line = int(cfg.limit_request_line) or _LINE_CAP
     fields = int(cfg.limit_request_fields) or _FIELDS_CAP
     field_size = int(cfg.limit_request_field_size) or _FIELD_SIZE_CAP
@@ -117,4 +136,5 @@ def worker_settings(cfg: Any, *, multithread: bool) -> WorkerSettings:
         connections=max(1, int(cfg.worker_connections)),
         heartbeat=max(0.05, heartbeat),
         graceful_timeout=max(0.0, float(cfg.graceful_timeout)),
+        use_sendfile=False if getattr(cfg, "sendfile", None) is False else None,
     )

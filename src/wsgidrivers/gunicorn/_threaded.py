@@ -156,6 +156,8 @@ class _WorkerServer(ThreadingWSGIServer):
         self.keep_alive = settings.keep_alive
         self.keep_alive_timeout = settings.keep_alive_timeout
         self.io_timeout = settings.io_timeout
+        if settings.use_sendfile is not None:
+            self.use_sendfile = settings.use_sendfile
         self.address_family = listener.family
         # No bind: the arbiter's socket replaces the one socketserver makes.
         handler = _UnixWorkerHandler if listener.family == socket.AF_UNIX else _WorkerHandler
