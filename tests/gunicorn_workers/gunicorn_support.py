@@ -37,16 +37,24 @@ def _has_setting(name: str) -> bool:
     return any(setting.name == name for setting in KNOWN_SETTINGS)
 
 
+def _gunicorn_command() -> list[str]:
+    # The console script when there is one: a USR2 re-exec runs the master's argv again, and with
+    # "python -m gunicorn" that is gunicorn/__main__.py, whose directory then shadows the stdlib
+    # (gunicorn/http/ hides the http package).
+    script = Path(sys.executable).with_name("gunicorn")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "gunicorn"]
+
+
 class Gunicorn:
     """One ``gunicorn`` master with its workers, its output (error and access log) collected."""
 
     def __init__(self, worker: str, *options: str, app: str = "gunicorn_app:app", workers: int = 2,
                  bind: str = "127.0.0.1:0", env: dict[str, str] | None = None) -> None:
-        self.command = [sys.executable, "-m", "gunicorn", "-k", f"wsgidrivers.gunicorn.{worker}",
+        self.command = [*_gunicorn_command(), "-k", f"wsgidrivers.gunicorn.{worker}",
                         "-w", str(workers), "-b", bind, "--chdir", str(HERE),
                         "--graceful-timeout", "5", *options, app]
         if _has_setting("control_socket_disable"):
-            self.command[3:3] = ["--no-control-socket"]  # gunicorn 27: one per user, not per test
+            self.command.insert(-1, "--no-control-socket")  # gunicorn 27: one per user, not per test
         self.env = {**os.environ, **(env or {})}
         self.workers = workers
         self.lines: list[str] = []

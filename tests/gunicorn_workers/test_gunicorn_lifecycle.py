@@ -165,3 +165,35 @@ def test_worker_that_cannot_boot_stops_the_master(worker: str, tmp_path: Path) -
     # WORKER_BOOT_ERROR: the arbiter halts instead of respawning a worker that cannot start.
     assert code == 3, server.text()
     assert server.matches("the worker cannot boot")
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_usr2_new_master_serves_the_inherited_sockets(worker: str) -> None:
+    with running(worker) as server:
+        old_workers = set(server.worker_pids)
+        server.signal(signal.SIGUSR2)  # a new master, exec'd with the listening sockets inherited
+        starts = server.wait_count(r"\[(\d+)\] \[INFO\] Starting gunicorn", 2, timeout=15)
+        new_master = int(starts[1])
+        try:
+            server.wait_count(r"Booting worker with pid: (\d+)", 4, timeout=15)
+            new_workers = set(server.worker_pids) - old_workers
+            server.signal(signal.SIGTERM)  # the old master and its workers go
+            assert server.wait_exit(10) == 0
+            served = {int(get(server.address, "/pid")[2]) for _ in range(10)}
+            assert served <= new_workers, f"{served} not from the new workers {new_workers}"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(new_master, signal.SIGTERM)
+            if not _gone(new_master, 10):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(new_master, signal.SIGKILL)
