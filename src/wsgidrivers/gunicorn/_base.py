@@ -6,6 +6,7 @@ import contextlib
 import os
 import ssl
 import sys
+import time
 from typing import Any
 
 from gunicorn.arbiter import Arbiter
@@ -33,6 +34,7 @@ class CoreWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
 
     settings: WorkerSettings
     tls: ssl.SSLContext | None
+    _last_beat = -1e9  # monotonic time of the last notify()
     cycle: RequestCycle
     errors: Any
 
@@ -65,9 +67,17 @@ class CoreWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
                 pass
 
     def beat(self) -> None:
-        """``notify()`` the arbiter, unless a request is stuck in the application (see _heartbeat)."""
+        """``notify()`` the arbiter, unless a request is stuck in the application (see _heartbeat).
+
+        Called on every turn of the worker's loop, which turns once per accept burst under load:
+        at most two notifications (each a file-time update) per heartbeat interval are enough.
+        """
+        now = time.monotonic()
+        if now - self._last_beat < self.settings.heartbeat / 2:
+            return
         if self.inflight.healthy(self.settings.heartbeat):
             self.notify()
+            self._last_beat = now
 
     def parent_changed(self) -> bool:
         if self.ppid != os.getppid():
