@@ -33,6 +33,12 @@ _ACCEPT_BURST: Final = 16
 _TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
 
 
+def _where(client_address: Any) -> str:
+    if isinstance(client_address, tuple):
+        return f"{client_address[0]}:{client_address[1]}"
+    return "a Unix-socket client"
+
+
 class _Threads:
     """Threads that serve connections: started when none is free, then reused (a new thread per
     connection would cost its start-up each time). The caller bounds how many jobs run at once."""
@@ -202,7 +208,11 @@ class _WorkerServer(ThreadingWSGIServer):
         try:
             tls = self.state.tls
             if tls is not None:
-                request = self._handshake(tls, request)
+                try:
+                    request = self._handshake(tls, request)
+                except OSError as exc:  # ssl.SSLError too: not TLS, a bad certificate, gone, slow
+                    self.state.log.debug("TLS handshake with %s failed: %s", _where(client_address), exc)
+                    return
             self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
@@ -221,11 +231,7 @@ class _WorkerServer(ThreadingWSGIServer):
         return wrapped
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(client_address, tuple):
-            where = f"{client_address[0]}:{client_address[1]}"
-        else:
-            where = "a Unix-socket client"
-        self.state.log.exception("Error handling the connection from %s", where)
+        self.state.log.exception("Error handling the connection from %s", _where(client_address))
 
 
 class ThreadWorker(CoreWorker):
