@@ -71,7 +71,7 @@ def test_proxy_settings_are_gunicorns() -> None:
 def test_inflight_health() -> None:
     inflight = InFlight()
     assert inflight.healthy(0.05)
-    token = inflight.enter()
+    token = inflight.enter(time.monotonic())
     assert inflight.healthy(5.0)
     time.sleep(0.08)
     assert not inflight.healthy(0.05)  # a request older than the limit: stop vouching
@@ -173,3 +173,24 @@ def test_sendfile_and_unsupported_features() -> None:
         worker_settings(_cfg(proxy_protocol="v1"), multithread=True)
     with pytest.raises(ValueError, match="HTTP/2"):
         worker_settings(_cfg(http_protocols="h2,h1"), multithread=True)
+
+
+def test_default_hooks_and_no_access_log_cost_nothing() -> None:
+    from gunicorn.glogging import Logger
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        return []
+
+    worker = _Worker(max_requests=100)
+    worker.cfg = _cfg()
+    worker.log = Logger(worker.cfg)  # type: ignore[assignment]
+    cycle = RequestCycle(worker, InFlight(), lambda: None)
+    assert cycle.wrap(cycle.begin({}, None), app) is app  # nothing reads resp: no wrapper
+
+    calls: list[str] = []
+    worker.cfg = _cfg(post_request=lambda w, req, env, resp: calls.append(resp.status))
+    cycle = RequestCycle(worker, InFlight(), lambda: None)
+    ticket = cycle.begin({}, None)
+    assert cycle.wrap(ticket, app) is not app
+    cycle.end(ticket, {}, ResponseInfo(status=204, body_bytes=0, keep_alive=True, aborted=False))
+    assert calls == ["204 No Content"]

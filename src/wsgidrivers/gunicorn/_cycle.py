@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import http
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -80,23 +81,46 @@ class ResponseView:
 class Ticket:
     """One request's passage through the cycle."""
 
-    __slots__ = ("headers", "last", "request", "started", "status", "token")
+    __slots__ = ("_request", "environ", "headers", "last", "peer", "started", "status", "token")
 
-    def __init__(self, request: RequestView, token: int, last: bool) -> None:
-        self.request = request
+    def __init__(self, environ: dict[str, Any], peer: Any, token: int, started: float,
+                 last: bool) -> None:
+        self.environ = environ
+        self.peer = peer
         self.token = token
+        self.started = started
         #: This request reached --max-requests: its connection closes after the response.
         self.last = last
-        self.started = time.monotonic()
         self.status = ""
         self.headers: list[tuple[str, str]] = []
+        self._request: RequestView | None = None
+
+    @property
+    def request(self) -> RequestView:
+        """The ``req`` view, made when a hook or the access log first asks for it."""
+        if self._request is None:
+            self._request = RequestView(self.environ, self.peer)
+        return self._request
+
+
+def _hook(cfg: Any, name: str) -> Any:
+    """``cfg``'s hook ``name``, or None when it is gunicorn's default and would do nothing here:
+    the default ``post_request`` does nothing, the default ``pre_request`` logs at debug level."""
+    hook = getattr(cfg, name)
+    setting = getattr(cfg, "settings", {}).get(name)
+    if setting is None or hook is not setting.default:
+        return hook
+    if name == "pre_request" and logging.getLogger("gunicorn.error").isEnabledFor(logging.DEBUG):
+        return hook
+    return None
 
 
 class RequestCycle:
     """The per-request side of gunicorn's worker contract for one ``worker``.
 
     ``wake()`` is called (from any thread) when the request count stops the worker, so its main
-    loop notices at once.
+    loop notices at once. The hooks are read from the cfg once: a worker's cfg does not change
+    (a reload replaces the workers).
     """
 
     def __init__(self, worker: Any, inflight: InFlight, wake: Callable[[], None]) -> None:
@@ -104,6 +128,9 @@ class RequestCycle:
         self.inflight = inflight
         self._wake = wake
         self._lock = threading.Lock()
+        self._pre_request = _hook(worker.cfg, "pre_request")
+        self._post_request = _hook(worker.cfg, "post_request")
+        self._access = bool(getattr(worker.log, "access_log_enabled", True))
 
     def begin(self, environ: dict[str, Any], peer: Any) -> Ticket:
         worker = self.worker
@@ -114,16 +141,20 @@ class RequestCycle:
             worker.log.info("Autorestarting worker after current request.")
             worker.alive = False
             self._wake()
-        ticket = Ticket(RequestView(environ, peer), self.inflight.enter(), last)
-        try:
-            worker.cfg.pre_request(worker, ticket.request)
-        except Exception:
-            worker.log.exception("Exception in pre_request hook")
+        started = time.monotonic()
+        ticket = Ticket(environ, peer, self.inflight.enter(started), started, last)
+        if self._pre_request is not None:
+            try:
+                self._pre_request(worker, ticket.request)
+            except Exception:
+                worker.log.exception("Exception in pre_request hook")
         return ticket
 
-    @staticmethod
-    def wrap(ticket: Ticket, app: WSGIApp) -> WSGIApp:
-        """``app`` with its ``start_response`` calls noted in ``ticket`` (for ``resp``)."""
+    def wrap(self, ticket: Ticket, app: WSGIApp) -> WSGIApp:
+        """``app`` with its ``start_response`` calls noted in ``ticket`` (for ``resp``); ``app``
+        itself when nothing will read ``resp`` (no access log, no post_request hook)."""
+        if not self._access and self._post_request is None:
+            return app
 
         def noted(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -137,19 +168,22 @@ class RequestCycle:
     def end(self, ticket: Ticket, environ: dict[str, Any], info: ResponseInfo | None) -> None:
         """After the response (``info``), or after the client went away (``None``)."""
         self.inflight.leave(ticket.token)
+        if not self._access and self._post_request is None:
+            return
         worker = self.worker
         status = ticket.status
         if info is not None and not status.startswith(str(info.status)):
             # The core answered (a 500 after an application error): gunicorn's form of it.
             status = f"{info.status} {_reason(info.status)}"
         resp = ResponseView(status or "-", info.body_bytes if info is not None else 0, ticket.headers)
-        if getattr(worker.log, "access_log_enabled", True):
+        if self._access:
             elapsed = datetime.timedelta(seconds=time.monotonic() - ticket.started)
             try:
                 worker.log.access(resp, ticket.request, environ, elapsed)
             except Exception:
                 worker.log.exception("Access log failed")
-        try:
-            worker.cfg.post_request(worker, ticket.request, environ, resp)
-        except Exception:
-            worker.log.exception("Exception in post_request hook")
+        if self._post_request is not None:
+            try:
+                self._post_request(worker, ticket.request, environ, resp)
+            except Exception:
+                worker.log.exception("Exception in post_request hook")

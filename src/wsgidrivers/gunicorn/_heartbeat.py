@@ -26,12 +26,12 @@ class InFlight:
         self._started: dict[int, float] = {}
         self._tokens = itertools.count()
 
-    def enter(self) -> int:
-        """Register a request entering the application; returns its token for :meth:`leave`."""
+    def enter(self, started: float) -> int:
+        """Register a request entering the application at ``started`` (``time.monotonic()``);
+        returns its token for :meth:`leave`."""
         token = next(self._tokens)
-        now = time.monotonic()
         with self._lock:
-            self._started[token] = now
+            self._started[token] = started
         return token
 
     def leave(self, token: int) -> None:
