@@ -194,3 +194,11 @@ def test_default_hooks_and_no_access_log_cost_nothing() -> None:
     assert cycle.wrap(ticket, app) is not app
     cycle.end(ticket, {}, ResponseInfo(status=204, body_bytes=0, keep_alive=True, aborted=False))
     assert calls == ["204 No Content"]
+
+
+def test_without_gunicorn_the_import_error_says_what_to_install() -> None:
+    code = "import sys; sys.modules['gunicorn'] = None; import wsgidrivers.gunicorn"
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                         timeout=20)
+    assert out.returncode != 0
+    assert "pip install 'wsgicore[gunicorn]'" in out.stderr
