@@ -59,6 +59,7 @@ class WSGIProtocol(asyncio.Protocol):
         self._state = _IDLE
         self._peer_eof = False
         self._close_after_app = False
+        self._one_more_after_app = False  # serve_waiting_on_shutdown, decided while the app ran
         self._served = 0  # requests handed to the app on this connection
         self._discarded = 0
         self._deadline = Deadline(self._deadline_passed)
@@ -146,7 +147,12 @@ class WSGIProtocol(asyncio.Protocol):
             else:
                 self._close(linger=False)
         elif self._state == _APP:
-            self._close_after_app = True
+            if self._service.serve_waiting_on_shutdown:
+                # The response in progress may not say "close" (the worker owns the Connection
+                # now): the client may send its next request at once, so that one is served too.
+                self._one_more_after_app = True
+            else:
+                self._close_after_app = True
         elif self._state == _CLOSING and self._transport is not None:
             self._transport.close()  # stop lingering; what is buffered is still sent
 
@@ -234,7 +240,10 @@ class WSGIProtocol(asyncio.Protocol):
             conn.receive_data(data)
         if leftover.eof:
             conn.receive_data(b"")
-        if self._close_after_app or self._service.closing:
+        if self._one_more_after_app:
+            self._one_more_after_app = False
+            self._serve_one_more()  # then on as between requests: idle deadline, pipelined input
+        elif self._close_after_app or self._service.closing:
             self._close()
             return
         self._state = _HEAD if conn.trailing_data[0] else _IDLE

@@ -11,21 +11,28 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from .gunicorn_support import HERE, Gunicorn, get, running
 
 
 class _Load:
-    """Requests on new connections, one after another, from a thread; records every failure."""
+    """Requests one after another from a thread, each on a new connection or all on one kept-alive
+    connection (reopened only after a "Connection: close" response); records every failure."""
 
-    def __init__(self, address: tuple[str, int], path: str = "/pid") -> None:
+    def __init__(self, address: tuple[str, int], path: str = "/pid", *, keep_alive: bool = False) -> None:
         self.address = address
         self.path = path
+        self.keep_alive = keep_alive
         self.pids: list[int] = []
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        if self.keep_alive:
+            self._run_keep_alive()
+            return
         while not self._stop.is_set():
             try:
                 status, _, body = get(self.address, self.path, timeout=10)
@@ -37,6 +44,27 @@ class _Load:
             else:
                 self.pids.append(int(body))
 
+    def _run_keep_alive(self) -> None:
+        conn = http.client.HTTPConnection(*self.address, timeout=10)
+        try:
+            while not self._stop.is_set():
+                try:
+                    conn.request("GET", self.path)
+                    response = conn.getresponse()
+                    body = response.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    self.failures.append(repr(exc))
+                    conn.close()
+                    continue
+                if response.status != 200:
+                    self.failures.append(f"status {response.status}")
+                else:
+                    self.pids.append(int(body))
+                if response.getheader("Connection") == "close":
+                    conn.close()  # the next request opens a new connection
+        finally:
+            conn.close()
+
     def __enter__(self) -> _Load:
         self._thread.start()
         return self
@@ -46,10 +74,14 @@ class _Load:
         self._thread.join(15)
 
 
-def test_hup_reloads_workers_without_a_failed_request(worker: str) -> None:
-    with running(worker) as server:
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "keep-alive"])
+def test_hup_reloads_workers_without_a_failed_request(worker: str, keep_alive: bool) -> None:
+    # Kept-alive connections to the old workers are answered with "Connection: close", never
+    # dropped, so even a client that does not retry sees no failure.
+    with running(worker, "--keep-alive", "5") as server:
         old = set(server.worker_pids)
-        with _Load(server.address) as load:
+        with _Load(server.address, keep_alive=keep_alive) as load, \
+                _Load(server.address, keep_alive=keep_alive) as load2:
             time.sleep(0.5)
             server.signal(signal.SIGHUP)
             server.wait_count(r"Booting worker with pid: (\d+)", 4, timeout=15)
@@ -59,8 +91,10 @@ def test_hup_reloads_workers_without_a_failed_request(worker: str) -> None:
                 time.sleep(0.1)
             time.sleep(0.5)
         assert not load.failures, load.failures[:5]
-        assert old & set(load.pids), "the old workers served nothing"
-        assert new & set(load.pids), "the new workers served nothing"
+        assert not load2.failures, load2.failures[:5]
+        pids = set(load.pids) | set(load2.pids)
+        assert old & pids, "the old workers served nothing"
+        assert new & pids, "the new workers served nothing"
         assert len(load.pids) > 20
 
 

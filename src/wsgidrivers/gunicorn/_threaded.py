@@ -95,6 +95,10 @@ class _State:
         self.threads = _Threads()
         self._lock = threading.Lock()
         self.open = 0
+        #: Graceful stop: each request is answered with "Connection: close". (The servers' own
+        #: ``stopping`` would also close a kept-alive connection as soon as it is idle, racing
+        #: with a request its client may be sending; this way that request is answered.)
+        self.stopping = False
 
     def opened(self) -> None:
         with self._lock:
@@ -114,7 +118,7 @@ class _WorkerServerHandler(ServerHandler):
         state: _State = handler.server.state  # type: ignore[attr-defined]
         with state.app_slots:
             ticket = state.cycle.begin(environ, handler.client_address)
-            if ticket.last:
+            if ticket.last or state.stopping:
                 self.connection.close_after_response()  # the worker stops after this response
             info: ResponseInfo | None = None
             try:
@@ -278,11 +282,10 @@ class ThreadWorker(CoreWorker):
 
     def _stop(self, state: _State, servers: list[_WorkerServer],
               selector: selectors.BaseSelector) -> None:
-        """Graceful stop: accept nothing more; each connection ends after its current response
-        (an idle kept-alive one at its next request, answered with "Connection: close", or at its
-        keep-alive timeout); wait for them at most --graceful-timeout."""
-        for server in servers:
-            server.stopping = True
+        """Graceful stop: accept nothing more; each connection ends after its next response
+        (answered with "Connection: close"), or at its keep-alive timeout if idle; wait for them
+        at most --graceful-timeout."""
+        state.stopping = True
         deadline = time.monotonic() + self.settings.graceful_timeout
         while state.open > 0:
             left = deadline - time.monotonic()
