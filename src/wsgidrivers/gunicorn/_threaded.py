@@ -14,6 +14,7 @@ import queue
 import selectors
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,9 @@ __all__ = ["ThreadWorker"]
 
 #: Connections accepted per wake-up when several are waiting.
 _ACCEPT_BURST: Final = 16
+#: Whether an accepted socket inherits O_NONBLOCK from the (non-blocking) listener: not on Linux
+#: (accept(2)), yes on the BSDs and macOS.
+_INHERITS_NONBLOCK: Final = sys.platform != "linux"
 #: accept() errors that concern one connection only (it was reset before we took it).
 _TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
 
@@ -199,6 +203,8 @@ class _WorkerServer(ThreadingWSGIServer):
                     continue
                 state.log.warning("accept() failed: %s", exc)  # EMFILE and the like: retry later
                 return
+            if _INHERITS_NONBLOCK:
+                request.setblocking(True)  # the handler's reads and writes block (with timeouts)
             self.process_request(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
