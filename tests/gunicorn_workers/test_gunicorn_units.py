@@ -202,3 +202,42 @@ def test_without_gunicorn_the_import_error_says_what_to_install() -> None:
                          timeout=20)
     assert out.returncode != 0
     assert "pip install 'wsgicore[gunicorn]'" in out.stderr
+
+
+def test_connection_threads_are_reused_and_slots_bound() -> None:
+    from wsgidrivers.gunicorn._pool import ConnectionThreads, Slots
+
+    threads = ConnectionThreads()
+    names: list[str] = []
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        names.append(threading.current_thread().name)
+        done.release()
+
+    for _ in range(5):  # one after another: one thread serves them all
+        threads.submit(job)
+        assert done.acquire(timeout=5)
+        time.sleep(0.02)  # the thread counts itself idle again
+    assert len(set(names)) == 1
+
+    slots = Slots(2)
+    inside: list[int] = []
+    peak: list[int] = []
+    lock = threading.Lock()
+
+    def hold() -> None:
+        with slots:
+            with lock:
+                inside.append(1)
+                peak.append(len(inside))
+            time.sleep(0.05)
+            with lock:
+                inside.pop()
+
+    workers = [threading.Thread(target=hold) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(5)
+    assert max(peak) == 2

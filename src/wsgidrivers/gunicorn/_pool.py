@@ -1,8 +1,9 @@
-"""A fixed-size pool of daemon threads for the asyncio worker's applications.
+"""The workers' threads: the asyncio worker's application pool, the ThreadWorker's connection threads
+and its bound on requests in the application.
 
-A ``ThreadPoolExecutor``'s threads are joined when the interpreter exits, so one application stuck in
-a request would keep a worker alive after SIGQUIT (which must end it at once) until the arbiter's
-SIGKILL. Daemon threads do not hold the exit.
+All are daemon threads: a ``ThreadPoolExecutor``'s threads are joined when the interpreter exits, so
+one application stuck in a request would keep a worker alive after SIGQUIT (which must end it at
+once) until the arbiter's SIGKILL.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["DaemonThreadPool"]
+__all__ = ["ConnectionThreads", "DaemonThreadPool", "Slots"]
 
 T = TypeVar("T")
 _Job = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
@@ -81,3 +82,47 @@ class DaemonThreadPool(concurrent.futures.Executor):
         if wait:
             for thread in threads:
                 thread.join()
+
+
+class ConnectionThreads:
+    """Threads that serve connections: started when none is free, then reused (a new thread per
+    connection would cost its start-up each time). The caller bounds how many jobs run at once."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        self._jobs.put((job, args))
+        if start:
+            # Daemon threads: SIGQUIT must end the worker at once, even with a request in progress.
+            threading.Thread(target=self._serve, name="wsgicore-conn", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            job, args = self._jobs.get()
+            job(*args)  # never raises: the ThreadWorker's serve_connection catches everything
+            with self._lock:
+                self._idle += 1
+
+
+class Slots:
+    """At most ``size`` holders at once (``with slots:``): tokens in a ``queue.SimpleQueue``, whose
+    blocking ``get`` is C code. Many connection threads contend for few slots (50 clients, 4
+    threads); a ``threading.BoundedSemaphore`` is a Python-level Condition, more work per wait."""
+
+    def __init__(self, size: int) -> None:
+        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(size):
+            self._tokens.put(None)
+
+    def __enter__(self) -> None:
+        self._tokens.get()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._tokens.put(None)

@@ -10,14 +10,12 @@ most ``--threads`` requests are in the application at once.
 from __future__ import annotations
 
 import errno
-import queue
 import selectors
 import socket
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, Final
 
 from wsgicore import Problem, ResponseInfo
@@ -25,6 +23,7 @@ from wsgicore import Problem, ResponseInfo
 from ._base import CoreWorker, listening_socket
 from ._cycle import WSGIApp
 from ._drivers import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
+from ._pool import ConnectionThreads, Slots
 
 __all__ = ["ThreadWorker"]
 
@@ -43,50 +42,6 @@ def _where(client_address: Any) -> str:
     return "a Unix-socket client"
 
 
-class _Threads:
-    """Threads that serve connections: started when none is free, then reused (a new thread per
-    connection would cost its start-up each time). The caller bounds how many jobs run at once."""
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0
-
-    def submit(self, job: Callable[..., None], *args: Any) -> None:
-        with self._lock:
-            start = self._idle == 0
-            if not start:
-                self._idle -= 1
-        self._jobs.put((job, args))
-        if start:
-            # Daemon threads: SIGQUIT must end the worker at once, even with a request in progress.
-            threading.Thread(target=self._serve, name="wsgicore-conn", daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            job, args = self._jobs.get()
-            job(*args)  # never raises: _WorkerServer.serve_connection catches everything
-            with self._lock:
-                self._idle += 1
-
-
-class _Slots:
-    """At most ``size`` holders at once (``with slots:``): tokens in a ``queue.SimpleQueue``, whose
-    blocking ``get`` is C code. Many connection threads contend for few slots (50 clients, 4
-    threads); a ``threading.BoundedSemaphore`` is a Python-level Condition, more work per wait."""
-
-    def __init__(self, size: int) -> None:
-        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
-        for _ in range(size):
-            self._tokens.put(None)
-
-    def __enter__(self) -> None:
-        self._tokens.get()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._tokens.put(None)
-
-
 class _State:
     """What every listener's server of one worker shares."""
 
@@ -95,8 +50,8 @@ class _State:
         self.log = worker.log
         self.cycle = worker.cycle
         self.tls = worker.tls
-        self.app_slots = _Slots(worker.settings.threads)
-        self.threads = _Threads()
+        self.app_slots = Slots(worker.settings.threads)
+        self.threads = ConnectionThreads()
         self._lock = threading.Lock()
         self.open = 0
         #: Graceful stop: each request is answered with "Connection: close". (The servers' own
