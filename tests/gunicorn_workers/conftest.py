@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from .gunicorn_support import WORKERS
+from .names import WORKERS
 
 
 @pytest.fixture(params=WORKERS)

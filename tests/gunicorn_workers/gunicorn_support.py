@@ -26,7 +26,6 @@ gunicorn = pytest.importorskip(
     "gunicorn", reason="gunicorn is not installed (pip install 'wsgicore[gunicorn]')")
 
 HERE = Path(__file__).resolve().parent
-WORKERS = ("ThreadWorker", "AsyncioWorker")
 _LISTENING = re.compile(r"Listening at: (\S+)")
 _BOOTING = re.compile(r"Booting worker with pid: (\d+)")
 

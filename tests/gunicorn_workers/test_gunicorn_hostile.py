@@ -14,7 +14,8 @@ import pytest
 from hardening._util import grade_corpus, grade_hostile, load_corpus, parse_responses, random_splits, send_raw
 from hardening.hostile_table import HOSTILE_CASES, VALID_FOLLOW_UP, HostileCase
 
-from .gunicorn_support import WORKERS, Gunicorn
+from .gunicorn_support import Gunicorn
+from .names import WORKERS
 
 # The table's limits are the core's defaults; gunicorn's own defaults are smaller, so set ours.
 LIMITS = ("--limit-request-line", "8192", "--limit-request-field_size", "8192",
