@@ -129,3 +129,16 @@ def test_threads_bound_requests_in_the_application() -> None:
         elapsed = time.monotonic() - start
     assert [r[0] for r in results] == [200, 200, 200]
     assert elapsed >= 1.1, f"3 requests of 0.4 s took {elapsed:.2f} s with --threads 1"
+
+
+def test_keep_alive_is_the_idle_timeout(worker: str) -> None:
+    with running(worker, "--keep-alive", "1", workers=1) as server, \
+            socket.create_connection(server.address, timeout=10) as sock:
+        raw_exchange(sock, b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n", 1)
+        time.sleep(0.5)  # idle for less than --keep-alive: still served
+        raw_exchange(sock, b"GET /y HTTP/1.1\r\nHost: t\r\n\r\n", 1)
+        started = time.monotonic()
+        sock.settimeout(10)
+        assert sock.recv(100) == b""  # closed by the server, silently, once idle for 1 s
+        idle = time.monotonic() - started
+    assert 0.8 < idle < 3.0, idle
