@@ -62,6 +62,10 @@ class _WorkerService(Service):
     def log_access(self, addr: str, request_line: str, status: int | str, size: int | str) -> None:
         """Nothing: the access log is gunicorn's (_cycle.RequestCycle.end)."""
 
+    def add_connection(self, proto: Any) -> None:
+        super().add_connection(proto)
+        self.worker.connection_opened()
+
     def remove_connection(self, proto: Any) -> None:
         super().remove_connection(proto)
         self.worker.connection_closed()
@@ -102,7 +106,8 @@ class AsyncioWorker(CoreWorker):
         self._listeners = [listening_socket(s) for s in self.sockets]
         for listener in self._listeners:
             listener.setblocking(False)
-        self._open = 0
+        self._open = 0  # connections with a protocol (connection_made .. connection_lost)
+        self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
         self._accepting = False
         loop.add_reader(self.PIPE[0], self._on_wake)
         try:
@@ -154,8 +159,8 @@ class AsyncioWorker(CoreWorker):
         for _ in range(_ACCEPT_BURST):
             if not self.alive:
                 return  # stopping: what waits in the backlog is for the other workers
-            if self._open >= limit:
-                self._set_accepting(False)  # resumed by connection_closed()
+            if self._open + self._pending >= limit:
+                self._set_accepting(False)  # resumed by _connection_ended()
                 return
             try:
                 sock, _ = listener.accept()
@@ -166,7 +171,7 @@ class AsyncioWorker(CoreWorker):
                     continue
                 self.log.warning("accept() failed: %s", exc)
                 return
-            self._open += 1
+            self._pending += 1
             sock.setblocking(False)
             if sock.family != socket.AF_UNIX:
                 with contextlib.suppress(OSError):
@@ -182,15 +187,24 @@ class AsyncioWorker(CoreWorker):
         )
 
         def connected(done: asyncio.Task[Any]) -> None:
+            self._pending -= 1
             if done.cancelled() or done.exception() is not None:
-                # No protocol was made (a failed TLS handshake, say): nothing else will count it.
-                sock.close()
-                self.connection_closed()
+                sock.close()  # a failed TLS handshake, say; if a protocol was made, it counted itself
+            self._connection_ended()
 
         task.add_done_callback(connected)
 
+    def connection_opened(self) -> None:
+        """A connection's protocol was made (in the loop thread)."""
+        self._open += 1
+
     def connection_closed(self) -> None:
-        """A connection ended (in the loop thread): accept again if the worker was full."""
+        """A connection's protocol was lost (in the loop thread)."""
         self._open -= 1
-        if self.alive and not self._accepting and self._open < self.settings.connections:
+        self._connection_ended()
+
+    def _connection_ended(self) -> None:
+        # Accept again if the worker was full.
+        if (self.alive and not self._accepting
+                and self._open + self._pending < self.settings.connections):
             self._set_accepting(True)
