@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+# pytester: the pytest plugin of wsgidrivers.testing is tested by running pytest on small test files.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def plain_config() -> Any:

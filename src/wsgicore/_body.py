@@ -7,12 +7,16 @@ needed; faults raise :class:`HeadError`-like ``BodyFault``.
 
 from __future__ import annotations
 
+import re
+
 from . import _abnf
 from ._config import Config
 
 __all__ = ["BodyFault", "BodyReader", "ChunkedReader", "LengthReader"]
 
 _MAX_CHUNK_SIZE_DIGITS = 16  # 2**64; RFC 9112 §7.1 asks recipients to guard against overflow
+# A chunk-size line without extensions and without leading zeros beyond the digit bound.
+_SIMPLE_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,%d})\r\n" % _MAX_CHUNK_SIZE_DIGITS)
 
 
 class BodyFault(Exception):
@@ -64,7 +68,7 @@ class ChunkedReader:
     fields and then discarded (RFC 9112 §7.1.2 lets a recipient discard them; WSGI has no trailers).
     """
 
-    __slots__ = ("_config", "_left", "_state", "_total", "_trailer_bytes", "_trailer_lines")
+    __slots__ = ("_config", "_fault", "_left", "_state", "_total", "_trailer_bytes", "_trailer_lines")
 
     def __init__(self, config: Config) -> None:
         self._config = config
@@ -73,12 +77,34 @@ class ChunkedReader:
         self._total = 0  # body bytes so far, for max_body_bytes
         self._trailer_lines = 0
         self._trailer_bytes = 0
+        self._fault: BodyFault | None = None  # found after data that was returned first
 
     @property
     def done(self) -> bool:
         return self._state == _DONE
 
     def read(self, buf: bytearray, eof: bool) -> bytes | None:
+        """The data of every chunk already in ``buf``, joined: a body of many small chunks costs
+        one call per receive, not one per chunk. A fault found after some data is raised by the
+        next call, so the data before it is delivered exactly as when the bytes came one by one."""
+        if self._fault is not None:
+            raise self._fault
+        pieces: list[bytes] = []
+        while True:
+            try:
+                data = self._read_one(buf, eof if not pieces else False)
+            except BodyFault as fault:
+                if not pieces:
+                    raise
+                self._fault = fault
+                data = None
+            if not data:  # None (more input needed), or b"" (the end)
+                if pieces:
+                    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                return data
+            pieces.append(data)
+
+    def _read_one(self, buf: bytearray, eof: bool) -> bytes | None:
         while True:
             state = self._state
             if state == _DATA:
@@ -106,6 +132,15 @@ class ChunkedReader:
                 del buf[:2]
                 self._state = _SIZE
                 continue
+            if state == _SIZE:
+                # The common line, a bare size (RFC 9112 §7.1), matched in place; anything else
+                # (extensions, faults, an incomplete line) takes the general path below.
+                simple = _SIMPLE_SIZE_LINE.match(buf)
+                if simple is not None and simple.end() - 2 <= self._config.max_chunk_line:
+                    size = int(simple[1], 16)  # before the del: the match reads from buf
+                    del buf[: simple.end()]
+                    self._begin_chunk(size)
+                    continue
             line = self._take_line(buf, eof)
             if line is None:
                 return self._need(eof)
@@ -122,14 +157,21 @@ class ChunkedReader:
 
     def _take_line(self, buf: bytearray, eof: bool) -> bytes | None:
         limit = self._config.max_chunk_line if self._state == _SIZE else self._config.max_header_field
+        # The length is judged before the line end, and an incomplete line only when its length is
+        # already certain (a CR at its end may be half of the CRLF), so the verdict and its reason
+        # never depend on where the bytes were split.
         newline = buf.find(b"\n", 0, limit + 2)
         if newline < 0:
             if len(buf) > limit + 1:
                 raise BodyFault(400, "chunk-size or trailer line too long")
             return None
-        if newline == 0 or buf[newline - 1] != 0x0D:
+        crlf = newline > 0 and buf[newline - 1] == 0x0D
+        end = newline - 1 if crlf else newline
+        if end > limit:
+            raise BodyFault(400, "chunk-size or trailer line too long")
+        if not crlf:
             raise BodyFault(400, "bare LF in chunked framing (RFC 9112 §7.1 requires CRLF)")
-        line = bytes(buf[: newline - 1])
+        line = bytes(buf[:end])
         del buf[: newline + 1]
         return line
 
@@ -140,7 +182,9 @@ class ChunkedReader:
         digits = match["size"]
         if len(digits.lstrip(b"0")) > _MAX_CHUNK_SIZE_DIGITS:
             raise BodyFault(400, "chunk size out of range")
-        size = int(digits, 16)
+        self._begin_chunk(int(digits, 16))
+
+    def _begin_chunk(self, size: int) -> None:
         self._total += size
         limit = self._config.max_body_bytes
         if limit is not None and self._total > limit:

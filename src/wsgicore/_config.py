@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
-from ._proxy import check_proxy_settings
+from ._proxy import ProxyPolicy
 from ._version import __version__
 
 __all__ = ["Config"]
 
 _DEFAULT_SOFTWARE = f"wsgicore/{__version__}"
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +67,39 @@ class Config:
     #: Body of the 500 response sent when the application fails before its headers went out. It is
     #: never the exception's text: a traceback is for the error log, not for the client.
     server_error_body: bytes = b"500 Internal Server Error\nThe server could not complete the request.\n"
-    #: Peers (IP addresses or networks, ``"*"`` for all) whose ``secure_scheme_headers`` are
-    #: believed; a Unix-socket peer is trusted when this is not empty. Empty: nobody's (default).
-    trusted_proxies: tuple[str, ...] = ()
-    #: ``(field name, value)`` pairs a trusted proxy sets to say the client used https (gunicorn's
-    #: ``secure_scheme_headers``, e.g. ``("X-Forwarded-Proto", "https")``). From a trusted peer, a
-    #: listed field with that value makes ``wsgi.url_scheme`` https, with another value http;
-    #: listed fields that disagree -> 400. Ignored from every other peer.
-    secure_scheme_headers: tuple[tuple[str, str], ...] = ()
     #: Legacy: a bare LF ends every line of a head whose request line ends in a bare LF.
     allow_bare_lf: bool = False
     #: Legacy: raw bytes 0x80-0xFF in the request-target (wsgiref's test_cp1252_url).
     allow_raw_non_ascii_target: bool = False
     #: Legacy: a request line with no line end at all, ended by EOF, is a complete head.
     allow_request_line_at_eof: bool = False
+    #: Reverse proxies whose forwarding headers are believed (docs/deployment.md): IP addresses and
+    #: networks ("10.0.0.0/8", "::1"), and "unix" for Unix-socket peers. Empty (the default): the
+    #: core never looks at forwarding headers and passes them to the app as any other header.
+    trusted_proxies: Collection[str] = ()
+    #: Which forwarding headers a trusted proxy may set: "x-forwarded-for", "x-forwarded-proto",
+    #: "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix", "forwarded" (RFC 7239).
+    #: Every other one is removed from the environ.
+    trusted_proxy_headers: Collection[str] = frozenset()
+    #: Proxies in front of us that append to the list-valued headers: the client's value is this
+    #: many from the right (never the left-most, which the client writes).
+    trusted_proxy_count: int = 1
+    #: gunicorn's secure_scheme_headers: {"X-Forwarded-Ssl": "on", ...}; a header present with that
+    #: value means https, with another value http; from trusted proxies only; disagreement -> 400.
+    secure_scheme_headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS, hash=False)
+    #: The parsed form of the four proxy settings; None when no proxy is trusted.
+    _proxy_policy: ProxyPolicy | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("expect_continue", "server_software", "url_scheme", "script_name", "field_separator"):
+            value = getattr(self, name)
+            if isinstance(value, str) and type(value) is not str:
+                # A str subclass could compare or format as something else than it validated as
+                # (its __eq__ or __format__); keep the plain text it holds.
+                object.__setattr__(self, name, str.__str__(value))
+        if isinstance(self.server_error_body, bytes) and type(self.server_error_body) is not bytes:
+            object.__setattr__(self, "server_error_body", bytes(memoryview(self.server_error_body)))
+        self._check_proxy_settings()
         for name in ("max_request_line", "max_header_field", "max_header_count", "max_head_bytes",
                      "max_chunk_line"):
             value = getattr(self, name)
@@ -109,7 +128,30 @@ class Config:
             raise ValueError("Config.server_error_body must be bytes")
         if self.clock is not None and not callable(self.clock):
             raise ValueError("Config.clock must be callable or None")
-        check_proxy_settings(self.trusted_proxies, self.secure_scheme_headers)
+
+    def _check_proxy_settings(self) -> None:
+        if (self.trusted_proxies == () and self.trusted_proxy_headers == frozenset()
+                and type(self.trusted_proxy_headers) is frozenset
+                and self.secure_scheme_headers is _NO_HEADERS and self.trusted_proxy_count == 1):
+            return  # the defaults (off): nothing to check or parse, Config() stays cheap
+        # Normalized here so that a frozen Config never aliases a caller's mutable list or dict.
+        for name in ("trusted_proxies", "trusted_proxy_headers"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
+                raise ValueError(f"Config.{name} must be a collection of str (a tuple, a set...), "
+                                 f"not {value!r}")
+        object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        object.__setattr__(self, "trusted_proxy_headers",
+                           frozenset(str(name).lower() for name in self.trusted_proxy_headers))
+        if type(self.trusted_proxy_count) is not int or self.trusted_proxy_count < 1:
+            raise ValueError(f"Config.trusted_proxy_count must be a positive int, "
+                             f"not {self.trusted_proxy_count!r}")
+        if not isinstance(self.secure_scheme_headers, Mapping):
+            raise ValueError("Config.secure_scheme_headers must be a mapping of header name to value")
+        object.__setattr__(self, "secure_scheme_headers", MappingProxyType(dict(self.secure_scheme_headers)))
+        policy = ProxyPolicy(self.trusted_proxies, self.trusted_proxy_headers, self.trusted_proxy_count,
+                             self.secure_scheme_headers)
+        object.__setattr__(self, "_proxy_policy", policy if self.trusted_proxies else None)
 
     @classmethod
     def wsgiref_compatible(cls, **overrides: Any) -> Config:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from ._events import (
 from ._filewrapper import FileWrapper
 from ._head import HeadError, HeadScanner, RequestLine, check_semantics
 from ._input import InputStream
-from ._proxy import peer_is_trusted, scheme_from_fields
+from ._proxy import ForwardingError
 from ._response import ExcInfo, ResponseWriter
 from ._status import error_response
 
@@ -71,6 +70,9 @@ class ResponseInfo:
     body_bytes: int
     keep_alive: bool
     aborted: bool = False
+    #: Problems that could not be written to ``wsgi.errors`` (its ``write`` raised): the driver's
+    #: to log elsewhere.
+    unreported: tuple[Problem, ...] = ()
 
 
 class _Phase:
@@ -107,11 +109,6 @@ class Connection:
         self._phase = _Phase.AWAIT_HEAD
         self._scanner = HeadScanner(config)
         self._environ = EnvironBuilder(config, peer, sockname)
-        # The peer decides once per connection whether its scheme fields count (see _proxy).
-        self._scheme_fields: dict[bytes, bytes] | None = None
-        if config.secure_scheme_headers and peer_is_trusted(peer, config.trusted_proxies):
-            self._scheme_fields = {name.lower().encode("ascii"): value.encode("ascii")
-                                   for name, value in config.secure_scheme_headers}
         self._date = DateLine(config.clock) if config.clock is not None else None
         self._server = (
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
@@ -158,6 +155,8 @@ class Connection:
         if data:
             if self._eof:
                 raise LocalProtocolError("receive_data() after EOF")
+            # Bytes after an "Expect: 100-continue" head: the client did not wait, no 100 is owed.
+            self._continue_pending = False
             if self._direct is None and not self._buf and not self._body_done and \
                     type(self._body) is LengthReader:
                 self._direct = bytes(data)  # bytes(bytes) is the same object: no copy
@@ -268,11 +267,14 @@ class Connection:
         del buf[:end]
         # When STRICT_HEAD vouched for every line, splitting them is all that is left to do; h11
         # would give this same list at ~3x the cost of the rest of the cycle.
-        headers = _abnf.FIELDS.findall(head) if scanner.fast else self._h11_headers(head, request_line)
-        return self._start_request(request_line, headers, length)
+        if not scanner.fast:
+            self._h11_validate(head, request_line)
+        # One splitter for both paths, so every value reaches the environ byte for byte as sent
+        # (h11 would lower-case Transfer-Encoding's value, for one).
+        return self._start_request(request_line, _abnf.FIELDS.findall(head), length)
 
-    def _h11_headers(self, head: bytes, request_line: RequestLine) -> list[tuple[bytes, bytes]]:
-        """Let h11 parse and validate the head; return its field list (raw names, in order)."""
+    def _h11_validate(self, head: bytes, request_line: RequestLine) -> None:
+        """Let h11 parse and validate a head the fast path did not vouch for."""
         scanner = self._scanner
         if scanner.at_eof:
             head += b"\r\n\r\n"
@@ -290,7 +292,6 @@ class Connection:
             raise self._fail(exc.error_status_hint, f"invalid request head: {exc}") from None
         if type(event) is not h11.Request:  # a complete head always gives a Request
             raise self._fail(400, "invalid request head")
-        return event.headers.raw_items()
 
     def _start_request(
         self, request_line: RequestLine, headers: list[tuple[bytes, bytes]], length: int | None
@@ -301,16 +302,12 @@ class Connection:
         http11 = request_line.minor >= 1
         self._http11 = http11
         self._method = request_line.method
-        environ = self._environ.build(
-            request_line.method, request_line.target, f"HTTP/1.{request_line.minor}", headers
-        )
-        if self._scheme_fields is not None:
-            try:
-                scheme = scheme_from_fields(headers, self._scheme_fields)
-            except ValueError as exc:
-                raise self._fail(400, str(exc)) from None
-            if scheme is not None:
-                environ["wsgi.url_scheme"] = scheme
+        try:
+            environ = self._environ.build(
+                request_line.method, request_line.target, f"HTTP/1.{request_line.minor}", headers
+            )
+        except ForwardingError as exc:  # a trusted proxy's forwarding header is unusable
+            raise self._fail(400, exc.reason) from None
         if length is None:
             self._body = ChunkedReader(config)
             self._body_done = False
@@ -319,19 +316,23 @@ class Connection:
             self._body_done = False
         # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 never does here (h11's rule).
         connection = environ.get("HTTP_CONNECTION")
+        # RFC 9110 §5.6.1: list elements are separated by OWS (SP, HTAB) only; str.strip() would also
+        # take "\x85" and "\xa0" away and let "close\x85" count as "close".
         self._peer_said_close = connection is not None and "close" in (
-            token.strip() for token in connection.lower().split(",")
+            token.strip(" \t") for token in connection.lower().split(",")
         )
         self._request_keep_alive = (
             config.keep_alive and http11 and not self._closing and not self._peer_said_close
         )
         expect = environ.get("HTTP_EXPECT")
         if (expect is not None and http11 and not self._body_done
-                and expect.strip().lower() == "100-continue"):
-            # RFC 9110 §10.1.1; an HTTP/1.0 request's Expect is ignored.
+                and expect.lower() == "100-continue"):
+            # RFC 9110 §10.1.1; an HTTP/1.0 request's Expect is ignored. (The value has no OWS left.)
             if config.expect_continue == "immediate":
                 self._out += _CONTINUE
-            else:
+            elif not self._buf:
+                # A body that has begun to arrive is being sent: no 100 is owed (the server MAY
+                # omit it), so none is pending and keep-alive is not in doubt.
                 self._continue_pending = True
         self._phase = _Phase.REQUEST
         return RequestReceived(environ)
@@ -473,7 +474,9 @@ class Connection:
         if self._out:
             # A 100 Continue queued at head time ("immediate") must precede the final response.
             send(self.data_to_send())
-        report = on_problem if on_problem is not None else _stream_reporter(environ.get("wsgi.errors"))
+        unreported: list[Problem] = []
+        report = (on_problem if on_problem is not None
+                  else _stream_reporter(environ.get("wsgi.errors"), unreported))
         writer = ResponseWriter(
             send,
             head_request=self._method == b"HEAD",
@@ -512,7 +515,7 @@ class Connection:
         if self._body_error is not None and not writer.head_sent:
             status = self._body_error.status_code or 0
         self._phase = _Phase.RESPONDED
-        return ResponseInfo(status, writer.body_bytes, self._keep_after, aborted)
+        return ResponseInfo(status, writer.body_bytes, self._keep_after, aborted, tuple(unreported))
 
     def _write_body(
         self, result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None
@@ -607,7 +610,7 @@ class Connection:
         return self._next_head()
 
 
-def _stream_reporter(stream: IO[str] | None) -> Callable[[Problem], None]:
+def _stream_reporter(stream: IO[str] | None, lost: list[Problem]) -> Callable[[Problem], None]:
     if stream is None:
         return _ignore_problem
 
@@ -616,6 +619,7 @@ def _stream_reporter(stream: IO[str] | None) -> Callable[[Problem], None]:
             stream.write(problem.format())
             stream.flush()
         except Exception:
-            sys.stderr.write(problem.format())
+            # The core writes nowhere itself: the driver gets it back in ResponseInfo.unreported.
+            lost.append(problem)
 
     return report

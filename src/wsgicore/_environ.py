@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from . import _abnf
 from ._config import Config
 from ._filewrapper import FileWrapper
+from ._proxy import Apply
 
 __all__ = ["EnvironBuilder"]
 
@@ -38,7 +39,7 @@ def _environ_key(name: bytes) -> str:
 class EnvironBuilder:
     """Makes the environ of each request on one connection."""
 
-    __slots__ = ("_base", "_script_name", "_separator")
+    __slots__ = ("_base", "_proxy", "_script_name", "_separator")
 
     def __init__(self, config: Config, peer: Any, sockname: Any) -> None:
         self._script_name = config.script_name
@@ -62,9 +63,12 @@ class EnvironBuilder:
         }
         if config.server_software is not None:
             self._base["SERVER_SOFTWARE"] = config.server_software  # RFC 3875 §4.1.17
-        if peer is not None:
+        if peer is not None and not isinstance(peer, str):  # a str is a Unix socket's path: no address
             self._base["REMOTE_ADDR"] = str(peer[0])
             self._base["REMOTE_PORT"] = str(peer[1])
+        # Reverse-proxy trust (_proxy.py) is decided once per connection; None when it is off.
+        policy = config._proxy_policy
+        self._proxy: Apply | None = policy.for_peer(peer) if policy is not None else None
 
     def build(
         self, method: bytes, target: bytes, http_version: str, headers: Iterable[tuple[bytes, bytes]]
@@ -99,6 +103,8 @@ class EnvironBuilder:
         if script_name and (path == script_name or path.startswith(script_name + "/")):
             path = path[len(script_name) :]
         environ["PATH_INFO"] = path
+        if self._proxy is not None:
+            self._proxy(environ)  # may raise ForwardingError (400)
         return environ
 
     @staticmethod

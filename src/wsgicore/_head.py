@@ -2,8 +2,9 @@
 
 Every verdict is taken on complete lines, in line order, so the status never depends on how the bytes
 were split on arrival. An incomplete line is only judged on its length, which can only grow.
-Precedence (the corpus README's): request line (414, then 400/505), field lines in order (431/400),
-head semantics (400s, then 501s, then 413).
+Precedence (the corpus README's): request line (414, then 400/505), field lines in order (each: 431
+for its length, the field count or the head size, then 400 for its line end or syntax), head semantics
+(400s, then 501s, then 413).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ _CONTENT_LENGTH_VALUE = re.compile(rb"[0-9]+")
 # One field's value inside the lower-cased head: the field lines have already been validated.
 _FIELD_VALUES = {
     # The line end is a lookahead: the next field line's match needs that "\n" as its start.
-    name: re.compile(rb"\n" + name + rb":[ \t]*([^\r\n]*?)[ \t]*(?=\r?\n)")
+    name: re.compile(rb"\n" + name + rb":" + _abnf.OWS_STRIPPED_VALUE)
     for name in (b"host", b"content-length", b"transfer-encoding")
 }
 _MAX_CONTENT_LENGTH_DIGITS = 18  # below 2**63; int() of a longer digit string is pointless work
@@ -123,27 +124,34 @@ class HeadScanner:
                 self.size = len(line) + (2 if crlf else 1)
                 self.lines = 1
                 continue
-            if crlf == self.lf_only:
-                if crlf:
-                    raise HeadError(400, "CRLF in a head whose request line ended in a bare LF")
-                raise HeadError(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
             if not line:
+                self._check_line_end(crlf)
                 self.pos = pos
                 return pos
             self._check_field_line(line, crlf)
 
     def _check_incomplete_line(self, length: int) -> None:
+        """Judge a line whose end has not arrived, only where its verdict is already certain.
+
+        The complete line's checks run in a fixed order (length, then count and head size, then
+        syntax), so an incomplete line may only fail the first of them: whether it will also break
+        the head size depends on a length not known yet. Buffering stays bounded all the same:
+        complete lines by ``max_head_bytes``, this one by its line limit.
+        """
         # The line may still end in CRLF, so its CR may already be here.
         length -= 1
-        config = self._config
         if self.lines == 0:
-            if length > config.max_request_line:
+            if length > self._config.max_request_line:
                 raise HeadError(414, "request line longer than max_request_line")
-            return
-        if length > config.max_header_field:
+        elif length > self._config.max_header_field:
             raise HeadError(431, "field line longer than max_header_field")
-        if self.size + length > config.max_head_bytes:
-            raise HeadError(431, "request head larger than max_head_bytes")
+
+    def _check_line_end(self, crlf: bool) -> None:
+        # RFC 9112 §2.2: CRLF only (the legacy profile: bare LF, the same in every line of a head).
+        if crlf == self.lf_only:
+            if crlf:
+                raise HeadError(400, "CRLF in a head whose request line ended in a bare LF")
+            raise HeadError(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
 
     def _head_at_eof(self, buf: bytearray, pos: int) -> int:
         # Legacy (wsgiref reads the request line with readline(), which accepts EOF as its end).
@@ -180,6 +188,7 @@ class HeadScanner:
         self.size += len(line) + (2 if crlf else 1)
         if self.size > config.max_head_bytes:
             raise HeadError(431, "request head larger than max_head_bytes")
+        self._check_line_end(crlf)
         if _abnf.FIELD_LINE.fullmatch(line) is None:
             raise HeadError(400, _diagnose_field_line(line))
 
@@ -191,12 +200,62 @@ def _check_target_form(method: bytes, target: bytes) -> None:
     first = target[:1]
     if first == b"/":
         if _abnf.ORIGIN_FORM.fullmatch(target) is None:
-            raise HeadError(400, "request-target contains a fragment")
+            raise HeadError(400, _diagnose_path_and_query(target, 0))
     elif target == b"*":
         if method != b"OPTIONS":
             raise HeadError(400, "asterisk-form request-target with a method other than OPTIONS")
     elif _abnf.ABSOLUTE_FORM.fullmatch(target) is None:
-        raise HeadError(400, "request-target is not origin-form, absolute-form or '*'")
+        raise HeadError(400, _diagnose_absolute_form(target))
+
+
+# The characters a browser percent-encodes in each component (see _abnf.ORIGIN_FORM), by name.
+_PATH_REFUSED = frozenset(b'"<>`{}\\')
+_QUERY_REFUSED = frozenset(b'"<>')
+
+
+def _describe(byte: int, position: int) -> str:
+    # Our own words for one byte of a fixed refused set: a name and its code, never raw input.
+    return f"{chr(byte)!r} (0x{byte:02X}) at offset {position} of the target"
+
+
+def _diagnose_path_and_query(target: bytes, start: int) -> str:
+    """Name the first byte of ``target[start:]`` (a path, then an optional query) that origin-form
+    refuses, and why."""
+    in_query = False
+    for position in range(start, len(target)):
+        byte = target[position]
+        if byte == 0x23:  # "#"
+            return (f"request-target contains a fragment: '#' at offset {position} "
+                    f"(RFC 9112 §3.2.1: a client never sends one)")
+        if byte == 0x3F:  # "?"
+            in_query = True
+        elif byte in (_QUERY_REFUSED if in_query else _PATH_REFUSED):
+            part = "query" if in_query else "path"
+            return (f"request-target has a raw {_describe(byte, position)} in its {part}; "
+                    f"it must be percent-encoded (RFC 3986 §2.1)")
+    return "request-target is not origin-form (RFC 9112 §3.2.1)"
+
+
+def _diagnose_absolute_form(target: bytes) -> str:
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or re.fullmatch(rb"[A-Za-z][-+.0-9A-Za-z]*", scheme) is None:
+        return ("request-target is not origin-form ('/...'), absolute-form ('http://...'), or '*' "
+                "with OPTIONS (RFC 9112 §3.2)")
+    if scheme.lower() not in (b"http", b"https"):
+        return "absolute-form request-target with a scheme other than http or https (RFC 9112 §3.2.2)"
+    authority_end = len(rest)
+    for stop in (b"/", b"?", b"#"):
+        found = rest.find(stop)
+        if 0 <= found < authority_end:
+            authority_end = found
+    authority = rest[:authority_end]
+    if b"@" in authority:
+        return "userinfo in the request-target's authority (RFC 9110 §4.2.4)"
+    if not authority or authority.startswith(b":"):
+        return "absolute-form request-target without a host (RFC 9112 §3.2.2)"
+    if _abnf.HOST_VALUE.fullmatch(authority) is None:
+        return "invalid host or port in the request-target's authority (RFC 3986 §3.2.2)"
+    return _diagnose_path_and_query(target, len(scheme) + 3 + authority_end)
 
 
 def _diagnose_request_line(line: bytes) -> str:
@@ -210,7 +269,11 @@ def _diagnose_request_line(line: bytes) -> str:
         return "method is not a token (RFC 9110 §9.1)"
     if re.fullmatch(rb"HTTP/[0-9]\.[0-9]", version) is None:
         return "malformed HTTP version"
-    return "request-target contains a byte that is not a visible ASCII character"
+    for position, byte in enumerate(_target, len(method) + 1):
+        if not 0x21 <= byte <= 0x7E:
+            return (f"request-target contains byte 0x{byte:02X} at position {position} of the request "
+                    f"line: only visible ASCII is allowed (RFC 9112 §3.2; percent-encode it)")
+    return "malformed request line (RFC 9112 §3)"
 
 
 def _diagnose_field_line(line: bytes) -> str:
@@ -222,8 +285,20 @@ def _diagnose_field_line(line: bytes) -> str:
     if not colon:
         return "field line without a colon"
     if re.fullmatch(_abnf.TOKEN, name) is None:
-        return "field name is not a token (RFC 9110 §5.1; no whitespace before the colon)"
-    return "control character in a field value (RFC 9110 §5.5)"
+        if not name:
+            return "empty field name (RFC 9110 §5.1)"
+        if name[-1:] in (b" ", b"\t"):
+            return "whitespace between a field name and its colon (RFC 9112 §5.1)"
+        bad = next((i for i, byte in enumerate(name) if re.fullmatch(_abnf.TOKEN, bytes([byte])) is None), 0)
+        return (f"field name is not a token: byte 0x{name[bad]:02X} at position {bad} of the line "
+                f"(RFC 9110 §5.1)")
+    value_start = len(name) + 1
+    for position in range(value_start, len(line)):
+        byte = line[position]
+        if (byte < 0x20 and byte != 0x09) or byte == 0x7F:
+            return (f"control character 0x{byte:02X} at position {position} of a field line "
+                    f"(RFC 9110 §5.5)")
+    return "invalid field line (RFC 9112 §5)"
 
 
 def _values(lower_head: bytes, name: bytes) -> list[bytes]:

@@ -74,9 +74,24 @@ _CHECKED_NAMES_MAX = 1024
 _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
 
 
-def _lower_valid_name(name: Any) -> str:
-    if type(name) is not str and not isinstance(name, str):
-        raise ApplicationError(f"header name must be str, not {type(name).__name__}")
+def _plain_str(value: Any, what: str) -> str:
+    """``value`` as an exact ``str``. A subclass is checked and written as the text it holds
+    (``str.__str__``): its own ``__format__``, ``__str__``, ``__eq__`` or ``__hash__`` could say
+    something else after validation, e.g. put a CRLF and a second header on the wire."""
+    if not isinstance(value, str):
+        raise ApplicationError(f"{what} must be str, not {type(value).__name__}")
+    return str.__str__(value)
+
+
+def _plain_bytes(data: Any) -> bytes:
+    """``data`` as an exact ``bytes``: a subclass's ``__len__`` could lie to the body framing."""
+    if not isinstance(data, bytes):
+        raise ApplicationError(f"body data must be bytes, not {type(data).__name__}")
+    return memoryview(data).tobytes()
+
+
+def _lower_valid_name(name: str) -> str:
+    """The lower-case form of a valid field name (``name`` is an exact ``str``)."""
     lower = _CHECKED_NAMES.get(name)
     if lower is not None:
         return lower
@@ -164,8 +179,8 @@ class ResponseWriter:
         return self.write
 
     def _set(self, status: str, headers: list[tuple[str, str]]) -> None:
-        if not isinstance(status, str):
-            raise ApplicationError(f"status must be str, not {type(status).__name__}")
+        if type(status) is not str:
+            status = _plain_str(status, "status")
         if _STATUS.fullmatch(status) is None:
             raise ApplicationError(f"status {status!r} is not '<3 digits> <reason>' in latin-1 "
                                    f"without control characters")
@@ -178,10 +193,11 @@ class ResponseWriter:
             if type(item) is not tuple or len(item) != 2:
                 raise ApplicationError(f"each header must be a (name, value) tuple, not {item!r}")
             name, value = item
+            if type(name) is not str:
+                name = _plain_str(name, "header name")
             lower = _lower_valid_name(name)
-            if not isinstance(value, str):
-                raise ApplicationError(f"value of header {name!r} must be str, "
-                                       f"not {type(value).__name__}")
+            if type(value) is not str:
+                value = _plain_str(value, f"value of header {name!r}")
             if _BAD_VALUE.search(value) is not None:
                 raise ApplicationError(f"value of header {name!r} contains a control character or "
                                        f"a character outside latin-1")
@@ -203,8 +219,8 @@ class ResponseWriter:
 
     def write(self, data: bytes) -> None:
         """PEP 3333's write() callable (and the path of every chunk of the iterable)."""
-        if type(data) is not bytes and not isinstance(data, bytes):
-            raise ApplicationError(f"body data must be bytes, not {type(data).__name__}")
+        if type(data) is not bytes:
+            data = _plain_bytes(data)
         if not data:
             if self._state == _State.NO_STATUS:
                 self._move(_Action.BODY)
@@ -217,8 +233,8 @@ class ResponseWriter:
 
     def write_all(self, data: bytes) -> None:
         """The whole body in one piece (a one-item iterable): sent with a Content-Length."""
-        if type(data) is not bytes and not isinstance(data, bytes):
-            raise ApplicationError(f"body data must be bytes, not {type(data).__name__}")
+        if type(data) is not bytes:
+            data = _plain_bytes(data)
         self._move(_Action.BODY)
         self._emit_head(data, len(data))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from wsgicore import Connection
@@ -50,6 +51,9 @@ def serve_request(
             conn.send_failed()
         outcome = exc
     else:
+        for problem in outcome.unreported:  # wsgi.errors failed: the process's stderr is left
+            with contextlib.suppress(Exception):
+                sys.stderr.write(problem.format())
         service.log_access(addr, request_line(environ), outcome.status, outcome.body_bytes)
     try:
         service.end_request(environ, outcome)

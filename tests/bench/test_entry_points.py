@@ -12,7 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["benchmarks", "benchmarks.inmemory", "benchmarks.profile_server"])
+@pytest.mark.parametrize(
+    "module",
+    ["benchmarks", "benchmarks.inmemory", "benchmarks.profile_server", "benchmarks.growth",
+     "benchmarks.testclient"],
+)
 def test_help_runs(module: str) -> None:
     result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60, check=False)

@@ -31,13 +31,13 @@ SOCKNAME = ("198.51.100.1", 8080)
 def find_corpus() -> Path | None:
     """The request corpus directory (the one holding manifest.json), or None when absent.
 
-    ``$WSGICORE_CORPUS`` wins; otherwise CI's layout: ``shared/`` beside the repository clone.
+    ``$WSGICORE_CORPUS`` wins; otherwise the copy in the repository (tests/corpus/requests).
     """
     candidates: list[Path] = []
     env = os.environ.get(CORPUS_ENV)
     if env:
         candidates.append(Path(env))
-    candidates.append(REPO_ROOT / ".." / "shared" / "corpus" / "requests")
+    candidates.append(REPO_ROOT / "tests" / "corpus" / "requests")
     for candidate in candidates:
         if (candidate / "manifest.json").is_file():
             return candidate.resolve()

@@ -1,4 +1,4 @@
-"""The shared request corpus (../shared/corpus/requests, or $WSGICORE_CORPUS), graded as its
+"""The request corpus (tests/corpus/requests, or $WSGICORE_CORPUS), graded as its
 README says, through wsgidrivers.memory.exchange: whole, at 20 seeded random splits, byte by byte.
 """
 
@@ -31,8 +31,8 @@ def _params() -> list[Any]:
                 None,
                 mode,
                 marks=pytest.mark.skip(
-                    reason="request corpus not found: expected ../shared/corpus/requests beside "
-                    f"the repository root, or set ${CORPUS_ENV} to its directory"
+                    reason="request corpus not found: expected tests/corpus/requests in the "
+                    f"repository, or set ${CORPUS_ENV} to its directory"
                 ),
                 id=f"corpus-missing-{mode}",
             )

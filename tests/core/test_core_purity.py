@@ -79,6 +79,57 @@ def test_core_has_no_io_imports() -> None:
     assert found == []
 
 
+_STREAMS = frozenset({"stdout", "stderr", "__stdout__", "__stderr__", "stdin", "__stdin__"})
+
+
+def process_stream_uses(source: str, filename: str = "<src>") -> list[str]:
+    """Every use of the process's standard streams (``sys.stderr`` and kin, ``print``) in ``source``:
+    the core reports problems to the driver, it never writes anywhere itself."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source, filename)):
+        hit = ""
+        if isinstance(node, ast.Attribute) and node.attr in _STREAMS:
+            hit = node.attr
+        elif isinstance(node, ast.ImportFrom) and node.module == "sys":
+            hit = ",".join(alias.name for alias in node.names if alias.name in _STREAMS)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+            hit = "print()"
+        if hit:
+            found.append(f"{filename}:{getattr(node, 'lineno', 0)}: {hit}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "import sys\nsys.stderr.write('x')",
+        "import sys as s\ns.stdout.flush()",
+        "from sys import stderr",
+        "from sys import exc_info, __stderr__",
+        "def f(e):\n    print(e)\n",
+        "x = getattr(obj, 'a').stderr",
+    ],
+)
+def test_stream_checker_catches(snippet: str) -> None:
+    assert process_stream_uses(snippet)
+
+
+@pytest.mark.parametrize(
+    "snippet", ["import sys\nsys.exc_info()", "from sys import exc_info", "stream.write(text)", "x.printer()"]
+)
+def test_stream_checker_allows(snippet: str) -> None:
+    assert process_stream_uses(snippet) == []
+
+
+def test_core_never_writes_to_process_streams() -> None:
+    found = [
+        hit
+        for path in sorted(CORE.rglob("*.py"))
+        for hit in process_stream_uses(path.read_text(encoding="utf-8"), str(path.relative_to(REPO_ROOT)))
+    ]
+    assert found == []
+
+
 @pytest.mark.parametrize("package", ["wsgicore", "wsgidrivers"])
 def test_ships_py_typed(package: str) -> None:
     import importlib

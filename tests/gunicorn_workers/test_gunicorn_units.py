@@ -19,6 +19,7 @@ from wsgidrivers.gunicorn._cycle import RequestCycle, RequestView
 from wsgidrivers.gunicorn._heartbeat import InFlight
 from wsgidrivers.gunicorn._pool import DaemonThreadPool
 from wsgidrivers.gunicorn._settings import proxy_settings, worker_settings
+from wsgidrivers.memory import exchange
 
 
 def _cfg(**values: Any) -> Any:
@@ -38,8 +39,9 @@ def test_defaults_map_to_gunicorns_limits() -> None:
     assert config.multithread
     assert config.clock is not None
     assert config.url_scheme == "http"
-    assert config.trusted_proxies == ("127.0.0.1", "::1")
-    assert ("X-FORWARDED-PROTO", "https") in config.secure_scheme_headers
+    assert config.trusted_proxies == ("127.0.0.1", "::1", "unix")
+    assert config.secure_scheme_headers["X-FORWARDED-PROTO"] == "https"
+    assert not config.trusted_proxy_headers  # never REMOTE_ADDR from X-Forwarded-For, as gunicorn
     assert settings.heartbeat == 1.0  # --timeout 30
     assert settings.io_timeout == 15.0
 
@@ -63,9 +65,45 @@ def test_short_timeout_beats_often() -> None:
 
 def test_proxy_settings_are_gunicorns() -> None:
     cfg = _cfg(forwarded_allow_ips="10.0.0.0/8, 192.168.1.1", secure_scheme_headers={"X-PROTO": "tls"})
-    assert proxy_settings(cfg) == {"trusted_proxies": ("10.0.0.0/8", "192.168.1.1"),
-                                   "secure_scheme_headers": (("X-PROTO", "tls"),)}
-    assert proxy_settings(_cfg(forwarded_allow_ips="*"))["trusted_proxies"] == ("*",)
+    # gunicorn trusts every Unix-socket peer: the core needs "unix" said.
+    assert proxy_settings(cfg) == {"trusted_proxies": ("10.0.0.0/8", "192.168.1.1", "unix"),
+                                   "secure_scheme_headers": {"X-PROTO": "tls"}}
+    # The core refuses "*"; gunicorn's "*" is every peer, spelled out.
+    assert proxy_settings(_cfg(forwarded_allow_ips="*"))["trusted_proxies"] == ("0.0.0.0/0", "::/0", "unix")
+    assert proxy_settings(_cfg(forwarded_allow_ips=""))["trusted_proxies"] == ("unix",)
+    # Nothing to believe: no proxy trusted, forwarding headers pass through untouched (as gunicorn).
+    assert proxy_settings(_cfg(secure_scheme_headers={})) == {}
+    assert worker_settings(_cfg(secure_scheme_headers={}), multithread=True).config.trusted_proxies == ()
+
+
+@pytest.mark.parametrize(
+    ("allow", "peer", "fields", "scheme"),
+    [
+        ("127.0.0.1", ("127.0.0.1", 5), b"X-Forwarded-Proto: https\r\n", "https"),
+        ("127.0.0.1", ("::ffff:127.0.0.1", 5, 0, 0), b"X-Forwarded-Ssl: on\r\n", "https"),
+        ("127.0.0.1", ("127.0.0.2", 5), b"X-Forwarded-Proto: https\r\n", "http"),
+        ("127.0.0.1", "", b"X-Forwarded-Proto: https\r\n", "https"),  # a Unix-socket client
+        ("", "", b"X-Forwarded-Proto: https\r\n", "https"),
+        ("*", ("203.0.113.9", 5), b"X-Forwarded-Proto: https\r\n", "https"),
+        ("127.0.0.1", ("127.0.0.1", 5), b"X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n", "400"),
+        ("127.0.0.1", ("127.0.0.2", 5), b"X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n", "http"),
+    ],
+)
+def test_gunicorn_trust_rule_through_the_core(allow: str, peer: Any, fields: bytes, scheme: str) -> None:
+    # gunicorn's rule end to end: its cfg, our mapping, the core's policy.
+    config = worker_settings(_cfg(forwarded_allow_ips=allow), multithread=True).config
+    out = exchange(_scheme_app, b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n",
+                   config=config, peer=peer)
+    if scheme == "400":
+        assert out.startswith(b"HTTP/1.1 400 ")
+    else:
+        assert out.startswith(b"HTTP/1.1 200 ")
+        assert out.endswith(b"scheme=" + scheme.encode())
+
+
+def _scheme_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"scheme=" + environ["wsgi.url_scheme"].encode()]
 
 
 def test_inflight_health() -> None:

@@ -46,13 +46,10 @@ _REPO = Path(__file__).resolve().parents[2]
 
 
 def _find_corpus() -> Path | None:
-    """The shared request corpus: /work/shared in development, ../shared beside the repo in CI."""
+    """The request corpus: ``$WSGICORE_CORPUS``, else the copy in the repository."""
     env = os.environ.get("WSGICORE_CORPUS")
     candidates = [Path(env)] if env else []
-    candidates += [
-        _REPO.parent / "shared" / "corpus" / "requests",
-        Path("/work/shared/corpus/requests"),
-    ]
+    candidates += [_REPO / "tests" / "corpus" / "requests"]
     for path in candidates:
         if (path / "manifest.json").is_file():
             return path

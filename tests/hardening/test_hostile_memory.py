@@ -73,7 +73,7 @@ def test_hostile_request_in_memory(case: HostileCase) -> None:
         f"the verdict depends on how the bytes were split: {outputs}")
 
 
-@pytest.mark.skipif(not CORPUS, reason="shared corpus not found (../shared/corpus/requests)")
+@pytest.mark.skipif(not CORPUS, reason="request corpus not found (tests/corpus/requests)")
 @pytest.mark.parametrize("entry", CORPUS, ids=[f"{e['kind']}/{e['name']}" for e in CORPUS])
 def test_corpus_in_memory(entry: dict[str, Any]) -> None:
     outputs: dict[str, bytes] = {}

@@ -84,7 +84,7 @@ def test_hostile_request_over_socket(pool: _ServerPool, case: HostileCase, drive
         assert not _follow_up_ok(addr), "the server stopped serving after a hostile request"
 
 
-@pytest.mark.skipif(not CORPUS, reason="shared corpus not found (../shared/corpus/requests)")
+@pytest.mark.skipif(not CORPUS, reason="request corpus not found (tests/corpus/requests)")
 @pytest.mark.parametrize("driver", _servers.DRIVERS)
 @pytest.mark.parametrize("entry", CORPUS, ids=[f"{e['kind']}/{e['name']}" for e in CORPUS])
 def test_corpus_over_socket(pool: _ServerPool, entry: dict[str, Any], driver: str) -> None:

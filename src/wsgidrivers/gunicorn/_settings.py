@@ -12,8 +12,9 @@ Where the semantics differ (documented in docs/deployment.md):
 - ``--keep-alive`` (2 s; 0 = off) -> the idle timeout of a kept-alive connection.
 - ``--no-sendfile`` -> ``wsgi.file_wrapper`` files are copied, never sent with sendfile().
 - ``--proxy-protocol`` and ``--http-protocols h2`` are refused (the worker does not boot).
-- ``--forwarded-allow-ips`` + ``--secure-scheme-headers`` -> ``Config.trusted_proxies`` +
-  ``Config.secure_scheme_headers`` (see :func:`proxy_settings`).
+- ``--forwarded-allow-ips`` + ``secure_scheme_headers`` -> the core's proxy settings
+  (``Config.trusted_proxies`` + ``Config.secure_scheme_headers``, see :func:`proxy_settings`); unlike
+  gunicorn, the core removes the forwarding headers it does not use from the environ.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ _LINE_CAP: Final = 8190
 _FIELDS_CAP: Final = 32768
 _FIELD_SIZE_CAP: Final = 65536
 _HEAD_BYTES: Final = 65536
+#: ``Config.trusted_proxies``' entry for Unix-socket peers.
+_UNIX: Final = "unix"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +71,26 @@ def server_software() -> str:
 
 
 def proxy_settings(cfg: Any) -> dict[str, Any]:
-    """``--forwarded-allow-ips`` and ``--secure-scheme-headers`` as the core's proxy settings.
+    """``--forwarded-allow-ips`` and ``secure_scheme_headers`` as the core's proxy settings
+    (docs/deployment.md, "From gunicorn's settings").
 
-    The same trust rules as gunicorn's own workers: the scheme fields count only from a peer in
-    the allow list (``*``: any peer; a Unix-socket peer: always), a field with the configured value
-    means https, another value http, and fields that disagree are a 400. gunicorn never sets
-    REMOTE_ADDR from X-Forwarded-For, and neither do we.
+    gunicorn's trust rule, in the core's terms: the listed peers (addresses or networks), plus every
+    Unix-socket peer (gunicorn trusts those unconditionally), and ``*`` spelled out as "every
+    peer", which the core wants written down. Only ``secure_scheme_headers`` is believed from
+    them, never ``X-Forwarded-For`` (gunicorn never sets REMOTE_ADDR from it): a listed field
+    with its value means https, with another value http, fields that disagree are a 400.
+
+    With no ``secure_scheme_headers`` nothing would be believed from anyone, so no proxy is
+    trusted at all: the core then passes every forwarding header to the application untouched, as
+    gunicorn does, for middleware that does the proxy work itself (ProxyFix and the like).
     """
-    allowed = tuple(str(entry).strip() for entry in cfg.forwarded_allow_ips if str(entry).strip())
-    fields = tuple((str(name), str(value)) for name, value in dict(cfg.secure_scheme_headers).items())
-    return {"trusted_proxies": allowed, "secure_scheme_headers": fields}
+    secure = {str(name): str(value) for name, value in dict(cfg.secure_scheme_headers).items()}
+    if not secure:
+        return {}
+    allowed = [str(entry).strip() for entry in cfg.forwarded_allow_ips if str(entry).strip()]
+    # The core refuses "*" (trusting everyone must be spelled out); gunicorn's "*" means exactly that.
+    proxies = ("0.0.0.0/0", "::/0", _UNIX) if "*" in allowed else (*allowed, _UNIX)
+    return {"trusted_proxies": proxies, "secure_scheme_headers": secure}
 
 
 def _script_name(cfg: Any) -> str:
