@@ -7,7 +7,7 @@ involved, so this measures the per-request cost of the server core alone.
 Contenders (each one's output is checked once before timing: it must be a 200 with the app's body):
 
 * ``wsgicore.Connection``: driven as a driver drives it: a new ``Connection`` per request,
-  ``receive_data``, ``next_event``, ``input_stream``, ``run_app`` with ``send`` appending to a
+  ``receive_data``, ``next_event``, ``run_app`` (with ``fetch`` and ``errors``) with ``send`` appending to a
   list. ``Config(clock=time.time)``, as the drivers pass it, so that it writes a ``Date`` header as
   wsgiref does.
 * ``wsgicore (no Date)``: the same with the default ``Config()`` (no clock, no ``Date`` header).
@@ -116,7 +116,7 @@ def hello_app(environ: dict[str, Any], start_response: StartResponse) -> Iterabl
     return [RESPONSE_BODY]
 
 
-def _eof() -> bytes:
+def _eof(size: int) -> bytes:
     """``fetch`` for ``wsgi.input``: in memory, the connection has nothing more to give."""
     return b""
 
@@ -150,11 +150,8 @@ def make_wsgicore_cycle(app: App = hello_app, *, with_clock: bool = True) -> Cyc
         event = conn.next_event()
         if type(event) is not request_received:
             raise RuntimeError(f"wsgicore gave {event!r}, not RequestReceived")
-        environ = event.environ
-        environ["wsgi.input"] = conn.input_stream(_eof)
-        environ["wsgi.errors"] = errors
         out: list[bytes] = []
-        conn.run_app(app, environ, out.append)
+        conn.run_app(app, event.environ, out.append, fetch=_eof, errors=errors)
         return b"".join(out)
 
     return cycle

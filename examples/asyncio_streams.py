@@ -49,14 +49,11 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     def send(data: bytes) -> None:  # in the worker thread
         asyncio.run_coroutine_threadsafe(write(data), loop).result(TIMEOUT)
 
-    def fetch() -> bytes:  # in the worker thread
-        send(conn.data_to_send())  # a pending "100 Continue" goes out before we wait
-        return asyncio.run_coroutine_threadsafe(reader.read(65536), loop).result(TIMEOUT)
+    def fetch(size: int) -> bytes:  # in the worker thread; the core sent a pending 100 Continue
+        return asyncio.run_coroutine_threadsafe(reader.read(size), loop).result(TIMEOUT)
 
     def run(environ: dict[str, Any]) -> None:  # in the worker thread, which owns conn meanwhile
-        environ["wsgi.input"] = conn.input_stream(fetch)
-        environ["wsgi.errors"] = sys.stderr
-        conn.run_app(app, environ, send)
+        conn.run_app(app, environ, send, fetch=fetch, errors=sys.stderr)
 
     try:
         while True:

@@ -33,9 +33,8 @@ def handle(sock: socket.socket, peer: Any, config: Config) -> None:
     sock.settimeout(TIMEOUT)
     conn = Connection(config, peer=peer, sockname=sock.getsockname())
 
-    def fetch() -> bytes:
-        sock.sendall(conn.data_to_send())  # a pending "100 Continue" goes out before we wait
-        return sock.recv(65536)
+    def fetch(size: int) -> bytes:  # wsgi.input's reads; the core sent a pending 100 Continue
+        return sock.recv(min(size, 65536))
 
     try:
         while True:
@@ -47,11 +46,8 @@ def handle(sock: socket.socket, peer: Any, config: Config) -> None:
             if event is NEED_DATA:
                 sock.sendall(conn.data_to_send())
                 conn.receive_data(sock.recv(65536))  # b"" at EOF: the core handles it
-            elif isinstance(event, RequestReceived):
-                environ = event.environ
-                environ["wsgi.input"] = conn.input_stream(fetch)
-                environ["wsgi.errors"] = sys.stderr
-                conn.run_app(app, environ, sock.sendall)
+            elif isinstance(event, RequestReceived):  # the core sets wsgi.input and wsgi.errors
+                conn.run_app(app, event.environ, sock.sendall, fetch=fetch, errors=sys.stderr)
             elif isinstance(event, ConnectionClosed):
                 sock.sendall(conn.data_to_send())
                 break

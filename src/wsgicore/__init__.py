@@ -25,6 +25,7 @@ from ._events import (
 )
 from ._filewrapper import FileWrapper
 from ._input import InputStream
+from ._policy import HEAD_DEADLINE, IDLE_DEADLINE, SERVER_SOFTWARE, serving_config
 from ._version import __version__
 
 # Tracebacks and reprs name the public module, not the private one that defines the class.
@@ -35,8 +36,11 @@ for _public in (ApplicationError, LocalProtocolError, ProtocolError, RemoteProto
 del _public
 
 __all__ = [
+    "HEAD_DEADLINE",
+    "IDLE_DEADLINE",
     "NEED_DATA",
     "PAUSED",
+    "SERVER_SOFTWARE",
     "ApplicationError",
     "BodyReceived",
     "Config",
@@ -55,4 +59,5 @@ __all__ = [
     "ResponseInfo",
     "Sentinel",
     "__version__",
+    "serving_config",
 ]

@@ -29,6 +29,7 @@ from ._events import (
 from ._filewrapper import FileWrapper
 from ._head import HeadError, HeadScanner, RequestLine, check_semantics
 from ._input import InputStream
+from ._policy import HEAD_DEADLINE, IDLE_DEADLINE
 from ._proxy import ForwardingError
 from ._response import ExcInfo, ResponseWriter
 from ._status import error_response
@@ -40,7 +41,7 @@ SendFile = Callable[[Any, int, int], int]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-#: The fewest bytes ``fetch_up_to(n)`` is asked for: a reader of a few bytes at a time must not cost
+#: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
 MIN_FETCH = 8192
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
@@ -115,6 +116,7 @@ class Connection:
         )
         self._closing = False
         self._error_ended = False
+        self._requests = 0  # requests received on this connection
         self._new_request_state()
 
     def close_after_response(self) -> None:
@@ -132,6 +134,17 @@ class Connection:
         if not partial:
             return b""
         return self._error_response(408, "the request head did not arrive in time")
+
+    @property
+    def deadline(self) -> str:
+        """Which deadline applies while waiting for a request: ``"idle"`` for a kept-alive
+        connection between requests with nothing received (when it passes, close silently), else
+        ``"head"`` (the whole head must arrive by then, counted from the accept for the first
+        request, from its first byte for a later one; when it passes, send ``time_out()``)."""
+        if (self._requests and not self._buf and self._direct is None
+                and self._phase in (_Phase.AWAIT_HEAD, _Phase.RESPONDED)):
+            return IDLE_DEADLINE
+        return HEAD_DEADLINE
 
     def _new_request_state(self) -> None:
         self._body: BodyReader | None = None
@@ -299,6 +312,7 @@ class Connection:
         config = self.config
         self._scanner.reset()
         self._new_request_state()
+        self._requests += 1
         http11 = request_line.minor >= 1
         self._http11 = http11
         self._method = request_line.method
@@ -379,35 +393,23 @@ class Connection:
             return RequestComplete()
         return PAUSED
 
-    def input_stream(
-        self,
-        fetch: Callable[[], bytes] | None = None,
-        *,
-        fetch_up_to: Callable[[int], bytes] | None = None,
-    ) -> InputStream:
-        """``wsgi.input`` for the current request. Pass one of:
+    def input_stream(self, fetch: Callable[[int], bytes]) -> InputStream:
+        """``wsgi.input`` for the current request (``run_app(..., fetch=...)`` makes it itself).
 
-        - ``fetch()``: returns received bytes, ``b""`` at EOF;
-        - ``fetch_up_to(n)``: the same, told that ``n`` bytes are wanted (the application's read
-          size, at least :data:`MIN_FETCH`, never more than the rest of a ``Content-Length`` body).
-          A driver that passes ``n`` to ``recv()`` gets pieces the size the app reads, which the
-          stream hands over without joining or slicing (copying) them. Fewer bytes are normal.
+        ``fetch(n)`` returns received bytes, ``b""`` at EOF, told that ``n`` are wanted (the
+        application's read size, at least :data:`MIN_FETCH`, never more than the rest of a
+        ``Content-Length`` body). A driver that passes ``n`` to ``recv()`` gets pieces the size the
+        app reads, which the stream hands over without joining or slicing them. Fewer bytes are
+        normal. Called outside ``run_app``'s ``fetch``, it must send ``data_to_send()`` (a pending
+        ``100 Continue``) before it blocks.
         """
         if self._phase != _Phase.REQUEST:
             raise LocalProtocolError("input_stream() needs a request in progress")
-        if (fetch is None) == (fetch_up_to is None):
-            raise TypeError("input_stream() takes either fetch or fetch_up_to")
-        sized: Callable[[int], bytes]
-        if fetch_up_to is not None:
-            sized = fetch_up_to
-        elif fetch is not None:
-            plain = fetch
-
-            def sized(size: int) -> bytes:
-                return plain()
+        if not callable(fetch):
+            raise TypeError(f"input_stream() needs a callable fetch(n), not {fetch!r}")
 
         def pull(wanted: int) -> bytes:
-            return self._pull_body(sized, wanted)
+            return self._pull_body(fetch, wanted)
 
         return InputStream(pull)
 
@@ -463,13 +465,24 @@ class Connection:
         environ: dict[str, Any],
         send: Callable[[bytes], None],
         *,
+        fetch: Callable[[int], bytes] | None = None,
+        errors: IO[str] | None = None,
         sendfile: SendFile | None = None,
         on_problem: Callable[[Problem], None] | None = None,
     ) -> ResponseInfo:
-        """Run ``app(environ, start_response)`` and send its response through ``send``."""
+        """Run ``app(environ, start_response)`` and send its response through ``send``.
+
+        With ``fetch`` (see :meth:`input_stream`) the core sets ``wsgi.input`` itself and sends a
+        pending ``100 Continue`` through ``send`` before each fetch; with ``errors`` it sets
+        ``wsgi.errors``. A driver that passes both writes no environ key.
+        """
         if self._phase != _Phase.REQUEST or self._responding:
             raise LocalProtocolError("run_app() needs a request: call next_event() until "
                                      "RequestReceived, once per request")
+        if fetch is not None:
+            environ["wsgi.input"] = self.input_stream(self._flushing(fetch, send))
+        if errors is not None:
+            environ["wsgi.errors"] = errors
         self._responding = True
         if self._out:
             # A 100 Continue queued at head time ("immediate") must precede the final response.
@@ -516,6 +529,17 @@ class Connection:
             status = self._body_error.status_code or 0
         self._phase = _Phase.RESPONDED
         return ResponseInfo(status, writer.body_bytes, self._keep_after, aborted, tuple(unreported))
+
+    def _flushing(
+        self, fetch: Callable[[int], bytes], send: Callable[[bytes], None]
+    ) -> Callable[[int], bytes]:
+        def fetch_after_flush(size: int) -> bytes:
+            if self._out:
+                # RFC 9110 §10.1.1: the client waits for our 100 Continue before it sends the body.
+                send(self.data_to_send())
+            return fetch(size)
+
+        return fetch_after_flush
 
     def _write_body(
         self, result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None

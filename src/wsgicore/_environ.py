@@ -13,7 +13,9 @@ from ._proxy import Apply
 
 __all__ = ["EnvironBuilder"]
 
-# Header name as received -> environ key, or "" for a name that must not reach the environ.
+# Header name as received -> environ key, or "" for a name that must not reach the environ. A
+# process-wide cache, and safe as one: the key is a pure function of the name (no Config in it), so
+# every connection and thread may share it; a race between threads stores the same value twice.
 _KEYS: dict[bytes, str] = {}
 _KEYS_MAX = 4096  # bound the cache: names are client-chosen
 _SPECIAL_KEYS = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}

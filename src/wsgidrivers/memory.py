@@ -22,11 +22,28 @@ from wsgicore import (
     Problem,
     RemoteProtocolError,
     RequestReceived,
+    serving_config,
 )
+
+from ._common.accesslog import write_unreported
 
 __all__ = ["MemoryConnection", "exchange"]
 
 _MAX_STEPS = 1_000_000  # a guard against a core bug turning into a hang
+
+#: What every driver serves with when given no Config (the core's rule), made once: building a
+#: Config per connection would cost ~5 µs of a ~28 µs exchange.
+_DEFAULT_CONFIG = serving_config(None, clock=time.time, keep_alive=True, multithread=False)
+
+
+def _serving_config(config: Config | None) -> Config:
+    """The core's rule, as every driver applies it (``wsgicore.serving_config``): none gives the
+    drivers' default (``Date``, ``Server``); a given Config is used as it is (no clock: no ``Date``)."""
+    if config is None:
+        return _DEFAULT_CONFIG
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a wsgicore.Config or None, not {config!r}")
+    return serving_config(config, clock=time.time, keep_alive=True, multithread=False)
 
 
 class MemoryConnection:
@@ -39,7 +56,9 @@ class MemoryConnection:
     left counts as the client's EOF: an in-memory connection cannot wait for bytes nobody sent.
 
     ``errors`` is ``wsgi.errors`` (default ``sys.stderr``); ``on_problem`` is passed to
-    :meth:`wsgicore.Connection.run_app`. A ``Config`` without a clock gets ``time.time``.
+    :meth:`wsgicore.Connection.run_app`. The Config is applied as by every driver: none gives the
+    drivers' default (``Date`` and ``Server``); a given one is used as it is, so ``Config()`` sends no
+    ``Date``, as over a socket; anything but a Config is a ``TypeError``.
     """
 
     def __init__(
@@ -52,8 +71,7 @@ class MemoryConnection:
         errors: IO[str] | None = None,
         on_problem: Callable[[Problem], None] | None = None,
     ) -> None:
-        if config is None:
-            config = Config(clock=time.time)
+        config = _serving_config(config)
         self.app = app
         self.errors = errors
         self.on_problem = on_problem
@@ -87,9 +105,9 @@ class MemoryConnection:
         self._out.clear()
         return out
 
-    def _fetch(self) -> bytes:
-        # wsgi.input wants more: a pending "100 Continue" goes out first (RFC 9110 §10.1.1).
-        self._out += self.connection.data_to_send()
+    def _fetch(self, size: int) -> bytes:
+        # wsgi.input wants more (the core has sent a pending "100 Continue" first); any number of
+        # bytes may come back: the next piece as the caller split the input.
         chunk = self._next_chunk()
         if chunk is None:  # nothing left to deliver: the stream sees the end of input
             self._eof = True
@@ -126,12 +144,11 @@ class MemoryConnection:
                 self._eof = not chunk
                 conn.receive_data(chunk)
             elif isinstance(event, RequestReceived):
-                environ = event.environ
-                environ["wsgi.input"] = conn.input_stream(self._fetch)
-                environ["wsgi.errors"] = self.errors if self.errors is not None else sys.stderr
-                info = conn.run_app(self.app, environ, self._out.extend, on_problem=self.on_problem)
-                for problem in info.unreported:  # the errors stream failed: stderr is left
-                    sys.stderr.write(problem.format())
+                # The core sets wsgi.input and wsgi.errors (PEP 3333) and flushes a 100 Continue.
+                info = conn.run_app(self.app, event.environ, self._out.extend, fetch=self._fetch,
+                                    errors=self.errors if self.errors is not None else sys.stderr,
+                                    on_problem=self.on_problem)
+                write_unreported(info.unreported)
             elif isinstance(event, ConnectionClosed) or event is PAUSED:
                 self.closed = True
                 return
@@ -149,7 +166,7 @@ def exchange(
 ) -> bytes:
     """Feed ``data`` (bytes, or byte chunks delivered in those pieces), then EOF, to one connection
     serving ``app``; return every byte the server would have sent. ``errors`` is ``wsgi.errors``
-    (default ``sys.stderr``). A ``Config`` without a clock gets ``time.time``.
+    (default ``sys.stderr``). The Config is applied as by every driver (see :class:`MemoryConnection`).
     """
     memory = MemoryConnection(app, config=config, peer=peer, sockname=sockname, errors=errors)
     return memory.send(data) + memory.close()

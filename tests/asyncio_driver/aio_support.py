@@ -13,8 +13,10 @@ from typing import Any, NamedTuple
 
 try:
     from support.clients import TIMEOUT, connect, drip, wait_closed
+    from support.responses import final_responses
 except ImportError:  # imported as tests.asyncio_driver.aio_support (the command-line test's server)
     from tests.support.clients import TIMEOUT, connect, drip, wait_closed
+    from tests.support.responses import final_responses
 
 __all__ = ["TIMEOUT", "BodyReader", "Environ", "Recorder", "Response", "StartResponse",
            "StreamingBody", "connect", "drip", "echo_app", "exchange_raw", "get", "hello_app",
@@ -27,21 +29,36 @@ class Response(NamedTuple):
     body: bytes
 
 
-def _read_line(f: io.BufferedReader) -> bytes:
-    line = f.readline(65537)
-    if not line:
-        raise EOFError("connection closed before a complete response")
-    return line
+class _Recorder:
+    """Reads from ``f`` and keeps every byte read, for the strict parser to check."""
+
+    def __init__(self, f: io.BufferedReader) -> None:
+        self.f = f
+        self.raw = bytearray()
+
+    def line(self) -> bytes:
+        line = self.f.readline(65537)
+        if not line:
+            raise EOFError("connection closed before a complete response")
+        self.raw += line
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.f.read(size)
+        self.raw += data
+        return data
 
 
 def read_response(f: io.BufferedReader, *, head: bool = False) -> Response:
-    """One response from ``f`` (skipping 1xx); body framed by Content-Length, chunked or close."""
+    """One response from ``f`` (skipping 1xx). This reader only finds where the response ends
+    (Content-Length, chunked or close); the suites' one strict parser then reads the bytes, so a
+    malformed response fails the test (``MalformedResponse``)."""
+    reader = _Recorder(f)
     for _ in range(10):
-        status_line = _read_line(f)
-        status = int(status_line.split(b" ", 2)[1])
+        status = int(reader.line().split(b" ", 2)[1])
         headers: dict[str, str] = {}
         for _ in range(200):
-            line = _read_line(f)
+            line = reader.line()
             if line in (b"\r\n", b"\n"):
                 break
             name, _, value = line.decode("latin-1").partition(":")
@@ -52,26 +69,27 @@ def read_response(f: io.BufferedReader, *, head: bool = False) -> Response:
         break
     else:
         raise AssertionError("too many interim responses")
-    if head or status in (204, 304):
-        return Response(status, headers, b"")
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        parts = []
-        for _ in range(1 << 20):
-            size = int(_read_line(f).split(b";")[0], 16)
-            if size == 0:
-                while _read_line(f) not in (b"\r\n", b"\n"):
-                    pass
-                break
-            parts.append(f.read(size))
-            f.read(2)
-        return Response(status, headers, b"".join(parts))
-    if "content-length" in headers:
-        n = int(headers["content-length"])
-        body = f.read(n)
-        if len(body) != n:
-            raise EOFError(f"body cut short: {len(body)} of {n}")
-        return Response(status, headers, body)
-    return Response(status, headers, f.read())
+    if not (head or status in (204, 304)):
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            for _ in range(1 << 20):
+                size = int(reader.line().split(b";")[0], 16)
+                if size == 0:
+                    while reader.line() not in (b"\r\n", b"\n"):
+                        pass
+                    break
+                reader.read(size + 2)
+        elif "content-length" in headers:
+            n = int(headers["content-length"])
+            if len(reader.read(n)) != n:
+                raise EOFError(f"body cut short: {len(reader.raw)} bytes in all")
+        else:
+            reader.read()
+    final = final_responses(bytes(reader.raw), ["HEAD"] if head else [])[-1]
+    joined: dict[str, str] = {}
+    for name, value in final.headers:
+        key, text = name.decode("latin-1"), value.decode("latin-1")
+        joined[key] = f"{joined[key]}, {text}" if key in joined else text
+    return Response(final.status, joined, final.body)
 
 
 def request(

@@ -86,7 +86,7 @@ def test_access_log_has_wsgiref_format(start_server: Starter, access_log: LogSin
 
 
 def test_access_log_escapes_control_characters() -> None:
-    from wsgidrivers.asyncio import format_access_line
+    from wsgidrivers._common.accesslog import format_access_line
 
     line = format_access_line("::1", "GET /\x1b[31m HTTP/1.1", 200, 5, when=0.0)
     assert "\x1b" not in line

@@ -12,7 +12,7 @@ from typing import Any
 from wsgicore import Connection, ResponseInfo
 from wsgidrivers.asyncio import ServerThread, Service
 
-from .aio_support import Environ, StartResponse, connect, hello_app, wait_closed
+from .aio_support import Environ, StartResponse, connect, hello_app, read_response, wait_closed
 
 
 def test_begin_and_end_request_hooks_and_executor() -> None:
@@ -79,3 +79,45 @@ def test_serve_waiting_on_shutdown() -> None:
         assert not stopper.is_alive()
     finally:
         fresh.close()
+
+
+def test_serve_waiting_on_shutdown_answers_the_request_after_the_one_in_progress() -> None:
+    # The response in progress when shutdown begins was started by the worker and may not say
+    # "close": its client may send the next request at once, and that one is answered too.
+    started, release = threading.Event(), threading.Event()
+
+    def slow_app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/slow":
+            started.set()
+            release.wait(5)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    server = ServerThread(slow_app, access_log=None, grace=5.0)
+    address = server.start()
+    sock = connect(address)
+    stopper = threading.Thread(target=server.stop)
+    try:
+        service = server.service
+        assert service is not None
+        service.serve_waiting_on_shutdown = True  # type: ignore[misc]
+        sock.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert started.wait(5)
+        stopper.start()
+        time.sleep(0.2)  # shutting down, the request still in the application
+        release.set()
+        with sock.makefile("rb") as f:
+            first = read_response(f)
+            assert (first.status, first.body) == (200, b"ok")
+            assert "close" not in first.headers.get("connection", "")
+            sock.sendall(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+            second = read_response(f)
+        assert (second.status, second.body) == (200, b"ok")
+        assert second.headers["connection"] == "close"
+        rest, _ = wait_closed(sock)
+        assert rest == b""
+        stopper.join(10)
+        assert not stopper.is_alive()
+    finally:
+        release.set()
+        sock.close()

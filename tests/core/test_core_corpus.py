@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 from core_support import (
-    CORPUS_ENV,
     MalformedResponse,
     final_responses,
     load_manifest,
     reading_app,
     split_at,
 )
+
+from support.corpus import CORPUS_ENV
 
 CORPUS, MANIFEST = load_manifest()
 MODES = ["whole", "splits", "bytewise"]

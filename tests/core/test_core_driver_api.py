@@ -46,7 +46,7 @@ def test_body_events_trigger_100_continue_and_replay_into_wsgi_input() -> None:
     assert conn.next_event() == BodyReceived(b"abc")
     assert conn.next_event() == RequestComplete()
     assert conn.next_event() is PAUSED
-    stream = conn.input_stream(lambda: pytest.fail("the body is complete; no fetch"))  # type: ignore[no-any-return]
+    stream = conn.input_stream(lambda size: pytest.fail("the body is complete; no fetch"))  # type: ignore[no-any-return]
     assert stream.read() == b"abc"
     assert stream.read() == b""
     out: list[bytes] = []
@@ -197,7 +197,7 @@ def test_a_failed_body_read_is_not_the_apps_fault(failure: Exception, status: in
     conn = Connection(PLAIN)
     event = _request(conn, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
 
-    def fetch() -> bytes:
+    def fetch(size: int) -> bytes:
         raise failure
 
     problems: list[Any] = []
@@ -277,7 +277,7 @@ def test_peer_may_still_send() -> None:
 def test_can_close_at_once(request_bytes: bytes, expected: bool) -> None:
     conn = Connection(PLAIN.replace(keep_alive=False))  # as simple_server: one request each
     event = _request(conn, request_bytes)
-    environ = dict(event.environ, **{"wsgi.input": conn.input_stream(lambda: b"")})
+    environ = dict(event.environ, **{"wsgi.input": conn.input_stream(lambda size: b"")})
     conn.run_app(_read_body_app if b"Length: 2\r" in request_bytes else ok_app, environ, [].append)
     assert isinstance(conn.next_event(), ConnectionClosed)
     assert conn.can_close_at_once is expected

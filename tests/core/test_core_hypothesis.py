@@ -139,7 +139,7 @@ def event_trace(pieces: list[bytes]) -> tuple[list[Any], bytes]:
             trace.append(("complete",))
         elif event is PAUSED:
             assert environ is not None
-            environ["wsgi.input"] = conn.input_stream(lambda: b"")
+            environ["wsgi.input"] = conn.input_stream(lambda size: b"")
             environ["wsgi.errors"] = io.StringIO()
             info = conn.run_app(echo_app, environ, out.extend)
             trace.append(("response", info))

@@ -165,7 +165,7 @@ def test_no_fetch_when_body_is_absent_or_already_received() -> None:
         assert isinstance(event, RequestReceived)
         fetched: list[int] = []
 
-        def fetch(fetched: list[int] = fetched) -> bytes:
+        def fetch(size: int, fetched: list[int] = fetched) -> bytes:
             fetched.append(1)
             raise AssertionError("fetch called although the body was complete")
 
@@ -292,7 +292,7 @@ def test_chunk_line_too_long_is_400() -> None:
 
 
 def _sized_stream(head_and_start: bytes, rest: bytes) -> tuple[Any, list[int]]:
-    """A stream whose ``fetch_up_to(n)`` records ``n`` and returns the next ``n`` bytes of ``rest``
+    """A stream whose ``fetch(n)`` records ``n`` and returns the next ``n`` bytes of ``rest``
     as one new bytes object (as ``recv(n)`` does when that much has arrived)."""
     from wsgicore import Connection, RequestReceived
 
@@ -302,14 +302,14 @@ def _sized_stream(head_and_start: bytes, rest: bytes) -> tuple[Any, list[int]]:
     asked: list[int] = []
     source = io.BytesIO(rest)
 
-    def fetch_up_to(size: int) -> bytes:
+    def fetch(size: int) -> bytes:
         asked.append(size)
         return source.read(size)
 
-    return conn.input_stream(fetch_up_to=fetch_up_to), asked
+    return conn.input_stream(fetch), asked
 
 
-def test_fetch_up_to_is_asked_for_what_the_app_waits_for() -> None:
+def test_fetch_n_is_asked_for_what_the_app_waits_for() -> None:
     from wsgicore._connection import MIN_FETCH
 
     body = bytes(range(256)) * 1024  # 256 KiB
@@ -329,7 +329,7 @@ def test_fetch_up_to_is_asked_for_what_the_app_waits_for() -> None:
     assert all(n <= len(body) for n in asked)
 
 
-def test_fetch_up_to_pieces_are_passed_through_without_copies() -> None:
+def test_fetch_n_pieces_are_passed_through_without_copies() -> None:
     from wsgicore import Connection, RequestReceived
 
     body = b"x" * 65536 * 3
@@ -338,24 +338,27 @@ def test_fetch_up_to_pieces_are_passed_through_without_copies() -> None:
     assert isinstance(conn.next_event(), RequestReceived)
     pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]  # distinct objects
     handed = iter(pieces)
-    stream = conn.input_stream(fetch_up_to=lambda size: next(handed))
+    stream = conn.input_stream(lambda size: next(handed))
     for piece in pieces:
         assert stream.read(65536) is piece  # not joined, not sliced: the same object
 
 
-def test_fetch_up_to_and_fetch_are_exclusive() -> None:
+def test_input_stream_takes_one_fetch_of_n() -> None:
+    # One shape for body reads: fetch(n); nothing else is accepted.
     from wsgicore import Connection
 
     conn = Connection(None, peer=PEER, sockname=SOCKNAME)
     conn.receive_data(cl_request(b"abc"))
     conn.next_event()
     with pytest.raises(TypeError):
-        conn.input_stream()
+        conn.input_stream()  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        conn.input_stream(lambda: b"", fetch_up_to=lambda size: b"")
+        conn.input_stream(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        conn.input_stream(lambda size: b"", fetch_up_to=lambda size: b"")  # type: ignore[call-arg]
 
 
-def test_fetch_up_to_for_a_chunked_body_is_a_hint() -> None:
+def test_fetch_n_for_a_chunked_body_is_a_hint() -> None:
     body = b"0123456789" * 1000
     data = chunked_request(body, sizes=(len(body),), ext=False)
     head_end = data.index(b"\r\n\r\n") + 4

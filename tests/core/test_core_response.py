@@ -218,7 +218,7 @@ def test_headers_wait_for_first_nonempty_chunk() -> None:
     conn.receive_data(GET11)
     event = conn.next_event()
     assert isinstance(event, RequestReceived)
-    event.environ["wsgi.input"] = conn.input_stream(lambda: b"")
+    event.environ["wsgi.input"] = conn.input_stream(lambda size: b"")
     event.environ["wsgi.errors"] = io.StringIO()
     conn.run_app(app, event.environ, sent.append)
     assert observed[:3] == [0, 0, 0]
@@ -735,7 +735,7 @@ def test_send_raising_broken_pipe_propagates_after_close(fail_on_call: int) -> N
     conn.receive_data(GET11 + GET11)
     event = conn.next_event()
     assert isinstance(event, RequestReceived)
-    event.environ["wsgi.input"] = conn.input_stream(lambda: b"")
+    event.environ["wsgi.input"] = conn.input_stream(lambda size: b"")
     event.environ["wsgi.errors"] = io.StringIO()
     with pytest.raises(BrokenPipeError, match="client gone"):
         conn.run_app(app, event.environ, send)
@@ -760,7 +760,7 @@ def test_send_raising_with_list_body_closes_once() -> None:
     conn.receive_data(GET11)
     event = conn.next_event()
     assert isinstance(event, RequestReceived)
-    event.environ["wsgi.input"] = conn.input_stream(lambda: b"")
+    event.environ["wsgi.input"] = conn.input_stream(lambda size: b"")
     event.environ["wsgi.errors"] = io.StringIO()
     with pytest.raises(ConnectionResetError):
         conn.run_app(app, event.environ, send)
@@ -843,7 +843,7 @@ def _expect_run(
     at_fetch: list[bytes] = []
     pieces = iter(body_pieces)
 
-    def fetch() -> bytes:
+    def fetch(size: int) -> bytes:
         out.extend(conn.data_to_send())
         at_fetch.append(bytes(out))
         return next(pieces, b"")

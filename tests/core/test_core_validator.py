@@ -153,7 +153,7 @@ def test_file_wrapper_with_sendfile_real_file() -> None:
         conn.receive_data(GET)
         event = conn.next_event()
         assert isinstance(event, RequestReceived)
-        event.environ["wsgi.input"] = conn.input_stream(lambda: b"")
+        event.environ["wsgi.input"] = conn.input_stream(lambda size: b"")
         event.environ["wsgi.errors"] = io.StringIO()
         info = conn.run_app(app, event.environ, out.extend, sendfile=sendfile)
         assert handle.closed  # the wrapper's close() closes the file

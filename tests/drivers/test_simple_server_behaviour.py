@@ -20,8 +20,8 @@ import pytest
 from support.clients import drip, has_ipv6_loopback
 from support.servers import running_server, serve_in_thread, serving
 from wsgicore import Config
-from wsgidrivers import _socketio, simple_server
-from wsgidrivers.simple_server import ThreadingWSGIServer, WSGIServer, make_server
+from wsgidrivers import simple_server
+from wsgidrivers.simple_server import ThreadingWSGIServer, WSGIServer, _socketio, make_server
 
 from .helpers import (
     connect,

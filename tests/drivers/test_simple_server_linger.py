@@ -11,9 +11,9 @@ import pytest
 
 from support.clients import wait_closed
 from support.servers import serving
-from wsgidrivers import _ss_server
-from wsgidrivers._linger import Lingerer
+from wsgidrivers.simple_server import _server as _ss_server
 from wsgidrivers.simple_server import make_server
+from wsgidrivers.simple_server._linger import Lingerer
 
 from .helpers import connect, hello_app, request
 

@@ -30,37 +30,40 @@ def _cfg(**values: Any) -> Any:
 
 
 def test_defaults_map_to_gunicorns_limits() -> None:
-    settings = worker_settings(_cfg(), multithread=True)
-    config = settings.config
+    settings = worker_settings(_cfg())
+    config = settings.serving_config(secure=False)
     assert (config.max_request_line, config.max_header_count, config.max_header_field) == (4094, 100, 8190)
     assert config.keep_alive
-    assert settings.keep_alive_timeout == 2.0
+    assert settings.driver.keep_alive_timeout == 2.0
     assert config.multiprocess
     assert config.multithread
     assert config.clock is not None
+    assert config.server_software is not None
+    assert config.server_software.startswith("wsgicore/")
+    assert "gunicorn/" in config.server_software
     assert config.url_scheme == "http"
+    assert settings.serving_config(secure=True).url_scheme == "https"
     assert config.trusted_proxies == ("127.0.0.1", "::1", "unix")
     assert config.secure_scheme_headers["X-FORWARDED-PROTO"] == "https"
     assert not config.trusted_proxy_headers  # never REMOTE_ADDR from X-Forwarded-For, as gunicorn
     assert settings.heartbeat == 1.0  # --timeout 30
-    assert settings.io_timeout == 15.0
+    assert settings.driver.io_timeout == 15.0
 
 
 def test_zero_means_gunicorns_maximum_or_off() -> None:
     settings = worker_settings(
         _cfg(limit_request_line=0, limit_request_fields=0, limit_request_field_size=0, keepalive=0,
-             timeout=0), multithread=False)
-    config = settings.config
+             timeout=0))
+    config = settings.serving_config(secure=False)
     assert (config.max_request_line, config.max_header_count, config.max_header_field) == (8190, 32768, 65536)
     assert config.max_head_bytes >= 8190 + 65536
-    assert not settings.keep_alive
+    assert not settings.driver.keep_alive
     assert not config.keep_alive
-    assert not config.multithread
     assert settings.heartbeat == 1.0  # no --timeout: beat anyway
 
 
 def test_short_timeout_beats_often() -> None:
-    assert worker_settings(_cfg(timeout=2), multithread=True).heartbeat == 0.5
+    assert worker_settings(_cfg(timeout=2)).heartbeat == 0.5
 
 
 def test_proxy_settings_are_gunicorns() -> None:
@@ -73,7 +76,7 @@ def test_proxy_settings_are_gunicorns() -> None:
     assert proxy_settings(_cfg(forwarded_allow_ips=""))["trusted_proxies"] == ("unix",)
     # Nothing to believe: no proxy trusted, forwarding headers pass through untouched (as gunicorn).
     assert proxy_settings(_cfg(secure_scheme_headers={})) == {}
-    assert worker_settings(_cfg(secure_scheme_headers={}), multithread=True).config.trusted_proxies == ()
+    assert worker_settings(_cfg(secure_scheme_headers={})).serving_config(secure=False).trusted_proxies == ()
 
 
 @pytest.mark.parametrize(
@@ -91,7 +94,7 @@ def test_proxy_settings_are_gunicorns() -> None:
 )
 def test_gunicorn_trust_rule_through_the_core(allow: str, peer: Any, fields: bytes, scheme: str) -> None:
     # gunicorn's rule end to end: its cfg, our mapping, the core's policy.
-    config = worker_settings(_cfg(forwarded_allow_ips=allow), multithread=True).config
+    config = worker_settings(_cfg(forwarded_allow_ips=allow)).serving_config(secure=False)
     out = exchange(_scheme_app, b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n",
                    config=config, peer=peer)
     if scheme == "400":
@@ -205,12 +208,12 @@ def test_request_view() -> None:
 
 
 def test_sendfile_and_unsupported_features() -> None:
-    assert worker_settings(_cfg(), multithread=True).use_sendfile is None
-    assert worker_settings(_cfg(sendfile=False), multithread=True).use_sendfile is False
+    assert worker_settings(_cfg()).driver.use_sendfile is None
+    assert worker_settings(_cfg(sendfile=False)).driver.use_sendfile is False
     with pytest.raises(ValueError, match="proxy-protocol"):
-        worker_settings(_cfg(proxy_protocol="v1"), multithread=True)
+        worker_settings(_cfg(proxy_protocol="v1"))
     with pytest.raises(ValueError, match="HTTP/2"):
-        worker_settings(_cfg(http_protocols="h2,h1"), multithread=True)
+        worker_settings(_cfg(http_protocols="h2,h1"))
 
 
 def test_default_hooks_and_no_access_log_cost_nothing() -> None:

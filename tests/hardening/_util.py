@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import random
-import re
 import signal
 import socket
 import threading
@@ -20,6 +18,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from support.corpus import find_corpus, load_corpus
+from support.inmemory import run_connection
+from support.responses import MalformedResponse, ResponseParser
 
 __all__ = [
     "CORPUS_DIR",
@@ -42,40 +44,13 @@ __all__ = [
     "wait_until",
 ]
 
-_REPO = Path(__file__).resolve().parents[2]
-
-
-def _find_corpus() -> Path | None:
-    """The request corpus: ``$WSGICORE_CORPUS``, else the copy in the repository."""
-    env = os.environ.get("WSGICORE_CORPUS")
-    candidates = [Path(env)] if env else []
-    candidates += [_REPO / "tests" / "corpus" / "requests"]
-    for path in candidates:
-        if (path / "manifest.json").is_file():
-            return path
-    return None
-
-
-CORPUS_DIR: Path | None = _find_corpus()
-
-
-def load_corpus() -> list[dict[str, Any]]:
-    """The manifest entries, each with its raw bytes under ``"raw"``; ``[]`` if the corpus is absent."""
-    if CORPUS_DIR is None:
-        return []
-    entries: list[dict[str, Any]] = json.loads((CORPUS_DIR / "manifest.json").read_text())
-    for entry in entries:
-        entry["raw"] = (CORPUS_DIR / entry["file"]).read_bytes()
-    return entries
+#: The shared corpus, located by the one loader every suite uses (tests/support/corpus.py).
+CORPUS_DIR: Path | None = find_corpus()
 
 
 # --------------------------------------------------------------------------------------------
 # Response parsing (strict enough to notice response splitting or a body sent where none may be)
 # --------------------------------------------------------------------------------------------
-
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3}) ([\t !-~\x80-\xff]*)\Z")
-_FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t !-~\x80-\xff]*?)[ \t]*\Z")
-
 
 class Response(NamedTuple):
     """One parsed response. ``complete`` is False when the bytes ended before its body did."""
@@ -107,89 +82,19 @@ class Parsed(NamedTuple):
 
 
 def parse_responses(data: bytes, methods: Iterable[str] = ()) -> Parsed:
-    """Parse every response in ``data``. ``methods`` gives the request method of each final response
+    """Parse every response in ``data`` with the suites' one strict parser (tests/support/
+    responses.py), without raising: a malformed byte ends the walk with ``error`` set, a head that
+    has not arrived whole with ``rest``. ``methods`` gives the request method of each final response
     in order (``HEAD`` responses have no body); missing entries count as ``GET``."""
-    method_list = list(methods)
+    parser = ResponseParser(data, list(methods), allow_incomplete=True)
     out: list[Response] = []
-    pos = 0
-    finals = 0
-    while pos < len(data):
-        end = data.find(b"\r\n\r\n", pos)
-        if end < 0:
-            return Parsed(out, data[pos:], None)
-        lines = data[pos:end].split(b"\r\n")
-        match = _STATUS_LINE.match(lines[0])
-        if match is None:
-            return Parsed(out, data[pos:], f"bad status line {lines[0][:80]!r}")
-        status = int(match.group(1))
-        headers: list[tuple[str, str]] = []
-        for line in lines[1:]:
-            fm = _FIELD.match(line)
-            if fm is None:
-                return Parsed(out, data[pos:], f"bad response field line {line[:80]!r}")
-            headers.append((fm.group(1).decode("latin-1"), fm.group(2).decode("latin-1")))
-        pos = end + 4
-        reason = match.group(2).decode("latin-1")
-        if 100 <= status < 200:
-            out.append(Response(status, reason, headers, b"", True))
-            continue
-        method = method_list[finals] if finals < len(method_list) else "GET"
-        finals += 1
-        fields = {k.lower(): v for k, v in headers}
-        names = [k.lower() for k, _ in headers]
-        if names.count("content-length") > 1 or (
-            "content-length" in fields and "transfer-encoding" in fields
-        ):
-            return Parsed(out, data[pos:], "response with ambiguous framing")
-        if method == "HEAD" or status in (204, 304):
-            out.append(Response(status, reason, headers, b"", True))
-            continue
-        if fields.get("transfer-encoding", "").lower() == "chunked":
-            body, pos, complete, err = _dechunk(data, pos)
-            out.append(Response(status, reason, headers, body, complete))
-            if err:
-                return Parsed(out, data[pos:], err)
-            if not complete:
-                return Parsed(out, b"", None)
-            continue
-        if "content-length" in fields:
-            if not fields["content-length"].isdigit():
-                return Parsed(out, data[pos:], "bad response Content-Length")
-            length = int(fields["content-length"])
-            body = data[pos : pos + length]
-            pos += len(body)
-            out.append(Response(status, reason, headers, body, len(body) == length))
-            continue
-        # Close-delimited body: everything that is left.
-        out.append(Response(status, reason, headers, data[pos:], True))
-        return Parsed(out, b"", None)
-    return Parsed(out, b"", None)
-
-
-def _dechunk(data: bytes, pos: int) -> tuple[bytes, int, bool, str | None]:
-    body = bytearray()
-    for _ in range(10_000_000):
-        end = data.find(b"\r\n", pos)
-        if end < 0:
-            return bytes(body), len(data), False, None
-        size_text = data[pos:end].split(b";", 1)[0].strip()
-        if not re.fullmatch(rb"[0-9A-Fa-f]+", size_text):
-            return bytes(body), pos, False, f"bad chunk size {size_text[:20]!r}"
-        size = int(size_text, 16)
-        pos = end + 2
-        if size == 0:
-            tail = data.find(b"\r\n\r\n", pos - 2)
-            if tail < 0:
-                return bytes(body), len(data), False, None
-            return bytes(body), tail + 4, True, None
-        if len(data) < pos + size + 2:
-            body += data[pos : pos + size]
-            return bytes(body), len(data), False, None
-        body += data[pos : pos + size]
-        if data[pos + size : pos + size + 2] != b"\r\n":
-            return bytes(body), pos, False, "chunk data not followed by CRLF"
-        pos += size + 2
-    return bytes(body), pos, False, "too many chunks"
+    try:
+        for r in parser:
+            fields = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in r.fields]
+            out.append(Response(r.status, r.reason.decode("latin-1"), fields, r.body, r.complete))
+    except MalformedResponse as exc:
+        return Parsed(out, data[parser.pos:], str(exc))
+    return Parsed(out, parser.rest, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -492,39 +397,13 @@ DOCUMENTED_STATUSES = (None, 400, 408, 413, 414, 431, 501, 505)
 
 
 def drive_in_memory(pieces: list[bytes], app: Any, config: Any, max_events: int = 100_000) -> bytes:
-    """Feed ``pieces`` then EOF to one ``wsgicore.Connection``; return everything it wrote. Only
-    ``RemoteProtocolError`` (with a documented status) may escape the core; anything else, an
-    undocumented status, or a connection that does not finish within ``max_events`` raises
-    AssertionError (the fuzzers' finding)."""
-    import io
-
-    from wsgicore import NEED_DATA, Connection, ConnectionClosed, RemoteProtocolError, RequestReceived
-
-    conn = Connection(config)
-    queue = [p for p in pieces if p][::-1]
-    out = bytearray()
-
-    def fetch() -> bytes:
-        out.extend(conn.data_to_send())
-        return queue.pop() if queue else b""
-
-    for _ in range(max_events):
-        try:
-            event = conn.next_event()
-        except RemoteProtocolError as exc:
-            if exc.status_code not in DOCUMENTED_STATUSES:
-                raise AssertionError(f"undocumented status {exc.status_code}") from exc
-            return bytes(out + conn.data_to_send() + exc.response)
-        if event is NEED_DATA:
-            out += conn.data_to_send()
-            conn.receive_data(queue.pop() if queue else b"")
-        elif isinstance(event, RequestReceived):
-            environ = event.environ
-            environ["wsgi.input"] = conn.input_stream(fetch)
-            environ["wsgi.errors"] = io.StringIO()
-            conn.run_app(app, environ, out.extend, on_problem=lambda p: None)
-        elif isinstance(event, ConnectionClosed):
-            return bytes(out + conn.data_to_send())
-        else:
-            raise AssertionError(f"unexpected event {event!r}")
-    raise AssertionError("the connection did not finish (hang)")
+    """Feed ``pieces`` then EOF to one ``wsgicore.Connection`` (the suites' one in-memory loop);
+    return everything it wrote. Only ``RemoteProtocolError`` (with a documented status) may escape
+    the core; anything else, an undocumented status, or a connection that does not finish within
+    ``max_events`` raises AssertionError (the fuzzers' finding)."""
+    run = run_connection(app, pieces, config=config, peer=None, sockname=None,
+                         on_problem=lambda problem: None, max_steps=max_events)
+    status = getattr(run.error, "status_code", None)
+    if run.error is not None and status not in DOCUMENTED_STATUSES:
+        raise AssertionError(f"undocumented status {status}") from run.error
+    return run.output

@@ -89,18 +89,24 @@ class AsyncioWorker(CoreWorker):
     async def _main(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
         settings = self.settings
+        driver = settings.driver
+        # The Service makes the same Settings of these and the same Config (serving_config, with
+        # wsgi.multithread and https over TLS) as WorkerSettings.serving_config.
         self._service = service = _WorkerService(
             self,
-            config=settings.config,
+            config=driver.config,
             max_workers=settings.threads,
             executor=DaemonThreadPool(settings.threads),
-            keep_alive=settings.keep_alive,
-            keep_alive_timeout=settings.keep_alive_timeout,
-            io_timeout=settings.io_timeout,
+            keep_alive=driver.keep_alive,
+            keep_alive_timeout=driver.keep_alive_timeout,
+            head_timeout=driver.head_timeout,
+            io_timeout=driver.io_timeout,
+            linger_timeout=driver.linger_timeout,
+            linger_bytes=driver.linger_bytes,
+            use_sendfile=driver.use_sendfile,
             access_log=self._driver_log,
             errors=self.errors,
             tls=self.tls is not None,
-            use_sendfile=settings.use_sendfile is not False,
         )
         self._woken = asyncio.Event()
         self._listeners = [listening_socket(s) for s in self.sockets]

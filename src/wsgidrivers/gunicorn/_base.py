@@ -29,9 +29,6 @@ def listening_socket(listener: Any) -> Any:
 class CoreWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
     """A gunicorn worker whose HTTP is wsgicore's. Subclasses implement ``run()``."""
 
-    #: PEP 3333 ``wsgi.multithread`` for this kind of worker.
-    multithread = True
-
     settings: WorkerSettings
     tls: ssl.SSLContext | None
     _last_beat = -1e9  # monotonic time of the last notify()
@@ -42,7 +39,7 @@ class CoreWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         # After fork, before gunicorn's own init (which ends by calling run()). A worker that cannot
         # boot exits with WORKER_BOOT_ERROR: the arbiter then stops instead of respawning it forever.
         try:
-            self.settings = worker_settings(self.cfg, multithread=self.multithread)
+            self.settings = worker_settings(self.cfg)
             self.tls = ssl_context(self.cfg) if self.cfg.is_ssl else None
         except Exception:
             self.log.exception("wsgidrivers.gunicorn: invalid settings, the worker cannot boot")

@@ -1,5 +1,7 @@
 """gunicorn's settings (its ``cfg``) turned into the core's :class:`wsgicore.Config` and the drivers'
-settings: the one place where gunicorn's names meet ours.
+one ``Settings`` object: the one place where gunicorn's names meet ours. What every driver decides
+alike (keep-alive, ``wsgi.multithread``, https over TLS) is left to the drivers' rule
+(``wsgicore.serving_config``, through :meth:`WorkerSettings.serving_config`).
 
 Where the semantics differ (documented in docs/deployment.md):
 
@@ -29,6 +31,8 @@ import gunicorn
 import wsgicore
 from wsgicore import Config
 
+from ._drivers import Settings
+
 __all__ = ["WorkerSettings", "proxy_settings", "server_software", "worker_settings"]
 
 #: What gunicorn uses when a limit is 0 ("unlimited"): its own hard caps (gunicorn/http/message.py).
@@ -44,13 +48,11 @@ _UNIX: Final = "unix"
 class WorkerSettings:
     """What both workers take from gunicorn's cfg, decided once per worker process."""
 
-    #: The core's limits and policies for every connection.
-    config: Config
-    #: Keep connections open between requests (``--keep-alive`` > 0), and for how long when idle.
-    keep_alive: bool
-    keep_alive_timeout: float
-    #: How long one read of a request body or one write of a response may wait.
-    io_timeout: float
+    #: The drivers' settings: ``config`` (gunicorn's limits, ``Server``, ``Date``, proxy trust,
+    #: ``wsgi.multiprocess``), keep-alive (``--keep-alive`` > 0) and its idle timeout, the timeout of
+    #: one body read or response write, and sendfile (``--no-sendfile``: False; otherwise None, the
+    #: drivers' rule: sendfile() except to loopback clients).
+    driver: Settings
     #: Requests in the application at once (``--threads``) and connections open at once
     #: (``--worker-connections``).
     threads: int
@@ -60,9 +62,11 @@ class WorkerSettings:
     heartbeat: float
     #: ``--graceful-timeout``.
     graceful_timeout: float
-    #: ``--no-sendfile`` gives False: ``wsgi.file_wrapper`` files are copied, never sendfile()'d.
-    #: None: the driver's own choice.
-    use_sendfile: bool | None = None
+
+    def serving_config(self, *, secure: bool) -> Config:
+        """The Config each connection is served with: the drivers' rule, for a worker that runs
+        applications in threads (both do), over TLS when ``secure``."""
+        return self.driver.serving_config(multithread=True, secure=secure)
 
 
 def server_software() -> str:
@@ -111,7 +115,7 @@ def _refuse_unsupported(cfg: Any) -> None:
                          "workers; serve HTTP/2 from the proxy in front")
 
 
-def worker_settings(cfg: Any, *, multithread: bool) -> WorkerSettings:
+def worker_settings(cfg: Any) -> WorkerSettings:
     """Read gunicorn's cfg; a bad or unsupported value raises ``ValueError`` (the worker then
     cannot boot)."""
     _refuse_unsupported(cfg)
@@ -120,34 +124,35 @@ def worker_settings(cfg: Any, *, multithread: bool) -> WorkerSettings:
     field_size = int(cfg.limit_request_field_size) or _FIELD_SIZE_CAP
     keep_alive_timeout = float(cfg.keepalive)
     timeout = float(cfg.timeout)
+    # A given Config is served as it is (wsgicore.serving_config): Server and Date are set here.
     config = Config(
         max_request_line=line,
         max_header_count=fields,
         max_header_field=field_size,
         max_head_bytes=max(_HEAD_BYTES, line + field_size + 4),
-        keep_alive=keep_alive_timeout > 0,
         server_software=server_software(),
-        url_scheme="https" if cfg.is_ssl else "http",
         script_name=_script_name(cfg),
         clock=time.time,  # RFC 9110 §6.6.1: a server with a clock sends Date
         # PEP 3333: another process may run the app at the same time (other workers, and the old
         # and new workers overlap during a reload even with -w 1).
         multiprocess=True,
-        multithread=multithread,
         **proxy_settings(cfg),
     )
-    # The arbiter kills a worker whose heartbeat is older than --timeout (0: never).
-    heartbeat = min(1.0, timeout / 4) if timeout > 0 else 1.0
-    return WorkerSettings(
+    driver = Settings(
         config=config,
         keep_alive=keep_alive_timeout > 0,
         keep_alive_timeout=keep_alive_timeout if keep_alive_timeout > 0 else 1.0,
         # A client that stalls a read or write for half of --timeout is dropped before the request
         # it holds could cost the whole worker (see _heartbeat).
         io_timeout=timeout / 2 if timeout > 0 else 30.0,
+        use_sendfile=False if getattr(cfg, "sendfile", None) is False else None,
+    )
+    # The arbiter kills a worker whose heartbeat is older than --timeout (0: never).
+    heartbeat = min(1.0, timeout / 4) if timeout > 0 else 1.0
+    return WorkerSettings(
+        driver=driver,
         threads=max(1, int(cfg.threads)),
         connections=max(1, int(cfg.worker_connections)),
         heartbeat=max(0.05, heartbeat),
         graceful_timeout=max(0.0, float(cfg.graceful_timeout)),
-        use_sendfile=False if getattr(cfg, "sendfile", None) is False else None,
     )

@@ -18,11 +18,11 @@ import threading
 import time
 from typing import Any, Final
 
-from wsgicore import Problem, ResponseInfo
+from wsgicore import Config, Problem, ResponseInfo
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import WSGIApp
-from ._drivers import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
+from ._drivers import SETTING_NAMES, ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
 from ._pool import ConnectionThreads, Slots
 
 __all__ = ["ThreadWorker"]
@@ -121,12 +121,12 @@ class _WorkerServer(ThreadingWSGIServer):
     def __init__(self, state: _State, listener: socket.socket) -> None:
         self.state = state
         settings = state.worker.settings
-        self.config = settings.config
-        self.keep_alive = settings.keep_alive
-        self.keep_alive_timeout = settings.keep_alive_timeout
-        self.io_timeout = settings.io_timeout
-        if settings.use_sendfile is not None:
-            self.use_sendfile = settings.use_sendfile
+        # The blocking driver's settings are its server's attributes.
+        for name in SETTING_NAMES:
+            setattr(self, name, getattr(settings.driver, name))
+        # The blocking driver has no TLS of its own, so its connection_config() never says https;
+        # the worker's listeners may be TLS.
+        self._connection_config = settings.serving_config(secure=state.tls is not None)
         self.address_family = listener.family
         # No bind: the arbiter's socket replaces the one socketserver makes.
         handler = _UnixWorkerHandler if listener.family == socket.AF_UNIX else _WorkerHandler
@@ -141,6 +141,10 @@ class _WorkerServer(ThreadingWSGIServer):
             self.server_name, self.server_port = "localhost", 443 if state.tls is not None else 80
         self.setup_environ()
         self.set_app(state.worker.wsgi)
+
+    def connection_config(self) -> Config:
+        """The Config of every connection: the drivers' rule (see WorkerSettings.serving_config)."""
+        return self._connection_config
 
     def accept_burst(self) -> None:
         """Accept the connections waiting (at most a burst, and within --worker-connections)."""

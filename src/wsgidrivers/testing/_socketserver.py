@@ -11,7 +11,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import Any, Protocol, TextIO, cast
 
 from wsgicore import Config, Problem
 from wsgidrivers.simple_server import (
@@ -24,12 +24,22 @@ from wsgidrivers.simple_server import (
 
 from ._capture import LogStream, logger
 
-if TYPE_CHECKING:
-    from .live import LiveServer
-
-__all__ = ["SocketServerRunner", "ThreadingServer"]
+__all__ = ["Owner", "SocketServerRunner", "ThreadingServer"]
 
 WSGIApp = Callable[..., Iterable[bytes]]
+
+
+class Owner(Protocol):
+    """What the runner needs of the :class:`~.live.LiveServer` that owns it (named here, not
+    imported, so that ``live`` -> ``_socketserver`` is the only import between the two)."""
+
+    driver: str
+    host: str
+    port: int
+
+    def add_thread(self, thread: threading.Thread) -> None: ...
+
+    def running_threads(self) -> list[threading.Thread]: ...
 
 
 class _ServerHandler(ServerHandler):
@@ -78,7 +88,7 @@ class ThreadingServer(ThreadingWSGIServer):
 class SocketServerRunner:
     """Runs a ``simple_server`` server: accept loop in a thread, woken by a socket pair to stop."""
 
-    def __init__(self, live: LiveServer, app: WSGIApp, server_class: type[WSGIServer], *,
+    def __init__(self, live: Owner, app: WSGIApp, server_class: type[WSGIServer], *,
                  host: str, config: Config | None, settings: dict[str, Any]) -> None:
         self.live = live
         self.errors_stream = cast(TextIO, LogStream())

@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 import math
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from wsgicore import (
+    IDLE_DEADLINE,
     NEED_DATA,
     PAUSED,
     Connection,
@@ -24,12 +25,10 @@ from wsgicore import (
     ResponseInfo,
 )
 
-from ._aio_bridge import Bridge, Outcome
-from ._aio_timer import Deadline
-from ._aio_worker import serve_request
-
-if TYPE_CHECKING:
-    from ._aio_service import Service
+from ._bridge import Bridge, Outcome
+from ._shared import Shared
+from ._timer import Deadline
+from ._worker import serve_request
 
 __all__ = ["WSGIProtocol"]
 
@@ -50,7 +49,7 @@ class WSGIProtocol(asyncio.Protocol):
     """One client connection. Every method runs in the loop thread; the worker's side of the
     connection is the :class:`Bridge` (the only state both threads touch)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Shared) -> None:
         self._service = service
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.Transport | None = None
@@ -59,7 +58,9 @@ class WSGIProtocol(asyncio.Protocol):
         self._state = _IDLE
         self._peer_eof = False
         self._close_after_app = False
-        self._one_more_after_app = False  # serve_waiting_on_shutdown, decided while the app ran
+        # Shared.serve_waiting_on_shutdown: stopping, but this connection's next request is still
+        # waited for (and answered with Connection: close).
+        self._one_more = False
         self._served = 0  # requests handed to the app on this connection
         self._discarded = 0
         self._deadline = Deadline(self._deadline_passed)
@@ -87,7 +88,7 @@ class WSGIProtocol(asyncio.Protocol):
                 self._state = _CLOSING
                 transport.close()
                 return
-            self._serve_one_more()
+            self._one_more = True
         # The first request gets the head deadline from the accept: a silent client is a slow one.
         self._deadline.set(loop.time() + service.head_timeout)
 
@@ -99,7 +100,10 @@ class WSGIProtocol(asyncio.Protocol):
         elif state in (_IDLE, _HEAD):
             if state == _IDLE:
                 self._state = _HEAD
-                self._deadline.set(self._now() + self._service.head_timeout)
+                if self._served:
+                    # A later request's head deadline counts from its first byte; the first
+                    # request's from the accept (set in connection_made), as in simple_server.
+                    self._deadline.set(self._now() + self._service.head_timeout)
             self._require_conn().receive_data(data)
             self._advance()
         elif state == _CLOSING:
@@ -140,28 +144,24 @@ class WSGIProtocol(asyncio.Protocol):
 
     def begin_shutdown(self) -> None:
         """Close now if no request is in an application (or stop lingering); otherwise close after
-        the response of the request in progress."""
+        the response of the request in progress, and of those already received behind it.
+        With ``serve_waiting_on_shutdown``, the next request is waited for and answered instead
+        (within the idle or head deadline already running), then the connection closes."""
+        waiting = self._service.serve_waiting_on_shutdown
         if self._state in (_IDLE, _HEAD):
-            if self._service.serve_waiting_on_shutdown:
-                self._serve_one_more()
+            if waiting:
+                self._one_more = True
             else:
                 self._close(linger=False)
         elif self._state == _APP:
-            if self._service.serve_waiting_on_shutdown:
+            if waiting:
                 # The response in progress may not say "close" (the worker owns the Connection
-                # now): the client may send its next request at once, so that one is served too.
-                self._one_more_after_app = True
+                # now): its client may send the next request at once, so that one is answered too.
+                self._one_more = True
             else:
                 self._close_after_app = True
         elif self._state == _CLOSING and self._transport is not None:
             self._transport.close()  # stop lingering; what is buffered is still sent
-
-    def _serve_one_more(self) -> None:
-        # Service.serve_waiting_on_shutdown: the next request (until the idle or head deadline
-        # already running) is served with "Connection: close", then the connection closes.
-        self._close_after_app = True
-        if self._conn is not None:
-            self._conn.close_after_response()
 
     def abort(self) -> None:
         """Drop the connection now (RST); a worker blocked on it is woken by ``connection_lost``."""
@@ -190,12 +190,18 @@ class WSGIProtocol(asyncio.Protocol):
                 return
             if event is NEED_DATA:
                 self._write(conn.data_to_send())
+                if self._stopping():
+                    self._close()  # shutting down: no request is waited for
                 return
             if isinstance(event, RequestReceived):
                 self._write(conn.data_to_send())
-                if self._service.closing and not self._close_after_app:
-                    self._close()  # shutting down: no new work, even if already received
-                    return
+                if self._close_after_app or self._service.closing:
+                    # Shutting down: a request already received is still answered, and its
+                    # response says Connection: close (the core's close_after_response), as
+                    # simple_server does: a client never has to guess whether it was served.
+                    # With serve_waiting_on_shutdown this is the one more request.
+                    conn.close_after_response()
+                    self._one_more = False
                 self._dispatch(conn, event.environ)
                 return
             if isinstance(event, ConnectionClosed):
@@ -240,20 +246,19 @@ class WSGIProtocol(asyncio.Protocol):
             conn.receive_data(data)
         if leftover.eof:
             conn.receive_data(b"")
-        if self._one_more_after_app:
-            self._one_more_after_app = False
-            self._serve_one_more()  # then on as between requests: idle deadline, pipelined input
-        elif self._close_after_app or self._service.closing:
-            self._close()
-            return
-        self._state = _HEAD if conn.trailing_data[0] else _IDLE
+        self._state = _IDLE if conn.deadline == IDLE_DEADLINE else _HEAD
         service = self._service
         wait = service.head_timeout if self._state == _HEAD else service.keep_alive_timeout
         self._deadline.set(self._now() + wait)
         if leftover.reading_paused:
             self._require_transport().resume_reading()
-        # Pipelined requests, or the core's ConnectionClosed (after a failed body read, say).
+        # Pipelined requests, or the core's ConnectionClosed (after a failed body read, say); while
+        # shutting down, only those already received.
         self._advance()
+
+    def _stopping(self) -> bool:
+        """Whether no further request is waited for on this connection."""
+        return (self._close_after_app or self._service.closing) and not self._one_more
 
     def _resume_reading(self) -> None:
         if self._bridge.may_resume_reading() and self._state == _APP and self._transport is not None:
@@ -291,10 +296,12 @@ class WSGIProtocol(asyncio.Protocol):
             return
         transport = self._require_transport()
         if self._state in (_IDLE, _HEAD):
-            # Idle keep-alive timeout, or head deadline (slowloris): close without a response.
+            # Idle keep-alive timeout, or head deadline (slowloris). The core says what to send:
+            # a 408 when part of a head had arrived (RFC 9110 §15.5.9), else nothing.
             if self._state == _HEAD or not self._served:
                 self._service.log(self._addr, f"request head not received within "
                                               f"{self._service.head_timeout} s; closing")
+            self._write(self._require_conn().time_out())
             self._close(linger=False)
         elif self._state == _CLOSING:
             now = self._now()

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, TextIO
 
 from wsgicore import (
+    IDLE_DEADLINE,
     NEED_DATA,
     Connection,
     ConnectionClosed,
@@ -23,11 +24,11 @@ from wsgicore import (
     RequestReceived,
     ResponseInfo,
 )
+from wsgidrivers._common.accesslog import log_line, not_completed_message, request_parts, write_stderr
+from wsgidrivers._common.types import ExcInfo, StartResponse, WSGIApplication
 
-from ._accesslog import log_line, not_completed_message, request_parts, write_stderr
+from ._server import WSGIServer, server_version
 from ._socketio import KERNEL_TIMEOUTS, READ_SIZE, Channel
-from ._ss_server import WSGIServer, server_version
-from ._types import ExcInfo, StartResponse, WSGIApplication
 
 __all__ = ["ServerHandler", "WSGIRequestHandler"]
 
@@ -54,10 +55,13 @@ class ServerHandler:
         self.bytes_sent = 0
 
     def run(self, application: WSGIApplication, environ: dict[str, Any]) -> ResponseInfo:
-        """Call ``application`` and send its response. An ``OSError`` means the client is gone
-        (or stopped reading for ``io_timeout``); the app's iterable has been closed then."""
+        """Call ``application`` and send its response; the core sets ``wsgi.input`` (reading through
+        :meth:`fetch`) and ``wsgi.errors`` (the request handler's ``get_stderr()``). An ``OSError``
+        means the client is gone (or stopped reading for ``io_timeout``); the app's iterable has
+        been closed then."""
         info = self.connection.run_app(
             application, environ, self._send,
+            fetch=self.fetch, errors=self.request_handler.get_stderr(),
             sendfile=self._sendfile if self.use_sendfile else None,
             on_problem=self.log_problem,
         )
@@ -87,11 +91,9 @@ class ServerHandler:
         answers 408 to a timeout (nothing to a reset), reports one line without a traceback through
         :meth:`log_problem` and ends the connection after the response.
         """
-        # A pending "100 Continue" must go out before we wait for the body (RFC 9110 §10.1.1).
-        timeout = self.request_handler.server.io_timeout
+        # The core has sent a pending "100 Continue" before it asks (RFC 9110 §10.1.1).
         channel = self.channel
-        channel.send(self.connection.data_to_send(), timeout)
-        return channel.recv(timeout if channel.has_socket else None,
+        return channel.recv(self.request_handler.server.io_timeout if channel.has_socket else None,
                             size if size < READ_SIZE else READ_SIZE)
 
     def log_problem(self, problem: Problem) -> None:
@@ -245,8 +247,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         before closing); False when it timed out or broke (close at once)."""
         server = self.server
         timed = channel.has_socket
-        deadline = time.monotonic() + server.head_timeout
-        idle = False  # waiting for the first byte of a request after the first one
+        deadline = time.monotonic() + server.head_timeout  # the first head's, from the accept
         while True:
             try:
                 event = connection.next_event()
@@ -256,6 +257,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             if event is NEED_DATA:
                 if not self._send_final(channel, connection.data_to_send()):
                     return False
+                # The core says which deadline applies, and what to send when it passes.
+                idle = connection.deadline == IDLE_DEADLINE
                 if idle and server.stopping:
                     return False  # between requests while the server stops: nothing is lost
                 timeout = server.keep_alive_timeout if idle else deadline - time.monotonic()
@@ -267,20 +270,16 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     if not idle:
                         self.log_error("request head not received within %s s; closing",
                                        server.head_timeout)
-                        # A 408 if part of a head had arrived (RFC 9110 §15.5.9), else nothing.
-                        self._send_final(channel, connection.time_out())
+                    self._send_final(channel, connection.time_out())
                     return False
                 except OSError:
                     return False
                 if idle and data:
-                    idle = False
                     deadline = time.monotonic() + server.head_timeout
                 connection.receive_data(data)
             elif isinstance(event, RequestReceived):
                 if not self._run(connection, channel, event.environ):
                     return False
-                unparsed, _ = connection.trailing_data
-                idle = not unparsed
                 deadline = time.monotonic() + server.head_timeout
             elif isinstance(event, ConnectionClosed):
                 return self._send_final(channel, connection.data_to_send())
@@ -309,8 +308,6 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             self, connection, channel,
             use_sendfile=channel.has_socket and self._own_files(),
         )
-        environ["wsgi.input"] = connection.input_stream(fetch_up_to=handler.fetch)
-        environ["wsgi.errors"] = self.get_stderr()
         try:
             info = handler.run(self.server.get_app() or _no_app, environ)
         except OSError as exc:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import socket
 import socketserver
 import sys
@@ -15,20 +14,22 @@ from collections.abc import Callable
 from http.server import HTTPServer
 from typing import Any
 
-from wsgicore import Config, __version__
+from wsgicore import SERVER_SOFTWARE, Config, __version__, serving_config
+from wsgidrivers._common import settings as _settings
+from wsgidrivers._common.settings import Settings, is_loopback
+from wsgidrivers._common.types import WSGIApplication
 
-from . import _settings
 from ._linger import Lingerer
 from ._socketio import KERNEL_TIMEOUTS, set_kernel_timeout
-from ._types import WSGIApplication
 
 __all__ = ["ACCEPT_BURST", "LINGER_QUIET", "ThreadingWSGIServer", "WSGIServer", "server_version",
            "software_version", "sys_version"]
 
 #: Identifies this server (wsgiref: "WSGIServer/0.2"); the ``Server`` header is software_version.
 server_version = f"wsgicore/{__version__}"
-sys_version = f"{platform.python_implementation()}/{sys.version.split()[0]}"
-software_version = f"{server_version} {sys_version}"
+#: The ``Server`` header of every driver given no Config (the core's ``SERVER_SOFTWARE``).
+software_version = SERVER_SOFTWARE
+sys_version = software_version.removeprefix(server_version + " ")
 
 #: Seconds without input after which a lingering close stops early: a client that is still
 #: uploading keeps data coming (its window is full); one that is just slow to close costs this.
@@ -41,11 +42,6 @@ ACCEPT_BURST = 16
 
 def _host_of(client_address: Any) -> str:
     return str(client_address[0]) if isinstance(client_address, tuple) and client_address else ""
-
-
-def _is_loopback(host: str) -> bool:
-    # 127.0.0.0/8, ::1 and IPv4-mapped 127.x (a dual-stack socket); the peer is always numeric.
-    return host.startswith(("127.", "::ffff:127.")) or host == "::1"
 
 
 class WSGIServer(HTTPServer):
@@ -65,7 +61,8 @@ class WSGIServer(HTTPServer):
     request_queue_size = 128
 
     #: The core's limits and policies; a subclass (or make_server's ``config=``) sets its own.
-    config: Config = Config(clock=time.time, server_software=software_version)
+    #: The default is every driver's (the core's rule): Date, and Server: software_version.
+    config: Config | None = serving_config(None, clock=time.time, keep_alive=True, multithread=False)
     #: Persistent connections (RFC 9112 §9.3). Off: one request per connection, as wsgiref.
     keep_alive: bool = False
     #: Deadline in seconds for a whole request head. A slow or stalled client (half a request)
@@ -91,7 +88,7 @@ class WSGIServer(HTTPServer):
     #: switch off (at 100 ms round trip 256 KiB would cap an upload near 5 MB/s).
     receive_buffer: int | None = _settings.RECEIVE_BUFFER
 
-    _effective: tuple[Config, bool, bool, Config] | None = None
+    _effective: tuple[Config | None, bool, Config] | None = None
     #: The (receive, send) timeouts accepted sockets inherit from the listening socket; -1: none.
     inherited_timeouts: tuple[float | None, float | None] = (-1.0, -1.0)
     #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
@@ -109,6 +106,7 @@ class WSGIServer(HTTPServer):
         self._close_at_once: set[socket.socket] = set()
         # Made now, not at the first close: its descriptors belong to the server's lifetime.
         self._lingerer: Lingerer | None = Lingerer(LINGER_QUIET)
+        self.settings()  # refuse a bad setting (a subclass's, or make_server's) before binding
         super().__init__(server_address, RequestHandlerClass, bind_and_activate)
 
     def server_bind(self) -> None:
@@ -118,6 +116,11 @@ class WSGIServer(HTTPServer):
         reverse DNS lookup can stall start-up for seconds. ``SERVER_NAME`` in each environ is the
         connection's local address anyway.
         """
+        if self.address_family == socket.AF_INET6 and str(self.server_address[0]) in ("::", ""):
+            # "::" means every address, IPv4 too (RFC 3493 §5.3), whatever the OS's default for
+            # IPV6_V6ONLY is: the same as the asyncio driver.
+            with contextlib.suppress(OSError, AttributeError):
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         socketserver.TCPServer.server_bind(self)
         if KERNEL_TIMEOUTS:
             # Accepted sockets inherit these (Linux): no per-connection system calls for them.
@@ -142,7 +145,7 @@ class WSGIServer(HTTPServer):
     def receive_buffer_for(self, client_address: Any) -> int | None:
         """The SO_RCVBUF to set on a connection from ``client_address`` (see ``receive_buffer``):
         loopback clients only; None leaves the kernel's own sizing (autotuning)."""
-        if self.receive_buffer is None or not _is_loopback(_host_of(client_address)):
+        if self.receive_buffer is None or not is_loopback(_host_of(client_address)):
             return None
         return self.receive_buffer
 
@@ -242,7 +245,7 @@ class WSGIServer(HTTPServer):
         ``use_sendfile``)."""
         if self.use_sendfile is not None:
             return self.use_sendfile
-        return not _is_loopback(_host_of(client_address))
+        return not is_loopback(_host_of(client_address))
 
     def get_app(self) -> WSGIApplication | None:
         return self.application
@@ -250,22 +253,28 @@ class WSGIServer(HTTPServer):
     def set_app(self, application: WSGIApplication | None) -> None:
         self.application = application
 
-    def connection_config(self) -> Config:
-        """The Config each connection uses: ``config`` with this server's policy applied.
+    def settings(self) -> Settings:
+        """This server's settings (its attributes), validated: a bad one is a ``ValueError``
+        naming it (a ``config`` that is not a Config, a ``TypeError``)."""
+        return Settings(config=self.config, keep_alive=self.keep_alive,
+                        head_timeout=self.head_timeout, io_timeout=self.io_timeout,
+                        keep_alive_timeout=self.keep_alive_timeout,
+                        linger_timeout=self.linger_timeout, linger_bytes=self.linger_bytes,
+                        receive_buffer=self.receive_buffer, use_sendfile=self.use_sendfile)
 
-        Keep-alive is on only when both ``keep_alive`` and ``config.keep_alive`` are; the
-        ``wsgi.multithread`` flag is set when requests run in threads (PEP 3333 requires it true).
-        """
+    def connection_config(self) -> Config:
+        """The Config each connection uses: ``config`` with this server's policy applied by the
+        core's rule (``wsgicore.serving_config``): keep-alive only when both ``keep_alive`` and
+        ``config.keep_alive`` allow it; ``wsgi.multithread`` when requests run in threads."""
         config = self.config
-        keep_alive = config.keep_alive and self.keep_alive
-        multithread = config.multithread or isinstance(self, socketserver.ThreadingMixIn)
+        keep_alive = self.keep_alive
+        threaded = isinstance(self, socketserver.ThreadingMixIn)
         cached = self._effective
-        if cached is not None and cached[:3] == (config, keep_alive, multithread):
-            return cached[3]
-        effective = config
-        if (config.keep_alive, config.multithread) != (keep_alive, multithread):
-            effective = config.replace(keep_alive=keep_alive, multithread=multithread)
-        self._effective = (config, keep_alive, multithread, effective)
+        if cached is not None and cached[0] is config and cached[1] == keep_alive:
+            return cached[2]  # computed once per server and config, not per connection
+        effective = serving_config(config, clock=time.time, keep_alive=keep_alive,
+                                   multithread=threaded)
+        self._effective = (config, keep_alive, effective)
         return effective
 
 

@@ -8,10 +8,14 @@ rebuilt from the core's environ, never parsed here.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any, Final
+
+from wsgicore import Problem
 
 __all__ = [
     "access_message",
@@ -24,6 +28,7 @@ __all__ = [
     "request_line",
     "request_parts",
     "write_stderr",
+    "write_unreported",
 ]
 
 _MONTHS: Final = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -102,3 +107,11 @@ def write_stderr(line: str) -> None:
     # sys.stderr is looked up per call, so redirection (and pytest's capture) applies.
     with log_lock:
         sys.stderr.write(line)
+
+
+def write_unreported(problems: Iterable[Problem]) -> None:
+    """Problems ``wsgi.errors`` could not take (``ResponseInfo.unreported``): to the current
+    ``sys.stderr``, the one place left; a failure there too is dropped."""
+    for problem in problems:
+        with contextlib.suppress(Exception), log_lock:
+            sys.stderr.write(problem.format())

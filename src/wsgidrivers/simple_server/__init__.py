@@ -6,14 +6,18 @@ Change ``from wsgiref.simple_server import make_server`` to
 one-connection-at-a-time behaviour stay; HTTP parsing, the environ and the response are the core's
 (correct HTTP/1.1, strict limits), and every wait is bounded by a timeout.
 
-This module only accepts, reads, writes, closes and times out; it never parses HTTP.
+This package only accepts, reads, writes, closes and times out; it never parses HTTP. Its rooms:
+``_server`` (listening, accepting, lingering closes), ``_handler`` (one connection's loop over the
+core), ``_socketio`` (byte I/O with timeouts), ``_linger`` (lingering closes between connections),
+``_cli`` (``python -m wsgidrivers.simple_server``).
 
 Settings (class attributes of :class:`WSGIServer`, also keyword arguments of :func:`make_server`;
 the README's table has the reasons for each default):
 
 - ``config``: the core's :class:`wsgicore.Config` (limits, leniency, ``Server``/``Date``).
 - ``keep_alive`` (False; True in ThreadingWSGIServer): keep connections open between requests.
-- ``head_timeout`` (10 s): deadline for a whole request head; then the connection is closed.
+- ``head_timeout`` (10 s): deadline for a whole request head; then a 408 (part of a head had
+  arrived) or nothing, and a close: the core decides, as for every driver.
 - ``io_timeout`` (30 s): how long one body read or one response write may wait.
 - ``keep_alive_timeout`` (5 s): how long an idle kept-alive connection waits for a request.
 - ``linger_timeout`` (2 s) / ``linger_bytes`` (1 MiB): lingering close after the last response.
@@ -24,23 +28,22 @@ the README's table has the reasons for each default):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler
-from io import StringIO
 from typing import Any
 
 from wsgicore import Config
+from wsgidrivers._common.demo import demo_app
+from wsgidrivers._common.settings import Settings
+from wsgidrivers._common.types import WSGIApplication
 
-from . import _settings
-from ._ss_handler import ServerHandler, WSGIRequestHandler
-from ._ss_server import (
+from ._handler import ServerHandler, WSGIRequestHandler
+from ._server import (
     ThreadingWSGIServer,
     WSGIServer,
     server_version,
     software_version,
     sys_version,
 )
-from ._types import StartResponse, WSGIApplication
 
 __all__ = [
     "ServerHandler",
@@ -54,21 +57,10 @@ __all__ = [
     "sys_version",
 ]
 
-# The classes live in two private modules (server, handler); this is their public home.
+# The classes live in private modules; this is their public home.
 for _cls in (WSGIServer, ThreadingWSGIServer, ServerHandler, WSGIRequestHandler):
     _cls.__module__ = __name__
 del _cls
-
-
-def demo_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    """Answer "Hello world!" and the sorted environ, as plain text (wsgiref's demo_app)."""
-    out = StringIO()
-    print("Hello world!", file=out)
-    print(file=out)
-    for key, value in sorted(environ.items()):
-        print(key, "=", repr(value), file=out)
-    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
-    return [out.getvalue().encode("utf-8")]
 
 
 def make_server(
@@ -86,12 +78,12 @@ def make_server(
     ``config`` replaces the server class's :class:`wsgicore.Config` for this server; ``settings``
     set the driver settings by name (``keep_alive``, ``head_timeout``, ``io_timeout``,
     ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``, ``receive_buffer``,
-    ``use_sendfile``).
+    ``use_sendfile``). An unknown name, or a ``config`` that is not a Config, is a ``TypeError``;
+    a bad value a ``ValueError``; both name the setting.
     """
-    for name, value in settings.items():
-        if name not in _settings.SETTING_NAMES and name not in _settings.SOCKET_SETTING_NAMES:
-            raise TypeError(f"make_server() got an unexpected keyword argument {name!r}")
-        _settings.check_setting(name, value)
+    if config is not None:
+        settings["config"] = config
+    Settings.of("make_server()", settings)  # refuses what the server would fail on later
     # The settings are set on the new object before its __init__ binds and listens: the listening
     # socket's options (receive buffer, kernel timeouts) come from them. Any __init__ signature works.
     server = server_class.__new__(server_class)
@@ -99,12 +91,4 @@ def make_server(
         setattr(server, name, value)
     server_class.__init__(server, (host, port), handler_class)
     server.set_app(app)
-    if config is not None:
-        server.config = config
     return server
-
-
-if __name__ == "__main__":
-    from ._cli import simple_server_main
-
-    raise SystemExit(simple_server_main())

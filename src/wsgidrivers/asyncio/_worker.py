@@ -3,45 +3,37 @@
 from __future__ import annotations
 
 import contextlib
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wsgicore import Connection
+from wsgidrivers._common.accesslog import not_completed_message, request_line, write_unreported
 
-from ._accesslog import not_completed_message, request_line
-from ._aio_bridge import Bridge, Outcome, SendError
-
-if TYPE_CHECKING:
-    from ._aio_service import Service
+from ._bridge import Bridge, Outcome, SendError
+from ._shared import Shared
 
 __all__ = ["serve_request"]
 
 
 def serve_request(
-    service: Service, conn: Connection, bridge: Bridge, addr: str, environ: dict[str, Any]
+    service: Shared, conn: Connection, bridge: Bridge, addr: str, environ: dict[str, Any]
 ) -> None:
     """Run the application for the request ``environ`` and send its response through ``bridge``.
 
     The worker owns ``conn`` from the call until its last act, :meth:`Bridge.finish`, which hands it
     back to the loop whatever happened. A failed body read is the core's to answer (408, or a
     silent close) and report (one line, no traceback); a client that stops taking the response is
-    one log line here.
+    one log line here. The service's ``begin_request`` picks the application to run and its
+    ``end_request`` hears how the request ended, both in this thread.
     """
-
-    def fetch() -> bytes:
-        # A pending "100 Continue" must go out before we wait for the body (RFC 9110 §10.1.1).
-        pending = conn.data_to_send()
-        if pending:
-            bridge.send(pending)
-        return bridge.receive()
 
     outcome: Outcome
     try:
+        # The core sets wsgi.input and wsgi.errors, and sends a pending 100 Continue before it
+        # waits for the body; the bridge only moves the bytes.
         app = service.begin_request(conn, environ)
-        environ["wsgi.input"] = conn.input_stream(fetch)
-        environ["wsgi.errors"] = service.error_stream
-        sendfile = bridge.sendfile if service.use_sendfile else None
-        outcome = conn.run_app(app, environ, bridge.send, sendfile=sendfile)
+        sendfile = bridge.sendfile if service.sendfile_for(addr) else None
+        outcome = conn.run_app(app, environ, bridge.send, fetch=bridge.receive,
+                               errors=service.error_stream, sendfile=sendfile)
     except BaseException as exc:  # a worker must always hand the connection back
         if isinstance(exc, SendError):
             service.log(addr, not_completed_message(request_line(environ), exc))
@@ -51,9 +43,7 @@ def serve_request(
             conn.send_failed()
         outcome = exc
     else:
-        for problem in outcome.unreported:  # wsgi.errors failed: the process's stderr is left
-            with contextlib.suppress(Exception):
-                sys.stderr.write(problem.format())
+        write_unreported(outcome.unreported)
         service.log_access(addr, request_line(environ), outcome.status, outcome.body_bytes)
     try:
         service.end_request(environ, outcome)

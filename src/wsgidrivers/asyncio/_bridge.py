@@ -193,8 +193,9 @@ class Bridge:
             self._flush_scheduled = True
         self._call_in_loop(self._on_output)
 
-    def receive(self) -> bytes:
-        """The next request bytes, ``b""`` at EOF; waits without polling, at most ``io_timeout``."""
+    def receive(self, size: int = 0) -> bytes:
+        """The next request bytes, ``b""`` at EOF; waits without polling, at most ``io_timeout``.
+        ``size`` (the bytes the app waits for) is only a hint: all that the loop queued is taken."""
         resume = False
         with self._cond:
             if not self._in and not self._in_eof and not self._lost:

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import weakref
 from collections.abc import Callable
 from typing import IO, Any
 
 from wsgicore import Config
+from wsgidrivers._common.accesslog import write_stderr
+from wsgidrivers._common.settings import (
+    HEAD_TIMEOUT,
+    IO_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
+    LINGER_BYTES,
+    LINGER_TIMEOUT,
+)
+from wsgidrivers._common.types import WSGIApplication
 
-from ._accesslog import write_stderr
-from ._aio_service import AccessLog, Service
-from ._settings import HEAD_TIMEOUT, IO_TIMEOUT, KEEP_ALIVE_TIMEOUT, LINGER_BYTES, LINGER_TIMEOUT
-from ._types import WSGIApplication
+from ._service import Service
+from ._shared import AccessLog
 
 __all__ = ["ServerThread", "create_server", "serve", "service_of", "shutdown"]
 
@@ -40,7 +48,7 @@ async def create_server(
     keep_alive: bool = True,
     access_log: AccessLog | None = write_stderr,
     errors: IO[str] | None = None,
-    use_sendfile: bool = True,
+    use_sendfile: bool | None = True,
 ) -> asyncio.Server:
     """Start serving ``app`` on the running loop; return the listening :class:`asyncio.Server`.
 
@@ -65,7 +73,14 @@ async def create_server(
         tls=ssl is not None,
     )
     loop = asyncio.get_running_loop()
+    own_sock = None
     try:
+        if sock is None and host == "::" and socket.has_dualstack_ipv6():
+            # "::" means every address, IPv4 too, as with simple_server; loop.create_server alone
+            # would set IPV6_V6ONLY and serve IPv6 only.
+            sock = own_sock = socket.create_server(
+                ("::", port), family=socket.AF_INET6, backlog=backlog,
+                reuse_port=bool(reuse_port), dualstack_ipv6=True)
         if sock is not None:
             server = await loop.create_server(service, sock=sock, ssl=ssl, backlog=backlog)
         else:
@@ -74,6 +89,8 @@ async def create_server(
             )
     except BaseException:
         service.executor.shutdown(wait=False)
+        if own_sock is not None:
+            own_sock.close()
         raise
     _SERVICES[server] = service
     return server
@@ -156,11 +173,12 @@ class ServerThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Future[None] | None = None
         self._thread = threading.Thread(target=self._run, name="wsgidrivers.asyncio", daemon=True)
-        self.address: tuple[str, int] = (host, port)
+        #: ``(host, port)``; for a Unix socket (``sock=``), its path.
+        self.address: tuple[str, int] | str = (host, port)
         self.service: Service | None = None
 
-    def start(self, timeout: float = 10.0) -> tuple[str, int]:
-        """Start the thread and wait until the socket listens; return ``(host, port)``."""
+    def start(self, timeout: float = 10.0) -> Any:
+        """Start the thread and wait until the socket listens; return :attr:`address`."""
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError("the asyncio server did not start")
@@ -176,7 +194,7 @@ class ServerThread:
                 loop.call_soon_threadsafe(_set_done, stop)
         self._thread.join(self._grace + 5.0 if timeout is None else timeout)
 
-    def __enter__(self) -> tuple[str, int]:
+    def __enter__(self) -> Any:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -196,7 +214,10 @@ class ServerThread:
         server = await create_server(self._app, self._host, self._port, **self._options)
         self.service = service_of(server)
         sockname = server.sockets[0].getsockname()
-        self.address = (str(sockname[0]), int(sockname[1]))
+        if isinstance(sockname, tuple):
+            self.address = (str(sockname[0]), int(sockname[1]))
+        else:  # a Unix socket: its path (str, or bytes for an abstract one)
+            self.address = sockname.decode() if isinstance(sockname, bytes) else str(sockname)
         self._ready.set()
         try:
             await self._stop

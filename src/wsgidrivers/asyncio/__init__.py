@@ -21,41 +21,34 @@ never shared:
 
 Public names: :func:`serve`, :func:`create_server`, :func:`shutdown`, :class:`Service` (the protocol
 factory, for ``loop.create_server(service, ...)``), :class:`ServerThread` (the driver on a loop of its own
-in a background thread), :func:`format_access_line`, :func:`main` (``python -m wsgidrivers.asyncio``).
+in a background thread), :data:`DEFAULT_MAX_WORKERS`, :func:`main` (``python -m wsgidrivers.asyncio``).
 
-The code, one purpose a module: ``_aio_service`` (the Service), ``_aio_protocol`` (one connection on the
-loop), ``_aio_bridge`` (the hand-over between loop and worker, with its flow control), ``_aio_worker``
-(a worker's job for one request), ``_aio_timer`` (a connection's deadline), ``_aio_server`` (starting and
-stopping); ``_accesslog``, ``_cli`` and ``_settings`` are shared with ``simple_server``.
+The rooms, one purpose each (imported in this order, no cycle): ``_timer`` (a connection's deadline),
+``_bridge`` (the hand-over between loop and worker, with its flow control), ``_shared`` (what the
+connections of one service share), ``_worker`` (a worker's job for one request), ``_protocol`` (one
+connection on the loop), ``_service`` (the Service), ``_server`` (starting and stopping), ``_cli``.
+Settings, access log and command-line plumbing are ``wsgidrivers._common``'s; nothing of
+``simple_server`` is loaded.
 """
 
 from __future__ import annotations
 
-import sys
+from ._cli import main
+from ._server import ServerThread, create_server, serve, shutdown
+from ._service import Service
+from ._shared import DEFAULT_MAX_WORKERS
 
-# Besides __all__, the other names this module defined before it was split stay importable from it
-# (hence the noqa): ClientDisconnected, SendTimeout, WSGIProtocol, service_of, AccessLog, import_app,
-# WSGIApplication.
-from ._accesslog import format_access_line, format_log_line
-from ._aio_bridge import ClientDisconnected, SendTimeout  # noqa: F401
-from ._aio_protocol import WSGIProtocol  # noqa: F401
-from ._aio_server import ServerThread, create_server, serve, service_of, shutdown  # noqa: F401
-from ._aio_service import DEFAULT_MAX_WORKERS, AccessLog, Service  # noqa: F401
-from ._cli import asyncio_main as main
-from ._cli import load_app as import_app  # noqa: F401
-from ._types import WSGIApplication  # noqa: F401
+# The classes live in private modules; this is their public home.
+for _cls in (Service, ServerThread):
+    _cls.__module__ = __name__
+del _cls
 
 __all__ = [
     "DEFAULT_MAX_WORKERS",
     "ServerThread",
     "Service",
     "create_server",
-    "format_access_line",
-    "format_log_line",
     "main",
     "serve",
     "shutdown",
 ]
-
-if __name__ == "__main__":
-    sys.exit(main())

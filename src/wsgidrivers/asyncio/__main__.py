@@ -1,0 +1,5 @@
+"""``python -m wsgidrivers.asyncio``."""
+
+from ._cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""One settings object for every driver: unknown names and bad values are refused when the server is
+made (never at the first request), naming the setting, by simple_server, the threading server,
+asyncio, memory and both command lines alike."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from wsgicore import Config
+from wsgidrivers._common.settings import SETTING_NAMES, Settings
+from wsgidrivers.asyncio import ServerThread, Service, create_server
+from wsgidrivers.asyncio import main as asyncio_main
+from wsgidrivers.memory import exchange
+from wsgidrivers.simple_server import (
+    ThreadingWSGIServer,
+    WSGIRequestHandler,
+    WSGIServer,
+    demo_app,
+    make_server,
+)
+from wsgidrivers.simple_server._cli import main as simple_server_main
+
+BAD_VALUES = [
+    ("keep_alive", 1), ("head_timeout", 0), ("io_timeout", -1.0), ("keep_alive_timeout", "5"),
+    ("linger_timeout", True), ("linger_bytes", 1.5), ("receive_buffer", 100),
+    ("use_sendfile", 1),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES)
+def test_a_bad_value_names_its_setting(name: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings(**{name: value})
+
+
+def test_every_setting_is_checked() -> None:
+    assert {name for name, _ in BAD_VALUES} | {"config"} == set(SETTING_NAMES)
+
+
+def test_an_unknown_name_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match="'head_timout'"):
+        Settings.of("make_server()", {"head_timout": 1.0})
+
+
+@pytest.mark.parametrize("server_class", [WSGIServer, ThreadingWSGIServer])
+def test_make_server_refuses_a_config_that_is_not_a_config(server_class: type[WSGIServer]) -> None:
+    # It used to be accepted, and the first request died with an AttributeError.
+    with pytest.raises(TypeError, match="config"):
+        make_server("127.0.0.1", 0, demo_app, server_class, config={"max_body_bytes": 10})  # type: ignore[arg-type]
+
+
+def test_make_server_refuses_an_unknown_setting_by_name() -> None:
+    with pytest.raises(TypeError, match="'max_body_bytes'"):
+        make_server("127.0.0.1", 0, demo_app, max_body_bytes=10)
+
+
+def test_a_subclass_with_a_bad_setting_is_refused_before_it_binds() -> None:
+    class Bad(WSGIServer):
+        head_timeout = 0.0
+
+    with pytest.raises(ValueError, match="head_timeout"):
+        Bad(("127.0.0.1", 0), WSGIRequestHandler)
+    with pytest.raises(ValueError, match="head_timeout"):
+        make_server("127.0.0.1", 0, demo_app, Bad)
+
+
+def test_asyncio_refuses_the_same_way() -> None:
+    with pytest.raises(TypeError, match="config"):
+        Service(demo_app, config={"max_body_bytes": 10})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="linger_bytes"):
+        Service(demo_app, linger_bytes=-1)
+    with pytest.raises(TypeError, match="config"):
+        ServerThread(demo_app, config={"max_body_bytes": 10}).start()
+
+    async def made() -> None:
+        await create_server(demo_app, port=0, head_timeout=0)
+
+    with pytest.raises(ValueError, match="head_timeout"):
+        asyncio.run(made())
+
+
+def test_memory_refuses_the_same_way() -> None:
+    with pytest.raises(TypeError, match="config"):
+        exchange(demo_app, b"", config={"max_body_bytes": 10})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("main", [simple_server_main, asyncio_main])
+def test_the_command_lines_refuse_a_bad_setting_as_a_usage_error(
+        main: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--port", "0", "--head-timeout", "0"])
+    assert exit_info.value.code == 2
+    assert "head_timeout" in capsys.readouterr().err
+
+
+def test_each_driver_turns_settings_into_its_config_by_one_rule() -> None:
+    settings = Settings(config=Config(max_body_bytes=10), keep_alive=False)
+    served = settings.serving_config(multithread=True)
+    assert (served.max_body_bytes, served.keep_alive, served.multithread) == (10, False, True)
+    with make_server("127.0.0.1", 0, demo_app, ThreadingWSGIServer,
+                     config=Config(max_body_bytes=10), keep_alive=False) as server:
+        assert server.connection_config() == served
