@@ -28,9 +28,9 @@ def serve_request(
 
     outcome: Outcome
     try:
+        app = service.begin_request(conn, environ)
         # The core sets wsgi.input and wsgi.errors, and sends a pending 100 Continue before it
         # waits for the body; the bridge only moves the bytes.
-        app = service.begin_request(conn, environ)
         sendfile = bridge.sendfile if service.sendfile_for(addr) else None
         outcome = conn.run_app(app, environ, bridge.send, fetch=bridge.receive,
                                errors=service.error_stream, sendfile=sendfile)
