@@ -113,6 +113,22 @@ GOALS: tuple[Goal, ...] = (
         0.8,
         True,
     ),
+    Goal(
+        "keep-alive, 50 clients, req/s gunicorn ThreadWorker/gthread",
+        "hello-ka-50",
+        "gunicorn-threadworker",
+        "gunicorn-gthread",
+        1.5,
+        True,
+    ),
+    Goal(
+        "keep-alive, 50 clients, req/s gunicorn AsyncioWorker/gthread",
+        "hello-ka-50",
+        "gunicorn-asyncioworker",
+        "gunicorn-gthread",
+        1.5,
+        True,
+    ),
 )
 RSS_GOAL_MIB = 8.0
 
@@ -304,7 +320,7 @@ def run_rss(run: Run, servers: dict[str, ServerProcess]) -> None:
         if clear_ok
         else "VmHWM after minus VmHWM before (clear_refs unavailable)"
     )
-    wanted = QUICK_RSS_CONTENDERS if run.args.quick else {c.key for c in CONTENDERS}
+    wanted = QUICK_RSS_CONTENDERS if run.args.quick else {c.key for c in CONTENDERS if c.rss}
     for key, server in servers.items():
         if key not in wanted:
             continue
@@ -409,6 +425,8 @@ SHORT_TITLES: dict[str, str] = {
     "hello-new-10": "hello, new conn, 10 clients",
     "hello-ka-1": "hello, keep-alive, 1 client",
     "hello-ka-10": "hello, keep-alive, 10 clients",
+    "hello-new-50": "hello, new conn, 50 clients",
+    "hello-ka-50": "hello, keep-alive, 50 clients",
     "gen-1mib-ka": "1 MiB generator, keep-alive",
     "file-1mib-ka": "1 MiB file_wrapper, keep-alive",
     "upload-1mib": "1 MiB upload, new conn",

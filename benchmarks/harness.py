@@ -37,6 +37,7 @@ class ContenderSpec:
     label: str
     module: str  # the import that must succeed for it to run
     note: str = ""
+    rss: bool = True  # in the 1 GiB RSS run (one process: several workers would make it meaningless)
 
 
 CONTENDERS: tuple[ContenderSpec, ...] = (
@@ -66,7 +67,22 @@ CONTENDERS: tuple[ContenderSpec, ...] = (
                   "our asyncio driver, 4 worker threads, keep-alive"),
     ContenderSpec("uvicorn-a2wsgi", "uvicorn + a2wsgi", "a2wsgi",
                   "uvicorn (h11, asyncio loop) + a2wsgi WSGIMiddleware, 4 threads"),
+    # Production servers (issue 12): 2 worker processes x 4 threads, or 8 threads in one process.
+    ContenderSpec("gunicorn-threadworker", "gunicorn + wsgicore ThreadWorker", "wsgidrivers.gunicorn",
+                  "-k wsgidrivers.gunicorn.ThreadWorker -w 2 --threads 4", rss=False),
+    ContenderSpec("gunicorn-asyncioworker", "gunicorn + wsgicore AsyncioWorker", "wsgidrivers.gunicorn",
+                  "-k wsgidrivers.gunicorn.AsyncioWorker -w 2 --threads 4", rss=False),
+    ContenderSpec("gunicorn-sync-w2", "gunicorn sync -w 2", "gunicorn", "-w 2 (sync worker)", rss=False),
+    ContenderSpec("gunicorn-gthread", "gunicorn gthread", "gunicorn", "-k gthread -w 2 --threads 4",
+                  rss=False),
+    ContenderSpec("waitress-8", "waitress (8 threads)", "waitress", "threads=8", rss=False),
+    ContenderSpec("cheroot-8", "cheroot (8 threads)", "cheroot", "numthreads=8", rss=False),
 )
+#: The contenders that serve many clients at once: the only ones in the 50-client scenarios.
+CONCURRENT = frozenset({"wsgicore-threading", "wsgicore-asyncio", "gunicorn-threadworker",
+                        "gunicorn-asyncioworker", "gunicorn-sync-w2", "gunicorn-gthread", "waitress-8",
+                        "cheroot-8"})
+_NOT_CONCURRENT = frozenset(c.key for c in CONTENDERS) - CONCURRENT
 QUICK_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive", "wsgiref", "waitress", "raw"})
 QUICK_RSS_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive"})
 
@@ -121,6 +137,24 @@ SCENARIOS: tuple[Scenario, ...] = (
         # One connection at a time with keep-alive: the other 9 clients wait out the idle timeout.
         skip=frozenset({"wsgicore-close", "wsgicore-keepalive", "werkzeug", "cheroot", "raw", "h11",
                         "gunicorn"}),
+    ),
+    Scenario(
+        "hello-new-50",
+        "hello world, new connection per request, 50 clients (concurrent servers only)",
+        "/hello",
+        False,
+        50,
+        "gunicorn-threadworker",
+        skip=_NOT_CONCURRENT,
+    ),
+    Scenario(
+        "hello-ka-50",
+        "hello world, keep-alive, 50 clients (concurrent servers only)",
+        "/hello",
+        True,
+        50,
+        "gunicorn-threadworker",
+        skip=_NOT_CONCURRENT,
     ),
     Scenario(
         "gen-1mib-ka",

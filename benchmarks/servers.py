@@ -5,7 +5,10 @@ Every server is single-threaded (or one worker, one thread), binds 127.0.0.1 onl
 so that no one pays for a terminal write per request). The parent (``python -m benchmarks``)
 starts each one in its own process, pinned to one CPU, and ends it with SIGTERM (then SIGKILL).
 
-Names: wsgicore-close, wsgicore-keepalive, wsgiref, waitress, werkzeug, gunicorn, cheroot, raw, h11.
+Names: wsgicore-close, wsgicore-keepalive, wsgiref, waitress, werkzeug, gunicorn, cheroot, raw, h11;
+the concurrent group (several workers or threads, still pinned to one CPU): wsgicore-threading,
+wsgicore-asyncio, uvicorn-a2wsgi, gunicorn-threadworker, gunicorn-asyncioworker (our gunicorn workers,
+-w 2 --threads 4), gunicorn-sync-w2, gunicorn-gthread (-w 2 --threads 4), waitress-8, cheroot-8.
 Each server also stops by itself when the process that started it goes away, or after
 ``--max-seconds`` (default one hour).
 """
@@ -117,28 +120,55 @@ def _run_cheroot(port: int) -> None:
     server.safe_start()
 
 
-def _run_gunicorn(port: int) -> None:
-    """gunicorn's arbiter in this process, one sync worker (forked) serving the app."""
+def _run_gunicorn(port: int, worker_class: str = "sync", workers: int = 1, threads: int = 1) -> None:
+    """gunicorn's arbiter in this process, ``workers`` forked workers of ``worker_class``."""
     try:
         from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped, unused-ignore]
     except ImportError as exc:
         raise Unavailable(f"gunicorn is not installed ({exc})") from exc
+    if worker_class.startswith("wsgidrivers."):
+        try:
+            import wsgidrivers.gunicorn  # noqa: F401
+        except ImportError as exc:
+            raise Unavailable(f"cannot import wsgidrivers.gunicorn ({exc})") from exc
 
     class Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            for key, value in (
+            settings: list[tuple[str, Any]] = [
                 ("bind", [f"{HOST}:{port}"]),
-                ("workers", 1),
-                ("worker_class", "sync"),
+                ("workers", workers),
+                ("worker_class", worker_class),
+                ("threads", threads),
                 ("loglevel", "warning"),
                 ("accesslog", None),
-            ):
+                ("graceful_timeout", 2),
+            ]
+            if "control_socket_disable" in self.cfg.settings:
+                settings.append(("control_socket_disable", True))  # gunicorn 27: one per user
+            for key, value in settings:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
             return app
 
     Gunicorn().run()
+
+
+def _run_waitress_threads(port: int, threads: int) -> None:
+    try:
+        from waitress.server import create_server  # type: ignore[import-untyped, unused-ignore]
+    except ImportError as exc:
+        raise Unavailable(f"waitress is not installed ({exc})") from exc
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    create_server(app, host=HOST, port=port, threads=threads, max_request_body_size=2 * 1024**3).run()
+
+
+def _run_cheroot_threads(port: int, threads: int) -> None:
+    try:
+        from cheroot import wsgi
+    except ImportError as exc:
+        raise Unavailable(f"cheroot is not installed ({exc})") from exc
+    wsgi.Server((HOST, port), app, numthreads=threads, max=threads).safe_start()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -415,6 +445,15 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "werkzeug": lambda port: _serve(_werkzeug_server(port)),
     "cheroot": _run_cheroot,
     "gunicorn": _run_gunicorn,
+    # Several processes or threads (issue 12): 2 workers x 4 threads, and peers with 8 threads.
+    "gunicorn-threadworker": lambda port: _run_gunicorn(
+        port, "wsgidrivers.gunicorn.ThreadWorker", workers=2, threads=4),
+    "gunicorn-asyncioworker": lambda port: _run_gunicorn(
+        port, "wsgidrivers.gunicorn.AsyncioWorker", workers=2, threads=4),
+    "gunicorn-sync-w2": lambda port: _run_gunicorn(port, "sync", workers=2),
+    "gunicorn-gthread": lambda port: _run_gunicorn(port, "gthread", workers=2, threads=4),
+    "waitress-8": lambda port: _run_waitress_threads(port, 8),
+    "cheroot-8": lambda port: _run_cheroot_threads(port, 8),
     "raw": _run_raw,
     "wsgicore-threading": lambda port: _serve(_wsgicore_threading_server(port)),
     "wsgicore-asyncio": _run_wsgicore_asyncio,

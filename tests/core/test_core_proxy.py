@@ -430,6 +430,18 @@ def test_secure_scheme_header_sets_the_default_port() -> None:
     check(environ, {"wsgi.url_scheme": "https", "SERVER_PORT": "8000"})  # Host "backend:8000" names it
 
 
+def test_disagreeing_secure_scheme_headers_from_an_untrusted_peer_are_removed_not_refused() -> None:
+    # A client cannot get its own request refused with headers nobody vouches for (gunicorn: the
+    # same; from its allowed peers only is disagreement a 400).
+    config = Config(trusted_proxies=("127.0.0.1", "unix"), secure_scheme_headers=GUNICORN_SCHEME_HEADERS)
+    data = head(b"X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n")
+    [response] = served(data, CLIENT, config)
+    assert response.status == 200
+    assert json.loads(response.body)["wsgi.url_scheme"] == "http"
+    assert served(data, ("127.0.0.1", 5000), config)[0].status == 400
+    assert served(data, None, config)[0].status == 400  # a Unix-socket peer, trusted through "unix"
+
+
 # -- Config validation ----------------------------------------------------------------------------
 
 

@@ -58,6 +58,9 @@ class WSGIProtocol(asyncio.Protocol):
         self._state = _IDLE
         self._peer_eof = False
         self._close_after_app = False
+        # Shared.serve_waiting_on_shutdown: stopping, but this connection's next request is still
+        # waited for (and answered with Connection: close).
+        self._one_more = False
         self._served = 0  # requests handed to the app on this connection
         self._discarded = 0
         self._deadline = Deadline(self._deadline_passed)
@@ -81,9 +84,11 @@ class WSGIProtocol(asyncio.Protocol):
         )
         service.add_connection(self)
         if service.closing:
-            self._state = _CLOSING
-            transport.close()
-            return
+            if not service.serve_waiting_on_shutdown:
+                self._state = _CLOSING
+                transport.close()
+                return
+            self._one_more = True
         # The first request gets the head deadline from the accept: a silent client is a slow one.
         self._deadline.set(loop.time() + service.head_timeout)
 
@@ -142,11 +147,22 @@ class WSGIProtocol(asyncio.Protocol):
 
     def begin_shutdown(self) -> None:
         """Close now if no request is in an application (or stop lingering); otherwise close after
-        the response of the request in progress, and of those already received behind it."""
+        the response of the request in progress, and of those already received behind it.
+        With ``serve_waiting_on_shutdown``, the next request is waited for and answered instead
+        (within the idle or head deadline already running), then the connection closes."""
+        waiting = self._service.serve_waiting_on_shutdown
         if self._state in (_IDLE, _HEAD):
-            self._close(linger=False)
+            if waiting:
+                self._one_more = True
+            else:
+                self._close(linger=False)
         elif self._state == _APP:
-            self._close_after_app = True
+            if waiting:
+                # The response in progress may not say "close" (the worker owns the Connection
+                # now): its client may send the next request at once, so that one is answered too.
+                self._one_more = True
+            else:
+                self._close_after_app = True
         elif self._state == _CLOSING and self._transport is not None:
             self._transport.close()  # stop lingering; what is buffered is still sent
 
@@ -182,11 +198,13 @@ class WSGIProtocol(asyncio.Protocol):
                 return
             if isinstance(event, RequestReceived):
                 self._write(conn.data_to_send())
-                if self._stopping():
+                if self._close_after_app or self._service.closing:
                     # Shutting down: a request already received is still answered, and its
                     # response says Connection: close (the core's close_after_response), as
                     # simple_server does: a client never has to guess whether it was served.
+                    # With serve_waiting_on_shutdown this is the one more request.
                     conn.close_after_response()
+                    self._one_more = False
                 self._dispatch(conn, event.environ)
                 return
             if isinstance(event, ConnectionClosed):
@@ -242,7 +260,8 @@ class WSGIProtocol(asyncio.Protocol):
         self._advance()
 
     def _stopping(self) -> bool:
-        return self._close_after_app or self._service.closing
+        """Whether no further request is waited for on this connection."""
+        return (self._close_after_app or self._service.closing) and not self._one_more
 
     def _resume_reading(self) -> None:
         if self._bridge.may_resume_reading() and self._state == _APP and self._transport is not None:

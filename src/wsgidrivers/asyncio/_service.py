@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 from typing import IO
 
@@ -54,6 +55,11 @@ class Service(Shared):
 
     They are checked as one ``Settings`` (as every driver's): a bad value is a
     :class:`ValueError` naming it, a ``config`` that is not a Config a :class:`TypeError`.
+
+    ``executor``: run the applications in this pool instead of a ThreadPoolExecutor of
+    ``max_workers`` threads (the pool is then the caller's to size; :meth:`shutdown` shuts it down).
+    For a subclass: :meth:`begin_request` / :meth:`end_request` around each request (in its worker
+    thread) and :attr:`serve_waiting_on_shutdown`.
     """
 
     def __init__(
@@ -72,6 +78,7 @@ class Service(Shared):
         errors: IO[str] | None = None,
         use_sendfile: bool | None = True,
         tls: bool = False,
+        executor: concurrent.futures.Executor | None = None,
     ) -> None:
         settings = Settings(
             config=config, keep_alive=keep_alive, keep_alive_timeout=keep_alive_timeout,
@@ -79,7 +86,7 @@ class Service(Shared):
             linger_bytes=linger_bytes, use_sendfile=use_sendfile,
         )
         super().__init__(app, settings, max_workers=max_workers, access_log=access_log,
-                         errors=errors, tls=tls)
+                         errors=errors, tls=tls, executor=executor)
         self._all_closed: asyncio.Future[None] | None = None
 
     def __call__(self) -> WSGIProtocol:
@@ -93,7 +100,8 @@ class Service(Shared):
     async def shutdown(self, grace: float = 10.0) -> None:
         """Graceful shutdown of the connections (the listening socket is the caller's to close first).
 
-        Idle connections and connections with a partial head are closed now; requests already handed
+        Idle connections and connections with a partial head are closed now (with
+        :attr:`serve_waiting_on_shutdown`: after their next request); requests already handed
         to a worker finish, and so do those already received behind them (the last response says
         ``Connection: close``; no request is waited for), for at most ``grace`` seconds; what is
         left is aborted. Then the worker pool is shut down without waiting: a thread stuck inside

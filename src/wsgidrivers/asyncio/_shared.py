@@ -13,11 +13,14 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import IO, Final, Protocol
+from typing import IO, Any, Final, Protocol
 
+from wsgicore import Connection
 from wsgidrivers._common.accesslog import access_message, format_log_line, log_lock
 from wsgidrivers._common.settings import Settings
 from wsgidrivers._common.types import WSGIApplication
+
+from ._bridge import Outcome
 
 __all__ = ["DEFAULT_MAX_WORKERS", "AccessLog", "Closable", "Shared"]
 
@@ -36,7 +39,18 @@ class Closable(Protocol):
 
 
 class Shared:
-    """The state shared by every connection of one served application (see :class:`Service`)."""
+    """The state shared by every connection of one served application (see :class:`Service`).
+
+    Hooks for a subclass (the gunicorn worker's is one): :meth:`begin_request`,
+    :meth:`end_request`, :meth:`connections_changed`, and :attr:`serve_waiting_on_shutdown`.
+    """
+
+    #: On shutdown, connections waiting for a request (fresh, or kept alive between requests) are
+    #: not closed at once: the next request on each, until its head or idle deadline already
+    #: running, is answered with "Connection: close". A client that sends a request just as the
+    #: server stops then gets an answer instead of a reset (the gunicorn workers set it: a reload
+    #: must not fail a request). Off: they are closed at once.
+    serve_waiting_on_shutdown: bool = False
 
     def __init__(
         self,
@@ -47,6 +61,7 @@ class Shared:
         access_log: AccessLog | None,
         errors: IO[str] | None,
         tls: bool,
+        executor: concurrent.futures.Executor | None = None,
     ) -> None:
         workers = DEFAULT_MAX_WORKERS if max_workers is None else max_workers
         if type(workers) is not int or workers < 1:
@@ -65,7 +80,8 @@ class Shared:
         self.errors = errors
         # Over TLS the bytes must go through the SSL transport, never straight from the file.
         self.tls = tls
-        self.executor = concurrent.futures.ThreadPoolExecutor(
+        # ``executor``: a pool of the caller's, at most ``max_workers`` threads (its to size).
+        self.executor: concurrent.futures.Executor = executor or concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="wsgi-worker"
         )
         self.closing = False
@@ -101,6 +117,17 @@ class Shared:
     def log_access(self, addr: str, request_line: str, status: int | str, size: int | str) -> None:
         """The access-log line of one response (as ``log_request`` in wsgiref)."""
         self.log(addr, access_message(request_line, status, size))
+
+    def begin_request(self, conn: Connection, environ: dict[str, Any]) -> WSGIApplication:
+        """Hook, in the worker thread before the application runs for ``environ``: returns the
+        application to run. A subclass may count requests, call hooks, or ask ``conn`` to close
+        after this response here (the gunicorn workers do)."""
+        return self.app
+
+    def end_request(self, environ: dict[str, Any], outcome: Outcome) -> None:
+        """Hook, in the worker thread once the response was sent (``outcome`` a ``ResponseInfo``)
+        or ended by an exception (``outcome`` that exception), before the connection goes back to
+        the loop; also when :meth:`begin_request` raised."""
 
     def add_connection(self, proto: Closable) -> None:
         """Called by a protocol when its connection is made."""

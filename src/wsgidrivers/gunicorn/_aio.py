@@ -1,0 +1,216 @@
+"""``AsyncioWorker``: gunicorn processes serving with the asyncio driver.
+
+The worker's event loop accepts on the arbiter's sockets itself (so it can stop accepting while
+``--worker-connections`` are open, and start again) and hands each connection to the driver's
+:class:`Service` with ``loop.connect_accepted_socket`` (TLS included). Idle keep-alive connections
+cost no thread; applications run in a pool of ``--threads`` daemon threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import threading
+from typing import Any, Final
+
+from wsgicore import Connection, ResponseInfo
+
+from ._base import CoreWorker, listening_socket
+from ._cycle import Ticket, WSGIApp
+from ._drivers import Service
+from ._pool import DaemonThreadPool
+
+__all__ = ["AsyncioWorker"]
+
+_ACCEPT_BURST: Final = 16
+_TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
+
+
+def _peer(environ: dict[str, Any]) -> tuple[str, int] | None:
+    address = environ.get("REMOTE_ADDR")
+    return (address, int(environ.get("REMOTE_PORT", 0))) if address else None
+
+
+class _WorkerService(Service):
+    """The asyncio driver's Service under gunicorn's per-request contract (see _cycle)."""
+
+    # A reload or a recycled worker must not fail a request a client is sending right then.
+    serve_waiting_on_shutdown = True
+
+    def __init__(self, worker: AsyncioWorker, **options: Any) -> None:
+        super().__init__(worker.wsgi, **options)
+        self.worker = worker
+        self._local = threading.local()  # begin_request and end_request run in the same thread
+
+    def begin_request(self, conn: Connection, environ: dict[str, Any]) -> WSGIApp:
+        cycle = self.worker.cycle
+        ticket = cycle.begin(environ, _peer(environ))
+        self._local.ticket = ticket
+        if ticket.last:
+            conn.close_after_response()  # the worker stops after this response
+        return cycle.wrap(ticket, self.app)
+
+    def end_request(self, environ: dict[str, Any], outcome: Any) -> None:
+        ticket: Ticket | None = getattr(self._local, "ticket", None)
+        self._local.ticket = None
+        if ticket is not None:
+            info = outcome if isinstance(outcome, ResponseInfo) else None
+            self.worker.cycle.end(ticket, environ, info)
+
+    def log_access(self, addr: str, request_line: str, status: int | str, size: int | str) -> None:
+        """Nothing: the access log is gunicorn's (_cycle.RequestCycle.end)."""
+
+    def add_connection(self, proto: Any) -> None:
+        super().add_connection(proto)
+        self.worker.connection_opened()
+
+    def remove_connection(self, proto: Any) -> None:
+        super().remove_connection(proto)
+        self.worker.connection_closed()
+
+
+class AsyncioWorker(CoreWorker):
+    """gunicorn worker: the asyncio driver on the worker's own event loop.
+
+    ``gunicorn -k wsgidrivers.gunicorn.AsyncioWorker --threads 8 module:app``. ``--threads`` is the
+    size of the application thread pool, ``--worker-connections`` bounds the open connections
+    (idle ones cost a protocol object, no thread).
+    """
+
+    _service: _WorkerService
+    _loop: asyncio.AbstractEventLoop
+    _woken: asyncio.Event
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = loop = asyncio.get_running_loop()
+        settings = self.settings
+        driver = settings.driver
+        # The Service makes the same Settings of these and the same Config (serving_config, with
+        # wsgi.multithread and https over TLS) as WorkerSettings.serving_config.
+        self._service = service = _WorkerService(
+            self,
+            config=driver.config,
+            max_workers=settings.threads,
+            executor=DaemonThreadPool(settings.threads),
+            keep_alive=driver.keep_alive,
+            keep_alive_timeout=driver.keep_alive_timeout,
+            head_timeout=driver.head_timeout,
+            io_timeout=driver.io_timeout,
+            linger_timeout=driver.linger_timeout,
+            linger_bytes=driver.linger_bytes,
+            use_sendfile=driver.use_sendfile,
+            access_log=self._driver_log,
+            errors=self.errors,
+            tls=self.tls is not None,
+        )
+        self._woken = asyncio.Event()
+        self._listeners = [listening_socket(s) for s in self.sockets]
+        for listener in self._listeners:
+            listener.setblocking(False)
+        self._open = 0  # connections with a protocol (connection_made .. connection_lost)
+        self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
+        self._accepting = False
+        loop.add_reader(self.PIPE[0], self._on_wake)
+        try:
+            self._set_accepting(True)
+            while self.alive:
+                self.beat()
+                if self.parent_changed():
+                    break
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), settings.heartbeat)
+                self._woken.clear()
+            self._set_accepting(False)
+            # Graceful stop: idle connections close now, in-flight requests get --graceful-timeout
+            # (their connections close after the response); the heartbeat goes on meanwhile.
+            beating = loop.create_task(self._beat_forever())
+            try:
+                await service.shutdown(settings.graceful_timeout)
+            finally:
+                beating.cancel()
+        finally:
+            self._set_accepting(False)
+            loop.remove_reader(self.PIPE[0])
+
+    async def _beat_forever(self) -> None:
+        while True:
+            self.beat()
+            await asyncio.sleep(self.settings.heartbeat)
+
+    def _on_wake(self) -> None:
+        self.drain_wakeups()  # a signal (the handler already ran) or a request count reached
+        self._woken.set()
+
+    def _driver_log(self, line: str) -> None:
+        # The driver's own lines (bad requests, head timeouts, clients gone): gunicorn's error log.
+        self.log.info(line.rstrip("\n"))
+
+    def _set_accepting(self, accepting: bool) -> None:
+        if accepting == self._accepting:
+            return
+        for listener in self._listeners:
+            if accepting:
+                self._loop.add_reader(listener.fileno(), self._accept, listener)
+            else:
+                self._loop.remove_reader(listener.fileno())
+        self._accepting = accepting
+
+    def _accept(self, listener: socket.socket) -> None:
+        limit = self.settings.connections
+        for _ in range(_ACCEPT_BURST):
+            if not self.alive:
+                return  # stopping: what waits in the backlog is for the other workers
+            if self._open + self._pending >= limit:
+                self._set_accepting(False)  # resumed by _connection_ended()
+                return
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _TRANSIENT:
+                    continue
+                self.log.warning("accept() failed: %s", exc)
+                return
+            self._pending += 1
+            sock.setblocking(False)
+            if sock.family != socket.AF_UNIX:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._connect(sock)
+
+    def _connect(self, sock: socket.socket) -> None:
+        options: dict[str, Any] = {}
+        if self.tls is not None:
+            options = {"ssl": self.tls, "ssl_handshake_timeout": self._service.head_timeout}
+        task = self._loop.create_task(
+            self._loop.connect_accepted_socket(self._service, sock, **options)
+        )
+
+        def connected(done: asyncio.Task[Any]) -> None:
+            self._pending -= 1
+            if done.cancelled() or done.exception() is not None:
+                sock.close()  # a failed TLS handshake, say; if a protocol was made, it counted itself
+            self._connection_ended()
+
+        task.add_done_callback(connected)
+
+    def connection_opened(self) -> None:
+        """A connection's protocol was made (in the loop thread)."""
+        self._open += 1
+
+    def connection_closed(self) -> None:
+        """A connection's protocol was lost (in the loop thread)."""
+        self._open -= 1
+        self._connection_ended()
+
+    def _connection_ended(self) -> None:
+        # Accept again if the worker was full.
+        if (self.alive and not self._accepting
+                and self._open + self._pending < self.settings.connections):
+            self._set_accepting(True)

@@ -1,0 +1,17 @@
+"""Everything this package takes from the drivers, in one place.
+
+The drivers' layout may change again: when a name moves, re-point it here and nowhere else. Used:
+the public classes of ``wsgidrivers.simple_server`` and ``wsgidrivers.asyncio``, the asyncio
+Service's hooks for subclasses (``begin_request``/``end_request``, ``executor=``,
+``serve_waiting_on_shutdown``), and the drivers' one settings object
+(``wsgidrivers._common.settings``: ``Settings`` and the names of its fields).
+"""
+
+from __future__ import annotations
+
+from wsgidrivers._common.settings import SETTING_NAMES, Settings
+from wsgidrivers.asyncio import Service
+from wsgidrivers.simple_server import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
+
+__all__ = ["SETTING_NAMES", "ServerHandler", "Service", "Settings", "ThreadingWSGIServer",
+           "WSGIRequestHandler"]

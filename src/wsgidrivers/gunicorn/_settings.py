@@ -1,0 +1,158 @@
+"""gunicorn's settings (its ``cfg``) turned into the core's :class:`wsgicore.Config` and the drivers'
+one ``Settings`` object: the one place where gunicorn's names meet ours. What every driver decides
+alike (keep-alive, ``wsgi.multithread``, https over TLS) is left to the drivers' rule
+(``wsgicore.serving_config``, through :meth:`WorkerSettings.serving_config`).
+
+Where the semantics differ (documented in docs/deployment.md):
+
+- ``--limit-request-line`` (gunicorn default 4094; 0 = its maximum, 8190) -> ``max_request_line``;
+  too long is a 414 here (gunicorn 27 answers 414 too, older releases 400).
+- ``--limit-request-fields`` (100; 0 = 32768) -> ``max_header_count``; too many is a 431.
+- ``--limit-request-field_size`` (8190; 0 = unlimited, here 65536) -> ``max_header_field``; 431.
+  The whole head is also bounded (``max_head_bytes``, 64 KiB or one line of each limit if larger),
+  which gunicorn does not do.
+- ``--keep-alive`` (2 s; 0 = off) -> the idle timeout of a kept-alive connection.
+- ``--no-sendfile`` -> ``wsgi.file_wrapper`` files are copied, never sent with sendfile().
+- ``--proxy-protocol`` and ``--http-protocols h2`` are refused (the worker does not boot).
+- ``--forwarded-allow-ips`` + ``secure_scheme_headers`` -> the core's proxy settings
+  (``Config.trusted_proxies`` + ``Config.secure_scheme_headers``, see :func:`proxy_settings`); unlike
+  gunicorn, the core removes the forwarding headers it does not use from the environ.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import gunicorn
+
+import wsgicore
+from wsgicore import Config
+
+from ._drivers import Settings
+
+__all__ = ["WorkerSettings", "proxy_settings", "server_software", "worker_settings"]
+
+#: What gunicorn uses when a limit is 0 ("unlimited"): its own hard caps (gunicorn/http/message.py).
+_LINE_CAP: Final = 8190
+_FIELDS_CAP: Final = 32768
+_FIELD_SIZE_CAP: Final = 65536
+_HEAD_BYTES: Final = 65536
+#: ``Config.trusted_proxies``' entry for Unix-socket peers.
+_UNIX: Final = "unix"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """What both workers take from gunicorn's cfg, decided once per worker process."""
+
+    #: The drivers' settings: ``config`` (gunicorn's limits, ``Server``, ``Date``, proxy trust,
+    #: ``wsgi.multiprocess``), keep-alive (``--keep-alive`` > 0) and its idle timeout, the timeout of
+    #: one body read or response write, and sendfile (``--no-sendfile``: False; otherwise None, the
+    #: drivers' rule: sendfile() except to loopback clients).
+    driver: Settings
+    #: Requests in the application at once (``--threads``) and connections open at once
+    #: (``--worker-connections``).
+    threads: int
+    connections: int
+    #: Seconds between heartbeats, and the age a request in the application may reach before the
+    #: heartbeat stops vouching for the worker (see _heartbeat).
+    heartbeat: float
+    #: ``--graceful-timeout``.
+    graceful_timeout: float
+
+    def serving_config(self, *, secure: bool) -> Config:
+        """The Config each connection is served with: the drivers' rule, for a worker that runs
+        applications in threads (both do), over TLS when ``secure``."""
+        return self.driver.serving_config(multithread=True, secure=secure)
+
+
+def server_software() -> str:
+    """``Server`` and ``SERVER_SOFTWARE``: our HTTP, gunicorn's processes (RFC 9110 §10.2.4)."""
+    return f"wsgicore/{wsgicore.__version__} gunicorn/{gunicorn.__version__}"
+
+
+def proxy_settings(cfg: Any) -> dict[str, Any]:
+    """``--forwarded-allow-ips`` and ``secure_scheme_headers`` as the core's proxy settings
+    (docs/deployment.md, "From gunicorn's settings").
+
+    gunicorn's trust rule, in the core's terms: the listed peers (addresses or networks), plus every
+    Unix-socket peer (gunicorn trusts those unconditionally), and ``*`` spelled out as "every
+    peer", which the core wants written down. Only ``secure_scheme_headers`` is believed from
+    them, never ``X-Forwarded-For`` (gunicorn never sets REMOTE_ADDR from it): a listed field
+    with its value means https, with another value http, fields that disagree are a 400.
+
+    With no ``secure_scheme_headers`` nothing would be believed from anyone, so no proxy is
+    trusted at all: the core then passes every forwarding header to the application untouched, as
+    gunicorn does, for middleware that does the proxy work itself (ProxyFix and the like).
+    """
+    secure = {str(name): str(value) for name, value in dict(cfg.secure_scheme_headers).items()}
+    if not secure:
+        return {}
+    allowed = [str(entry).strip() for entry in cfg.forwarded_allow_ips if str(entry).strip()]
+    # The core refuses "*" (trusting everyone must be spelled out); gunicorn's "*" means exactly that.
+    proxies = ("0.0.0.0/0", "::/0", _UNIX) if "*" in allowed else (*allowed, _UNIX)
+    return {"trusted_proxies": proxies, "secure_scheme_headers": secure}
+
+
+def _script_name(cfg: Any) -> str:
+    # gunicorn takes the mount prefix from the SCRIPT_NAME environment variable (``--env`` sets it).
+    raw = str(cfg.env.get("SCRIPT_NAME") or os.environ.get("SCRIPT_NAME", "")).rstrip("/")
+    return raw if raw.startswith("/") else ""
+
+
+def _refuse_unsupported(cfg: Any) -> None:
+    # Features of gunicorn's own HTTP parser that these workers do not have: refusing to boot says
+    # so at once, where serving would answer every request with a 400 (a PROXY line) or offer
+    # HTTP/2 through ALPN and then speak HTTP/1.1.
+    proxy_protocol = getattr(cfg, "proxy_protocol", False)
+    if proxy_protocol not in (False, None, "off", "none", ""):
+        raise ValueError("--proxy-protocol is not supported by the wsgidrivers.gunicorn workers")
+    if "h2" in (getattr(cfg, "http_protocols", None) or ()):
+        raise ValueError("HTTP/2 (--http-protocols h2) is not supported by the wsgidrivers.gunicorn "
+                         "workers; serve HTTP/2 from the proxy in front")
+
+
+def worker_settings(cfg: Any) -> WorkerSettings:
+    """Read gunicorn's cfg; a bad or unsupported value raises ``ValueError`` (the worker then
+    cannot boot)."""
+    _refuse_unsupported(cfg)
+    line = int(cfg.limit_request_line) or _LINE_CAP
+    fields = int(cfg.limit_request_fields) or _FIELDS_CAP
+    field_size = int(cfg.limit_request_field_size) or _FIELD_SIZE_CAP
+    keep_alive_timeout = float(cfg.keepalive)
+    timeout = float(cfg.timeout)
+    # A given Config is served as it is (wsgicore.serving_config): Server and Date are set here.
+    config = Config(
+        max_request_line=line,
+        max_header_count=fields,
+        max_header_field=field_size,
+        max_head_bytes=max(_HEAD_BYTES, line + field_size + 4),
+        server_software=server_software(),
+        script_name=_script_name(cfg),
+        clock=time.time,  # RFC 9110 §6.6.1: a server with a clock sends Date
+        # PEP 3333: another process may run the app at the same time (other workers, and the old
+        # and new workers overlap during a reload even with -w 1).
+        multiprocess=True,
+        **proxy_settings(cfg),
+    )
+    driver = Settings(
+        config=config,
+        keep_alive=keep_alive_timeout > 0,
+        keep_alive_timeout=keep_alive_timeout if keep_alive_timeout > 0 else 1.0,
+        # A client that stalls a read or write for half of --timeout is dropped before the request
+        # it holds could cost the whole worker (see _heartbeat).
+        io_timeout=timeout / 2 if timeout > 0 else 30.0,
+        use_sendfile=False if getattr(cfg, "sendfile", None) is False else None,
+    )
+    # The arbiter kills a worker whose heartbeat is older than --timeout (0: never).
+    heartbeat = min(1.0, timeout / 4) if timeout > 0 else 1.0
+    return WorkerSettings(
+        driver=driver,
+        threads=max(1, int(cfg.threads)),
+        connections=max(1, int(cfg.worker_connections)),
+        heartbeat=max(0.05, heartbeat),
+        graceful_timeout=max(0.0, float(cfg.graceful_timeout)),
+    )

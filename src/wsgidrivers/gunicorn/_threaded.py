@@ -1,0 +1,266 @@
+"""``ThreadWorker``: gunicorn processes serving with the blocking driver, a thread per connection.
+
+Each listening socket the arbiter hands over gets a ``ThreadingWSGIServer`` of the blocking driver
+(its request handler, keep-alive, timeouts and lingering close, unchanged); the worker's main thread
+accepts, heartbeats and handles signals. Connections are served by reusable threads, at most
+``--worker-connections`` at a time (the listeners are not polled while the worker is full), and at
+most ``--threads`` requests are in the application at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import selectors
+import socket
+import ssl
+import sys
+import threading
+import time
+from typing import Any, Final
+
+from wsgicore import Config, Problem, ResponseInfo
+
+from ._base import CoreWorker, listening_socket
+from ._cycle import WSGIApp
+from ._drivers import SETTING_NAMES, ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
+from ._pool import ConnectionThreads, Slots
+
+__all__ = ["ThreadWorker"]
+
+#: Connections accepted per wake-up when several are waiting.
+_ACCEPT_BURST: Final = 16
+#: Whether an accepted socket inherits O_NONBLOCK from the (non-blocking) listener: not on Linux
+#: (accept(2)), yes on the BSDs and macOS.
+_INHERITS_NONBLOCK: Final = sys.platform != "linux"
+#: accept() errors that concern one connection only (it was reset before we took it).
+_TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
+
+
+def _where(client_address: Any) -> str:
+    if isinstance(client_address, tuple):
+        return f"{client_address[0]}:{client_address[1]}"
+    return "a Unix-socket client"
+
+
+class _State:
+    """What every listener's server of one worker shares."""
+
+    def __init__(self, worker: ThreadWorker) -> None:
+        self.worker = worker
+        self.log = worker.log
+        self.cycle = worker.cycle
+        self.tls = worker.tls
+        self.app_slots = Slots(worker.settings.threads)
+        self.threads = ConnectionThreads()
+        self._lock = threading.Lock()
+        self.open = 0
+        #: Graceful stop: each request is answered with "Connection: close". (The servers' own
+        #: ``stopping`` would also close a kept-alive connection as soon as it is idle, racing
+        #: with a request its client may be sending; this way that request is answered.)
+        self.stopping = False
+
+    def opened(self) -> None:
+        with self._lock:
+            self.open += 1
+
+    def closed(self) -> None:
+        with self._lock:
+            self.open -= 1
+        self.worker.wake()  # the loop may accept again, or finish stopping
+
+
+class _WorkerServerHandler(ServerHandler):
+    """Runs one request under gunicorn's contract (see _cycle), within the ``--threads`` bound."""
+
+    def run(self, application: WSGIApp, environ: dict[str, Any]) -> ResponseInfo:
+        handler = self.request_handler
+        state: _State = handler.server.state  # type: ignore[attr-defined]
+        with state.app_slots:
+            ticket = state.cycle.begin(environ, handler.client_address)
+            if ticket.last or state.stopping:
+                self.connection.close_after_response()  # the worker stops after this response
+            info: ResponseInfo | None = None
+            try:
+                info = super().run(state.cycle.wrap(ticket, application), environ)
+            finally:
+                state.cycle.end(ticket, environ, info)
+        return info
+
+    def log_problem(self, problem: Problem) -> None:
+        # Application errors go to gunicorn's error log, with their traceback.
+        state: _State = self.request_handler.server.state  # type: ignore[attr-defined]
+        state.log.error(problem.message.rstrip("\n"), exc_info=problem.exc_info)
+
+
+class _WorkerHandler(WSGIRequestHandler):
+    """The blocking driver's request handler, logging through gunicorn."""
+
+    server_handler_class = _WorkerServerHandler
+
+    def address_string(self) -> str:
+        address = self.client_address
+        return str(address[0]) if isinstance(address, tuple) else "-"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Nothing: the access log is gunicorn's (_cycle.RequestCycle.end)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self.server.state.log.info("%s - %s", self.address_string(), format % args)  # type: ignore[attr-defined]
+
+    def get_stderr(self) -> Any:
+        return self.server.state.worker.errors  # type: ignore[attr-defined]
+
+
+class _UnixWorkerHandler(_WorkerHandler):
+    disable_nagle_algorithm = False  # no TCP underneath
+
+
+class _WorkerServer(ThreadingWSGIServer):
+    """The blocking driver's server around one listening socket handed over by the arbiter."""
+
+    def __init__(self, state: _State, listener: socket.socket) -> None:
+        self.state = state
+        settings = state.worker.settings
+        # The blocking driver's settings are its server's attributes.
+        for name in SETTING_NAMES:
+            setattr(self, name, getattr(settings.driver, name))
+        # The blocking driver has no TLS of its own, so its connection_config() never says https;
+        # the worker's listeners may be TLS.
+        self._connection_config = settings.serving_config(secure=state.tls is not None)
+        self.address_family = listener.family
+        # No bind: the arbiter's socket replaces the one socketserver makes.
+        handler = _UnixWorkerHandler if listener.family == socket.AF_UNIX else _WorkerHandler
+        super().__init__(listener.getsockname(), handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = listener
+        listener.setblocking(False)  # accepted in bursts until EAGAIN
+        address = listener.getsockname()
+        if isinstance(address, tuple):
+            self.server_name, self.server_port = str(address[0]), int(address[1])
+        else:  # a Unix socket: no host or port of its own
+            self.server_name, self.server_port = "localhost", 443 if state.tls is not None else 80
+        self.setup_environ()
+        self.set_app(state.worker.wsgi)
+
+    def connection_config(self) -> Config:
+        """The Config of every connection: the drivers' rule (see WorkerSettings.serving_config)."""
+        return self._connection_config
+
+    def accept_burst(self) -> None:
+        """Accept the connections waiting (at most a burst, and within --worker-connections)."""
+        state = self.state
+        limit = state.worker.settings.connections
+        for _ in range(_ACCEPT_BURST):
+            if state.open >= limit or not state.worker.alive:
+                return  # full, or stopping: what waits in the backlog is for the other workers
+            try:
+                request, client_address = self.get_request()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _TRANSIENT:
+                    continue
+                state.log.warning("accept() failed: %s", exc)  # EMFILE and the like: retry later
+                return
+            if _INHERITS_NONBLOCK:
+                request.setblocking(True)  # the handler's reads and writes block (with timeouts)
+            self.process_request(request, client_address)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # A Unix-socket peer has no address (accept() gives ''): the core takes None for that.
+        peer = client_address if isinstance(client_address, tuple) else None
+        self.state.opened()
+        self.state.threads.submit(self.serve_connection, request, peer)
+
+    def serve_connection(self, request: socket.socket, client_address: Any) -> None:
+        """One connection, in a connection thread: TLS handshake, the handler, the close."""
+        try:
+            tls = self.state.tls
+            if tls is not None:
+                try:
+                    request = self._handshake(tls, request)
+                except OSError as exc:  # ssl.SSLError too: not TLS, a bad certificate, gone, slow
+                    self.state.log.debug("TLS handshake with %s failed: %s", _where(client_address), exc)
+                    return
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            try:
+                self.shutdown_request(request)
+            finally:
+                self.state.closed()
+
+    def _handshake(self, tls: ssl.SSLContext, request: socket.socket) -> socket.socket:
+        # In the connection's thread, bounded like a request head: a client that never finishes its
+        # handshake costs one thread for head_timeout, not the accept loop.
+        request.settimeout(self.head_timeout)
+        wrapped = tls.wrap_socket(request, server_side=True)
+        wrapped.settimeout(None)
+        return wrapped
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        self.state.log.exception("Error handling the connection from %s", _where(client_address))
+
+
+class ThreadWorker(CoreWorker):
+    """gunicorn worker: the blocking driver, one thread per open connection.
+
+    ``gunicorn -k wsgidrivers.gunicorn.ThreadWorker --threads 4 module:app``. ``--threads`` bounds
+    the requests in the application at once, ``--worker-connections`` the open connections (each
+    holds a thread, also while idle between keep-alive requests, for at most ``--keep-alive``).
+    """
+
+    def run(self) -> None:
+        state = _State(self)
+        servers = [_WorkerServer(state, listening_socket(s)) for s in self.sockets]
+        selector = selectors.DefaultSelector()
+        selector.register(self.PIPE[0], selectors.EVENT_READ, None)
+        accepting = False
+        interval = self.settings.heartbeat
+        try:
+            while self.alive:
+                self.beat()
+                wanted = state.open < self.settings.connections
+                if wanted != accepting:
+                    for server in servers:
+                        if wanted:
+                            selector.register(server.socket, selectors.EVENT_READ, server)
+                        else:
+                            selector.unregister(server.socket)
+                    accepting = wanted
+                for key, _ in selector.select(interval):
+                    if key.data is None:
+                        self.drain_wakeups()
+                    else:
+                        key.data.accept_burst()
+                for server in servers:
+                    server.service_actions()  # finish lingering closes
+                if self.parent_changed():
+                    break
+            if accepting:
+                for server in servers:
+                    selector.unregister(server.socket)
+            self._stop(state, servers, selector)
+        finally:
+            selector.close()
+
+    def _stop(self, state: _State, servers: list[_WorkerServer],
+              selector: selectors.BaseSelector) -> None:
+        """Graceful stop: accept nothing more; each connection ends after its next response
+        (answered with "Connection: close"), or at its keep-alive timeout if idle; wait for them
+        at most --graceful-timeout."""
+        state.stopping = True
+        deadline = time.monotonic() + self.settings.graceful_timeout
+        while state.open > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.log.warning("Graceful timeout: %d connection(s) still open", state.open)
+                break
+            self.beat()
+            if selector.select(min(left, self.settings.heartbeat)):
+                self.drain_wakeups()
+            for server in servers:
+                server.service_actions()
+        for server in servers:
+            server.server_close()

@@ -1,0 +1,284 @@
+"""The gunicorn package's pieces in-process: cfg mapping, heartbeat rule, daemon pool, hook views."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install 'wsgicore[gunicorn]')")
+
+from gunicorn.config import Config as GunicornConfig
+
+from wsgicore import ResponseInfo
+from wsgidrivers.gunicorn._cycle import RequestCycle, RequestView
+from wsgidrivers.gunicorn._heartbeat import InFlight
+from wsgidrivers.gunicorn._pool import DaemonThreadPool
+from wsgidrivers.gunicorn._settings import proxy_settings, worker_settings
+from wsgidrivers.memory import exchange
+
+
+def _cfg(**values: Any) -> Any:
+    cfg = GunicornConfig()
+    for name, value in values.items():
+        cfg.set(name, value)
+    return cfg
+
+
+def test_defaults_map_to_gunicorns_limits() -> None:
+    settings = worker_settings(_cfg())
+    config = settings.serving_config(secure=False)
+    assert (config.max_request_line, config.max_header_count, config.max_header_field) == (4094, 100, 8190)
+    assert config.keep_alive
+    assert settings.driver.keep_alive_timeout == 2.0
+    assert config.multiprocess
+    assert config.multithread
+    assert config.clock is not None
+    assert config.server_software is not None
+    assert config.server_software.startswith("wsgicore/")
+    assert "gunicorn/" in config.server_software
+    assert config.url_scheme == "http"
+    assert settings.serving_config(secure=True).url_scheme == "https"
+    assert config.trusted_proxies == ("127.0.0.1", "::1", "unix")
+    assert config.secure_scheme_headers["X-FORWARDED-PROTO"] == "https"
+    assert not config.trusted_proxy_headers  # never REMOTE_ADDR from X-Forwarded-For, as gunicorn
+    assert settings.heartbeat == 1.0  # --timeout 30
+    assert settings.driver.io_timeout == 15.0
+
+
+def test_zero_means_gunicorns_maximum_or_off() -> None:
+    settings = worker_settings(
+        _cfg(limit_request_line=0, limit_request_fields=0, limit_request_field_size=0, keepalive=0,
+             timeout=0))
+    config = settings.serving_config(secure=False)
+    assert (config.max_request_line, config.max_header_count, config.max_header_field) == (8190, 32768, 65536)
+    assert config.max_head_bytes >= 8190 + 65536
+    assert not settings.driver.keep_alive
+    assert not config.keep_alive
+    assert settings.heartbeat == 1.0  # no --timeout: beat anyway
+
+
+def test_short_timeout_beats_often() -> None:
+    assert worker_settings(_cfg(timeout=2)).heartbeat == 0.5
+
+
+def test_proxy_settings_are_gunicorns() -> None:
+    cfg = _cfg(forwarded_allow_ips="10.0.0.0/8, 192.168.1.1", secure_scheme_headers={"X-PROTO": "tls"})
+    # gunicorn trusts every Unix-socket peer: the core needs "unix" said.
+    assert proxy_settings(cfg) == {"trusted_proxies": ("10.0.0.0/8", "192.168.1.1", "unix"),
+                                   "secure_scheme_headers": {"X-PROTO": "tls"}}
+    # The core refuses "*"; gunicorn's "*" is every peer, spelled out.
+    assert proxy_settings(_cfg(forwarded_allow_ips="*"))["trusted_proxies"] == ("0.0.0.0/0", "::/0", "unix")
+    assert proxy_settings(_cfg(forwarded_allow_ips=""))["trusted_proxies"] == ("unix",)
+    # Nothing to believe: no proxy trusted, forwarding headers pass through untouched (as gunicorn).
+    assert proxy_settings(_cfg(secure_scheme_headers={})) == {}
+    assert worker_settings(_cfg(secure_scheme_headers={})).serving_config(secure=False).trusted_proxies == ()
+
+
+@pytest.mark.parametrize(
+    ("allow", "peer", "fields", "scheme"),
+    [
+        ("127.0.0.1", ("127.0.0.1", 5), b"X-Forwarded-Proto: https\r\n", "https"),
+        ("127.0.0.1", ("::ffff:127.0.0.1", 5, 0, 0), b"X-Forwarded-Ssl: on\r\n", "https"),
+        ("127.0.0.1", ("127.0.0.2", 5), b"X-Forwarded-Proto: https\r\n", "http"),
+        ("127.0.0.1", "", b"X-Forwarded-Proto: https\r\n", "https"),  # a Unix-socket client
+        ("", "", b"X-Forwarded-Proto: https\r\n", "https"),
+        ("*", ("203.0.113.9", 5), b"X-Forwarded-Proto: https\r\n", "https"),
+        ("127.0.0.1", ("127.0.0.1", 5), b"X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n", "400"),
+        ("127.0.0.1", ("127.0.0.2", 5), b"X-Forwarded-Proto: https\r\nX-Forwarded-Ssl: off\r\n", "http"),
+    ],
+)
+def test_gunicorn_trust_rule_through_the_core(allow: str, peer: Any, fields: bytes, scheme: str) -> None:
+    # gunicorn's rule end to end: its cfg, our mapping, the core's policy.
+    config = worker_settings(_cfg(forwarded_allow_ips=allow)).serving_config(secure=False)
+    out = exchange(_scheme_app, b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n",
+                   config=config, peer=peer)
+    if scheme == "400":
+        assert out.startswith(b"HTTP/1.1 400 ")
+    else:
+        assert out.startswith(b"HTTP/1.1 200 ")
+        assert out.endswith(b"scheme=" + scheme.encode())
+
+
+def _scheme_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"scheme=" + environ["wsgi.url_scheme"].encode()]
+
+
+def test_inflight_health() -> None:
+    inflight = InFlight()
+    assert inflight.healthy(0.05)
+    token = inflight.enter(time.monotonic())
+    assert inflight.healthy(5.0)
+    time.sleep(0.08)
+    assert not inflight.healthy(0.05)  # a request older than the limit: stop vouching
+    inflight.leave(token)
+    assert inflight.healthy(0.05)
+    assert len(inflight) == 0
+
+
+def test_daemon_pool_runs_bounds_and_cancels() -> None:
+    pool = DaemonThreadPool(2)
+    release = threading.Event()
+    running: list[int] = []
+    futures = [pool.submit(lambda i=i: (running.append(i), release.wait(5), i)[2]) for i in range(4)]
+    time.sleep(0.2)
+    assert len(running) == 2  # the bound
+    pool.shutdown(wait=False, cancel_futures=True)
+    release.set()
+    assert [f.result(5) for f in futures[:2]] == [0, 1]
+    assert all(f.cancelled() for f in futures[2:])
+    with pytest.raises(RuntimeError):
+        pool.submit(print)
+
+
+def test_daemon_pool_does_not_hold_the_exit() -> None:
+    code = ("import threading; from wsgidrivers.gunicorn._pool import DaemonThreadPool;"
+            "p = DaemonThreadPool(1); p.submit(threading.Event().wait); print('exiting')")
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         timeout=20)
+    assert out.stdout.strip() == "exiting"
+    assert time.monotonic() - started < 10
+
+
+class _Worker:
+    def __init__(self, max_requests: int) -> None:
+        self.nr = 0
+        self.max_requests = max_requests
+        self.alive = True
+        self.log = _Log()
+        self.cfg = _HookCfg()
+
+
+class _Log:
+    access_log_enabled = True
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[Any, ...]] = []
+
+    def access(self, resp: Any, req: Any, environ: Any, elapsed: Any) -> None:
+        self.lines.append((resp.status, resp.sent, resp.headers, req.headers))
+
+    def info(self, *args: Any) -> None:
+        pass
+
+    def exception(self, *args: Any) -> None:
+        raise AssertionError(args)
+
+
+class _HookCfg:
+    def pre_request(self, worker: Any, req: Any) -> None:
+        pass
+
+    def post_request(self, worker: Any, req: Any, environ: Any, resp: Any) -> None:
+        pass
+
+
+def test_cycle_counts_to_max_requests_and_logs() -> None:
+    worker = _Worker(max_requests=2)
+    woken: list[bool] = []
+    cycle = RequestCycle(worker, InFlight(), lambda: woken.append(True))
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/a", "PATH_INFO": "/a", "HTTP_USER_AGENT": "u",
+               "CONTENT_TYPE": "text/plain", "SERVER_PROTOCOL": "HTTP/1.1"}
+    first = cycle.begin(environ, ("127.0.0.1", 1))
+    assert not first.last
+    assert worker.alive
+    app = cycle.wrap(first, lambda env, start: start("201 Created", [("X-A", "1")]) or [b""])
+    app(environ, lambda status, headers, exc_info=None: None)
+    cycle.end(first, environ, ResponseInfo(status=201, body_bytes=3, keep_alive=True, aborted=False))
+    second = cycle.begin(environ, None)
+    assert second.last
+    assert not worker.alive
+    assert woken == [True]
+    cycle.end(second, environ, ResponseInfo(status=500, body_bytes=9, keep_alive=False, aborted=False))
+    assert worker.log.lines[0] == ("201 Created", 3, [("X-A", "1")],
+                                   [("USER-AGENT", "u"), ("CONTENT-TYPE", "text/plain")])
+    assert worker.log.lines[1][:2] == ("500 Internal Server Error", 9)
+
+
+def test_request_view() -> None:
+    view = RequestView({"REQUEST_METHOD": "POST", "RAW_URI": "/p?q", "PATH_INFO": "/p",
+                        "QUERY_STRING": "q", "SERVER_PROTOCOL": "HTTP/1.0"}, None)
+    assert (view.method, view.uri, view.path, view.query, view.version) == ("POST", "/p?q", "/p", "q", (1, 0))
+
+
+def test_sendfile_and_unsupported_features() -> None:
+    assert worker_settings(_cfg()).driver.use_sendfile is None
+    assert worker_settings(_cfg(sendfile=False)).driver.use_sendfile is False
+    with pytest.raises(ValueError, match="proxy-protocol"):
+        worker_settings(_cfg(proxy_protocol="v1"))
+    with pytest.raises(ValueError, match="HTTP/2"):
+        worker_settings(_cfg(http_protocols="h2,h1"))
+
+
+def test_default_hooks_and_no_access_log_cost_nothing() -> None:
+    from gunicorn.glogging import Logger
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        return []
+
+    worker = _Worker(max_requests=100)
+    worker.cfg = _cfg()
+    worker.log = Logger(worker.cfg)  # type: ignore[assignment]
+    cycle = RequestCycle(worker, InFlight(), lambda: None)
+    assert cycle.wrap(cycle.begin({}, None), app) is app  # nothing reads resp: no wrapper
+
+    calls: list[str] = []
+    worker.cfg = _cfg(post_request=lambda w, req, env, resp: calls.append(resp.status))
+    cycle = RequestCycle(worker, InFlight(), lambda: None)
+    ticket = cycle.begin({}, None)
+    assert cycle.wrap(ticket, app) is not app
+    cycle.end(ticket, {}, ResponseInfo(status=204, body_bytes=0, keep_alive=True, aborted=False))
+    assert calls == ["204 No Content"]
+
+
+def test_without_gunicorn_the_import_error_says_what_to_install() -> None:
+    code = "import sys; sys.modules['gunicorn'] = None; import wsgidrivers.gunicorn"
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                         timeout=20)
+    assert out.returncode != 0
+    assert "pip install 'wsgicore[gunicorn]'" in out.stderr
+
+
+def test_connection_threads_are_reused_and_slots_bound() -> None:
+    from wsgidrivers.gunicorn._pool import ConnectionThreads, Slots
+
+    threads = ConnectionThreads()
+    names: list[str] = []
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        names.append(threading.current_thread().name)
+        done.release()
+
+    for _ in range(5):  # one after another: one thread serves them all
+        threads.submit(job)
+        assert done.acquire(timeout=5)
+        time.sleep(0.02)  # the thread counts itself idle again
+    assert len(set(names)) == 1
+
+    slots = Slots(2)
+    inside: list[int] = []
+    peak: list[int] = []
+    lock = threading.Lock()
+
+    def hold() -> None:
+        with slots:
+            with lock:
+                inside.append(1)
+                peak.append(len(inside))
+            time.sleep(0.05)
+            with lock:
+                inside.pop()
+
+    workers = [threading.Thread(target=hold) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(5)
+    assert max(peak) == 2
