@@ -129,6 +129,15 @@ GOALS: tuple[Goal, ...] = (
         1.5,
         True,
     ),
+    # The moonshot of issue 15: our threading driver as fast as a Rust server running the same app.
+    Goal(
+        "moonshot: keep-alive, 10 clients, req/s threading driver/granian",
+        "hello-ka-10",
+        "wsgicore-threading",
+        "granian",
+        1.0,
+        True,
+    ),
 )
 RSS_GOAL_MIB = 8.0
 
@@ -266,7 +275,8 @@ def run_load_rounds(run: Run, servers: dict[str, ServerProcess], load: LoadGener
                         f"  [CPU {SERVER_CPU} {sample.other_load:.0%} busy with other work]"
                         if sample.contended
                         else ""
-                    ),
+                    )
+                    + (f"  [{caveat}]" if (caveat := server.spec.caveat(scenario.key)) else ""),
                     flush=True,
                 )
 
@@ -591,6 +601,10 @@ def report(run: Run) -> list[str]:
                 f" {_other_load(samples)} |"
             )
         lines.append("")
+        for key in data:
+            caveat = next((c.caveat(scenario.key) for c in CONTENDERS if c.key == key), "")
+            if caveat:
+                lines += [f"{label_of(key)}: {caveat}.", ""]
     if run.rss:
         lines += [
             f"## Peak RSS growth while streaming {run.args.rss_mib} MiB",

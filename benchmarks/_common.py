@@ -26,6 +26,7 @@ REPORTED_PACKAGES: tuple[str, ...] = (
     "werkzeug",
     "gunicorn",
     "cheroot",
+    "granian",
 )
 
 

@@ -38,6 +38,12 @@ class ContenderSpec:
     module: str  # the import that must succeed for it to run
     note: str = ""
     rss: bool = True  # in the 1 GiB RSS run (one process: several workers would make it meaningless)
+    #: (scenario key, what this contender does differently there): printed with its samples and
+    #: under the scenario's table, so that a figure is never read as something it is not.
+    caveats: tuple[tuple[str, str], ...] = ()
+
+    def caveat(self, scenario: str) -> str:
+        return next((text for key, text in self.caveats if key == scenario), "")
 
 
 CONTENDERS: tuple[ContenderSpec, ...] = (
@@ -67,6 +73,12 @@ CONTENDERS: tuple[ContenderSpec, ...] = (
                   "our asyncio driver, 4 worker threads, keep-alive"),
     ContenderSpec("uvicorn-a2wsgi", "uvicorn + a2wsgi", "a2wsgi",
                   "uvicorn (h11, asyncio loop) + a2wsgi WSGIMiddleware, 4 threads"),
+    # The moonshot (issue 15): a Rust server calling the same app from one blocking thread.
+    ContenderSpec("granian", "granian", "granian",
+                  "--interface wsgi --workers 1 --blocking-threads 1 --runtime-threads 1 --http 1"
+                  " (Rust I/O on its runtime thread, the app on one blocking thread)",
+                  caveats=(("file-1mib-ka", "no wsgi.file_wrapper in granian: the app falls back to"
+                            " a generator of 64 KiB file reads"),)),
     # Production servers (issue 12): 2 worker processes x 4 threads, or 8 threads in one process.
     ContenderSpec("gunicorn-threadworker", "gunicorn + wsgicore ThreadWorker", "wsgidrivers.gunicorn",
                   "-k wsgidrivers.gunicorn.ThreadWorker -w 2 --threads 4", rss=False),
@@ -79,7 +91,7 @@ CONTENDERS: tuple[ContenderSpec, ...] = (
     ContenderSpec("cheroot-8", "cheroot (8 threads)", "cheroot", "numthreads=8", rss=False),
 )
 #: The contenders that serve many clients at once: the only ones in the 50-client scenarios.
-CONCURRENT = frozenset({"wsgicore-threading", "wsgicore-asyncio", "gunicorn-threadworker",
+CONCURRENT = frozenset({"wsgicore-threading", "wsgicore-asyncio", "granian", "gunicorn-threadworker",
                         "gunicorn-asyncioworker", "gunicorn-sync-w2", "gunicorn-gthread", "waitress-8",
                         "cheroot-8"})
 _NOT_CONCURRENT = frozenset(c.key for c in CONTENDERS) - CONCURRENT

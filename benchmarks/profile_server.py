@@ -7,7 +7,8 @@
 The server runs in its own process pinned to CPU 1 (as in ``python -m benchmarks``), the load
 generator on CPU 0; the server dumps its profile when it is stopped, and this prints the own time
 per module and the top functions. Profiling slows the server down: use it for where the time goes,
-not for how much there is.
+not for how much there is. For the kernel's side (system calls and context switches per request),
+see ``python -m benchmarks.syscalls``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from benchmarks.harness import (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    profilable = [c.key for c in CONTENDERS if c.key != "gunicorn"]  # its worker is forked
+    # Their app runs in a forked worker: the profile would be the idle parent's.
+    profilable = [c.key for c in CONTENDERS if c.key not in ("gunicorn", "granian")]
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_server", description=__doc__)
     parser.add_argument("--server", choices=profilable, default="wsgicore-keepalive")
     parser.add_argument("--scenario", choices=[s.key for s in SCENARIOS], default="hello-ka-1")

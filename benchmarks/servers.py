@@ -7,8 +7,9 @@ starts each one in its own process, pinned to one CPU, and ends it with SIGTERM 
 
 Names: wsgicore-close, wsgicore-keepalive, wsgiref, waitress, werkzeug, gunicorn, cheroot, raw, h11;
 the concurrent group (several workers or threads, still pinned to one CPU): wsgicore-threading,
-wsgicore-asyncio, uvicorn-a2wsgi, gunicorn-threadworker, gunicorn-asyncioworker (our gunicorn workers,
--w 2 --threads 4), gunicorn-sync-w2, gunicorn-gthread (-w 2 --threads 4), waitress-8, cheroot-8.
+wsgicore-asyncio, uvicorn-a2wsgi, granian (Rust I/O threads, one blocking thread for the app),
+gunicorn-threadworker, gunicorn-asyncioworker (our gunicorn workers, -w 2 --threads 4), gunicorn-sync-w2,
+gunicorn-gthread (-w 2 --threads 4), waitress-8, cheroot-8.
 Each server also stops by itself when the process that started it goes away, or after
 ``--max-seconds`` (default one hour).
 """
@@ -437,6 +438,28 @@ def _run_uvicorn_a2wsgi(port: int) -> None:
                 access_log=False, http="h11", loop="asyncio", lifespan="off")
 
 
+def _run_granian(port: int) -> None:
+    """What ``granian --interface wsgi --workers 1 --blocking-threads 1 --runtime-threads 1 --http 1
+    --log-level warning --host 127.0.0.1 --port PORT benchmarks.apps:app`` runs: this process is
+    granian's supervisor, the app runs in one worker process it starts (pinned with us by taskset)."""
+    try:
+        from granian.constants import HTTPModes, Interfaces  # type: ignore[import-not-found, unused-ignore]
+        from granian.log import LogLevels  # type: ignore[import-not-found, unused-ignore]
+        from granian.server import Server  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:
+        raise Unavailable(f"granian is not installed ({exc})") from exc
+    # granian forks its worker: the worker watches this process as this one watches its parent, so
+    # that a supervisor killed outright leaves no worker behind.
+    supervisor = os.getpid()
+    os.register_at_fork(after_in_child=lambda: threading.Thread(
+        target=_watchdog, args=(supervisor, time.monotonic() + 3600.0), name="watchdog", daemon=True
+    ).start())
+    # HTTP/1 only, as every other contender: "auto" would sniff each connection for HTTP/2.
+    Server("benchmarks.apps:app", address=HOST, port=port, interface=Interfaces.WSGI, workers=1,
+           blocking_threads=1, runtime_threads=1, http=HTTPModes.http1, log_level=LogLevels.warning,
+           log_access=False).serve()
+
+
 RUNNERS: dict[str, Callable[[int], None]] = {
     "wsgicore-close": lambda port: _serve(_wsgicore_server(port, keep_alive=False)),
     "wsgicore-keepalive": lambda port: _serve(_wsgicore_server(port, keep_alive=True)),
@@ -458,6 +481,7 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "wsgicore-threading": lambda port: _serve(_wsgicore_threading_server(port)),
     "wsgicore-asyncio": _run_wsgicore_asyncio,
     "uvicorn-a2wsgi": _run_uvicorn_a2wsgi,
+    "granian": _run_granian,
     "h11": _run_h11,
 }
 
