@@ -23,8 +23,11 @@ def test_goals_name_known_contenders_and_scenarios() -> None:
         if goal.scenario in ("inmemory", "rss"):
             continue
         assert goal.scenario in scenarios, goal
-        assert {goal.ours, goal.peer} <= KEYS, goal
-        for key in (goal.ours, goal.peer):
+        keys = {goal.ours} if goal.metric == "cpu-us" else {goal.ours, goal.peer}
+        assert keys <= KEYS, goal
+        assert goal.metric in ("rps", "cpu", "cpu-us"), goal
+        assert goal.statistic in ("median", "min"), goal
+        for key in keys:
             assert key not in next(s for s in SCENARIOS if s.key == goal.scenario).skip, goal
 
 
@@ -79,3 +82,33 @@ def test_switch_delta_keeps_ended_threads_and_counts_new_ones_from_zero() -> Non
     final = Switches({(1, 1): 30}, {(1, 1): 2})
     assert switch_delta(before, merge(during, final), final) == SwitchDelta(
         voluntary=20 + 2 + 4, involuntary=1 + 0 + 1, threads=3, ended=2)
+
+
+def test_goal_values_follow_their_metric() -> None:
+    from benchmarks.__main__ import Goal, goal_value, held_value
+
+    class FakeSample:
+        def __init__(self, rps: float, cpu_us: float) -> None:
+            self.rps = rps
+            self.cpu_us = cpu_us
+
+    class FakeRun:
+        samples = {"hello-ka-1": {"a": [FakeSample(100, 50), FakeSample(80, 40)],
+                                  "b": [FakeSample(50, 100), FakeSample(80, 20)]}}
+        inmemory = None
+
+        def rps(self, scenario: str, key: str) -> list[float]:
+            return [x.rps for x in self.samples[scenario][key]]
+
+    run = FakeRun()
+    rps = goal_value(run, Goal("t", "hello-ka-1", "a", "b", 1.0, True))  # type: ignore[arg-type]
+    assert rps is not None
+    assert (rps.minimum, rps.maximum) == (1.0, 2.0)
+    cpu = goal_value(run, Goal("t", "hello-ka-1", "a", "b", 1.3, False, "cpu"))  # type: ignore[arg-type]
+    assert cpu is not None
+    assert (cpu.minimum, cpu.maximum) == (0.5, 2.0)
+    absolute = goal_value(run, Goal("t", "hello-ka-1", "a", "", 30, False, "cpu-us"))  # type: ignore[arg-type]
+    assert absolute is not None
+    assert absolute.median == 45
+    worst = Goal("t", "hello-ka-1", "a", "b", 0.8, True, "rps", "min")
+    assert held_value(worst, rps) == 1.0
