@@ -525,7 +525,7 @@ def report(run: Run) -> list[str]:
                 f" ({value.minimum:.3f}-{value.maximum:.3f}) |"
                 f" {standing(held, goal.target, goal.higher_is_better)} | {cpu_text} |"
             )
-    for key in sorted(run.rss):
+    for key in sorted(k for k in run.rss if k.startswith("wsgicore")):  # every driver of ours
         sample = run.rss.get(key)
         if sample is None:
             continue
