@@ -233,7 +233,7 @@ class WSGIProtocol(asyncio.Protocol):
         service = self._service
         # On a plain socket the worker does the I/O itself (see ``_direct``): the loop stops
         # reading until it has the connection back.
-        sock = self._bridge.take_socket()
+        sock = self._bridge.take_socket() if service.socket_io else None
         channel: Bridge | SocketIO = self._bridge
         if sock is not None:
             self._require_transport().pause_reading()

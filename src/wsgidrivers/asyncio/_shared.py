@@ -53,6 +53,10 @@ class Shared:
     #: must not fail a request). Off: they are closed at once.
     serve_waiting_on_shutdown: bool = False
 
+    #: Whether a worker does its request's I/O on the socket itself, on asyncio's plain-socket
+    #: transport (see ``_direct``); else every byte goes through the loop.
+    socket_io: bool = True
+
     def __init__(
         self,
         app: WSGIApplication,
