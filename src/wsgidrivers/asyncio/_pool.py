@@ -21,6 +21,28 @@ __all__ = ["WorkerPool"]
 _Job = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
+class _FutureJob:
+    """A :meth:`WorkerPool.submit` call and its Future."""
+
+    __slots__ = ("args", "fn", "future", "kwargs")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def __call__(self) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
+
+
 class WorkerPool(concurrent.futures.Executor):
     """At most ``size`` threads, started as jobs arrive (while none is idle) and kept.
 
@@ -58,20 +80,9 @@ class WorkerPool(concurrent.futures.Executor):
                 self._start_thread()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-        def call() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-        self.run(call)
-        return future
+        job = _FutureJob(fn, args, kwargs)
+        self.run(job)
+        return job.future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -95,10 +106,8 @@ class WorkerPool(concurrent.futures.Executor):
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 return
-            if job is not None:
-                cancel = getattr(job[0], "cancel_job", None)
-                if cancel is not None:
-                    cancel()
+            if job is not None and isinstance(job[0], _FutureJob):
+                job[0].future.cancel()
 
     def _start_thread(self) -> None:
         thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}",
