@@ -26,7 +26,7 @@ from wsgicore import (
 )
 
 from ._bridge import Bridge, Outcome
-from ._direct import SocketIO
+from ._direct import READ_SIZE, SocketIO
 from ._shared import Shared
 from ._timer import Deadline
 from ._worker import serve_request
@@ -76,6 +76,10 @@ class WSGIProtocol(asyncio.Protocol):
         service = self._service
         self._loop = loop = asyncio.get_running_loop()
         self._transport = transport
+        if type(getattr(transport, "max_size", None)) is int:
+            # asyncio's selector transport reads 256 KiB at a time: CPython allocates that first,
+            # an mmap + mremap + munmap per read above glibc's mmap threshold (128 KiB).
+            transport.max_size = READ_SIZE  # type: ignore[attr-defined]
         self._bridge.attach(loop, transport)
         self._deadline.attach(loop)
         peer = _address(transport.get_extra_info("peername"))
