@@ -38,9 +38,14 @@ def errors() -> io.StringIO:
     return io.StringIO()
 
 
-@pytest.fixture
-def start_server(access_log: LogSink, errors: io.StringIO) -> Iterator[Starter]:
-    """``with start_server(app, **options) as address:`` runs the driver for the block."""
+@pytest.fixture(params=["socket-io", "bridge-io"])
+def start_server(
+    request: pytest.FixtureRequest, access_log: LogSink, errors: io.StringIO,
+) -> Iterator[Starter]:
+    """``with start_server(app, **options) as address:`` runs the driver for the block.
+
+    Every test runs twice: with the workers doing the I/O on the socket (the default on plain TCP)
+    and with every byte through the loop (as over TLS, or on another loop's transports)."""
     started: list[ServerThread] = []
 
     @contextlib.contextmanager
@@ -48,6 +53,7 @@ def start_server(access_log: LogSink, errors: io.StringIO) -> Iterator[Starter]:
         options.setdefault("access_log", access_log)
         options.setdefault("errors", errors)
         options.setdefault("grace", 2.0)
+        options.setdefault("socket_io", request.param == "socket-io")
         thread = ServerThread(app, **options)
         started.append(thread)
         address = thread.start()

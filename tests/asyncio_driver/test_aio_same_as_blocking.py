@@ -53,7 +53,7 @@ util = _import("tests.hardening._util", "hardening._util")
 ACCESS_LINE = re.compile(r'"[^"]*" \d{1,3} (\d+|-)$')
 
 REFERENCE = "simple_server_threading"
-DRIVERS = (REFERENCE, "asyncio")
+DRIVERS = (REFERENCE, "asyncio", "asyncio_bridge_io")
 
 if servers is None or not all(d in getattr(servers, "DRIVERS", {}) for d in DRIVERS):
     pytest.skip("tests/support/servers.py with the simple_server_threading and asyncio drivers "

@@ -19,7 +19,7 @@ from wsgicore import Config
 
 __all__ = ["CONFIG", "SOCKET_DRIVERS", "Running", "serve"]
 
-SOCKET_DRIVERS = ("simple_server", "simple_server_threading", "asyncio")
+SOCKET_DRIVERS = ("simple_server", "simple_server_threading", "asyncio", "asyncio_bridge_io")
 
 #: Responses that are byte-for-byte predictable: no Date, a fixed Server header.
 CONFIG = Config(clock=None, server_software="contract/1")
@@ -41,9 +41,11 @@ def serve(driver: str, app: Any, *, host: str = "127.0.0.1", config: Any = CONFI
           sock: socket.socket | None = None, **settings: Any) -> Iterator[Running]:
     """Serve ``app`` with ``driver`` on ``host`` (port 0) or ``sock``; stop on leaving the block."""
     options = {**DEFAULTS, **settings}
-    if driver == "asyncio":
+    if driver in ("asyncio", "asyncio_bridge_io"):
         from wsgidrivers.asyncio import ServerThread
 
+        if driver == "asyncio_bridge_io":
+            settings.setdefault("socket_io", False)  # every byte through the loop, as over TLS
         where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host}
         thread = ServerThread(app, port=0, config=config, access_log=None, errors=io.StringIO(),
                               grace=5.0, **where, **options)

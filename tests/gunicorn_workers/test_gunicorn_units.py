@@ -16,8 +16,8 @@ from gunicorn.config import Config as GunicornConfig
 
 from wsgicore import ResponseInfo
 from wsgidrivers.gunicorn._cycle import RequestCycle, RequestView
+from wsgidrivers.gunicorn._drivers import WorkerPool
 from wsgidrivers.gunicorn._heartbeat import InFlight
-from wsgidrivers.gunicorn._pool import DaemonThreadPool
 from wsgidrivers.gunicorn._settings import proxy_settings, worker_settings
 from wsgidrivers.memory import exchange
 
@@ -122,7 +122,7 @@ def test_inflight_health() -> None:
 
 
 def test_daemon_pool_runs_bounds_and_cancels() -> None:
-    pool = DaemonThreadPool(2)
+    pool = WorkerPool(2, daemon=True)
     release = threading.Event()
     running: list[int] = []
     futures = [pool.submit(lambda i=i: (running.append(i), release.wait(5), i)[2]) for i in range(4)]
@@ -137,8 +137,8 @@ def test_daemon_pool_runs_bounds_and_cancels() -> None:
 
 
 def test_daemon_pool_does_not_hold_the_exit() -> None:
-    code = ("import threading; from wsgidrivers.gunicorn._pool import DaemonThreadPool;"
-            "p = DaemonThreadPool(1); p.submit(threading.Event().wait); print('exiting')")
+    code = ("import threading; from wsgidrivers.gunicorn._drivers import WorkerPool;"
+            "p = WorkerPool(1, daemon=True); p.submit(threading.Event().wait); print('exiting')")
     started = time.monotonic()
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          timeout=20)

@@ -111,3 +111,12 @@ def _asyncio(app: Any, config: Any = None, **settings: Any
     from wsgidrivers.asyncio import ServerThread
 
     return ServerThread(app, config=config, **settings)
+
+
+@register("asyncio_bridge_io")
+def _asyncio_bridge_io(app: Any, config: Any = None, **settings: Any
+                       ) -> contextlib.AbstractContextManager[tuple[str, int]]:
+    """The asyncio driver with every byte through the loop (``socket_io=False``), as over TLS."""
+    from wsgidrivers.asyncio import ServerThread
+
+    return ServerThread(app, config=config, socket_io=False, **settings)

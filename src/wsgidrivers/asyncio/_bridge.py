@@ -12,6 +12,10 @@ One condition variable guards everything here; it is the only state both threads
   instead of growing a buffer.
 * The worker's outcome travels through the same outgoing list (:meth:`Bridge.finish`), so the loop
   sees it after every byte of the response (:meth:`Bridge.flush`).
+
+On asyncio's plain-socket transport the worker does its connection's I/O itself instead
+(``_direct.SocketIO``, given the socket by :meth:`Bridge.take_socket`); the lock and the lost flag
+here still guard it, and the hand-back is the same.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -57,11 +63,18 @@ class SendTimeout(SendError, TimeoutError):
 
 
 class Leftover(NamedTuple):
-    """Request input the loop queued while the app ran, taken back when the worker is done."""
+    """What the loop takes back with the connection when the worker is done."""
 
+    #: Request input the loop queued while the app ran, and whether an end of file followed it.
     data: list[bytes]
     eof: bool
+    #: Whether reading was paused for the worker (the loop resumes it).
     reading_paused: bool
+    #: An event (or exception) the worker took from the Connection and left for the loop to
+    #: handle, None if none.
+    pending: object
+    #: Whether the worker read the client's end of file itself (already given to the Connection).
+    peer_eof: bool
 
 
 class Bridge:
@@ -93,13 +106,38 @@ class Bridge:
         self._outcome: Outcome | None = None
         self._write_paused = False
         self._lost = False
+        self._pending: object = None
+        self._peer_eof = False
 
     def attach(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
         """Loop: the connection is made; wake-ups go to ``loop``, ``sendfile`` uses ``transport``."""
         self._loop = loop
         self._transport = transport
 
+    @property
+    def lock(self) -> threading.Condition:
+        """The one lock of this connection's shared state (``_direct`` sends and receives under it)."""
+        return self._cond
+
+    @property
+    def is_lost(self) -> bool:
+        """Whether ``connection_lost`` ran (set under :attr:`lock`)."""
+        return self._lost
+
     # ---- loop thread ------------------------------------------------------------------------------
+
+    def take_socket(self) -> socket.socket | None:
+        """Loop, handing a request to a worker: the socket for the worker to do the I/O on itself
+        (the caller pauses reading; the hand-back says to resume it), or None when the bytes must
+        go through here: not asyncio's plain transport, or response bytes still buffered."""
+        transport = self._transport
+        if transport is None or self._out_bytes or transport.get_write_buffer_size():
+            return None
+        sock = writable_socket(transport)
+        if sock is not None:
+            with self._cond:
+                self._reading_paused = True
+        return sock
 
     def received(self, data: bytes) -> bool:
         """Queue request bytes for the worker; True when the caller must pause reading now."""
@@ -161,9 +199,12 @@ class Bridge:
             data = list(self._in)
             self._in.clear()
             self._in_bytes = 0
-            leftover = Leftover(data, self._in_eof, self._reading_paused)
+            leftover = Leftover(data, self._in_eof, self._reading_paused, self._pending,
+                                self._peer_eof)
             self._in_eof = False
             self._reading_paused = False
+            self._pending = None
+            self._peer_eof = False
         return leftover
 
     def may_resume_reading(self) -> bool:
@@ -245,11 +286,14 @@ class Bridge:
                 break  # end of file
         return sent
 
-    def finish(self, outcome: Outcome) -> None:
+    def finish(self, outcome: Outcome, pending: object = None, peer_eof: bool = False) -> None:
         """Post the worker's outcome behind its last response bytes; the loop owns the Connection
-        again once it has flushed it."""
+        again once it has flushed it. ``pending``: an event (or exception) from the Connection for
+        the loop to handle; ``peer_eof``: the worker read the client's end of file."""
         with self._cond:
             self._outcome = outcome
+            self._pending = pending
+            self._peer_eof = peer_eof
             if self._flush_scheduled:
                 return
             self._flush_scheduled = True
@@ -273,3 +317,13 @@ class Bridge:
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody left to tell
                 loop.call_soon_threadsafe(callback)
+
+
+def writable_socket(transport: asyncio.Transport) -> socket.socket | None:
+    """The socket of asyncio's plain selector transport, the only one whose socket a worker may
+    use itself (reading paused, nothing buffered); None for any other (TLS, proactor, uvloop).
+    ``_sock`` is private, hence the exact type checks."""
+    if type(transport).__module__ != "asyncio.selector_events" or not hasattr(select, "poll"):
+        return None
+    sock = getattr(transport, "_sock", None)
+    return sock if type(sock) is socket.socket else None

@@ -26,6 +26,7 @@ from wsgicore import (
 )
 
 from ._bridge import Bridge, Outcome
+from ._direct import READ_SIZE, SocketIO
 from ._shared import Shared
 from ._timer import Deadline
 from ._worker import serve_request
@@ -75,6 +76,10 @@ class WSGIProtocol(asyncio.Protocol):
         service = self._service
         self._loop = loop = asyncio.get_running_loop()
         self._transport = transport
+        if type(getattr(transport, "max_size", None)) is int:
+            # asyncio's selector transport reads 256 KiB at a time: CPython allocates that first,
+            # an mmap + mremap + munmap per read above glibc's mmap threshold (128 KiB).
+            transport.max_size = READ_SIZE  # type: ignore[attr-defined]
         self._bridge.attach(loop, transport)
         self._deadline.attach(loop)
         peer = _address(transport.get_extra_info("peername"))
@@ -173,13 +178,20 @@ class WSGIProtocol(asyncio.Protocol):
 
     # ---- parsing while the loop owns the Connection -----------------------------------------------
 
-    def _advance(self) -> None:
-        """Ask the Connection for events until it needs bytes, hands a request over, or ends."""
+    def _advance(self, pending: object = None) -> None:
+        """Ask the Connection for events until it needs bytes, hands a request over, or ends.
+        ``pending``: an event (or the exception) a worker already took from it."""
         conn = self._require_conn()
         transport = self._require_transport()
         while True:
             try:
-                event = conn.next_event()
+                if pending is None:
+                    event = conn.next_event()
+                elif isinstance(pending, BaseException):
+                    exc, pending = pending, None
+                    raise exc
+                else:
+                    event, pending = pending, None  # type: ignore[assignment]  # a worker's next_event()
             except RemoteProtocolError as exc:
                 # The head (or a body being drained) broke HTTP: send the core's ready-made answer.
                 self._write(conn.data_to_send() + exc.response)
@@ -222,10 +234,16 @@ class WSGIProtocol(asyncio.Protocol):
         self._state = _APP
         self._served += 1
         self._deadline.clear()  # the worker applies io_timeout to its own reads and writes
+        service = self._service
+        # On a plain socket the worker does the I/O itself (see ``_direct``): the loop stops
+        # reading until it has the connection back.
+        sock = self._bridge.take_socket() if service.socket_io else None
+        channel: Bridge | SocketIO = self._bridge
+        if sock is not None:
+            self._require_transport().pause_reading()
+            channel = SocketIO(sock, self._bridge, service.io_timeout)
         try:
-            self._service.executor.submit(
-                serve_request, self._service, conn, self._bridge, self._addr, environ
-            )
+            service.run_job(serve_request, service, conn, channel, self._addr, environ)
         except RuntimeError:  # the pool is shut down
             self.abort()
 
@@ -249,15 +267,17 @@ class WSGIProtocol(asyncio.Protocol):
             conn.receive_data(data)
         if leftover.eof:
             conn.receive_data(b"")
+        if leftover.peer_eof:
+            self._peer_eof = True  # the worker read it (and gave it to the Connection)
         self._state = _IDLE if conn.deadline == IDLE_DEADLINE else _HEAD
         service = self._service
         wait = service.head_timeout if self._state == _HEAD else service.keep_alive_timeout
         self._deadline.set(self._now() + wait)
-        if leftover.reading_paused:
+        if leftover.reading_paused and not self._peer_eof:
             self._require_transport().resume_reading()
         # Pipelined requests, or the core's ConnectionClosed (after a failed body read, say); while
         # shutting down, only those already received.
-        self._advance()
+        self._advance(leftover.pending)
 
     def _stopping(self) -> bool:
         """Whether no further request is waited for on this connection."""

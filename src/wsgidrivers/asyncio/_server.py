@@ -49,6 +49,7 @@ async def create_server(
     access_log: AccessLog | None = write_stderr,
     errors: IO[str] | None = None,
     use_sendfile: bool | None = True,
+    socket_io: bool = True,
 ) -> asyncio.Server:
     """Start serving ``app`` on the running loop; return the listening :class:`asyncio.Server`.
 
@@ -70,6 +71,7 @@ async def create_server(
         access_log=access_log,
         errors=errors,
         use_sendfile=use_sendfile,
+        socket_io=socket_io,
         tls=ssl is not None,
     )
     loop = asyncio.get_running_loop()

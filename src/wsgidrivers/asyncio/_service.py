@@ -49,8 +49,13 @@ class Service(Shared):
                                    the client's EOF for at most this long (RFC 9112 §9.6), so a
                                    client still sending gets the response instead of a RST
     ``linger_bytes``       1 MiB   input discarded at most while lingering
-    ``use_sendfile``       True    ``wsgi.file_wrapper`` files by the loop's sendfile (never over
-                                   TLS); None: except to loopback clients
+    ``use_sendfile``       True    ``wsgi.file_wrapper`` files by sendfile (never over TLS);
+                                   None: except to loopback clients
+    ``socket_io``          True    on asyncio's plain-socket transport, the worker running a
+                                   request reads its body and writes its response on the
+                                   socket itself (no thread switch per piece) and may serve
+                                   the connection's next request if it comes within 1 ms;
+                                   False: every byte goes through the loop (as over TLS)
     ====================== ======= ==============================================================
 
     They are checked as one ``Settings`` (as every driver's): a bad value is a
@@ -77,6 +82,7 @@ class Service(Shared):
         access_log: AccessLog | None = write_stderr,
         errors: IO[str] | None = None,
         use_sendfile: bool | None = True,
+        socket_io: bool = True,
         tls: bool = False,
         executor: concurrent.futures.Executor | None = None,
     ) -> None:
@@ -87,6 +93,7 @@ class Service(Shared):
         )
         super().__init__(app, settings, max_workers=max_workers, access_log=access_log,
                          errors=errors, tls=tls, executor=executor)
+        self.socket_io = socket_io
         self._all_closed: asyncio.Future[None] | None = None
 
     def __call__(self) -> WSGIProtocol:

@@ -21,6 +21,7 @@ from wsgidrivers._common.settings import Settings
 from wsgidrivers._common.types import WSGIApplication
 
 from ._bridge import Outcome
+from ._pool import WorkerPool
 
 __all__ = ["DEFAULT_MAX_WORKERS", "AccessLog", "Closable", "Shared"]
 
@@ -52,6 +53,10 @@ class Shared:
     #: must not fail a request). Off: they are closed at once.
     serve_waiting_on_shutdown: bool = False
 
+    #: Whether a worker does its request's I/O on the socket itself, on asyncio's plain-socket
+    #: transport (see ``_direct``); else every byte goes through the loop.
+    socket_io: bool = True
+
     def __init__(
         self,
         app: WSGIApplication,
@@ -81,11 +86,23 @@ class Shared:
         # Over TLS the bytes must go through the SSL transport, never straight from the file.
         self.tls = tls
         # ``executor``: a pool of the caller's, at most ``max_workers`` threads (its to size).
-        self.executor: concurrent.futures.Executor = executor or concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="wsgi-worker"
-        )
+        self.executor: concurrent.futures.Executor = executor or WorkerPool(workers, "wsgi-worker")
         self.closing = False
         self.connections: set[Closable] = set()
+
+    def run_job(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` in the worker pool (RuntimeError once it is shut down)."""
+        executor = self.executor
+        if isinstance(executor, WorkerPool):
+            executor.run(fn, *args)
+        else:
+            executor.submit(fn, *args)
+
+    def may_serve_inline(self) -> bool:
+        """Whether a worker may go on with its connection's next request: only with our own pool,
+        while no job waits for a thread (a caller's executor cannot tell)."""
+        executor = self.executor
+        return isinstance(executor, WorkerPool) and executor.backlog == 0
 
     def sendfile_for(self, host: str) -> bool:
         """Whether a ``wsgi.file_wrapper`` body goes to a client at ``host`` by the loop's

@@ -19,8 +19,7 @@ from wsgicore import Connection, ResponseInfo
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import Ticket, WSGIApp
-from ._drivers import Service
-from ._pool import DaemonThreadPool
+from ._drivers import Service, WorkerPool
 
 __all__ = ["AsyncioWorker"]
 
@@ -96,7 +95,9 @@ class AsyncioWorker(CoreWorker):
             self,
             config=driver.config,
             max_workers=settings.threads,
-            executor=DaemonThreadPool(settings.threads),
+            # Daemon threads (a thread stuck in an app must not keep the worker process alive);
+            # the driver's own pool, so a worker may serve a busy connection's next request.
+            executor=WorkerPool(settings.threads, daemon=True),
             keep_alive=driver.keep_alive,
             keep_alive_timeout=driver.keep_alive_timeout,
             head_timeout=driver.head_timeout,

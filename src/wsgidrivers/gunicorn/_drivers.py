@@ -3,7 +3,8 @@
 The drivers' layout may change again: when a name moves, re-point it here and nowhere else. Used:
 the public classes of ``wsgidrivers.simple_server`` and ``wsgidrivers.asyncio``, the asyncio
 Service's hooks for subclasses (``begin_request``/``end_request``, ``executor=``,
-``serve_waiting_on_shutdown``), and the drivers' one settings object
+``serve_waiting_on_shutdown``), its worker pool (``WorkerPool``: with it a worker may serve a busy
+connection's next request itself), and the drivers' one settings object
 (``wsgidrivers._common.settings``: ``Settings`` and the names of its fields).
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 from wsgidrivers._common.settings import SETTING_NAMES, Settings
 from wsgidrivers.asyncio import Service
+from wsgidrivers.asyncio._pool import WorkerPool
 from wsgidrivers.simple_server import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
 
 __all__ = ["SETTING_NAMES", "ServerHandler", "Service", "Settings", "ThreadingWSGIServer",
-           "WSGIRequestHandler"]
+           "WSGIRequestHandler", "WorkerPool"]

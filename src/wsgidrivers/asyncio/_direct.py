@@ -1,0 +1,155 @@
+"""A worker's own I/O on its connection's socket, while the loop does not read it (asyncio driver).
+
+Handing every request, body piece and response piece between the loop thread and a worker costs
+several thread switches each (measured: 7-9 context switches and 13 futex calls per keep-alive
+request, 45% of the server's CPU, where the blocking driver has none). So on asyncio's own
+plain-socket transport the loop pauses reading when it hands a request to a worker, and the worker
+reads the body and writes the response on the socket itself, as the blocking driver does, until it
+hands the connection back; the loop resumes reading then. TLS and other transports (proactor,
+uvloop) go through the :class:`~._bridge.Bridge` instead.
+
+The socket is non-blocking (the transport's); a wait is a ``poll`` bounded by ``io_timeout``, cut
+into slices so that a connection the loop dropped (shutdown) is noticed. Every send and recv runs
+under the Bridge's lock after checking that the connection is not lost: ``connection_lost`` (which
+takes that lock) runs before the transport closes the socket, so the descriptor is never closed,
+or reused by another connection, under a worker's call.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+from typing import Any, Final
+
+from ._bridge import Bridge, ClientDisconnected, SendTimeout
+
+__all__ = ["READ_SIZE", "SocketIO"]
+
+#: Bytes asked of one recv, as the blocking driver. Not more: CPython allocates the whole buffer
+#: first, and above glibc's mmap threshold (128 KiB) that is an mmap, an mremap and a munmap for
+#: every recv (measured: 3 extra system calls per keep-alive request at 256 KiB).
+READ_SIZE: Final = 64 * 1024
+# Longest single poll: how soon a worker notices that the loop dropped its connection.
+_SLICE: Final = 0.25
+# A native sendfile is done in pieces so that a stalled reader is noticed within ``io_timeout``.
+_SENDFILE_PIECE: Final = 1024 * 1024
+
+
+class SocketIO:
+    """``send``, ``receive`` and ``sendfile`` for ``Connection.run_app``, on the socket itself.
+
+    Worker thread only. :attr:`peer_eof` becomes True once a recv returned end of file.
+    """
+
+    def __init__(self, sock: socket.socket, bridge: Bridge, io_timeout: float) -> None:
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._bridge = bridge
+        self.bridge = bridge
+        self._io_timeout = io_timeout
+        self._poll = select.poll()
+        self.peer_eof = False
+
+    def send(self, data: bytes) -> None:
+        """Send all of ``data``; a stalled client gets ``io_timeout`` per step of progress."""
+        sent = self._send_some(data)
+        if sent == len(data):
+            return
+        view = memoryview(data)[sent:]
+        deadline = time.monotonic() + self._io_timeout
+        while view:
+            if not self._wait(select.POLLOUT, deadline):
+                raise SendTimeout(f"client took no data for {self._io_timeout} s")
+            sent = self._send_some(view)
+            if sent:
+                view = view[sent:]
+                deadline = time.monotonic() + self._io_timeout
+
+    def receive(self, size: int = 0) -> bytes:
+        """Request bytes (``size`` is a hint), ``b""`` at end of file or when the connection is
+        gone; TimeoutError after ``io_timeout`` without a byte (the core answers 408)."""
+        data = self._recv_some()
+        if data is not None:
+            return data
+        deadline = time.monotonic() + self._io_timeout
+        while True:
+            if not self._wait(select.POLLIN, deadline):
+                raise TimeoutError(f"client sent no body bytes for {self._io_timeout} s")
+            data = self._recv_some()
+            if data is not None:
+                return data
+
+    def wait_request(self, window: float) -> bytes | None:
+        """Bytes of a next request if any arrive within ``window`` seconds (``b""``: end of file);
+        None when none did."""
+        # Poll first: after a response the next request is rarely there yet, and a recv that
+        # fails with EAGAIN would be one more system call per request.
+        if not self._wait(select.POLLIN, time.monotonic() + window):
+            return None
+        return self._recv_some()
+
+    def sendfile(self, file: Any, offset: int, count: int | None) -> int:
+        """``os.sendfile`` from ``file`` at ``offset`` (``count`` bytes, None: to its end)."""
+        in_fd = file.fileno()
+        sent = 0
+        deadline = time.monotonic() + self._io_timeout
+        while count is None or sent < count:
+            piece = _SENDFILE_PIECE if count is None else min(_SENDFILE_PIECE, count - sent)
+            with self._bridge.lock:
+                if self._bridge.is_lost:
+                    raise ClientDisconnected("client disconnected")
+                try:
+                    n = os.sendfile(self._fd, in_fd, offset + sent, piece)
+                except (BlockingIOError, InterruptedError):
+                    n = -1
+                except OSError as exc:
+                    raise ClientDisconnected(f"client disconnected: {exc}") from exc
+            if n == 0:
+                break  # end of file
+            if n > 0:
+                sent += n
+                deadline = time.monotonic() + self._io_timeout
+            elif not self._wait(select.POLLOUT, deadline):
+                raise SendTimeout(f"client took no data for {self._io_timeout} s")
+        return sent
+
+    def _send_some(self, data: bytes | memoryview) -> int:
+        with self._bridge.lock:
+            if self._bridge.is_lost:
+                raise ClientDisconnected("client disconnected")
+            try:
+                return self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                return 0
+            except OSError as exc:
+                raise ClientDisconnected(f"client disconnected: {exc}") from exc
+
+    def _recv_some(self) -> bytes | None:
+        """What one recv gives, ``b""`` at end of file (or once the connection is gone, or broke),
+        None when nothing is there yet."""
+        with self._bridge.lock:
+            if self._bridge.is_lost:
+                return b""
+            try:
+                data = self._sock.recv(READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError:
+                data = b""  # reset: as an end of file (the core judges a short body)
+        if not data:
+            self.peer_eof = True
+        return data
+
+    def _wait(self, events: int, deadline: float) -> bool:
+        """Poll for ``events`` until ``deadline``: True when ready (or the connection is lost, which
+        the next step reports), False when the deadline passed."""
+        poll = self._poll
+        poll.register(self._fd, events)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if poll.poll(min(remaining, _SLICE) * 1000.0) or self._bridge.is_lost:
+                return True
