@@ -60,8 +60,10 @@ FIELD_LINE = re.compile(rb"(?P<name>" + TOKEN + rb"):" + _FIELD_VALUE)
 
 #: The whole head in one match, for the common case: CRLF line ends only, every line well formed.
 #: Anything this refuses goes to the line-by-line scanner, which finds the first fault and its status.
+#: Its groups are the request line's parts (as REQUEST_LINE's), so that line is not matched twice.
 STRICT_HEAD = re.compile(
-    TOKEN + rb" " + _TARGET + rb" HTTP/1\.[0-9]\r\n(?:" + TOKEN + rb":" + _FIELD_VALUE + rb"\r\n)*\r\n"
+    rb"(?P<method>" + TOKEN + rb") (?P<target>" + _TARGET + rb") HTTP/1\.(?P<minor>[0-9])\r\n(?:"
+    + TOKEN + rb":" + _FIELD_VALUE + rb"\r\n)*\r\n"
 )
 
 #: A field value without its leading and trailing OWS (RFC 9112 §5.1), for lines already validated.

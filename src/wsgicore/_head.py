@@ -78,16 +78,17 @@ class HeadScanner:
     def scan(self, buf: bytearray, eof: bool) -> int | None:
         if self.pos == 0 and self._strict:
             end = buf.find(b"\r\n\r\n")
-            if (
-                end >= 0
-                and end + 2 <= self._fast_limit
-                and _abnf.STRICT_HEAD.fullmatch(buf, 0, end + 4)
-                and buf.count(b"\r\n", 0, end) <= self._config.max_header_count
-            ):
-                self.request_line = self._check_request_line(bytes(buf[: buf.find(b"\r\n")]))
-                self.pos = end + 4
-                self.fast = True
-                return end + 4
+            if end >= 0 and end + 2 <= self._fast_limit:
+                match = _abnf.STRICT_HEAD.fullmatch(buf, 0, end + 4)
+                if match is not None and buf.count(b"\r\n", 0, end) <= self._config.max_header_count:
+                    # The match is REQUEST_LINE's with major version 1, and the head is no longer
+                    # than max_request_line: only the target's form is left to check.
+                    method, target, minor = match.group("method", "target", "minor")
+                    _check_target_form(method, target)
+                    self.request_line = RequestLine(method, target, int(minor))
+                    self.pos = end + 4
+                    self.fast = True
+                    return end + 4
         return self._scan_lines(buf, eof)
 
     def _scan_lines(self, buf: bytearray, eof: bool) -> int | None:
