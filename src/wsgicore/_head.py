@@ -18,6 +18,7 @@ from ._errors import Refusal
 __all__ = ["HeadScanner", "RequestLine", "check_semantics"]
 
 _CR = 13
+_BLANK_LINE_START = (13, 10)  # CR, LF
 _LEADING_CRLF = re.compile(rb"(?:\r\n)+")
 _LEADING_NEWLINES = re.compile(rb"(?:\r?\n)+")
 # One field's value inside the lower-cased head: the field lines have already been validated.
@@ -69,7 +70,7 @@ class HeadScanner:
 
     def skip_blank_lines(self, buf: bytearray) -> None:
         """Drop empty lines before a request line (RFC 9112 §2.2: a server SHOULD ignore them)."""
-        if self.pos == 0 and bytes(buf[:1]) in (b"\r", b"\n"):
+        if self.pos == 0 and buf and buf[0] in _BLANK_LINE_START:
             pattern = _LEADING_NEWLINES if self._config.allow_bare_lf else _LEADING_CRLF
             match = pattern.match(buf)
             if match is not None:
@@ -298,6 +299,15 @@ def _values(lower_head: bytes, name: bytes) -> list[bytes]:
     return _FIELD_VALUES[name].findall(lower_head)
 
 
+def _only_value(lower_head: bytes, name: bytes) -> bytes:
+    """The value of a field the head has exactly once (counted by the caller): matched where it
+    starts, instead of searched for from the head's start."""
+    match = _FIELD_VALUES[name].match(lower_head, lower_head.find(b"\n" + name + b":"))
+    if match is None:  # not reached: the field lines were validated
+        raise Refusal(400, f"invalid {name.decode()} field")
+    return match[1]
+
+
 def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> int | None:
     """Check Host and the body framing fields; return the body length, or None for chunked.
 
@@ -311,7 +321,7 @@ def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> i
         raise Refusal(400, "HTTP/1.1 request without Host (RFC 9112 §3.2)")
     if hosts > 1:
         raise Refusal(400, "more than one Host field (RFC 9112 §3.2)")
-    if hosts == 1 and _abnf.HOST_VALUE.fullmatch(_values(lower, b"host")[0]) is None:
+    if hosts == 1 and _abnf.HOST_VALUE.fullmatch(_only_value(lower, b"host")) is None:
         raise Refusal(400, "invalid Host value (RFC 9112 §3.2)")
     lengths = lower.count(b"\ncontent-length:")
     codings = lower.count(b"\ntransfer-encoding:")
@@ -320,7 +330,7 @@ def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> i
         # RFC 9112 §6.3: a repeated or list-valued Content-Length is a smuggling vector; refuse it.
         if lengths > 1:
             raise Refusal(400, "more than one Content-Length field")
-        value = _values(lower, b"content-length")[0]
+        value = _only_value(lower, b"content-length")
         if _abnf.CONTENT_LENGTH.fullmatch(value) is None:
             raise Refusal(400, "invalid Content-Length value")
         if len(value) > _MAX_CONTENT_LENGTH_DIGITS:
