@@ -150,6 +150,8 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Drain the output buffer (a ``100 Continue``, for instance)."""
+        if not self._out:
+            return b""  # the usual case, asked after every response: no new object
         out = bytes(self._out)
         self._out.clear()
         return out
@@ -239,7 +241,8 @@ class Connection:
     ) -> RequestReceived:
         config = self.config
         self._scanner.reset()
-        self._new_request_state()
+        # The per-request state is already fresh: it is reset whenever the connection enters
+        # AWAIT_HEAD (in __init__ and in _end_cycle), and only a head can leave that phase.
         self._requests += 1
         http11 = request_line.minor >= 1
         self._http11 = http11
@@ -398,7 +401,9 @@ class Connection:
             raise LocalProtocolError("run_app() needs a request: call next_event() until "
                                      "RequestReceived, once per request")
         if fetch is not None:
-            environ["wsgi.input"] = self.input_stream(self._flushing(fetch, send))
+            # Without a body nothing is ever fetched (and no 100 Continue can be owed).
+            environ["wsgi.input"] = self.input_stream(
+                fetch if self._body_done else self._flushing(fetch, send))
         if errors is not None:
             environ["wsgi.errors"] = errors
         self._responding = True
