@@ -90,9 +90,12 @@ class HeadScanner:
                 if match is not None and (end <= self._few_fields
                                           or buf.count(b"\r\n", 0, end) <= self._config.max_header_count):
                     # The match is REQUEST_LINE's with major version 1, and the head is no longer
-                    # than max_request_line: only the target's form is left to check.
-                    method, target, minor = match.groups()  # method, target, minor: its only groups
-                    _check_target_form(method, target)
+                    # than max_request_line: only the form of a target other than origin-form
+                    # (which the match checked) is left to check.
+                    method, target, other_target, minor = match.groups()  # its only groups
+                    if target is None:
+                        target = other_target
+                        _check_target_form(method, target)
                     self.request_line = RequestLine(method, target, int(minor))
                     self.pos = end + 4
                     self.fast = True

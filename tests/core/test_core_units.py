@@ -285,3 +285,12 @@ def test_error_responses_carry_date_and_server_and_no_content_for_head() -> None
     head_only = errors.make(400, "bad", head_request=True)
     assert head_only == full[: full.index(b"\r\n\r\n") + 4]
     assert b"Content-Length: 20\r\n" in head_only  # the length of the GET answer (RFC 9110 §9.3.2)
+
+
+@given(st.binary(max_size=12).map(lambda tail: b"/" + bytes(0x21 + byte % 0x5E for byte in tail)))
+def test_strict_head_origin_group_is_origin_form(target: bytes) -> None:
+    # The fast path skips _check_target_form for a target STRICT_HEAD captured as origin-form:
+    # that must be exactly the targets ORIGIN_FORM accepts.
+    match = _abnf.STRICT_HEAD.fullmatch(b"GET " + target + b" HTTP/1.1\r\n\r\n")
+    assert match is not None
+    assert (match["origin"] is not None) == (_abnf.ORIGIN_FORM.fullmatch(target) is not None)
