@@ -139,6 +139,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     _socket_rfile: Any = None  # the socket's own files, once made
     _socket_wfile: Any = None
     _request_environ: dict[str, Any]
+    _use_sendfile = False
 
     def setup(self) -> None:
         """StreamRequestHandler's setup, except that ``rfile``/``wfile`` are made when first used:
@@ -228,6 +229,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         channel = Channel(None if direct else self.rfile, None if direct else self.wfile, sock,
                           direct=direct,
                           kernel_timeouts=self.server.inherited_timeouts)
+        # Decided once per connection, as ``direct`` is: sendfile() needs the socket's own files.
+        self._use_sendfile = channel.has_socket and self._own_files()
         unix = self.server.is_unix  # no addresses: peer and sockname None, as in every driver
         connection = Connection(self.server.connection_config(),
                                 peer=None if unix else self.client_address,
@@ -266,7 +269,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 self.log_error("code %s, message %s", exc.status_code or "-", exc.reason)
                 return self._send_final(channel, exc.response)
             if event is NEED_DATA:
-                if not self._send_final(channel, connection.data_to_send()):
+                pending = connection.data_to_send()  # usually b"" (a 100 Continue, else nothing)
+                if pending and not self._send_final(channel, pending):
                     return False
                 # The core says which deadline applies, and what to send when it passes.
                 idle = connection.deadline == IDLE_DEADLINE
@@ -315,10 +319,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # The access log's request line, rebuilt from the core's parse (never parsed here).
         self.command, self.path, self.request_version = request_parts(environ)
         self.requestline = f"{self.command} {self.path} {self.request_version}"
-        handler = self.server_handler_class(
-            self, connection, channel,
-            use_sendfile=channel.has_socket and self._own_files(),
-        )
+        handler = self.server_handler_class(self, connection, channel,
+                                            use_sendfile=self._use_sendfile)
         try:
             info = handler.run(self.server.get_app() or _no_app, environ)
         except OSError as exc:
