@@ -25,7 +25,13 @@ from wsgicore import (
     RequestReceived,
     ResponseInfo,
 )
-from wsgidrivers._common.accesslog import log_line, not_completed_message, request_parts, write_stderr
+from wsgidrivers._common.accesslog import (
+    log_date,
+    log_line,
+    not_completed_message,
+    request_parts,
+    write_stderr,
+)
 from wsgidrivers._common.types import ExcInfo, StartResponse, WSGIApplication
 
 from ._server import WSGIServer, server_version
@@ -211,6 +217,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         """The client's address for the log; ``-`` on a Unix socket (no address)."""
         address = self.client_address
         return str(address[0]) if isinstance(address, tuple) and address else "-"
+
+    def log_date_time_string(self) -> str:
+        """The access log's date (http.server's format), formatted once per second."""
+        return log_date()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Write ``addr - - [date] message`` to ``sys.stderr``, control characters escaped."""
