@@ -36,6 +36,7 @@ from ._status import ErrorResponses, serialize_head
 __all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
 
 _CONTINUE = serialize_head("100 Continue", "")
+_PROTOCOLS = tuple(f"HTTP/1.{minor}" for minor in range(10))  # SERVER_PROTOCOL by minor version
 
 #: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
@@ -249,7 +250,7 @@ class Connection:
         self._method = request_line.method
         try:
             environ = self._environ.build(
-                request_line.method, request_line.target, f"HTTP/1.{request_line.minor}", headers
+                request_line.method, request_line.target, _PROTOCOLS[request_line.minor], headers
             )
         except Refusal as exc:  # a trusted proxy's forwarding header is unusable
             raise self._fail(exc.status, exc.reason) from None
