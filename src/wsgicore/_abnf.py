@@ -49,6 +49,12 @@ _TARGET = rb"[\x21-\x7e]+"
 _TARGET_LENIENT = rb"[\x21-\x7e\x80-\xff]+"
 _VERSION = rb"HTTP/(?P<major>[0-9])\.(?P<minor>[0-9])"
 
+
+def _byte_class(excluded: bytes) -> bytes:
+    """A character class of the VCHARs (0x21-0x7E) not in ``excluded``."""
+    return b"[" + b"".join(re.escape(bytes([c])) for c in range(0x21, 0x7F) if c not in excluded) + b"]"
+
+
 #: RFC 9112 §3: request-line = method SP request-target SP HTTP-version.
 REQUEST_LINE = re.compile(rb"(?P<method>" + TOKEN + rb") (?P<target>" + _TARGET + rb") " + _VERSION)
 REQUEST_LINE_LENIENT = re.compile(
@@ -60,8 +66,13 @@ FIELD_LINE = re.compile(rb"(?P<name>" + TOKEN + rb"):" + _FIELD_VALUE)
 
 #: The whole head in one match, for the common case: CRLF line ends only, every line well formed.
 #: Anything this refuses goes to the line-by-line scanner, which finds the first fault and its status.
+#: Its groups are the request line's parts (as REQUEST_LINE's), so that line is not matched twice;
+#: an origin-form target (ORIGIN_FORM's rule, the usual case) is captured as ``origin``, already
+#: checked, any other as ``target``.
 STRICT_HEAD = re.compile(
-    TOKEN + rb" " + _TARGET + rb" HTTP/1\.[0-9]\r\n(?:" + TOKEN + rb":" + _FIELD_VALUE + rb"\r\n)*\r\n"
+    rb"(?P<method>" + TOKEN + rb") (?:(?P<origin>/" + _byte_class(b'?#"<>`{}\\') + rb"*(?:\?"
+    + _byte_class(b'#"<>') + rb"*)?)|(?P<target>" + _TARGET + rb")) HTTP/1\.(?P<minor>[0-9])\r\n(?:"
+    + TOKEN + rb":" + _FIELD_VALUE + rb"\r\n)*\r\n"
 )
 
 #: A field value without its leading and trailing OWS (RFC 9112 §5.1), for lines already validated.

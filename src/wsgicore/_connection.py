@@ -36,10 +36,29 @@ from ._status import ErrorResponses, serialize_head
 __all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
 
 _CONTINUE = serialize_head("100 Continue", "")
+_PROTOCOLS = tuple(f"HTTP/1.{minor}" for minor in range(10))  # SERVER_PROTOCOL by minor version
 
 #: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
 MIN_FETCH = 8192
+
+
+# ResponseInfo is a frozen dataclass (immutable, so equal ones can be shared), and making one costs
+# ~1.2 µs (its __init__ goes through object.__setattr__ per field): the common outcomes of a server are
+# few, so they are made once. Process-wide and safe so: keyed by plain ints and bools, bounded,
+# emptied when full; a racing insert stores an equal object.
+_INFOS: dict[tuple[int, int, bool, bool], ResponseInfo] = {}
+_INFOS_MAX = 1024
+
+
+def _response_info(status: int, body_bytes: int, keep_alive: bool, aborted: bool) -> ResponseInfo:
+    key = (status, body_bytes, keep_alive, aborted)
+    info = _INFOS.get(key)
+    if info is None:
+        if len(_INFOS) >= _INFOS_MAX:
+            _INFOS.clear()
+        info = _INFOS[key] = ResponseInfo(status, body_bytes, keep_alive, aborted)
+    return info
 
 
 class Connection:
@@ -132,6 +151,8 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Drain the output buffer (a ``100 Continue``, for instance)."""
+        if not self._out:
+            return b""  # the usual case, asked after every response: no new object
         out = bytes(self._out)
         self._out.clear()
         return out
@@ -221,14 +242,15 @@ class Connection:
     ) -> RequestReceived:
         config = self.config
         self._scanner.reset()
-        self._new_request_state()
+        # The per-request state is already fresh: it is reset whenever the connection enters
+        # AWAIT_HEAD (in __init__ and in _end_cycle), and only a head can leave that phase.
         self._requests += 1
         http11 = request_line.minor >= 1
         self._http11 = http11
         self._method = request_line.method
         try:
             environ = self._environ.build(
-                request_line.method, request_line.target, f"HTTP/1.{request_line.minor}", headers
+                request_line.method, request_line.target, _PROTOCOLS[request_line.minor], headers
             )
         except Refusal as exc:  # a trusted proxy's forwarding header is unusable
             raise self._fail(exc.status, exc.reason) from None
@@ -380,7 +402,9 @@ class Connection:
             raise LocalProtocolError("run_app() needs a request: call next_event() until "
                                      "RequestReceived, once per request")
         if fetch is not None:
-            environ["wsgi.input"] = self.input_stream(self._flushing(fetch, send))
+            # Without a body nothing is ever fetched (and no 100 Continue can be owed).
+            environ["wsgi.input"] = self.input_stream(
+                fetch if self._body_done else self._flushing(fetch, send))
         if errors is not None:
             environ["wsgi.errors"] = errors
         self._responding = True
@@ -453,7 +477,9 @@ class Connection:
         if self._body_error is not None and not writer.head_sent:
             status = self._body_error.status_code or 0
         self._phase = move(self._phase, Input.RESPONSE)
-        return ResponseInfo(status, writer.body_bytes, self._keep_after, aborted, tuple(unreported))
+        if unreported:
+            return ResponseInfo(status, writer.body_bytes, self._keep_after, aborted, tuple(unreported))
+        return _response_info(status, writer.body_bytes, self._keep_after, aborted)
 
     def _flushing(
         self, fetch: Callable[[int], bytes], send: Callable[[bytes], None]

@@ -81,8 +81,11 @@ class EnvironBuilder:
         environ["SERVER_PROTOCOL"] = http_version
         raw_target = target.decode("latin-1")
         environ["REQUEST_URI"] = environ["RAW_URI"] = raw_target
+        keys = _KEYS
         for name, value in headers:
-            key = _environ_key(name)
+            key = keys.get(name)  # the memo first: a call per field is most of this loop's cost
+            if key is None:
+                key = _environ_key(name)
             if not key:
                 continue
             text = value.decode("latin-1")

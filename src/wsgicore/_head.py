@@ -18,6 +18,7 @@ from ._errors import Refusal
 __all__ = ["HeadScanner", "RequestLine", "check_semantics"]
 
 _CR = 13
+_BLANK_LINE_START = (13, 10)  # CR, LF
 _LEADING_CRLF = re.compile(rb"(?:\r\n)+")
 _LEADING_NEWLINES = re.compile(rb"(?:\r?\n)+")
 # One field's value inside the lower-cased head: the field lines have already been validated.
@@ -26,6 +27,10 @@ _FIELD_VALUES = {
     name: re.compile(rb"\n" + name + rb":" + _abnf.OWS_STRIPPED_VALUE)
     for name in (b"host", b"content-length", b"transfer-encoding")
 }
+# The one Host field line of a lower-cased, validated head, matched where it starts: "host:" OWS
+# uri-host [":" port] OWS (RFC 9112 §3.2). The leading OWS is possessive: with an empty host the two
+# OWS runs could otherwise split k blanks k ways (O(k**2)); the host has no SP or HTAB.
+_HOST_LINE = re.compile(rb"\nhost:[ \t]*+(?:" + _abnf.HOST_VALUE.pattern + rb")[ \t]*\r?\n")
 _MAX_CONTENT_LENGTH_DIGITS = 18  # below 2**63; int() of a longer digit string is pointless work
 
 
@@ -48,14 +53,15 @@ class HeadScanner:
     so bytes fed one at a time are scanned once. ``reset`` prepares it for the next request.
     """
 
-    __slots__ = ("_config", "_fast_limit", "_strict", "at_eof", "fast", "lf_only", "lines", "pos",
-                 "request_line", "size")
+    __slots__ = ("_config", "_fast_limit", "_few_fields", "_strict", "at_eof", "fast", "lf_only",
+                 "lines", "pos", "request_line", "size")
 
     def __init__(self, config: Config) -> None:
         self._config = config
         self._strict = not (config.allow_bare_lf or config.allow_raw_non_ascii_target)
         # A head no longer than both line limits cannot break either of them.
         self._fast_limit = min(config.max_request_line, config.max_header_field, config.max_head_bytes)
+        self._few_fields = 4 * config.max_header_count
         self.reset()
 
     def reset(self) -> None:
@@ -69,7 +75,7 @@ class HeadScanner:
 
     def skip_blank_lines(self, buf: bytearray) -> None:
         """Drop empty lines before a request line (RFC 9112 §2.2: a server SHOULD ignore them)."""
-        if self.pos == 0 and bytes(buf[:1]) in (b"\r", b"\n"):
+        if self.pos == 0 and buf and buf[0] in _BLANK_LINE_START:
             pattern = _LEADING_NEWLINES if self._config.allow_bare_lf else _LEADING_CRLF
             match = pattern.match(buf)
             if match is not None:
@@ -78,16 +84,22 @@ class HeadScanner:
     def scan(self, buf: bytearray, eof: bool) -> int | None:
         if self.pos == 0 and self._strict:
             end = buf.find(b"\r\n\r\n")
-            if (
-                end >= 0
-                and end + 2 <= self._fast_limit
-                and _abnf.STRICT_HEAD.fullmatch(buf, 0, end + 4)
-                and buf.count(b"\r\n", 0, end) <= self._config.max_header_count
-            ):
-                self.request_line = self._check_request_line(bytes(buf[: buf.find(b"\r\n")]))
-                self.pos = end + 4
-                self.fast = True
-                return end + 4
+            if end >= 0 and end + 2 <= self._fast_limit:
+                match = _abnf.STRICT_HEAD.fullmatch(buf, 0, end + 4)
+                # A field line takes at least 4 bytes ("a:" CRLF): a short head cannot have too many.
+                if match is not None and (end <= self._few_fields
+                                          or buf.count(b"\r\n", 0, end) <= self._config.max_header_count):
+                    # The match is REQUEST_LINE's with major version 1, and the head is no longer
+                    # than max_request_line: only the form of a target other than origin-form
+                    # (which the match checked) is left to check.
+                    method, target, other_target, minor = match.groups()  # its only groups
+                    if target is None:
+                        target = other_target
+                        _check_target_form(method, target)
+                    self.request_line = RequestLine(method, target, int(minor))
+                    self.pos = end + 4
+                    self.fast = True
+                    return end + 4
         return self._scan_lines(buf, eof)
 
     def _scan_lines(self, buf: bytearray, eof: bool) -> int | None:
@@ -297,6 +309,15 @@ def _values(lower_head: bytes, name: bytes) -> list[bytes]:
     return _FIELD_VALUES[name].findall(lower_head)
 
 
+def _only_value(lower_head: bytes, name: bytes) -> bytes:
+    """The value of a field the head has exactly once (counted by the caller): matched where it
+    starts, instead of searched for from the head's start."""
+    match = _FIELD_VALUES[name].match(lower_head, lower_head.find(b"\n" + name + b":"))
+    if match is None:  # not reached: the field lines were validated
+        raise Refusal(400, f"invalid {name.decode()} field")
+    return match[1]
+
+
 def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> int | None:
     """Check Host and the body framing fields; return the body length, or None for chunked.
 
@@ -310,7 +331,7 @@ def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> i
         raise Refusal(400, "HTTP/1.1 request without Host (RFC 9112 §3.2)")
     if hosts > 1:
         raise Refusal(400, "more than one Host field (RFC 9112 §3.2)")
-    if hosts == 1 and _abnf.HOST_VALUE.fullmatch(_values(lower, b"host")[0]) is None:
+    if hosts == 1 and _HOST_LINE.match(lower, lower.find(b"\nhost:")) is None:
         raise Refusal(400, "invalid Host value (RFC 9112 §3.2)")
     lengths = lower.count(b"\ncontent-length:")
     codings = lower.count(b"\ntransfer-encoding:")
@@ -319,7 +340,7 @@ def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> i
         # RFC 9112 §6.3: a repeated or list-valued Content-Length is a smuggling vector; refuse it.
         if lengths > 1:
             raise Refusal(400, "more than one Content-Length field")
-        value = _values(lower, b"content-length")[0]
+        value = _only_value(lower, b"content-length")
         if _abnf.CONTENT_LENGTH.fullmatch(value) is None:
             raise Refusal(400, "invalid Content-Length value")
         if len(value) > _MAX_CONTENT_LENGTH_DIGITS:

@@ -1,6 +1,7 @@
 """The choice of head parser: a head the gate's fast path vouched for is only split into fields;
 any other is parsed and validated by h11 first (one fresh ``h11.Connection`` per head). Both take
-their field list from the one splitter, ``_abnf.FIELDS``, so the environ never depends on which ran.
+their field list from the one splitter, ``_abnf.FIELDS`` (or, for a strict head, a split that gives the
+same pairs), so the environ never depends on which ran.
 
 Why two: h11's parse costs ~21 µs, about two thirds of wsgiref's whole in-memory cycle, so heads
 that arrive whole and match ``_abnf.STRICT_HEAD`` skip it; heads in pieces, long heads and the legacy
@@ -26,10 +27,23 @@ def request_fields(
     head: bytes, scanner: HeadScanner, request_line: RequestLine, allow_raw_non_ascii_target: bool
 ) -> list[tuple[bytes, bytes]]:
     """The (name, value) field lines of a complete, gate-checked head, values without OWS."""
-    if not scanner.fast:
-        _validate_with_h11(head, request_line, scanner.at_eof, allow_raw_non_ascii_target)
+    if scanner.fast:
+        return _split_strict(head)
+    _validate_with_h11(head, request_line, scanner.at_eof, allow_raw_non_ascii_target)
     # (h11's own list would lower-case Transfer-Encoding's value, for one.)
     return _abnf.FIELDS.findall(head)
+
+
+def _split_strict(head: bytes) -> list[tuple[bytes, bytes]]:
+    """``_abnf.FIELDS.findall(head)`` for a head that matched ``_abnf.STRICT_HEAD``, at half its
+    cost: every line ends in CRLF and every field line is ``token ":" value`` with no CR or LF in
+    the value, so splitting at CRLF and the first colon and stripping SP/HTAB gives the same pairs
+    (the split-invariance tests compare the two on every input)."""
+    fields = []
+    for line in head.split(b"\r\n")[1:-2]:  # the request line; the blank line and what follows it
+        name, _, value = line.partition(b":")
+        fields.append((name, value.strip(b" \t")))
+    return fields
 
 
 def _validate_with_h11(

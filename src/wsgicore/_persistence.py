@@ -13,7 +13,8 @@ def said_close(environ: dict[str, Any]) -> bool:
     connection = environ.get("HTTP_CONNECTION")
     # RFC 9110 §5.6.1: list elements are separated by OWS (SP, HTAB) only; str.strip() would also
     # take "\x85" and "\xa0" away and let "close\x85" count as "close".
-    return connection is not None and "close" in (
+    # Most requests say nothing or "keep-alive": no "close" anywhere in the value, no need to split.
+    return connection is not None and "close" in connection.lower() and "close" in (
         token.strip(" \t") for token in connection.lower().split(",")
     )
 

@@ -71,6 +71,21 @@ _HOP_BY_HOP = frozenset({
 _CHECKED_NAMES: dict[str, str] = {}
 _CHECKED_NAMES_MAX = 1024
 
+# A validated (name, value) field -> (its kind, its line on the wire, its Content-Length or -1), and a
+# validated status -> its code: most responses repeat the same few fields ("Content-Type: text/html")
+# and statuses, and validating one costs two regex matches. Process-wide and safe so: a pure
+# function's memo keyed by exact ``str`` only (checked with ``type() is str`` before the lookup, so
+# no __eq__/__hash__ of the app's runs or can match), bounded in entries and in the length of what it
+# keeps, emptied when full (so one-off values cannot keep common ones out for good); a racing insert
+# writes the same value.
+_CHECKED_FIELDS: dict[tuple[str, str], tuple[int, str, int]] = {}
+_CHECKED_FIELDS_MAX = 1024
+_CHECKED_FIELD_SIZE = 256
+_CHECKED_STATUS: dict[str, int] = {}
+_CHECKED_STATUS_MAX = 256
+_OTHER, _CONTENT_LENGTH, _DATE, _SERVER = range(4)
+_KINDS = {"content-length": _CONTENT_LENGTH, "date": _DATE, "server": _SERVER}
+
 # Framing of the response body (RFC 9112 §6.3).
 _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
 
@@ -104,6 +119,45 @@ def _lower_valid_name(name: str) -> str:
     if len(_CHECKED_NAMES) < _CHECKED_NAMES_MAX:
         _CHECKED_NAMES[name] = lower
     return lower
+
+
+def _check_status(status: str) -> int:
+    """The code of a valid status (``status`` is an exact ``str``), remembered."""
+    if _STATUS.fullmatch(status) is None:
+        raise ApplicationError(f"status {status!r} is not '<3 digits> <reason>' in latin-1 "
+                               f"without control characters")
+    code = int(status[:3])
+    if len(status) <= _CHECKED_FIELD_SIZE:
+        if len(_CHECKED_STATUS) >= _CHECKED_STATUS_MAX:
+            _CHECKED_STATUS.clear()
+        _CHECKED_STATUS[status] = code
+    return code
+
+
+def _check_field(name: Any, value: Any) -> tuple[int, str, int]:
+    """Validate one response field: its kind, its line on the wire, its Content-Length (else -1).
+    Remembered when both parts are exact ``str`` (anything else is converted first, never cached)."""
+    cacheable = type(name) is str and type(value) is str
+    if type(name) is not str:
+        name = _plain_str(name, "header name")
+    lower = _lower_valid_name(name)
+    if type(value) is not str:
+        value = _plain_str(value, f"value of header {name!r}")
+    if _BAD_VALUE.search(value) is not None:
+        raise ApplicationError(f"value of header {name!r} contains a control character or "
+                               f"a character outside latin-1")
+    kind = _KINDS.get(lower, _OTHER)
+    length = -1
+    if kind == _CONTENT_LENGTH:
+        if _DIGITS.fullmatch(value.strip(" \t")) is None:
+            raise ApplicationError(f"invalid or repeated Content-Length {value!r}")
+        length = int(value)
+    checked = (kind, f"{name}: {value}\r\n", length)
+    if cacheable and len(name) + len(value) <= _CHECKED_FIELD_SIZE:
+        if len(_CHECKED_FIELDS) >= _CHECKED_FIELDS_MAX:
+            _CHECKED_FIELDS.clear()
+        _CHECKED_FIELDS[(name, value)] = checked
+    return checked
 
 
 class ResponseWriter:
@@ -180,39 +234,39 @@ class ResponseWriter:
         return self.write
 
     def _set(self, status: str, headers: list[tuple[str, str]]) -> None:
-        if type(status) is not str:
+        code = _CHECKED_STATUS.get(status) if type(status) is str else None
+        if code is None:
             status = _plain_str(status, "status")
-        if _STATUS.fullmatch(status) is None:
-            raise ApplicationError(f"status {status!r} is not '<3 digits> <reason>' in latin-1 "
-                                   f"without control characters")
+            code = _check_status(status)
         if not isinstance(headers, list):
             raise ApplicationError(f"response_headers must be a list, not {type(headers).__name__}")
         lines = []
         length: int | None = None
         has_date = has_server = False
+        checked_fields = _CHECKED_FIELDS
         for item in headers:
             if type(item) is not tuple or len(item) != 2:
                 raise ApplicationError(f"each header must be a (name, value) tuple, not {item!r}")
             name, value = item
-            if type(name) is not str:
-                name = _plain_str(name, "header name")
-            lower = _lower_valid_name(name)
-            if type(value) is not str:
-                value = _plain_str(value, f"value of header {name!r}")
-            if _BAD_VALUE.search(value) is not None:
-                raise ApplicationError(f"value of header {name!r} contains a control character or "
-                                       f"a character outside latin-1")
-            if lower == "content-length":
-                if length is not None or _DIGITS.fullmatch(value.strip(" \t")) is None:
-                    raise ApplicationError(f"invalid or repeated Content-Length {value!r}")
-                length = int(value)
-            elif lower == "date":
-                has_date = True
-            elif lower == "server":
-                has_server = True
-            lines.append(f"{name}: {value}\r\n")
+            if type(name) is str and type(value) is str:
+                checked = checked_fields.get(item)
+                if checked is None:
+                    checked = _check_field(name, value)
+            else:
+                checked = _check_field(name, value)
+            kind, line, field_length = checked
+            if kind:
+                if kind == _CONTENT_LENGTH:
+                    if length is not None:
+                        raise ApplicationError(f"invalid or repeated Content-Length {value!r}")
+                    length = field_length
+                elif kind == _DATE:
+                    has_date = True
+                else:
+                    has_server = True
+            lines.append(line)
         self._status = status
-        self.status_code = int(status[:3])
+        self.status_code = code
         self._block = "".join(lines)
         self._length = length
         self._has_date = has_date

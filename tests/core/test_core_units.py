@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from wsgicore import ApplicationError, Config, LocalProtocolError
+from wsgicore import ApplicationError, Config, LocalProtocolError, _abnf
 from wsgicore._body import ChunkedReader, LengthReader
 from wsgicore._errors import Refusal
 from wsgicore._head import HeadScanner
@@ -115,6 +117,25 @@ def test_both_head_parsers_give_the_same_fields() -> None:
     fields = request_fields(HEAD, fast, fast.request_line, False)
     assert fields == request_fields(HEAD, slow, slow.request_line, False)
     assert fields == [(b"Host", b"h"), (b"X-Y", b"v w")]
+
+
+_FIELD_VALUES = st.lists(st.sampled_from([b" ", b"\t", b"a", b":", b"\x80", b"\xff", b"~"]),
+                         max_size=8).map(b"".join)
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"Host", b"X-Y", b"a", b"Content-Type"]), _FIELD_VALUES),
+                max_size=5))
+def test_strict_split_gives_the_fields_findall_gives(fields: list[tuple[bytes, bytes]]) -> None:
+    # The fast path splits a strict head at CRLF and the first colon instead of FIELDS.findall:
+    # the pairs must be the same, OWS (SP/HTAB) stripped at both ends and nothing else.
+    head = b"GET / HTTP/1.1\r\n" + b"".join(n + b":" + v + b"\r\n" for n, v in fields) + b"\r\n"
+    scanner = HeadScanner(Config(max_header_count=10))
+    assert scanner.scan(bytearray(head), False) == len(head)
+    assert scanner.fast
+    assert scanner.request_line is not None
+    assert request_fields(head, scanner, scanner.request_line, False) == _abnf.FIELDS.findall(head)
+    assert [name for name, _ in request_fields(head, scanner, scanner.request_line, False)] == [
+        name for name, _ in fields]
 
 
 @pytest.mark.parametrize(
@@ -264,3 +285,12 @@ def test_error_responses_carry_date_and_server_and_no_content_for_head() -> None
     head_only = errors.make(400, "bad", head_request=True)
     assert head_only == full[: full.index(b"\r\n\r\n") + 4]
     assert b"Content-Length: 20\r\n" in head_only  # the length of the GET answer (RFC 9110 §9.3.2)
+
+
+@given(st.binary(max_size=12).map(lambda tail: b"/" + bytes(0x21 + byte % 0x5E for byte in tail)))
+def test_strict_head_origin_group_is_origin_form(target: bytes) -> None:
+    # The fast path skips _check_target_form for a target STRICT_HEAD captured as origin-form:
+    # that must be exactly the targets ORIGIN_FORM accepts.
+    match = _abnf.STRICT_HEAD.fullmatch(b"GET " + target + b" HTTP/1.1\r\n\r\n")
+    assert match is not None
+    assert (match["origin"] is not None) == (_abnf.ORIGIN_FORM.fullmatch(target) is not None)

@@ -25,7 +25,13 @@ from wsgicore import (
     RequestReceived,
     ResponseInfo,
 )
-from wsgidrivers._common.accesslog import log_line, not_completed_message, request_parts, write_stderr
+from wsgidrivers._common.accesslog import (
+    log_date,
+    log_line,
+    not_completed_message,
+    request_parts,
+    write_stderr,
+)
 from wsgidrivers._common.types import ExcInfo, StartResponse, WSGIApplication
 
 from ._server import WSGIServer, server_version
@@ -139,6 +145,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     _socket_rfile: Any = None  # the socket's own files, once made
     _socket_wfile: Any = None
     _request_environ: dict[str, Any]
+    _use_sendfile = False
 
     def setup(self) -> None:
         """StreamRequestHandler's setup, except that ``rfile``/``wfile`` are made when first used:
@@ -211,6 +218,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         address = self.client_address
         return str(address[0]) if isinstance(address, tuple) and address else "-"
 
+    def log_date_time_string(self) -> str:
+        """The access log's date (http.server's format), formatted once per second."""
+        return log_date()
+
     def log_message(self, format: str, *args: Any) -> None:
         """Write ``addr - - [date] message`` to ``sys.stderr``, control characters escaped."""
         write_stderr(log_line(self.address_string(), self.log_date_time_string(), format % args))
@@ -228,6 +239,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         channel = Channel(None if direct else self.rfile, None if direct else self.wfile, sock,
                           direct=direct,
                           kernel_timeouts=self.server.inherited_timeouts)
+        # Decided once per connection, as ``direct`` is: sendfile() needs the socket's own files.
+        self._use_sendfile = channel.has_socket and self._own_files()
         unix = self.server.is_unix  # no addresses: peer and sockname None, as in every driver
         connection = Connection(self.server.connection_config(),
                                 peer=None if unix else self.client_address,
@@ -266,7 +279,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 self.log_error("code %s, message %s", exc.status_code or "-", exc.reason)
                 return self._send_final(channel, exc.response)
             if event is NEED_DATA:
-                if not self._send_final(channel, connection.data_to_send()):
+                pending = connection.data_to_send()  # usually b"" (a 100 Continue, else nothing)
+                if pending and not self._send_final(channel, pending):
                     return False
                 # The core says which deadline applies, and what to send when it passes.
                 idle = connection.deadline == IDLE_DEADLINE
@@ -315,10 +329,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # The access log's request line, rebuilt from the core's parse (never parsed here).
         self.command, self.path, self.request_version = request_parts(environ)
         self.requestline = f"{self.command} {self.path} {self.request_version}"
-        handler = self.server_handler_class(
-            self, connection, channel,
-            use_sendfile=channel.has_socket and self._own_files(),
-        )
+        handler = self.server_handler_class(self, connection, channel,
+                                            use_sendfile=self._use_sendfile)
         try:
             info = handler.run(self.server.get_app() or _no_app, environ)
         except OSError as exc:
