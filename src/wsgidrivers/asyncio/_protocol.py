@@ -67,6 +67,7 @@ class WSGIProtocol(asyncio.Protocol):
         self._deadline = Deadline(self._deadline_passed)
         self._hard_deadline = math.inf
         self._bridge = Bridge(service.io_timeout, on_output=self._flush, on_drained=self._resume_reading)
+        self._socket_io: SocketIO | None = None
 
     # ---- asyncio.Protocol ---------------------------------------------------------------------------
 
@@ -241,7 +242,9 @@ class WSGIProtocol(asyncio.Protocol):
         channel: Bridge | SocketIO = self._bridge
         if sock is not None:
             self._require_transport().pause_reading()
-            channel = SocketIO(sock, self._bridge, service.io_timeout)
+            if self._socket_io is None:  # one per connection: it keeps a poll object
+                self._socket_io = SocketIO(sock, self._bridge, service.io_timeout)
+            channel = self._socket_io
         try:
             service.run_job(serve_request, service, conn, channel, self._addr, environ)
         except RuntimeError:  # the pool is shut down
