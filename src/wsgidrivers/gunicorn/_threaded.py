@@ -22,7 +22,15 @@ from wsgicore import Config, Problem, ResponseInfo
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import WSGIApp
-from ._drivers import SETTING_NAMES, ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
+from ._drivers import (
+    KERNEL_TIMEOUTS,
+    SETTING_NAMES,
+    ServerHandler,
+    ThreadingWSGIServer,
+    WSGIRequestHandler,
+    is_loopback,
+    set_kernel_timeout,
+)
 from ._pool import ConnectionThreads, Slots
 
 __all__ = ["ThreadWorker"]
@@ -54,6 +62,7 @@ class _State:
         self.threads = ConnectionThreads()
         self._lock = threading.Lock()
         self.open = 0
+        self.limit = worker.settings.connections
         #: Graceful stop: each request is answered with "Connection: close". (The servers' own
         #: ``stopping`` would also close a kept-alive connection as soon as it is idle, racing
         #: with a request its client may be sending; this way that request is answered.)
@@ -66,7 +75,12 @@ class _State:
     def closed(self) -> None:
         with self._lock:
             self.open -= 1
-        self.worker.wake()  # the loop may accept again, or finish stopping
+            was_full = self.open + 1 >= self.limit
+        # Wake the loop only when it waits for this: it stopped polling the listeners (full), or it
+        # is stopping. A wake-up per connection cost a pipe write, two reads and a loop turn (with
+        # its GIL hand-overs) in the main thread: 7 system calls of 26 per new connection.
+        if was_full or self.stopping or not self.worker.alive:
+            self.worker.wake()
 
 
 class _WorkerServerHandler(ServerHandler):
@@ -118,6 +132,8 @@ class _UnixWorkerHandler(_WorkerHandler):
 class _WorkerServer(ThreadingWSGIServer):
     """The blocking driver's server around one listening socket handed over by the arbiter."""
 
+    _listener_receive_buffer = False  # SO_RCVBUF is set on the listener (see _set_inherited_options)
+
     def __init__(self, state: _State, listener: socket.socket) -> None:
         self.state = state
         settings = state.worker.settings
@@ -137,33 +153,70 @@ class _WorkerServer(ThreadingWSGIServer):
         address = listener.getsockname()
         if isinstance(address, tuple):
             self.server_name, self.server_port = str(address[0]), int(address[1])
+            self._set_inherited_options(listener)
         else:  # a Unix socket: no host or port of its own
             self.server_name, self.server_port = "localhost", 443 if state.tls is not None else 80
         self.setup_environ()
         self.set_app(state.worker.wsgi)
+
+    def _set_inherited_options(self, listener: socket.socket) -> None:
+        """Set on the TCP listener the options its accepted sockets inherit (Linux), as the blocking
+        driver does for its own listener: TCP_NODELAY, SO_RCVTIMEO (head_timeout), SO_SNDTIMEO
+        (io_timeout) and, when every client is local (a loopback listener), SO_RCVBUF. Set per
+        connection they were 4 system calls of each new connection's 26. Every worker sets the same
+        values on the listener they share. (A Unix socket's accept() inherits none of them: its
+        connections keep the per-connection calls.)"""
+        if not KERNEL_TIMEOUTS:
+            return
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_kernel_timeout(listener, socket.SO_RCVTIMEO, self.head_timeout)
+        set_kernel_timeout(listener, socket.SO_SNDTIMEO, self.io_timeout)
+        self.inherited_timeouts = (self.head_timeout, self.io_timeout)
+        # Connections queued before the options were set lack them: get_request() checks the
+        # accepted ones until one has them (the blocking driver's adopt_socket rule).
+        self._check_inherited = True
+        if self.receive_buffer is not None and is_loopback(self.server_name):
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+            self._listener_receive_buffer = True
+
+    def receive_buffer_for(self, client_address: Any) -> int | None:
+        if self._listener_receive_buffer:
+            return None  # inherited from the listener
+        return super().receive_buffer_for(client_address)
 
     def connection_config(self) -> Config:
         """The Config of every connection: the drivers' rule (see WorkerSettings.serving_config)."""
         return self._connection_config
 
     def accept_burst(self) -> None:
-        """Accept the connections waiting (at most a burst, and within --worker-connections)."""
+        """Accept the connections waiting (within --worker-connections), then hand them to their
+        threads.
+
+        With no connection open (a lone client), one: a second accept() would almost always fail
+        with EAGAIN, and in the main thread that system call is also a GIL hand-over with the
+        connection thread just woken. Otherwise up to ``_ACCEPT_BURST``. The listener is
+        level-triggered: connections left waiting are reported again at once. The threads are woken
+        once the accepts are done, so that they do not wait for the GIL behind them.
+        """
         state = self.state
-        limit = state.worker.settings.connections
-        for _ in range(_ACCEPT_BURST):
-            if state.open >= limit or not state.worker.alive:
-                return  # full, or stopping: what waits in the backlog is for the other workers
+        limit = state.limit
+        accepted: list[tuple[Any, Any]] = []
+        for _ in range(_ACCEPT_BURST if state.open else 1):
+            if state.open + len(accepted) >= limit or not state.worker.alive:
+                break  # full, or stopping: what waits in the backlog is for the other workers
             try:
                 request, client_address = self.get_request()
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as exc:
                 if exc.errno in _TRANSIENT:
                     continue
                 state.log.warning("accept() failed: %s", exc)  # EMFILE and the like: retry later
-                return
+                break
             if _INHERITS_NONBLOCK:
                 request.setblocking(True)  # the handler's reads and writes block (with timeouts)
+            accepted.append((request, client_address))
+        for request, client_address in accepted:
             self.process_request(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -218,10 +271,18 @@ class ThreadWorker(CoreWorker):
         selector.register(self.PIPE[0], selectors.EVENT_READ, None)
         accepting = False
         interval = self.settings.heartbeat
+        checks_due = 0.0
         try:
             while self.alive:
-                self.beat()
-                wanted = state.open < self.settings.connections
+                # The heartbeat and the parent check (a system call) a few times per interval, not
+                # on every turn: under load the loop turns once per accept.
+                now = time.monotonic()
+                if now >= checks_due:
+                    checks_due = now + interval / 4
+                    self.beat()
+                    if self.parent_changed():
+                        break
+                wanted = state.open < state.limit
                 if wanted != accepting:
                     for server in servers:
                         if wanted:
@@ -229,15 +290,18 @@ class ThreadWorker(CoreWorker):
                         else:
                             selector.unregister(server.socket)
                     accepting = wanted
+                accepted = False
                 for key, _ in selector.select(interval):
                     if key.data is None:
                         self.drain_wakeups()
                     else:
                         key.data.accept_burst()
-                for server in servers:
-                    server.service_actions()  # finish lingering closes
-                if self.parent_changed():
-                    break
+                        accepted = True
+                if not accepted:
+                    # Lingering closes are finished by each connection's end; this pass is for
+                    # the quiet times (nothing ends, or nothing arrives for a heartbeat interval).
+                    for server in servers:
+                        server.service_actions()
             if accepting:
                 for server in servers:
                     selector.unregister(server.socket)
