@@ -1,10 +1,10 @@
 """``ThreadWorker``: gunicorn processes serving with the blocking driver, a thread per connection.
 
 Each listening socket the arbiter hands over gets a ``ThreadingWSGIServer`` of the blocking driver
-(its request handler, keep-alive, timeouts and lingering close, unchanged). Connections are accepted
-and served by reusable threads (see _acceptors: each idle one waits on the listeners), at most
-``--worker-connections`` at a time, and at most ``--threads`` requests are in the application at
-once; the worker's main thread heartbeats, handles signals and finishes lingering closes.
+(its request handler, keep-alive, timeouts and lingering close, unchanged); the worker's main thread
+accepts, heartbeats and handles signals. Connections are served by reusable threads, at most
+``--worker-connections`` at a time (the listeners are not polled while the worker is full), and at
+most ``--threads`` requests are in the application at once.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import selectors
 import socket
 import ssl
 import sys
+import threading
 import time
 from typing import Any, Final
 
 from wsgicore import Config, Problem, ResponseInfo
 
-from ._acceptors import Acceptors
 from ._base import CoreWorker, listening_socket
 from ._cycle import WSGIApp
 from ._drivers import (
@@ -31,13 +31,12 @@ from ._drivers import (
     is_loopback,
     set_kernel_timeout,
 )
-from ._pool import Slots
+from ._pool import ConnectionThreads, Slots
 
 __all__ = ["ThreadWorker"]
 
-#: Seconds an accepting thread pauses after accept() failed for want of resources (EMFILE and the
-#: like): the listener stays readable, and retrying at once would spin.
-_ACCEPT_ERROR_PAUSE: Final = 0.1
+#: Connections accepted per wake-up when several are waiting.
+_ACCEPT_BURST: Final = 16
 #: Whether an accepted socket inherits O_NONBLOCK from the (non-blocking) listener: not on Linux
 #: (accept(2)), yes on the BSDs and macOS.
 _INHERITS_NONBLOCK: Final = sys.platform != "linux"
@@ -60,16 +59,27 @@ class _State:
         self.cycle = worker.cycle
         self.tls = worker.tls
         self.app_slots = Slots(worker.settings.threads)
-        self.acceptors: Acceptors  # set once the servers exist
+        self.threads = ConnectionThreads()
+        self._lock = threading.Lock()
+        self.open = 0
+        self.limit = worker.settings.connections
         #: Graceful stop: each request is answered with "Connection: close". (The servers' own
         #: ``stopping`` would also close a kept-alive connection as soon as it is idle, racing
         #: with a request its client may be sending; this way that request is answered.)
         self.stopping = False
 
+    def opened(self) -> None:
+        with self._lock:
+            self.open += 1
+
     def closed(self) -> None:
-        """A connection ended. The main loop waits for that only while it stops: a wake-up per
-        connection cost a pipe write, two reads and a loop turn (with its GIL hand-overs)."""
-        if self.stopping or not self.worker.alive:
+        with self._lock:
+            self.open -= 1
+            was_full = self.open + 1 >= self.limit
+        # Wake the loop only when it waits for this: it stopped polling the listeners (full), or it
+        # is stopping. A wake-up per connection cost a pipe write, two reads and a loop turn (with
+        # its GIL hand-overs) in the main thread: 7 system calls of 26 per new connection.
+        if was_full or self.stopping or not self.worker.alive:
             self.worker.wake()
 
 
@@ -178,21 +188,42 @@ class _WorkerServer(ThreadingWSGIServer):
         """The Config of every connection: the drivers' rule (see WorkerSettings.serving_config)."""
         return self._connection_config
 
-    def accept_one(self) -> tuple[Any, Any] | None:
-        """A waiting connection (the socket and the peer's address), or None."""
-        try:
-            request, client_address = self.get_request()
-        except (BlockingIOError, InterruptedError):
-            return None  # another thread or worker took it
-        except OSError as exc:
-            if exc.errno not in _TRANSIENT:
-                self.state.log.warning("accept() failed: %s", exc)
-                time.sleep(_ACCEPT_ERROR_PAUSE)
-            return None
-        if _INHERITS_NONBLOCK:
-            request.setblocking(True)  # the handler's reads and writes block (with timeouts)
+    def accept_burst(self) -> None:
+        """Accept the connections waiting (within --worker-connections), then hand them to their
+        threads.
+
+        With at most one connection open (a lone client), one: a second accept() would almost
+        always fail with EAGAIN (measured: 1 per connection). Otherwise up to ``_ACCEPT_BURST``.
+        The listener is
+        level-triggered: connections left waiting are reported again at once. The threads are woken
+        once the accepts are done, so that they do not wait for the GIL behind them.
+        """
+        state = self.state
+        limit = state.limit
+        accepted: list[tuple[Any, Any]] = []
+        for _ in range(_ACCEPT_BURST if state.open > 1 else 1):
+            if state.open + len(accepted) >= limit or not state.worker.alive:
+                break  # full, or stopping: what waits in the backlog is for the other workers
+            try:
+                request, client_address = self.get_request()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                if exc.errno in _TRANSIENT:
+                    continue
+                state.log.warning("accept() failed: %s", exc)  # EMFILE and the like: retry later
+                break
+            if _INHERITS_NONBLOCK:
+                request.setblocking(True)  # the handler's reads and writes block (with timeouts)
+            accepted.append((request, client_address))
+        for request, client_address in accepted:
+            self.process_request(request, client_address)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
         # A Unix-socket peer has no address (accept() gives ''): the core takes None for that.
-        return request, client_address if isinstance(client_address, tuple) else None
+        peer = client_address if isinstance(client_address, tuple) else None
+        self.state.opened()
+        self.state.threads.submit(self.serve_connection, request, peer)
 
     def serve_connection(self, request: socket.socket, client_address: Any) -> None:
         """One connection, in a connection thread: TLS handshake, the handler, the close."""
@@ -211,7 +242,7 @@ class _WorkerServer(ThreadingWSGIServer):
             try:
                 self.shutdown_request(request)
             finally:
-                self.state.acceptors.finished()
+                self.state.closed()
 
     def _handshake(self, tls: ssl.SSLContext, request: socket.socket) -> socket.socket:
         # In the connection's thread, bounded like a request head: a client that never finishes its
@@ -236,24 +267,47 @@ class ThreadWorker(CoreWorker):
     def run(self) -> None:
         state = _State(self)
         servers = [_WorkerServer(state, listening_socket(s)) for s in self.sockets]
-        state.acceptors = Acceptors(servers, self.settings.connections, state.closed)
         selector = selectors.DefaultSelector()
         selector.register(self.PIPE[0], selectors.EVENT_READ, None)
+        accepting = False
         interval = self.settings.heartbeat
+        checks_due = 0.0
         try:
-            state.acceptors.start()
             while self.alive:
-                self.beat()
-                if selector.select(interval):
-                    self.drain_wakeups()
+                # The heartbeat and the parent check (a system call) a few times per interval, not
+                # on every turn: under load the loop turns once per accept.
+                now = time.monotonic()
+                if now >= checks_due:
+                    checks_due = now + interval / 4
+                    self.beat()
+                    if self.parent_changed():
+                        break
+                wanted = state.open < state.limit
+                if wanted != accepting:
+                    for server in servers:
+                        if wanted:
+                            selector.register(server.socket, selectors.EVENT_READ, server)
+                        else:
+                            selector.unregister(server.socket)
+                    accepting = wanted
+                accepted = False
+                for key, _ in selector.select(interval):
+                    if key.data is None:
+                        self.drain_wakeups()
+                    else:
+                        key.data.accept_burst()
+                        accepted = True
+                if not accepted:
+                    # Lingering closes are finished by each connection's end; this pass is for
+                    # the quiet times (nothing ends, or nothing arrives for a heartbeat interval).
+                    for server in servers:
+                        server.service_actions()
+            if accepting:
                 for server in servers:
-                    server.service_actions()  # finish lingering closes in quiet times
-                if self.parent_changed():
-                    break
+                    selector.unregister(server.socket)
             self._stop(state, servers, selector)
         finally:
             selector.close()
-            state.acceptors.close()
 
     def _stop(self, state: _State, servers: list[_WorkerServer],
               selector: selectors.BaseSelector) -> None:
@@ -261,13 +315,11 @@ class ThreadWorker(CoreWorker):
         (answered with "Connection: close"), or at its keep-alive timeout if idle; wait for them
         at most --graceful-timeout."""
         state.stopping = True
-        acceptors = state.acceptors
-        acceptors.stop()
         deadline = time.monotonic() + self.settings.graceful_timeout
-        while acceptors.open > 0:
+        while state.open > 0:
             left = deadline - time.monotonic()
             if left <= 0:
-                self.log.warning("Graceful timeout: %d connection(s) still open", acceptors.open)
+                self.log.warning("Graceful timeout: %d connection(s) still open", state.open)
                 break
             self.beat()
             if selector.select(min(left, self.settings.heartbeat)):
