@@ -1,10 +1,13 @@
-"""The ThreadWorker's per-connection economies, in-process: options set once on the listener, and
-no wake-up of the main loop per closed connection unless it waits for one."""
+"""The ThreadWorker's per-connection economies, in-process: options set once on the listener, no
+wake-up of the main loop per closed connection unless it waits for one, the standby thread's park
+and the exclusive wake-ups it relies on."""
 
 from __future__ import annotations
 
 import socket
 import struct
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +18,7 @@ pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install '
 from gunicorn.config import Config as GunicornConfig
 
 from wsgidrivers.gunicorn._drivers import KERNEL_TIMEOUTS
+from wsgidrivers.gunicorn._poll import Poller
 from wsgidrivers.gunicorn._settings import worker_settings
 from wsgidrivers.gunicorn._threaded import _State, _WorkerServer
 
@@ -101,3 +105,51 @@ def test_closed_connections_wake_the_loop_only_when_it_waits_for_them() -> None:
     state.opened()
     state.closed()
     assert worker.wakes == 3
+
+
+def test_standby_waits_for_a_quiet_worker() -> None:
+    worker = _Worker()
+    state = _State(worker)  # type: ignore[arg-type]
+    state.wait_quiet()  # nothing open: returns at once
+    state.opened()
+    done = threading.Event()
+
+    def park() -> None:
+        state.wait_quiet()
+        done.set()
+
+    thread = threading.Thread(target=park, daemon=True)
+    thread.start()
+    assert not done.wait(0.2)  # a connection is open: the main loop has the listeners
+    state.closed()
+    assert done.wait(5)
+    thread.join(5)
+
+
+@pytest.mark.skipif(not KERNEL_TIMEOUTS, reason="EPOLLEXCLUSIVE is Linux's")
+def test_exclusive_poll_wakes_the_first_waiter_only(served: tuple[_WorkerServer, Any]) -> None:
+    server, listener = served
+    first, second = Poller(), Poller()
+    try:
+        first.register(listener, "first", shared=True)
+        second.register(listener, "second", shared=True)
+        assert first.exclusive
+        assert second.exclusive
+        woken: list[str] = []
+        threads = [threading.Thread(target=lambda p=p: woken.extend(p.select(1)), daemon=True)
+                   for p in (first, second)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # both wait
+        with socket.create_connection(listener.getsockname(), timeout=5):
+            for thread in threads:
+                thread.join(3)
+        # The connection woke the first waiter registered, and it alone: the second slept until
+        # its timeout (a plain poll would have woken both).
+        assert woken == ["first"]
+        accepted = server.accept_one()
+        assert accepted is not None
+        accepted[0].close()
+    finally:
+        first.close()
+        second.close()
