@@ -20,7 +20,7 @@ from gunicorn.config import Config as GunicornConfig
 from wsgidrivers.gunicorn._drivers import KERNEL_TIMEOUTS
 from wsgidrivers.gunicorn._poll import Poller
 from wsgidrivers.gunicorn._settings import worker_settings
-from wsgidrivers.gunicorn._threaded import _State, _WorkerServer
+from wsgidrivers.gunicorn._threaded import _STANDBY_THREADS, _State, _WorkerServer
 
 
 class _Worker:
@@ -110,7 +110,9 @@ def test_closed_connections_wake_the_loop_only_when_it_waits_for_them() -> None:
 def test_standby_waits_for_a_quiet_worker() -> None:
     worker = _Worker()
     state = _State(worker)  # type: ignore[arg-type]
-    state.wait_quiet()  # nothing open: returns at once
+    for _ in range(_STANDBY_THREADS):
+        state.opened()
+        state.wait_quiet()  # as many open as standby threads is not load: returns at once
     state.opened()
     done = threading.Event()
 
@@ -120,8 +122,16 @@ def test_standby_waits_for_a_quiet_worker() -> None:
 
     thread = threading.Thread(target=park, daemon=True)
     thread.start()
-    assert not done.wait(0.2)  # a connection is open: the main loop has the listeners
+    assert not done.wait(0.2)  # busy: the main loop has the listeners
     state.closed()
+    assert done.wait(5)
+    thread.join(5)
+    state.opened()
+    done.clear()
+    thread = threading.Thread(target=park, daemon=True)
+    thread.start()
+    assert not done.wait(0.2)
+    state.stop()  # a stopping worker's standby threads leave
     assert done.wait(5)
     thread.join(5)
 

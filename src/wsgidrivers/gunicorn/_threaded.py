@@ -39,7 +39,11 @@ __all__ = ["ThreadWorker"]
 
 #: Connections accepted per wake-up when several are waiting.
 _ACCEPT_BURST: Final = 16
-#: Seconds the standby thread pauses after accept() failed for want of resources (EMFILE and the
+#: Connection threads that wait on the listeners themselves (see _Standby): two, so that a lone
+#: client's next connection finds one waiting while the other finishes the previous connection
+#: (with one, the main loop took half of them: strace, one client).
+_STANDBY_THREADS: Final = 2
+#: Seconds a standby thread pauses after accept() failed for want of resources (EMFILE and the
 #: like): its listener stays readable, and retrying at once would spin.
 _ACCEPT_ERROR_PAUSE: Final = 0.1
 #: Whether an accepted socket inherits O_NONBLOCK from the (non-blocking) listener: not on Linux
@@ -70,13 +74,13 @@ class _State:
         self.limit = worker.settings.connections
         #: The listeners' wake-ups are exclusive (see _poll and _Standby).
         self.exclusive = False
-        #: Set when the last open connection closes while the standby thread waits for that.
-        self.quiet = threading.Event()
-        self.standby_parked = False
+        #: Standby threads parked until the worker is quiet again (see wait_quiet).
+        self._quiet = threading.Condition(self._lock)
+        self.parked = 0
         #: The worker was full: a connection may wait that no poll will report any more (one an
         #: exclusive wake-up was spent on while it was declined), so the loop tries accept().
         self.recheck = False
-        # Written once at the graceful stop, never drained: wakes the standby thread for good.
+        # Written once at the graceful stop, never drained: wakes the standby threads for good.
         self.stop_r, self.stop_w = os.pipe()
         #: Graceful stop: each request is answered with "Connection: close". (The servers' own
         #: ``stopping`` would also close a kept-alive connection as soon as it is idle, racing
@@ -87,24 +91,36 @@ class _State:
         with self._lock:
             self.open += 1
 
+    def busy(self) -> bool:
+        """Whether more connections are open than there are standby threads: load (see _Standby)."""
+        return self.open > _STANDBY_THREADS
+
     def wait_quiet(self) -> None:
-        """Wait until no connection is open (or the worker stops): the standby thread's park."""
-        self.quiet.clear()
-        with self._lock:
-            self.standby_parked = self.open > 0
-        if self.standby_parked and not self.stopping:
-            self.quiet.wait()
-        self.standby_parked = False
+        """Wait until the worker is not busy, or stops: a standby thread's park."""
+        with self._quiet:
+            self.parked += 1
+            try:
+                while self.busy() and not self.stopping:
+                    self._quiet.wait()
+            finally:
+                self.parked -= 1
+
+    def stop(self) -> None:
+        """Graceful stop: see ThreadWorker._stop."""
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.stop_w, b".")  # the standby threads leave
+        with self._quiet:
+            self._quiet.notify_all()
 
     def closed(self) -> None:
         with self._lock:
             self.open -= 1
             was_full = self.open + 1 >= self.limit
-            quiet = self.open == 0 and self.standby_parked
             if was_full:
                 self.recheck = True
-        if quiet:
-            self.quiet.set()
+            if self.parked and not self.busy():
+                self._quiet.notify_all()
         # Wake the loop only when it waits for this: it stopped polling the listeners (full), or it
         # is stopping. A wake-up per connection cost a pipe write, two reads and a loop turn (with
         # its GIL hand-overs) in the main thread: 7 system calls of 26 per new connection.
@@ -306,11 +322,13 @@ class _Standby:
     Handing a connection from the main loop to a connection thread wakes a Python thread while the
     main thread holds the GIL: on a shared CPU the woken thread preempts, finds the GIL taken and
     sleeps again until the main thread blocks (py-spy: 9% of the main thread's samples on that
-    ``put``; 7 context switches per new connection with one client). This thread is registered on
-    the listeners (``EPOLLEXCLUSIVE``) before the main loop: while it waits, a new connection wakes
-    it and nobody else, and it serves the connection in the thread the kernel woke; while it is
-    busy, the kernel wakes the main loop, which hands over as before. It may take a connection
-    just as the worker became full: ``--worker-connections`` is then exceeded by one for a moment.
+    ``put``; 7 context switches per new connection with one client). The standby threads are
+    registered on the listeners (``EPOLLEXCLUSIVE``) before the main loop: a new connection wakes
+    one that waits, and nobody else, and it serves the connection in the thread the kernel woke;
+    while they are all busy, the kernel wakes the main loop, which hands over as before. Under
+    load they park (:meth:`_State.wait_quiet`): one more thread in the GIL's contention cost more
+    than the hand-overs (50 clients: 6.4 context switches per connection, 2.4 parked). A full
+    worker's standby takes nothing (the main loop's recheck does, once a connection ends).
     """
 
     def __init__(self, state: _State, servers: list[_WorkerServer]) -> None:
@@ -327,8 +345,8 @@ class _Standby:
         state = self.state
         try:
             while not state.stopping:
-                if state.open:
-                    self._park()
+                if state.busy():
+                    state.wait_quiet()
                     continue
                 # A connection this thread was woken for is accepted even when stopping: no
                 # other waiter was woken for it.
@@ -342,13 +360,6 @@ class _Standby:
                         break
         finally:
             self.poller.close()
-
-    def _park(self) -> None:
-        """Leave the listeners to the main loop while other connections are open: under load its
-        burst accepts and hand-overs cost less than one more thread in the GIL's contention
-        (measured, 50 clients: 6.4 context switches per connection with this thread polling
-        throughout, 2.4 either way with it parked). Back once the worker is quiet."""
-        self.state.wait_quiet()
 
 
 class ThreadWorker(CoreWorker):
@@ -364,14 +375,15 @@ class ThreadWorker(CoreWorker):
         servers = [_WorkerServer(state, listening_socket(s)) for s in self.sockets]
         poller = Poller()
         poller.register(self.PIPE[0], None)
-        # Registered on the listeners before the main loop, so that the kernel wakes it first.
-        standby = _Standby(state, servers) if poller.exclusive else None
+        # Registered on the listeners before the main loop, so that the kernel wakes them first.
+        standbys = ([_Standby(state, servers) for _ in range(_STANDBY_THREADS)]
+                    if poller.exclusive else [])
         state.exclusive = poller.exclusive
         accepting = False
         interval = self.settings.heartbeat
         checks_due = 0.0
         try:
-            if standby is not None:
+            for standby in standbys:
                 standby.start()
             while self.alive:
                 # The heartbeat and the parent check (a system call) a few times per interval, not
@@ -420,10 +432,7 @@ class ThreadWorker(CoreWorker):
         """Graceful stop: accept nothing more; each connection ends after its next response
         (answered with "Connection: close"), or at its keep-alive timeout if idle; wait for them
         at most --graceful-timeout."""
-        state.stopping = True
-        with contextlib.suppress(OSError):
-            os.write(state.stop_w, b".")  # the standby thread leaves
-        state.quiet.set()
+        state.stop()
         deadline = time.monotonic() + self.settings.graceful_timeout
         while state.open > 0:
             left = deadline - time.monotonic()
