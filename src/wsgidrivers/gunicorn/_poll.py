@@ -7,6 +7,7 @@ them. Elsewhere (or on a kernel without it) the ``selectors`` default, and ``exc
 
 from __future__ import annotations
 
+import contextlib
 import select
 import selectors
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 __all__ = ["Poller"]
 
 _EXCLUSIVE: int = getattr(select, "EPOLLEXCLUSIVE", 0)
+_MISSING = object()
 
 
 class Poller:
@@ -46,13 +48,16 @@ class Poller:
         self._data[fd] = data
 
     def unregister(self, fileobj: Any) -> None:
+        """Stop watching ``fileobj``; nothing if it is not watched (any thread may call this)."""
         fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
         if self._epoll is None:
             assert self._selector is not None
-            self._selector.unregister(fd)
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(fd)
             return
-        self._epoll.unregister(fd)
-        del self._data[fd]
+        if self._data.pop(fd, _MISSING) is not _MISSING:
+            with contextlib.suppress(OSError, ValueError):  # closed meanwhile
+                self._epoll.unregister(fd)
 
     def select(self, timeout: float | None) -> list[Any]:
         if self._epoll is None:

@@ -74,6 +74,10 @@ class _State:
         self.limit = worker.settings.connections
         #: The listeners' wake-ups are exclusive (see _poll and _Standby).
         self.exclusive = False
+        #: Every poll of the listeners (the main loop's, the standby threads'), for withdraw().
+        self.pollers: list[Poller] = []
+        self.servers: list[_WorkerServer] = []
+        self.withdrawn = False
         #: Standby threads parked until the worker is quiet again (see wait_quiet).
         self._quiet = threading.Condition(self._lock)
         self.parked = 0
@@ -90,6 +94,17 @@ class _State:
     def opened(self) -> None:
         with self._lock:
             self.open += 1
+
+    def withdraw(self) -> None:
+        """Take this worker's polls off the listeners at once (--max-requests reached, or
+        stopping), from any thread: a new connection then wakes another worker. The wake-ups are
+        exclusive: one spent on a stopping worker is not repeated for the others, so a stopping
+        worker's thread still accepts one it was woken for (see accept_burst and _Standby), and
+        this keeps that to the moment before it."""
+        self.withdrawn = True
+        for poller in self.pollers:
+            for server in self.servers:
+                poller.unregister(server.socket)
 
     def busy(self) -> bool:
         """Whether more connections are open than there are standby threads: load (see _Standby)."""
@@ -108,6 +123,7 @@ class _State:
     def stop(self) -> None:
         """Graceful stop: see ThreadWorker._stop."""
         self.stopping = True
+        self.withdraw()
         with contextlib.suppress(OSError):
             os.write(self.stop_w, b".")  # the standby threads leave
         with self._quiet:
@@ -136,6 +152,8 @@ class _WorkerServerHandler(ServerHandler):
         state: _State = handler.server.state  # type: ignore[attr-defined]
         with state.app_slots:
             ticket = state.cycle.begin(environ, handler.client_address)
+            if ticket.last:
+                state.withdraw()
             if ticket.last or state.stopping:
                 self.connection.close_after_response()  # the worker stops after this response
             info: ResponseInfo | None = None
@@ -378,6 +396,8 @@ class ThreadWorker(CoreWorker):
         # Registered on the listeners before the main loop, so that the kernel wakes them first.
         standbys = ([_Standby(state, servers) for _ in range(_STANDBY_THREADS)]
                     if poller.exclusive else [])
+        state.servers = servers
+        state.pollers = [standby.poller for standby in standbys] + [poller]
         state.exclusive = poller.exclusive
         accepting = False
         interval = self.settings.heartbeat
@@ -394,7 +414,7 @@ class ThreadWorker(CoreWorker):
                     self.beat()
                     if self.parent_changed():
                         break
-                wanted = state.open < state.limit
+                wanted = state.open < state.limit and not state.withdrawn
                 if wanted != accepting:
                     for server in servers:
                         if wanted:
