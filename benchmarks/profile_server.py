@@ -3,6 +3,7 @@
     python -m benchmarks.profile_server                                  # ours, keep-alive hello
     python -m benchmarks.profile_server --server wsgicore-close --scenario upload-1mib
     python -m benchmarks.profile_server --server wsgiref --scenario hello-new-1 --duration 3
+    python -m benchmarks.profile_server --server gunicorn-threadworker --scenario hello-new-1
 
 The server runs in its own process pinned to CPU 1 (as in ``python -m benchmarks``), the load
 generator on CPU 0; the server dumps its profile when it is stopped, and this prints the own time
@@ -35,8 +36,8 @@ from benchmarks.harness import (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Their app runs in a forked worker: the profile would be the idle parent's.
-    profilable = [c.key for c in CONTENDERS if c.key not in ("gunicorn", "granian")]
+    # granian's app runs in a worker it forks itself: the profile would be the idle parent's.
+    profilable = [c.key for c in CONTENDERS if c.key != "granian"]
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_server", description=__doc__)
     parser.add_argument("--server", choices=profilable, default="wsgicore-keepalive")
     parser.add_argument("--scenario", choices=[s.key for s in SCENARIOS], default="hello-ka-1")
@@ -72,10 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{spec.label}, {scenario.title}: {sample.rps:.1f} req/s under cProfile "
             f"({sample.requests} requests, {sample.errors} errors; {load.description})"
         )
-        if not profile_path.exists():
+        # gunicorn: the forked workers' profiles (the arbiter's shows only its loop).
+        paths = sorted(work_dir.glob(profile_path.name + ".worker-*")) or [profile_path]
+        paths = [path for path in paths if path.exists()]
+        if not paths:
             print("the server wrote no profile")
             return 1
-        print_profile(pstats.Stats(str(profile_path)), args.top)
+        if len(paths) > 1 or paths[0] != profile_path:
+            print(f"profile of {len(paths)} gunicorn worker(s), all their threads")
+        stats = pstats.Stats(str(paths[0]))
+        for path in paths[1:]:
+            stats.add(str(path))
+        print_profile(stats, args.top)
     return 0
 
 

@@ -23,6 +23,7 @@ import inspect
 import io
 import logging
 import os
+import pstats
 import signal
 import socket
 import sys
@@ -121,6 +122,49 @@ def _run_cheroot(port: int) -> None:
     server.safe_start()
 
 
+#: Set by ``--profile`` for gunicorn: each forked worker writes its own profile to this path plus
+#: ``.worker-<pid>`` when it exits (the arbiter's own profile shows only its loop).
+WORKER_PROFILE_ENV = "WSGICORE_BENCH_WORKER_PROFILE"
+
+
+def _profile_worker(path: str) -> None:
+    """Profile this forked gunicorn worker, all its threads, until it exits (``_dump_worker``)."""
+    profilers: list[cProfile.Profile] = []
+    lock = threading.Lock()
+    thread_run = threading.Thread.run
+
+    def run(self: threading.Thread) -> None:  # each thread started from now on, under its own profiler
+        profiler = cProfile.Profile()
+        with lock:
+            profilers.append(profiler)
+        profiler.enable()
+        try:
+            thread_run(self)
+        finally:
+            profiler.disable()
+
+    threading.Thread.run = run  # type: ignore[method-assign]
+    main = cProfile.Profile()  # replaces the arbiter's profiler, inherited by fork()
+    profilers.append(main)
+    _WORKER_PROFILES[:] = [path, profilers, lock]
+    main.enable()
+
+
+_WORKER_PROFILES: list[Any] = []
+
+
+def _dump_worker() -> None:
+    if not _WORKER_PROFILES:
+        return
+    path, profilers, lock = _WORKER_PROFILES
+    profilers[0].disable()
+    with lock:
+        stats = pstats.Stats(profilers[0])
+        for profiler in profilers[1:]:
+            stats.add(profiler)  # a thread still running is read as it stands
+    stats.dump_stats(f"{path}.worker-{os.getpid()}")
+
+
 def _run_gunicorn(port: int, worker_class: str = "sync", workers: int = 1, threads: int = 1) -> None:
     """gunicorn's arbiter in this process, ``workers`` forked workers of ``worker_class``."""
     try:
@@ -146,6 +190,10 @@ def _run_gunicorn(port: int, worker_class: str = "sync", workers: int = 1, threa
             ]
             if "control_socket_disable" in self.cfg.settings:
                 settings.append(("control_socket_disable", True))  # gunicorn 27: one per user
+            profile = os.environ.get(WORKER_PROFILE_ENV)
+            if profile:
+                settings.append(("post_fork", lambda arbiter, worker: _profile_worker(profile)))
+                settings.append(("worker_exit", lambda arbiter, worker: _dump_worker()))
             for key, value in settings:
                 self.cfg.set(key, value)
 
@@ -491,7 +539,8 @@ EXIT_UNAVAILABLE = 3
 
 def server_command(name: str, port: int, profile: str | None = None) -> list[str]:
     """The command line that runs server ``name`` on ``port`` in the foreground (under cProfile,
-    written to ``profile`` when it stops, if given: gunicorn's worker is not profiled)."""
+    written to ``profile`` when it stops, if given; gunicorn's workers write ``profile``
+    ``.worker-<pid>`` each)."""
     command = [sys.executable, "-m", "benchmarks.servers", name, "--port", str(port)]
     return [*command, "--profile", profile] if profile else command
 
@@ -529,6 +578,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # do: a process started in the background by a non-interactive shell inherits it ignored.
     signal.signal(signal.SIGTERM, _interrupt)
     profiler = cProfile.Profile() if args.profile else None
+    if args.profile:
+        os.environ[WORKER_PROFILE_ENV] = args.profile  # for gunicorn's workers (see _run_gunicorn)
     try:
         if profiler is not None:
             profiler.enable()

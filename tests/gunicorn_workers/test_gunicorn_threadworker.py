@@ -1,0 +1,165 @@
+"""The ThreadWorker's per-connection economies, in-process: options set once on the listener, no
+wake-up of the main loop per closed connection unless it waits for one, the standby thread's park
+and the exclusive wake-ups it relies on."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install 'wsgicore[gunicorn]')")
+
+from gunicorn.config import Config as GunicornConfig
+
+from wsgidrivers.gunicorn._drivers import KERNEL_TIMEOUTS
+from wsgidrivers.gunicorn._poll import Poller
+from wsgidrivers.gunicorn._settings import worker_settings
+from wsgidrivers.gunicorn._threaded import _STANDBY_THREADS, _State, _WorkerServer
+
+
+class _Worker:
+    def __init__(self, connections: int = 1000) -> None:
+        cfg = GunicornConfig()
+        cfg.set("worker_connections", connections)
+        self.settings = worker_settings(cfg)
+        self.log = None
+        self.cycle = None
+        self.tls = None
+        self.wsgi = None
+        self.errors = None
+        self.alive = True
+        self.wakes = 0
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[_WorkerServer, socket.socket]]:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    server = _WorkerServer(_State(_Worker()), listener)  # type: ignore[arg-type]
+    try:
+        yield server, listener
+    finally:
+        server.server_close()
+
+
+def _timeout(sock: socket.socket, option: int) -> float:
+    seconds, micros = struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, option, 16))
+    return float(seconds + micros / 1e6)
+
+
+@pytest.mark.skipif(not KERNEL_TIMEOUTS, reason="options are inherited at accept() on Linux only")
+def test_accepted_sockets_inherit_the_listeners_options(served: tuple[_WorkerServer, Any]) -> None:
+    server, listener = served
+    assert server.inherited_timeouts == (server.head_timeout, server.io_timeout)
+    assert server.receive_buffer is not None
+    assert server.receive_buffer_for(("127.0.0.1", 1)) is None  # set on the loopback listener
+    with socket.create_connection(listener.getsockname(), timeout=5):
+        request, _ = server.get_request()
+        with request:
+            assert request.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            assert _timeout(request, socket.SO_RCVTIMEO) == pytest.approx(server.head_timeout)
+            assert _timeout(request, socket.SO_SNDTIMEO) == pytest.approx(server.io_timeout)
+            # Linux reports twice the value set (its bookkeeping overhead).
+            assert request.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= server.receive_buffer
+
+
+def test_unix_listener_sets_nothing_to_inherit(tmp_path: Any) -> None:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "s"))
+    listener.listen(8)
+    server = _WorkerServer(_State(_Worker()), listener)  # type: ignore[arg-type]
+    try:
+        # accept() on a Unix socket inherits no timeouts: each connection sets its own.
+        assert server.inherited_timeouts == (-1.0, -1.0)
+    finally:
+        server.server_close()
+
+
+def test_closed_connections_wake_the_loop_only_when_it_waits_for_them() -> None:
+    worker = _Worker(connections=2)
+    state = _State(worker)  # type: ignore[arg-type]
+    state.opened()
+    state.closed()
+    assert worker.wakes == 0  # never full: the loop kept polling the listeners
+    state.opened()
+    state.opened()
+    state.closed()
+    assert worker.wakes == 1  # it was full: the loop must poll the listeners again
+    state.closed()
+    assert worker.wakes == 1
+    state.opened()
+    state.stopping = True
+    state.closed()
+    assert worker.wakes == 2  # a stopping loop waits for the last connection
+    worker.alive = False
+    state.opened()
+    state.closed()
+    assert worker.wakes == 3
+
+
+def test_standby_waits_for_a_quiet_worker() -> None:
+    worker = _Worker()
+    state = _State(worker)  # type: ignore[arg-type]
+    for _ in range(_STANDBY_THREADS):
+        state.opened()
+        state.wait_quiet()  # as many open as standby threads is not load: returns at once
+    state.opened()
+    done = threading.Event()
+
+    def park() -> None:
+        state.wait_quiet()
+        done.set()
+
+    thread = threading.Thread(target=park, daemon=True)
+    thread.start()
+    assert not done.wait(0.2)  # busy: the main loop has the listeners
+    state.closed()
+    assert done.wait(5)
+    thread.join(5)
+    state.opened()
+    done.clear()
+    thread = threading.Thread(target=park, daemon=True)
+    thread.start()
+    assert not done.wait(0.2)
+    state.stop()  # a stopping worker's standby threads leave
+    assert done.wait(5)
+    thread.join(5)
+
+
+@pytest.mark.skipif(not KERNEL_TIMEOUTS, reason="EPOLLEXCLUSIVE is Linux's")
+def test_exclusive_poll_wakes_the_first_waiter_only(served: tuple[_WorkerServer, Any]) -> None:
+    server, listener = served
+    first, second = Poller(), Poller()
+    try:
+        first.register(listener, "first", shared=True)
+        second.register(listener, "second", shared=True)
+        assert first.exclusive
+        assert second.exclusive
+        woken: list[str] = []
+        threads = [threading.Thread(target=lambda p=p: woken.extend(p.select(1)), daemon=True)
+                   for p in (first, second)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)  # both wait
+        with socket.create_connection(listener.getsockname(), timeout=5):
+            for thread in threads:
+                thread.join(3)
+        # The connection woke the first waiter registered, and it alone: the second slept until
+        # its timeout (a plain poll would have woken both).
+        assert woken == ["first"]
+        accepted = server.accept_one()
+        assert accepted is not None
+        accepted[0].close()
+    finally:
+        first.close()
+        second.close()
