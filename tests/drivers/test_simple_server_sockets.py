@@ -160,3 +160,27 @@ def test_a_bad_max_threads_is_refused(bad: Any) -> None:
 
     with pytest.raises(ValueError, match="max_threads"):
         make_server("127.0.0.1", 0, hello_app, Bad)
+
+
+@unix_only
+@pytest.mark.parametrize("adopted", [True, False])
+def test_a_unix_socket_connection_has_the_head_deadline(adopted: bool, tmp_path: Path) -> None:
+    # A Unix socket's accept() inherits no socket options (Linux copies them for TCP only): the
+    # deadline must be set on each connection, or a silent client holds its thread for ever.
+    path = str(tmp_path / "slow.sock")
+    if adopted:
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(path)
+        server = make_server("", 0, hello_app, ThreadingWSGIServer, recording_handler(), sock=listener,
+                             head_timeout=0.3)
+    else:
+        class QuickServer(ThreadingWSGIServer):
+            head_timeout = 0.3  # set before the bind, as a subclass does
+
+        server = QuickServer(path, recording_handler())  # type: ignore[arg-type]
+        server.set_app(hello_app)
+    with running(server), socket.socket(socket.AF_UNIX) as client:
+        client.connect(path)
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # part of a head, then silence
+        client.settimeout(10)
+        assert client.recv(100).startswith(b"HTTP/1.1 408 ")

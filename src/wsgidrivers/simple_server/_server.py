@@ -148,7 +148,7 @@ class WSGIServer(HTTPServer):
         # Connections that completed their handshake before _bound() set the options on the
         # listening socket did not inherit them (Linux copies them at that moment). accept() takes
         # connections in that order, so checking accepted ones until one has them finds exactly those.
-        self._check_inherited = KERNEL_TIMEOUTS
+        self._check_inherited = KERNEL_TIMEOUTS and not self.is_unix
 
     def _inherit(self, request: socket.socket) -> None:
         """Give ``request`` the options the listening socket passes on, if it missed them."""
@@ -163,13 +163,15 @@ class WSGIServer(HTTPServer):
     def _bound(self) -> None:
         """What follows the bind: options accepted sockets inherit, the name, ``base_environ``."""
         unix = self.address_family == getattr(socket, "AF_UNIX", None)
-        if KERNEL_TIMEOUTS:
-            # Accepted sockets inherit these (Linux): no per-connection system calls for them.
-            if not unix:
-                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if KERNEL_TIMEOUTS and not unix:
+            # Accepted TCP sockets inherit these (Linux): no per-connection system calls for them.
+            # A Unix socket's accept() inherits none: its connections get the timeouts one by one.
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             set_kernel_timeout(self.socket, socket.SO_RCVTIMEO, self.head_timeout)
             set_kernel_timeout(self.socket, socket.SO_SNDTIMEO, self.io_timeout)
             self.inherited_timeouts = (self.head_timeout, self.io_timeout)
+        else:
+            self.inherited_timeouts = (-1.0, -1.0)  # unknown: each connection sets its own
         if unix:  # the path; a Unix socket has no port (each connection's environ says localhost)
             path = self.server_address
             self.server_name = path.decode() if isinstance(path, bytes) else str(path)
