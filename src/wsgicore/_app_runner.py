@@ -57,8 +57,7 @@ def call_app(
 def _write_body(result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None) -> None:
     if type(result) is list or type(result) is tuple:
         if len(result) == 1 and not writer.head_sent:
-            writer.write_all(result[0])  # PEP 3333: a one-item iterable gets a Content-Length
-            writer.finish()
+            writer.write_whole(result[0])  # PEP 3333: a one-item iterable gets a Content-Length
             return
     elif type(result) is FileWrapper and sendfile is not None and not writer.head_sent:
         if _send_file(result, writer, sendfile):
