@@ -228,7 +228,9 @@ class ResponseWriter:
             self._move(_Action.START)
         try:
             self._set(status, headers)
-        except ApplicationError:
+        except BaseException:
+            # Anything raised (a header list's own __iter__ too) leaves no status set: a body
+            # after it must not go out under an empty status line.
             self._state = _State.NO_STATUS
             raise
         return self.write
