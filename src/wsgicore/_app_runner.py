@@ -42,6 +42,12 @@ def call_app(
 ) -> None:
     """Call the app and write its whole response; its exceptions propagate, after ``close()``."""
     result = app(environ, writer.start_response)
+    if type(result) is list or type(result) is tuple:  # exact types: no close() to call
+        if len(result) == 1 and not writer.head_sent:
+            writer.write_whole(result[0])  # PEP 3333: a one-item iterable gets a Content-Length
+        else:
+            _write_body(result, writer, sendfile)
+        return
     try:
         _write_body(result, writer, sendfile)
     finally:
@@ -56,10 +62,7 @@ def call_app(
 
 def _write_body(result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None) -> None:
     if type(result) is list or type(result) is tuple:
-        if len(result) == 1 and not writer.head_sent:
-            writer.write_all(result[0])  # PEP 3333: a one-item iterable gets a Content-Length
-            writer.finish()
-            return
+        pass  # iterated below (call_app writes a one-item one whole)
     elif type(result) is FileWrapper and sendfile is not None and not writer.head_sent:
         if _send_file(result, writer, sendfile):
             writer.finish()

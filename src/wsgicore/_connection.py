@@ -215,7 +215,8 @@ class Connection:
         buf = self._buf
         scanner = self._scanner
         if scanner.pos == 0:
-            scanner.skip_blank_lines(buf)
+            if buf:  # empty after every keep-alive response: no call then
+                scanner.skip_blank_lines(buf)
             if not buf:
                 if self._rx.eof:
                     self._phase = move(self._phase, Input.CLOSE)
@@ -261,7 +262,8 @@ class Connection:
             self._body = LengthReader(length)
             self._body_done = False
         # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 never does here (h11's rule).
-        self._peer_said_close = said_close(environ)
+        # Most requests carry no Connection field: no call for them.
+        self._peer_said_close = "HTTP_CONNECTION" in environ and said_close(environ)
         self._request_keep_alive = (
             config.keep_alive and http11 and not self._closing and not self._peer_said_close
         )

@@ -31,6 +31,11 @@ _FIELD_VALUES = {
 # uri-host [":" port] OWS (RFC 9112 §3.2). The leading OWS is possessive: with an empty host the two
 # OWS runs could otherwise split k blanks k ways (O(k**2)); the host has no SP or HTAB.
 _HOST_LINE = re.compile(rb"\nhost:[ \t]*+(?:" + _abnf.HOST_VALUE.pattern + rb")[ \t]*\r?\n")
+# The last Host line (from "\nhost:" to its line end, lower case) that _HOST_LINE matched: a client
+# repeats its Host on every request, and the same bytes need no second match. Process-wide and safe
+# so: it only ever holds a line that matched, a racing write stores another such line, and it is one
+# line of a head already within max_head_bytes.
+_valid_host_line = b"\nhost:\r\n"  # an empty Host is valid (RFC 9112 §3.2)
 _MAX_CONTENT_LENGTH_DIGITS = 18  # below 2**63; int() of a longer digit string is pointless work
 
 
@@ -318,6 +323,11 @@ def _only_value(lower_head: bytes, name: bytes) -> bytes:
     return match[1]
 
 
+def _remember_host_line(line: bytes) -> None:
+    global _valid_host_line
+    _valid_host_line = line
+
+
 def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> int | None:
     """Check Host and the body framing fields; return the body length, or None for chunked.
 
@@ -331,8 +341,13 @@ def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> i
         raise Refusal(400, "HTTP/1.1 request without Host (RFC 9112 §3.2)")
     if hosts > 1:
         raise Refusal(400, "more than one Host field (RFC 9112 §3.2)")
-    if hosts == 1 and _HOST_LINE.match(lower, lower.find(b"\nhost:")) is None:
-        raise Refusal(400, "invalid Host value (RFC 9112 §3.2)")
+    if hosts == 1:
+        at = lower.find(b"\nhost:")
+        if not lower.startswith(_valid_host_line, at):
+            match = _HOST_LINE.match(lower, at)
+            if match is None:
+                raise Refusal(400, "invalid Host value (RFC 9112 §3.2)")
+            _remember_host_line(match.group())
     lengths = lower.count(b"\ncontent-length:")
     codings = lower.count(b"\ntransfer-encoding:")
     length = 0

@@ -228,7 +228,9 @@ class ResponseWriter:
             self._move(_Action.START)
         try:
             self._set(status, headers)
-        except ApplicationError:
+        except BaseException:
+            # Anything raised (a header list's own __iter__ too) leaves no status set: a body
+            # after it must not go out under an empty status line.
             self._state = _State.NO_STATUS
             raise
         return self.write
@@ -286,12 +288,21 @@ class ResponseWriter:
             self._move(_Action.BODY)
             self._emit_head(data, None)
 
-    def write_all(self, data: bytes) -> None:
-        """The whole body in one piece (a one-item iterable): sent with a Content-Length."""
+    def write_whole(self, data: bytes) -> None:
+        """The whole body in one piece (a one-item iterable), sent with a Content-Length, and the
+        end of the response: ``write`` then ``finish`` in one call, the path of most responses."""
         if type(data) is not bytes:
             data = _plain_bytes(data)
-        self._move(_Action.BODY)
+        if self._state != _State.STATUS_SET:
+            self._move(_Action.BODY)  # raises: no status yet, or already finished
+        self._state = _State.HEADERS_SENT
         self._emit_head(data, len(data))
+        self._state = _State.FINISHED
+        # Framing is _LENGTH or _NONE here: the body has a length.
+        if self._left and self._framing == _LENGTH:
+            self.keep_alive = False
+            self._report(f"response body ended {self._left} bytes short of its Content-Length; "
+                         f"closing the connection so the client sees the truncation")
 
     def finish(self) -> None:
         """The iterable is exhausted: send the headers if not yet sent, and end the framing."""

@@ -417,6 +417,24 @@ def test_start_response_twice_propagating_gives_500() -> None:
     assert isinstance(run.problems[0].exc_info[1], ApplicationError)
 
 
+def test_start_response_that_raised_anything_set_no_status() -> None:
+    """A header list whose iteration raises (not an ApplicationError) leaves no half-set status:
+    a body after it is the app's error (500), never a head with an empty status line."""
+
+    class Exploding(list[tuple[str, str]]):
+        def __iter__(self) -> Iterator[tuple[str, str]]:
+            raise ValueError("no headers today")
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with pytest.raises(ValueError):
+            start_response("200 OK", Exploding([("A", "b")]))
+        return [b"body"]
+
+    run = run_connection(app, GET11, config=plain())
+    assert run.output.startswith(b"HTTP/1.1 500 ")
+    assert one(run.output).status == 500
+
+
 def test_exc_info_before_headers_replaces_status() -> None:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         start_response("200 OK", [("X-First", "1"), ("Content-Type", "text/html")])

@@ -155,6 +155,24 @@ def test_scanner_refusals_and_their_order(data: bytes, status: int, reason: str)
     assert reason in caught.value.reason
 
 
+@pytest.mark.parametrize("bad", [b"a b", b"a\xff", b"a:b:c", b"a@b", b"[::1", b"a:80 x"])
+def test_a_remembered_host_line_lets_no_other_line_through(bad: bytes) -> None:
+    from wsgicore._head import _HOST_LINE, _valid_host_line, check_semantics
+    assert _HOST_LINE.fullmatch(_valid_host_line)  # the initial memo is a valid line
+    config = Config()
+    for host in (b"a", b"a:80", bad, b"a"):
+        scanner = HeadScanner(config)
+        head = b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n"
+        assert scanner.scan(bytearray(head), False) == len(head)
+        request_line = scanner.request_line
+        assert request_line is not None
+        if host == bad:
+            with pytest.raises(Refusal, match="invalid Host value"):
+                check_semantics(head, request_line, config)
+        else:
+            assert check_semantics(head, request_line, config) == 0
+
+
 def test_scanner_skips_blank_lines_before_the_request_line() -> None:
     scanner = HeadScanner(Config())
     buf = bytearray(b"\r\n\r\n" + HEAD)
