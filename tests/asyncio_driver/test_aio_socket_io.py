@@ -3,6 +3,7 @@ a worker serving a connection's requests in a row never keeps another connection
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import os
 import socket
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from wsgidrivers.asyncio import Service
 from wsgidrivers.asyncio._bridge import Bridge, ClientDisconnected, SendTimeout
 from wsgidrivers.asyncio._direct import SocketIO
 from wsgidrivers.asyncio._pool import WorkerPool
@@ -218,3 +220,45 @@ def test_a_fast_client_is_served_in_a_row_and_the_rest_still_served(start_server
     with start_server(app, max_workers=1) as address, concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = [pool.submit(client, address, 300) for _ in range(2)]
         assert [r.result(30) for r in results] == [300, 300]
+
+
+class _FakeTransport(asyncio.Transport):
+    """The transport facts connection_made reads, over a real accepted socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock_ = sock
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": self._sock_.getpeername(), "sockname": self._sock_.getsockname(),
+                "socket": self._sock_}.get(name, default)
+
+    def close(self) -> None:
+        self._sock_.close()
+
+
+@pytest.mark.parametrize(("receive_buffer", "expected_at_least"), [(256 * 1024, 256 * 1024), (None, 0)])
+def test_a_loopback_connection_gets_the_receive_buffer(receive_buffer: int | None,
+                                                       expected_at_least: int) -> None:
+    # As simple_server: SO_RCVBUF on a loopback client's connection (uploads on new connections
+    # would stall for a window update every 128 KiB), not set at all with receive_buffer=None.
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener, socket.create_connection(listener.getsockname()) as client:
+        accepted, _ = listener.accept()
+        before = accepted.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+        async def made() -> int:
+            service = Service(lambda e, s: [], receive_buffer=receive_buffer, access_log=None)
+            try:
+                service().connection_made(_FakeTransport(accepted))
+                return accepted.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            finally:
+                service.executor.shutdown(wait=False)
+
+        with accepted:
+            after = asyncio.run(made())
+        assert client.fileno() >= 0
+    if expected_at_least:
+        assert after >= expected_at_least  # Linux reports twice the value set
+    else:
+        assert after == before

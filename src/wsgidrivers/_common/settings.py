@@ -60,7 +60,7 @@ class Settings:
     """The settings of a driver (see the README's table for each one's reasons).
 
     ``keep_alive``'s default is each driver's own: off in ``simple_server`` (as wsgiref), on in the
-    threading server and ``asyncio``. ``receive_buffer`` is ``simple_server``'s only.
+    threading server and ``asyncio``.
     ``use_sendfile``: ``True`` sendfile(), ``False`` copied, ``None`` sendfile() except to
     loopback clients. A bad value is a ``ValueError`` naming the setting; a ``config`` that is not a
     :class:`wsgicore.Config` (a dict, say) a ``TypeError``.
@@ -105,6 +105,13 @@ class Settings:
         """The Config each connection is served with (the core's rule, with the wall clock)."""
         return serving_config(self.config, clock=time.time, keep_alive=self.keep_alive,
                               multithread=multithread, secure=secure, spool=spooled_body_file)
+
+    def receive_buffer_for(self, host: str) -> int | None:
+        """The SO_RCVBUF for a connection from ``host``: ``receive_buffer`` for a loopback client,
+        None (the kernel's autotuning) otherwise."""
+        if self.receive_buffer is None or not is_loopback(host):
+            return None
+        return self.receive_buffer
 
     def sendfile_for(self, host: str) -> bool:
         """Whether a ``wsgi.file_wrapper`` body goes to a client at ``host`` by sendfile()."""

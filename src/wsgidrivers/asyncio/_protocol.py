@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import socket
 import time
 from typing import Any, Final
 
@@ -85,6 +86,13 @@ class WSGIProtocol(asyncio.Protocol):
         self._deadline.attach(loop)
         peer = _address(transport.get_extra_info("peername"))
         self._addr = str(peer[0]) if peer is not None else "-"
+        buffer = service.settings.receive_buffer_for(self._addr) if peer is not None else None
+        if buffer is not None:
+            # As simple_server: a loopback upload on a new connection would otherwise stall for a
+            # window update every 128 KiB (see the README's receive_buffer).
+            sock = transport.get_extra_info("socket")
+            with contextlib.suppress(AttributeError, OSError):  # an optimisation, never a failure
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
         self._conn = Connection(
             service.config, peer=peer, sockname=_address(transport.get_extra_info("sockname"))
         )

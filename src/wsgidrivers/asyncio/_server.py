@@ -18,6 +18,7 @@ from wsgidrivers._common.settings import (
     KEEP_ALIVE_TIMEOUT,
     LINGER_BYTES,
     LINGER_TIMEOUT,
+    RECEIVE_BUFFER,
 )
 from wsgidrivers._common.types import WSGIApplication
 
@@ -50,6 +51,7 @@ async def create_server(
     errors: IO[str] | None = None,
     use_sendfile: bool | None = True,
     socket_io: bool = True,
+    receive_buffer: int | None = RECEIVE_BUFFER,
 ) -> asyncio.Server:
     """Start serving ``app`` on the running loop; return the listening :class:`asyncio.Server`.
 
@@ -72,6 +74,7 @@ async def create_server(
         errors=errors,
         use_sendfile=use_sendfile,
         socket_io=socket_io,
+        receive_buffer=receive_buffer,
         tls=ssl is not None,
     )
     loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ from wsgidrivers._common.settings import (
     KEEP_ALIVE_TIMEOUT,
     LINGER_BYTES,
     LINGER_TIMEOUT,
+    RECEIVE_BUFFER,
     Settings,
 )
 from wsgidrivers._common.types import WSGIApplication
@@ -51,6 +52,8 @@ class Service(Shared):
     ``linger_bytes``       1 MiB   input discarded at most while lingering
     ``use_sendfile``       True    ``wsgi.file_wrapper`` files by sendfile (never over TLS);
                                    None: except to loopback clients
+    ``receive_buffer``     256 KiB SO_RCVBUF of a loopback client's connection (None: never set),
+                                   as simple_server
     ``socket_io``          True    on asyncio's plain-socket transport, the worker running a
                                    request reads its body and writes its response on the
                                    socket itself (no thread switch per piece) and may serve
@@ -83,13 +86,14 @@ class Service(Shared):
         errors: IO[str] | None = None,
         use_sendfile: bool | None = True,
         socket_io: bool = True,
+        receive_buffer: int | None = RECEIVE_BUFFER,
         tls: bool = False,
         executor: concurrent.futures.Executor | None = None,
     ) -> None:
         settings = Settings(
             config=config, keep_alive=keep_alive, keep_alive_timeout=keep_alive_timeout,
             head_timeout=head_timeout, io_timeout=io_timeout, linger_timeout=linger_timeout,
-            linger_bytes=linger_bytes, use_sendfile=use_sendfile,
+            linger_bytes=linger_bytes, use_sendfile=use_sendfile, receive_buffer=receive_buffer,
         )
         super().__init__(app, settings, max_workers=max_workers, access_log=access_log,
                          errors=errors, tls=tls, executor=executor)
