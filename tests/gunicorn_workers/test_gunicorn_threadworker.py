@@ -163,3 +163,26 @@ def test_exclusive_poll_wakes_the_first_waiter_only(served: tuple[_WorkerServer,
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("exclusive", [True, False], ids=["epoll", "selectors"])
+def test_the_poller_reports_readable_descriptors_on_both_paths(
+    exclusive: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wsgidrivers.gunicorn import _poll
+
+    if not exclusive:
+        monkeypatch.setattr(_poll, "_EXCLUSIVE", 0)  # as on a system without EPOLLEXCLUSIVE
+    elif not _poll._EXCLUSIVE:
+        pytest.skip("no EPOLLEXCLUSIVE here")
+    poller = _poll.Poller()
+    a, b = socket.socketpair()
+    with a, b:
+        poller.register(a, "a")
+        assert poller.select(0) == []
+        b.send(b"x")
+        assert poller.select(1.0) == ["a"]
+        poller.unregister(a)
+        poller.unregister(a)  # twice: nothing
+        assert poller.select(0) == []
+    poller.close()

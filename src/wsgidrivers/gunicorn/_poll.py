@@ -32,9 +32,9 @@ class Poller:
     def register(self, fileobj: Any, data: Any, *, shared: bool = False) -> None:
         """Watch ``fileobj`` (a socket or a descriptor); ``shared``: other processes poll it too."""
         fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-        if self._epoll is None:
-            assert self._selector is not None
-            self._selector.register(fd, selectors.EVENT_READ, data)
+        selector = self._selector
+        if selector is not None:  # no epoll here
+            selector.register(fd, selectors.EVENT_READ, data)
             return
         events = select.EPOLLIN
         if shared and self.exclusive:
@@ -50,19 +50,19 @@ class Poller:
     def unregister(self, fileobj: Any) -> None:
         """Stop watching ``fileobj``; nothing if it is not watched (any thread may call this)."""
         fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
-        if self._epoll is None:
-            assert self._selector is not None
+        selector = self._selector
+        if selector is not None:
             with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(fd)
+                selector.unregister(fd)
             return
         if self._data.pop(fd, _MISSING) is not _MISSING:
             with contextlib.suppress(OSError, ValueError):  # closed meanwhile
                 self._epoll.unregister(fd)
 
     def select(self, timeout: float | None) -> list[Any]:
-        if self._epoll is None:
-            assert self._selector is not None
-            return [key.data for key, _ in self._selector.select(timeout)]
+        selector = self._selector
+        if selector is not None:
+            return [key.data for key, _ in selector.select(timeout)]
         data = self._data
         return [data[fd] for fd, _ in self._epoll.poll(timeout) if fd in data]
 
