@@ -7,6 +7,7 @@ there and the machine has two CPUs); only 127.0.0.1 is ever connected to.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import importlib.util
@@ -471,3 +472,36 @@ def wrk_version() -> str:
         return "?"
     match = re.search(r"wrk (\S+)", out.stdout + out.stderr)
     return match.group(1) if match else "?"
+
+
+@dataclass(frozen=True)
+class OneLoad:
+    """What a one-server tool (``profile_server``, ``syscalls``) runs: a server under one scenario."""
+
+    spec: ContenderSpec
+    scenario: Scenario
+    use_wrk: bool
+
+
+def add_one_load_arguments(parser: argparse.ArgumentParser, servers: list[str], default: str) -> None:
+    """``--server``, ``--scenario``, ``--duration`` and ``--client`` of a one-server tool."""
+    parser.add_argument("--server", choices=servers, default=default)
+    parser.add_argument("--scenario", choices=[s.key for s in SCENARIOS], default="hello-ka-1")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of load (1..60)")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+
+
+def one_load(parser: argparse.ArgumentParser, args: argparse.Namespace) -> OneLoad | None:
+    """Check the arguments of :func:`add_one_load_arguments`, pin this process to the client's CPU;
+    None (after saying why) when the server's package is missing."""
+    if not 1 <= args.duration <= 60:
+        parser.error("duration must be in 1..60")
+    spec = next(c for c in CONTENDERS if c.key == args.server)
+    scenario = next(s for s in SCENARIOS if s.key == args.scenario)
+    if not module_available(spec.module):
+        print(f"{spec.label}: skipped, {spec.module} is not importable")
+        return None
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    if have_taskset():
+        os.sched_setaffinity(0, {CLIENT_CPU})
+    return OneLoad(spec, scenario, use_wrk)

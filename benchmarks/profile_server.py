@@ -15,9 +15,7 @@ see ``python -m benchmarks.syscalls``.
 from __future__ import annotations
 
 import argparse
-import os
 import pstats
-import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -25,13 +23,11 @@ from pathlib import Path
 
 from benchmarks._common import print_profile
 from benchmarks.harness import (
-    CLIENT_CPU,
     CONTENDERS,
-    SCENARIOS,
     LoadGenerator,
     ServerProcess,
-    have_taskset,
-    module_available,
+    add_one_load_arguments,
+    one_load,
 )
 
 
@@ -39,22 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # granian's app runs in a worker it forks itself: the profile would be the idle parent's.
     profilable = [c.key for c in CONTENDERS if c.key != "granian"]
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_server", description=__doc__)
-    parser.add_argument("--server", choices=profilable, default="wsgicore-keepalive")
-    parser.add_argument("--scenario", choices=[s.key for s in SCENARIOS], default="hello-ka-1")
-    parser.add_argument("--duration", type=int, default=5, help="seconds of load (1..60)")
+    add_one_load_arguments(parser, profilable, "wsgicore-keepalive")
     parser.add_argument("--top", type=int, default=30)
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     args = parser.parse_args(argv)
-    if not 1 <= args.duration <= 60:
-        parser.error("duration must be in 1..60")
-    spec = next(c for c in CONTENDERS if c.key == args.server)
-    scenario = next(s for s in SCENARIOS if s.key == args.scenario)
-    if not module_available(spec.module):
-        print(f"{spec.label}: skipped, {spec.module} is not importable")
+    chosen = one_load(parser, args)
+    if chosen is None:
         return 0
-    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
-    if have_taskset():
-        os.sched_setaffinity(0, {CLIENT_CPU})
+    spec, scenario, use_wrk = chosen.spec, chosen.scenario, chosen.use_wrk
     with tempfile.TemporaryDirectory(prefix="wsgicore-profile-") as tmp:
         work_dir = Path(tmp)
         profile_path = work_dir / "server.prof"

@@ -41,16 +41,14 @@ from pathlib import Path
 
 from benchmarks import loadclient
 from benchmarks.harness import (
-    CLIENT_CPU,
     CONTENDERS,
-    SCENARIOS,
     SERVER_CPU,
     LoadGenerator,
     LoadSample,
     Scenario,
     ServerProcess,
-    have_taskset,
-    module_available,
+    add_one_load_arguments,
+    one_load,
 )
 from benchmarks.servers import HOST
 
@@ -212,23 +210,14 @@ def per_request(count: int, requests: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.syscalls", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", choices=[c.key for c in CONTENDERS], default="wsgicore-asyncio")
-    parser.add_argument("--scenario", choices=[s.key for s in SCENARIOS], default="hello-ka-1")
-    parser.add_argument("--duration", type=int, default=5, help="seconds of each load (1..60)")
+    add_one_load_arguments(parser, [c.key for c in CONTENDERS], "wsgicore-asyncio")
     parser.add_argument("--top", type=int, default=10, help="system calls shown (by calls)")
     parser.add_argument("--no-strace", action="store_true", help="context switches only")
-    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     args = parser.parse_args(argv)
-    if not 1 <= args.duration <= 60:
-        parser.error("duration must be in 1..60")
-    spec = next(c for c in CONTENDERS if c.key == args.server)
-    scenario = next(s for s in SCENARIOS if s.key == args.scenario)
-    if not module_available(spec.module):
-        print(f"{spec.label}: skipped, {spec.module} is not importable")
+    chosen = one_load(parser, args)
+    if chosen is None:
         return 0
-    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
-    if have_taskset():
-        os.sched_setaffinity(0, {CLIENT_CPU})
+    spec, scenario, use_wrk = chosen.spec, chosen.scenario, chosen.use_wrk
     with tempfile.TemporaryDirectory(prefix="wsgicore-syscalls-") as tmp:
         work_dir = Path(tmp)
         server = ServerProcess(spec, work_dir)
