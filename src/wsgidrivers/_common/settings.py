@@ -30,6 +30,7 @@ __all__ = [
     "SPOOL_MEMORY",
     "Settings",
     "is_loopback",
+    "loopback_receive_buffer",
     "spooled_body_file",
 ]
 
@@ -107,11 +108,8 @@ class Settings:
                               multithread=multithread, secure=secure, spool=spooled_body_file)
 
     def receive_buffer_for(self, host: str) -> int | None:
-        """The SO_RCVBUF for a connection from ``host``: ``receive_buffer`` for a loopback client,
-        None (the kernel's autotuning) otherwise."""
-        if self.receive_buffer is None or not is_loopback(host):
-            return None
-        return self.receive_buffer
+        """The SO_RCVBUF for a connection from ``host`` (see :func:`loopback_receive_buffer`)."""
+        return loopback_receive_buffer(self.receive_buffer, host)
 
     def sendfile_for(self, host: str) -> bool:
         """Whether a ``wsgi.file_wrapper`` body goes to a client at ``host`` by sendfile()."""
@@ -133,6 +131,12 @@ def spooled_body_file() -> IO[bytes]:
     """Where the drivers keep a buffered chunked body: memory first, a temporary file past
     :data:`SPOOL_MEMORY` (deleted when closed)."""
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+
+
+def loopback_receive_buffer(size: int | None, host: str) -> int | None:
+    """The SO_RCVBUF every driver sets on a connection from ``host``: ``size`` for a loopback client,
+    None (the kernel's autotuning, which a fixed buffer would switch off) otherwise."""
+    return size if size is not None and is_loopback(host) else None
 
 
 def is_loopback(host: str) -> bool:

@@ -46,7 +46,8 @@ class SocketIO:
     def __init__(self, sock: socket.socket, bridge: Bridge, io_timeout: float) -> None:
         self._sock = sock
         self._fd = sock.fileno()
-        self._bridge = bridge
+        #: The connection's Bridge: its lock and lost flag guard every call here, and the worker
+        #: hands the connection back through it.
         self.bridge = bridge
         self._io_timeout = io_timeout
         self._poll = select.poll()
@@ -97,8 +98,8 @@ class SocketIO:
         deadline = time.monotonic() + self._io_timeout
         while count is None or sent < count:
             piece = _SENDFILE_PIECE if count is None else min(_SENDFILE_PIECE, count - sent)
-            with self._bridge.lock:
-                if self._bridge.is_lost:
+            with self.bridge.lock:
+                if self.bridge.is_lost:
                     raise ClientDisconnected("client disconnected")
                 try:
                     n = os.sendfile(self._fd, in_fd, offset + sent, piece)
@@ -116,8 +117,8 @@ class SocketIO:
         return sent
 
     def _send_some(self, data: bytes | memoryview) -> int:
-        with self._bridge.lock:
-            if self._bridge.is_lost:
+        with self.bridge.lock:
+            if self.bridge.is_lost:
                 raise ClientDisconnected("client disconnected")
             try:
                 return self._sock.send(data)
@@ -129,8 +130,8 @@ class SocketIO:
     def _recv_some(self) -> bytes | None:
         """What one recv gives, ``b""`` at end of file (or once the connection is gone, or broke),
         None when nothing is there yet."""
-        with self._bridge.lock:
-            if self._bridge.is_lost:
+        with self.bridge.lock:
+            if self.bridge.is_lost:
                 return b""
             try:
                 data = self._sock.recv(READ_SIZE)
@@ -151,5 +152,5 @@ class SocketIO:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            if poll.poll(min(remaining, _SLICE) * 1000.0) or self._bridge.is_lost:
+            if poll.poll(min(remaining, _SLICE) * 1000.0) or self.bridge.is_lost:
                 return True

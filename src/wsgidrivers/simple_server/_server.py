@@ -18,7 +18,7 @@ from typing import Any
 
 from wsgicore import SERVER_SOFTWARE, Config, __version__, serving_config
 from wsgidrivers._common import settings as _settings
-from wsgidrivers._common.settings import Settings, is_loopback
+from wsgidrivers._common.settings import Settings, is_loopback, loopback_receive_buffer
 from wsgidrivers._common.types import WSGIApplication
 
 from ._linger import Lingerer
@@ -209,9 +209,7 @@ class WSGIServer(HTTPServer):
     def receive_buffer_for(self, client_address: Any) -> int | None:
         """The SO_RCVBUF to set on a connection from ``client_address`` (see ``receive_buffer``):
         loopback clients only; None leaves the kernel's own sizing (autotuning)."""
-        if self.receive_buffer is None or not is_loopback(_host_of(client_address)):
-            return None
-        return self.receive_buffer
+        return loopback_receive_buffer(self.receive_buffer, _host_of(client_address))
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         # While it runs, the listening descriptor is O_NONBLOCK (Linux, which does not pass the flag
