@@ -271,7 +271,11 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         before closing); False when it timed out or broke (close at once)."""
         server = self.server
         timed = channel.has_socket
-        deadline = time.monotonic() + server.head_timeout  # the first head's, from the accept
+        # The head deadline: the first head's counts from the accept; a later head's from when it is
+        # first waited for (None until then), which is right after its first bytes arrived or the
+        # previous response went out. Most heads arrive whole in one read and never wait: no clock
+        # call for them.
+        deadline: float | None = time.monotonic() + server.head_timeout
         while True:
             try:
                 event = connection.next_event()
@@ -284,9 +288,15 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     return False
                 # The core says which deadline applies, and what to send when it passes.
                 idle = connection.deadline == IDLE_DEADLINE
-                if idle and server.stopping:
-                    return False  # between requests while the server stops: nothing is lost
-                timeout = server.keep_alive_timeout if idle else deadline - time.monotonic()
+                if idle:
+                    if server.stopping:
+                        return False  # between requests while the server stops: nothing is lost
+                    timeout = server.keep_alive_timeout
+                elif deadline is None:
+                    timeout = server.head_timeout
+                    deadline = time.monotonic() + timeout
+                else:
+                    timeout = deadline - time.monotonic()
                 try:
                     if timeout <= 0:
                         raise TimeoutError
@@ -299,13 +309,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     return False
                 except OSError:
                     return False
-                if idle and data:
-                    deadline = time.monotonic() + server.head_timeout
+                if idle:
+                    deadline = None  # the next head's first bytes (or EOF): its deadline starts
                 connection.receive_data(data)
             elif isinstance(event, RequestReceived):
                 if not self._run(connection, channel, event.environ):
                     return False
-                deadline = time.monotonic() + server.head_timeout
+                deadline = None
             elif isinstance(event, ConnectionClosed):
                 return self._send_final(channel, connection.data_to_send())
             else:
