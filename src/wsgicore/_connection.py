@@ -61,6 +61,10 @@ def _response_info(status: int, body_bytes: int, keep_alive: bool, aborted: bool
     return info
 
 
+def _no_body(wanted: int) -> bytes:
+    return b""
+
+
 class Connection:
     """The server side of one HTTP/1.1 connection (see docs/core-api.md).
 
@@ -404,9 +408,14 @@ class Connection:
             raise LocalProtocolError("run_app() needs a request: call next_event() until "
                                      "RequestReceived, once per request")
         if fetch is not None:
-            # Without a body nothing is ever fetched (and no 100 Continue can be owed).
-            environ["wsgi.input"] = self.input_stream(
-                fetch if self._body_done else self._flushing(fetch, send))
+            if self._body_done and not self._replay:
+                # No body, or all of it consumed: every read is the end (what _pull_body would
+                # return), with no closure over this connection per request. Nothing is ever
+                # fetched then, and no 100 Continue can be owed.
+                environ["wsgi.input"] = InputStream(_no_body)
+            else:
+                environ["wsgi.input"] = self.input_stream(
+                    fetch if self._body_done else self._flushing(fetch, send))
         if errors is not None:
             environ["wsgi.errors"] = errors
         self._responding = True
