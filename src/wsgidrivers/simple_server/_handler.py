@@ -336,9 +336,15 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         if self.server.stopping:
             connection.close_after_response()
         environ = self.get_environ()
-        # The access log's request line, rebuilt from the core's parse (never parsed here).
-        self.command, self.path, self.request_version = request_parts(environ)
-        self.requestline = f"{self.command} {self.path} {self.request_version}"
+        # The access log's request line, rebuilt from the core's parse (never parsed here); the
+        # core's keys read directly unless a get_environ() override changed their types.
+        command = environ.get("REQUEST_METHOD")
+        path = environ.get("REQUEST_URI")
+        version = environ.get("SERVER_PROTOCOL")
+        if not (type(command) is str and type(path) is str and path and type(version) is str):
+            command, path, version = request_parts(environ)
+        self.command, self.path, self.request_version = command, path, version
+        self.requestline = f"{command} {path} {version}"
         handler = self.server_handler_class(self, connection, channel,
                                             use_sendfile=self._use_sendfile)
         try:
