@@ -205,8 +205,12 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     def get_environ(self) -> dict[str, Any]:
         """The current request's environ: ``server.base_environ`` overlaid with the core's environ
         (without ``wsgi.input``/``wsgi.errors``, added afterwards). A fresh dict on each call."""
-        environ = self.server.base_environ.copy()
-        environ.update(self._request_environ)
+        # The core's environ holds all but a few of the base keys: copying it and adding the missing
+        # ones makes the same dict as copying the base and updating it with all of the core's keys.
+        environ = self._request_environ.copy()
+        for key, value in self.server.base_environ.items():
+            if key not in environ:
+                environ[key] = value
         return environ
 
     def get_stderr(self) -> TextIO:
