@@ -460,14 +460,10 @@ class Connection:
         unreported: list[Problem] = []
         report = (on_problem if on_problem is not None
                   else stream_reporter(environ.get("wsgi.errors"), unreported))
+        # Positional: keyword arguments to a class cost a dict per call on CPython 3.11.
         writer = ResponseWriter(
-            send,
-            head_request=self._method == b"HEAD",
-            http11=self._http11,
-            keep_alive=self._can_keep_alive,
-            date=self._date,
-            server=self._server,
-            report=lambda message: report(Problem(message)),
+            send, self._method == b"HEAD", self._http11, self._can_keep_alive, self._date,
+            self._server, lambda message: report(Problem(message)),
         )
         aborted = False
         try:

@@ -175,7 +175,6 @@ class ResponseWriter:
     def __init__(
         self,
         send: Callable[[bytes], None],
-        *,
         head_request: bool,
         http11: bool,
         keep_alive: Callable[[], bool],
