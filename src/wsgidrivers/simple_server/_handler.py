@@ -53,7 +53,9 @@ class ServerHandler:
     traceback_limit: int | None = None
 
     def __init__(self, request_handler: WSGIRequestHandler, connection: Connection,
-                 channel: Channel, *, use_sendfile: bool = False) -> None:
+                 channel: Channel, use_sendfile: bool = False) -> None:
+        # The request handler passes all four positionally (keyword arguments to a class cost a
+        # dict per call on CPython 3.11): an override of __init__ must accept them so.
         self.request_handler = request_handler
         self.connection = connection
         self.channel = channel
@@ -349,8 +351,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             command, path, version = request_parts(environ)
         self.command, self.path, self.request_version = command, path, version
         self.requestline = f"{command} {path} {version}"
-        handler = self.server_handler_class(self, connection, channel,
-                                            use_sendfile=self._use_sendfile)
+        handler = self.server_handler_class(self, connection, channel, self._use_sendfile)
         try:
             info = handler.run(self.server.get_app() or _no_app, environ)
         except OSError as exc:
