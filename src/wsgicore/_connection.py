@@ -65,6 +65,12 @@ def _no_body(wanted: int) -> bytes:
     return b""
 
 
+# wsgi.input of every request without a body (or with all of it consumed): every read is the end,
+# whatever happened before, so one stream serves every request in the process (it has no attribute
+# to set and nothing to close; concurrent readers only ever store its empty state again).
+_NO_BODY_INPUT = InputStream(_no_body)
+
+
 class Connection:
     """The server side of one HTTP/1.1 connection (see docs/core-api.md).
 
@@ -410,9 +416,9 @@ class Connection:
         if fetch is not None:
             if self._body_done and not self._replay:
                 # No body, or all of it consumed: every read is the end (what _pull_body would
-                # return), with no closure over this connection per request. Nothing is ever
-                # fetched then, and no 100 Continue can be owed.
-                environ["wsgi.input"] = InputStream(_no_body)
+                # return), with no stream and no closure over this connection per request. Nothing
+                # is ever fetched then, and no 100 Continue can be owed.
+                environ["wsgi.input"] = _NO_BODY_INPUT
             else:
                 environ["wsgi.input"] = self.input_stream(
                     fetch if self._body_done else self._flushing(fetch, send))
