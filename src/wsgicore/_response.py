@@ -371,13 +371,24 @@ class ResponseWriter:
         if first:
             # One send for head and first chunk up to 64 KiB (a copy is cheaper than a system call
             # and a packet); a larger chunk goes out on its own, uncopied.
-            if len(first) <= 65536:
-                self._emit(head + self._frame(first))
-            else:
+            size = len(first)
+            if size > 65536:
                 self._emit(head)
                 self._emit(self._frame(first))
-        else:
-            self._emit(head)
+                return
+            if framing == _LENGTH and size <= self._left:
+                # _frame's common case inline (a call fewer on most responses)
+                self._left -= size
+                self.body_bytes += size
+                head += first
+            else:
+                head += self._frame(first)
+        # _emit inline, for the same reason
+        try:
+            self._send(head)
+        except BaseException as exc:
+            self.send_error = exc
+            raise
 
     def _emit_body(self, data: bytes) -> None:
         framed = self._frame(data)
