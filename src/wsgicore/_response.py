@@ -223,8 +223,10 @@ class ResponseWriter:
             finally:
                 exc_info = None  # break the frame <-> traceback cycle (PEP 3333)
             self._move(_Action.START_EXC)
+        elif self._state == _State.NO_STATUS:
+            self._state = _State.STATUS_SET  # the table's (NO_STATUS, START) pair, without a call
         else:
-            self._move(_Action.START)
+            self._move(_Action.START)  # raises
         try:
             self._set(status, headers)
         except BaseException:
