@@ -172,7 +172,7 @@ class ResponseWriter:
                  "_status", "body_bytes", "head_sent", "keep_alive", "overflowed", "send_error",
                  "status_code")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - positional: keywords to a class call cost a dict (CPython 3.11)
         self,
         send: Callable[[bytes], None],
         head_request: bool,
