@@ -236,7 +236,8 @@ class Connection:
             end = scanner.scan(buf, self._rx.eof)
             if end is None:
                 return NEED_DATA
-            head = bytes(buf[:end])
+            # Usually the buffer holds just this head: one copy then, not a slice and its copy.
+            head = bytes(buf) if end == len(buf) else bytes(buf[:end])
             request_line = scanner.request_line
             if request_line is None:  # scan() sets it before it returns an end
                 raise Refusal(400, "no request line")
