@@ -120,7 +120,7 @@ class Connection:
         connection between requests with nothing received (when it passes, close silently), else
         ``"head"`` (the whole head must arrive by then, counted from the accept for the first
         request, from its first byte for a later one; when it passes, send ``time_out()``)."""
-        if (self._requests and not self._rx.has_data
+        if (self._requests and not self._buf and self._rx.direct is None  # nothing received
                 and self._phase in (Phase.AWAIT_HEAD, Phase.RESPONDED)):
             return IDLE_DEADLINE
         return HEAD_DEADLINE
@@ -147,6 +147,10 @@ class Connection:
         if data:
             # Bytes after an "Expect: 100-continue" head: the client did not wait, no 100 is owed.
             self._continue_pending = False
+            rx = self._rx
+            if self._body_done and rx.direct is None and not rx.eof:
+                self._buf += data  # what feed() does with them then (a head's bytes): no call
+                return
         self._rx.feed(data, direct_ok=not self._body_done and type(self._body) is LengthReader)
 
     def next_event(self) -> Event | Sentinel:
