@@ -147,6 +147,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     _socket_rfile: Any = None  # the socket's own files, once made
     _socket_wfile: Any = None
     _request_environ: dict[str, Any]
+    _plain_handler: ServerHandler | None = None  # the connection's ServerHandler, when not subclassed
     _use_sendfile = False
 
     def setup(self) -> None:
@@ -236,6 +237,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         """Serve the connection: one request (more with keep-alive), each to completion."""
         self.close_connection = True
         self.requestline = self.command = self.path = self.request_version = ""
+        self._plain_handler = None  # made for this connection's first request
         sock = self.connection if isinstance(self.connection, socket.socket) else None
         # Unless a subclass replaced them, rfile/wfile are the socket's own files (wfile unbuffered):
         # then the channel may use the socket directly. Not over TLS: when a kernel timeout passes,
@@ -351,7 +353,15 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             command, path, version = request_parts(environ)
         self.command, self.path, self.request_version = command, path, version
         self.requestline = f"{command} {path} {version}"
-        handler = self.server_handler_class(self, connection, channel, self._use_sendfile)
+        handler_class = self.server_handler_class
+        handler = self._plain_handler
+        if handler is None or handler_class is not ServerHandler:
+            handler = handler_class(self, connection, channel, self._use_sendfile)
+            if handler_class is ServerHandler:
+                # It holds nothing of one request between runs (only what the connection's
+                # requests share), so the connection keeps it: a class call fewer per request.
+                # A subclass's gets made per request, as wsgiref's handlers are.
+                self._plain_handler = handler
         try:
             info = handler.run(self.server.get_app() or _no_app, environ)
         except OSError as exc:
