@@ -12,6 +12,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any, TextIO
 
@@ -228,6 +229,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     def log_date_time_string(self) -> str:
         """The access log's date (http.server's format), formatted once per second."""
         return log_date()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """http.server's: ``"<request line>" <status> <size>`` through :meth:`log_message`, without
+        its HTTPStatus check for the plain int status every request gives."""
+        if type(code) is not int and isinstance(code, HTTPStatus):
+            code = code.value
+        self.log_message('"%s" %s %s', self.requestline, str(code), str(size))
 
     def log_message(self, format: str, *args: Any) -> None:
         """Write ``addr - - [date] message`` to ``sys.stderr``, control characters escaped."""
