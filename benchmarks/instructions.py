@@ -1,0 +1,108 @@
+"""User-space instructions per keep-alive request of the blocking driver, counted by callgrind.
+
+    python -m benchmarks.instructions                    # 1000 requests (valgrind must be installed)
+    python -m benchmarks.instructions --requests 2000
+    PYTHONPATH=/path/to/other/src python -m benchmarks.instructions   # another revision's code
+
+The real ``wsgidrivers.simple_server`` handler serves keep-alive GETs of ``/hello`` (the wrk request
+of the ``hello-ka-1`` scenario, the benchmark app, the quiet access log of the benchmark contender)
+on one end of a ``SOCK_SEQPACKET`` socket pair: its message boundaries make each ``recv()`` return
+one request, as with one client waiting for each response. All requests are queued first and the
+responses fit in the send buffer, so one thread does it all: no scheduler, no load generator.
+The process runs twice under ``valgrind --tool=callgrind`` (N+1 requests and 1); the difference
+divided by N is the cost of one request, repeatable to ~0.5% on a busy machine where wall time is
+not. System calls count only their user-space side. Linux only (the send buffer is forced, as
+root, or limited by ``net.core.wmem_max``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+
+def serve(requests: int) -> None:
+    """Serve ``requests`` keep-alive requests through the real handler (after 3 to warm up)."""
+    from benchmarks.apps import app
+    from wsgidrivers.simple_server import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):  # as the benchmark contender's
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, handler_class=QuietHandler, keep_alive=True)
+    try:
+        for count in (3, requests):
+            _one_connection(server, count)
+    finally:
+        server.server_close()
+
+
+def _one_connection(server: Any, count: int) -> None:
+    ours, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for sock in (ours, client):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, 1 << 28)
+        except PermissionError:  # not root: as much as net.core.wmem_max allows
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 28)
+    for _ in range(count):
+        client.send(REQUEST)
+    client.shutdown(socket.SHUT_WR)
+    server.finish_request(ours, ("127.0.0.1", 5555))
+    server.shutdown_request(ours)
+    client.setblocking(False)
+    responses = 0
+    try:
+        while client.recv(65536):
+            responses += 1
+    except BlockingIOError:
+        pass
+    client.close()
+    if responses != count:
+        raise SystemExit(f"{responses} responses to {count} requests (send buffer too small?)")
+
+
+def _instructions(requests: int) -> int:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO_ROOT)) if p)
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+               "-m", "benchmarks.instructions", "--serve", str(requests)]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or match is None:
+        raise SystemExit(f"callgrind failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return int(match.group(1))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1000, help="requests counted (default 1000)")
+    parser.add_argument("--serve", type=int, metavar="N", help=argparse.SUPPRESS)  # the measured run
+    args = parser.parse_args(argv)
+    if args.serve is not None:
+        serve(args.serve)
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    if args.requests < 1:
+        raise SystemExit("--requests must be at least 1")
+    base = _instructions(1)
+    total = _instructions(1 + args.requests)
+    print(f"simple_server keep-alive hello: {(total - base) // args.requests:,} instructions per request "
+          f"(callgrind, {args.requests} requests)")
+
+
+if __name__ == "__main__":
+    main()
