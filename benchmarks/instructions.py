@@ -87,7 +87,8 @@ def _instructions(requests: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000, help="requests counted (default 1000)")
     parser.add_argument("--serve", type=int, metavar="N", help=argparse.SUPPRESS)  # the measured run
     args = parser.parse_args(argv)
