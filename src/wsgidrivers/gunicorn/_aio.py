@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import errno
 import socket
+import sys
 import threading
 from typing import Any, Final
 
@@ -25,6 +26,8 @@ __all__ = ["AsyncioWorker"]
 
 _ACCEPT_BURST: Final = 16
 _TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
+#: Whether an accepted TCP socket inherits TCP_NODELAY from its listener (Linux does).
+_INHERITS_NODELAY: Final = sys.platform == "linux"
 
 
 def _peer(environ: dict[str, Any]) -> tuple[str, int] | None:
@@ -61,13 +64,9 @@ class _WorkerService(Service):
     def log_access(self, addr: str, request_line: str, status: int | str, size: int | str) -> None:
         """Nothing: the access log is gunicorn's (_cycle.RequestCycle.end)."""
 
-    def add_connection(self, proto: Any) -> None:
-        super().add_connection(proto)
-        self.worker.connection_opened()
-
-    def remove_connection(self, proto: Any) -> None:
-        super().remove_connection(proto)
-        self.worker.connection_closed()
+    def connections_changed(self) -> None:
+        super().connections_changed()
+        self.worker.connection_ended()
 
 
 class AsyncioWorker(CoreWorker):
@@ -111,9 +110,17 @@ class AsyncioWorker(CoreWorker):
         )
         self._woken = asyncio.Event()
         self._listeners = [listening_socket(s) for s in self.sockets]
+        # The address a connection came to, when its listener is bound to one (no getsockname()).
+        self._socknames: dict[socket.socket, Any] = {}
         for listener in self._listeners:
             listener.setblocking(False)
-        self._open = 0  # connections with a protocol (connection_made .. connection_lost)
+            bound = listener.getsockname()
+            if isinstance(bound, tuple):
+                if bound[0] not in ("0.0.0.0", "::", ""):
+                    self._socknames[listener] = tuple(bound)
+                if _INHERITS_NODELAY:  # one setsockopt per worker, not one per connection
+                    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Open connections: the service's (served by a worker or with a protocol), and
         self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
         self._accepting = False
         loop.add_reader(self.PIPE[0], self._on_wake)
@@ -154,6 +161,9 @@ class AsyncioWorker(CoreWorker):
     def _set_accepting(self, accepting: bool) -> None:
         if accepting == self._accepting:
             return
+        # While full, every close must wake the loop (to accept again); else a connection a
+        # worker closes leaves without waking it.
+        self._service.watch_closes = not accepting
         for listener in self._listeners:
             if accepting:
                 self._loop.add_reader(listener.fileno(), self._accept, listener)
@@ -163,14 +173,18 @@ class AsyncioWorker(CoreWorker):
 
     def _accept(self, listener: socket.socket) -> None:
         limit = self.settings.connections
-        for _ in range(_ACCEPT_BURST):
+        # With at most one connection open (a lone client) one accept: a second would almost
+        # always fail with EAGAIN, releasing and taking back the GIL the worker just woken needs.
+        for _ in range(_ACCEPT_BURST if self._open() > 1 else 1):
             if not self.alive:
                 return  # stopping: what waits in the backlog is for the other workers
-            if self._open + self._pending >= limit:
-                self._set_accepting(False)  # resumed by _connection_ended()
+            if self._open() >= limit:
+                self._set_accepting(False)  # resumed by connection_ended()
+                # A worker may have closed one just before it could see watch_closes.
+                self.connection_ended()
                 return
             try:
-                sock, _ = listener.accept()
+                sock, address = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -178,11 +192,16 @@ class AsyncioWorker(CoreWorker):
                     continue
                 self.log.warning("accept() failed: %s", exc)
                 return
-            self._pending += 1
-            sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
+            if not _INHERITS_NODELAY and sock.family != socket.AF_UNIX:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # A worker thread serves what comes with the connection; the loop gets it once it
+            # idles (the driver's ``serve_accepted``). TLS: the loop's TLS transport from the start.
+            if self.tls is None and self._service.serve_accepted(
+                    sock, address, self._socknames.get(listener), loop=self._loop):
+                continue
+            self._pending += 1
+            sock.setblocking(False)
             self._connect(sock)
 
     def _connect(self, sock: socket.socket) -> None:
@@ -197,21 +216,14 @@ class AsyncioWorker(CoreWorker):
             self._pending -= 1
             if done.cancelled() or done.exception() is not None:
                 sock.close()  # a failed TLS handshake, say; if a protocol was made, it counted itself
-            self._connection_ended()
+            self.connection_ended()
 
         task.add_done_callback(connected)
 
-    def connection_opened(self) -> None:
-        """A connection's protocol was made (in the loop thread)."""
-        self._open += 1
+    def _open(self) -> int:
+        return len(self._service.connections) + self._pending
 
-    def connection_closed(self) -> None:
-        """A connection's protocol was lost (in the loop thread)."""
-        self._open -= 1
-        self._connection_ended()
-
-    def _connection_ended(self) -> None:
-        # Accept again if the worker was full.
-        if (self.alive and not self._accepting
-                and self._open + self._pending < self.settings.connections):
+    def connection_ended(self) -> None:
+        """Loop thread: a connection ended; accept again if the worker was full."""
+        if self.alive and not self._accepting and self._open() < self.settings.connections:
             self._set_accepting(True)
