@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import select
 import socket
+from collections.abc import Callable
 from typing import IO, Any
 
 from wsgicore import Config
@@ -119,18 +120,35 @@ class Service(Shared):
         ``poll``): then give it to ``loop.connect_accepted_socket(service, sock)`` as usual.
         ``loop``: the running loop (saves looking it up).
         """
-        if not self.socket_io or self.tls or self.closing or not hasattr(select, "poll"):
+        if not self._serves_fresh():
             return False
-        if loop is None:
-            loop = asyncio.get_running_loop()
-        fresh = FreshConnection(sock, address, sockname, loop.time() + self.head_timeout)
-        self.add_connection(fresh)
+        job = self.fresh_job(sock, address, sockname, loop or asyncio.get_running_loop())
+        if job is None:
+            return False
+        serve, args = job
         try:
-            self.run_job(serve_fresh, self, fresh, loop, self._adopt)
+            self.run_job(serve, *args)
         except RuntimeError:  # the pool is shut down
+            fresh: FreshConnection = args[1]
             fresh.close()
             self.remove_connection(fresh)
         return True
+
+    def fresh_job(
+        self, sock: socket.socket, address: Any, sockname: Any, loop: asyncio.AbstractEventLoop
+    ) -> tuple[Callable[..., None], tuple[Any, ...]] | None:
+        """Any thread: the ``(fn, args)`` that serves a just-accepted plain socket (see
+        :meth:`serve_accepted`), or None when that does not apply; the connection counts in
+        :attr:`connections` from now on. A pool thread that accepted ``sock`` itself runs it
+        (the gunicorn AsyncioWorker's stand-by threads)."""
+        if not self._serves_fresh():
+            return None
+        fresh = FreshConnection(sock, address, sockname, loop.time() + self.head_timeout)
+        self.connections.add(fresh)  # one set operation: atomic, from any thread
+        return serve_fresh, (self, fresh, loop, self._adopt)
+
+    def _serves_fresh(self) -> bool:
+        return self.socket_io and not self.tls and not self.closing and hasattr(select, "poll")
 
     def _adopt(self, handover: Handover) -> None:
         """Loop: a worker hands over a connection it served first (see ``_fresh``)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
+import select
 import socket
 import sys
 import threading
@@ -21,6 +23,8 @@ from wsgicore import Connection, ResponseInfo
 from ._base import CoreWorker, listening_socket
 from ._cycle import Ticket, WSGIApp
 from ._drivers import Service, WorkerPool
+from ._poll import Poller
+from ._standby import POSTS, ListenerStandby, accept_one
 
 __all__ = ["AsyncioWorker"]
 
@@ -90,13 +94,15 @@ class AsyncioWorker(CoreWorker):
         driver = settings.driver
         # The Service makes the same Settings of these and the same Config (serving_config, with
         # wsgi.multithread and https over TLS) as WorkerSettings.serving_config.
+        # Daemon threads (a thread stuck in an app must not keep the worker process alive); the
+        # driver's own pool, so a worker may serve a busy connection's next request, and idle
+        # threads may stand by on the listeners.
+        pool = WorkerPool(settings.threads, daemon=True)
         self._service = service = _WorkerService(
             self,
             config=driver.config,
             max_workers=settings.threads,
-            # Daemon threads (a thread stuck in an app must not keep the worker process alive);
-            # the driver's own pool, so a worker may serve a busy connection's next request.
-            executor=WorkerPool(settings.threads, daemon=True),
+            executor=pool,
             keep_alive=driver.keep_alive,
             keep_alive_timeout=driver.keep_alive_timeout,
             head_timeout=driver.head_timeout,
@@ -123,9 +129,12 @@ class AsyncioWorker(CoreWorker):
         # Open connections: the service's (served by a worker or with a protocol), and
         self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
         self._accepting = False
+        self._standby, self._poller = self._stand_by_posts()
         loop.add_reader(self.PIPE[0], self._on_wake)
         try:
             self._set_accepting(True)
+            if self._standby is not None:
+                pool.set_standby(self._standby)  # after _set_accepting: they stand while it accepts
             while self.alive:
                 self.beat()
                 if self.parent_changed():
@@ -144,6 +153,28 @@ class AsyncioWorker(CoreWorker):
         finally:
             self._set_accepting(False)
             loop.remove_reader(self.PIPE[0])
+            # The posts' and the poll's descriptors are left to the process's exit: a daemon
+            # thread may still be leaving its post.
+
+    def _stand_by_posts(self) -> tuple[ListenerStandby | None, Poller | None]:
+        """Linux, plain sockets: the stand-by posts (see ``_standby``), then the loop's own
+        exclusive poll of the listeners, in that order; else (None, None): the loop polls the
+        listeners itself and accepts every connection."""
+        if os.environ.get("WSGICORE_NO_STANDBY"):  # TEMP: A/B measurement, removed before merge
+            return None, None
+        if self.tls is not None or not self._service.socket_io or not hasattr(select, "poll"):
+            return None, None
+        standby = ListenerStandby(self._listeners, accept_fresh=self._accept_fresh,
+                                  quiet=self._quiet, may_accept=self._may_accept,
+                                  declined=self._declined)
+        poller = Poller()
+        for listener in self._listeners:
+            poller.register(listener, listener, shared=True)
+        if standby.exclusive and poller.exclusive:
+            return standby, poller
+        standby.close()
+        poller.close()
+        return None, None
 
     async def _beat_forever(self) -> None:
         while True:
@@ -164,12 +195,66 @@ class AsyncioWorker(CoreWorker):
         # While full, every close must wake the loop (to accept again); else a connection a
         # worker closes leaves without waking it.
         self._service.watch_closes = not accepting
-        for listener in self._listeners:
+        if self._poller is not None:
             if accepting:
-                self._loop.add_reader(listener.fileno(), self._accept, listener)
+                self._loop.add_reader(self._poller.fileno(), self._accept_ready)
             else:
-                self._loop.remove_reader(listener.fileno())
+                self._loop.remove_reader(self._poller.fileno())
+        else:
+            for listener in self._listeners:
+                if accepting:
+                    self._loop.add_reader(listener.fileno(), self._accept, listener)
+                else:
+                    self._loop.remove_reader(listener.fileno())
         self._accepting = accepting
+        if not accepting and not self.alive and self._standby is not None:
+            self._standby.stop()
+
+    def _accept_ready(self) -> None:
+        # The loop's exclusive poll: reached only while no stand-by thread waits (see _standby).
+        poller = self._poller
+        if poller is not None:
+            for listener in poller.select(0):
+                self._accept(listener)
+
+    # ---- stand-by threads (any thread) --------------------------------------------------------
+
+    def _quiet(self) -> bool:
+        """Whether idle threads should stand by: accepting, and no more connections open than
+        posts (under load the loop accepts: one more thread in the GIL's contention costs more
+        than it saves, as the ThreadWorker measured)."""
+        return self._accepting and self.alive and len(self._service.connections) <= POSTS
+
+    def _may_accept(self) -> bool:
+        # Not full. Stopping is no reason to decline: the kernel woke this thread alone for the
+        # connection (fresh_job hands it to the loop's protocol path, which still answers it).
+        return self._open() < self.settings.connections
+
+    def _declined(self) -> None:
+        # A stand-by thread found the worker full: the loop's _accept finds it full too and stops
+        # accepting, so that connection_ended() looks for the waiting connection once there is room.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._accept_waiting)
+
+    def _accept_waiting(self) -> None:
+        for listener in self._listeners:
+            self._accept(listener)
+
+    def _accept_fresh(self, listener: socket.socket) -> tuple[Any, tuple[Any, ...]] | None:
+        accepted = accept_one(listener, self.log)
+        if accepted is None:
+            return None
+        sock, address = accepted
+        job = self._service.fresh_job(sock, address, self._socknames.get(listener), self._loop)
+        if job is None:  # stopping meanwhile: the loop's protocol path answers it
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._connect_accepted, sock)
+        return job
+
+    def _connect_accepted(self, sock: socket.socket) -> None:
+        self._pending += 1
+        sock.setblocking(False)
+        self._connect(sock)
 
     def _accept(self, listener: socket.socket) -> None:
         limit = self.settings.connections
@@ -227,3 +312,6 @@ class AsyncioWorker(CoreWorker):
         """Loop thread: a connection ended; accept again if the worker was full."""
         if self.alive and not self._accepting and self._open() < self.settings.connections:
             self._set_accepting(True)
+            # A connection whose wake-up went to a stand-by thread while the worker was full was
+            # declined, and the kernel reports it to nobody else: look for waiting ones now.
+            self._accept_waiting()
