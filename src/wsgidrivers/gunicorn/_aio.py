@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import os
 import select
 import socket
 import sys
@@ -160,8 +159,6 @@ class AsyncioWorker(CoreWorker):
         """Linux, plain sockets: the stand-by posts (see ``_standby``), then the loop's own
         exclusive poll of the listeners, in that order; else (None, None): the loop polls the
         listeners itself and accepts every connection."""
-        if os.environ.get("WSGICORE_NO_STANDBY"):  # TEMP: A/B measurement, removed before merge
-            return None, None
         if self.tls is not None or not self._service.socket_io or not hasattr(select, "poll"):
             return None, None
         standby = ListenerStandby(self._listeners, accept_fresh=self._accept_fresh,
