@@ -21,11 +21,12 @@ import os
 import select
 import socket
 import time
-from typing import Any, Final
+from contextlib import AbstractContextManager
+from typing import Any, Final, Generic, Protocol, TypeVar
 
-from ._bridge import Bridge, ClientDisconnected, SendTimeout
+from ._bridge import ClientDisconnected, SendTimeout
 
-__all__ = ["READ_SIZE", "SocketIO"]
+__all__ = ["READ_SIZE", "Guard", "SocketIO"]
 
 #: Bytes asked of one recv, as the blocking driver. Not more: CPython allocates the whole buffer
 #: first, and above glibc's mmap threshold (128 KiB) that is an mmap, an mremap and a munmap for
@@ -37,18 +38,33 @@ _SLICE: Final = 0.25
 _SENDFILE_PIECE: Final = 1024 * 1024
 
 
-class SocketIO:
+class Guard(Protocol):
+    """What makes a worker's socket calls safe against the loop closing the connection: the
+    connection's :class:`~._bridge.Bridge`, or a fresh connection's ``_fresh.FreshConnection``."""
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """Held around every send and recv (and by whoever marks the connection lost)."""
+
+    @property
+    def is_lost(self) -> bool:
+        """Whether the connection was dropped from outside (checked under :attr:`lock`)."""
+
+
+G = TypeVar("G", bound=Guard)
+
+
+class SocketIO(Generic[G]):
     """``send``, ``receive`` and ``sendfile`` for ``Connection.run_app``, on the socket itself.
 
     Worker thread only. :attr:`peer_eof` becomes True once a recv returned end of file.
     """
 
-    def __init__(self, sock: socket.socket, bridge: Bridge, io_timeout: float) -> None:
+    def __init__(self, sock: socket.socket, guard: G, io_timeout: float) -> None:
         self._sock = sock
         self._fd = sock.fileno()
-        #: The connection's Bridge: its lock and lost flag guard every call here, and the worker
-        #: hands the connection back through it.
-        self.bridge = bridge
+        #: Its lock and lost flag guard every call here.
+        self.guard = guard
         self._io_timeout = io_timeout
         self._poll = select.poll()
         self.peer_eof = False
@@ -82,6 +98,10 @@ class SocketIO:
             if data is not None:
                 return data
 
+    def receive_ready(self) -> bytes | None:
+        """What one recv gives now (``b""``: end of file), None when nothing is there yet."""
+        return self._recv_some()
+
     def wait_request(self, window: float) -> bytes | None:
         """Bytes of a next request if any arrive within ``window`` seconds (``b""``: end of file);
         None when none did."""
@@ -98,8 +118,8 @@ class SocketIO:
         deadline = time.monotonic() + self._io_timeout
         while count is None or sent < count:
             piece = _SENDFILE_PIECE if count is None else min(_SENDFILE_PIECE, count - sent)
-            with self.bridge.lock:
-                if self.bridge.is_lost:
+            with self.guard.lock:
+                if self.guard.is_lost:
                     raise ClientDisconnected("client disconnected")
                 try:
                     n = os.sendfile(self._fd, in_fd, offset + sent, piece)
@@ -117,8 +137,8 @@ class SocketIO:
         return sent
 
     def _send_some(self, data: bytes | memoryview) -> int:
-        with self.bridge.lock:
-            if self.bridge.is_lost:
+        with self.guard.lock:
+            if self.guard.is_lost:
                 raise ClientDisconnected("client disconnected")
             try:
                 return self._sock.send(data)
@@ -130,8 +150,8 @@ class SocketIO:
     def _recv_some(self) -> bytes | None:
         """What one recv gives, ``b""`` at end of file (or once the connection is gone, or broke),
         None when nothing is there yet."""
-        with self.bridge.lock:
-            if self.bridge.is_lost:
+        with self.guard.lock:
+            if self.guard.is_lost:
                 return b""
             try:
                 data = self._sock.recv(READ_SIZE)
@@ -152,5 +172,5 @@ class SocketIO:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            if poll.poll(min(remaining, _SLICE) * 1000.0) or self.bridge.is_lost:
+            if poll.poll(min(remaining, _SLICE) * 1000.0) or self.guard.is_lost:
                 return True

@@ -5,20 +5,50 @@ and passes through an idle semaphore on both sides; the driver needs neither: a 
 connection back through the connection's Bridge. And a worker that just answered a keep-alive
 request may wait a moment for that client's next one (see ``_worker``) only while no other job is
 waiting for a thread: :attr:`WorkerPool.backlog` says so.
+
+An idle thread may also *stand by* (:meth:`WorkerPool.set_standby`): wait for work of its own kind
+(the gunicorn AsyncioWorker's: a new connection on the listeners, which it accepts and serves
+itself) instead of waiting for a job, within the pool's size like any job. A job queued while only
+standing threads are idle wakes one of them.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import queue
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["WorkerPool"]
+__all__ = ["Post", "Standby", "WorkerPool"]
 
 _Job = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+class Post(Protocol):
+    """Where one idle thread stands by (see :class:`Standby`)."""
+
+    def wait(self) -> _Job | None:
+        """Block until there is work of this post's kind (return it as ``(fn, args)``) or
+        :meth:`wake` was called or there is nothing to do here any more (return None)."""
+
+    def wake(self) -> None:
+        """Any thread: make :meth:`wait` return None soon (a job is queued for this thread)."""
+
+
+class Standby(Protocol):
+    """What idle threads of a :class:`WorkerPool` may do instead of waiting for a job."""
+
+    #: Threads that may stand by at once (started at once by :meth:`WorkerPool.set_standby`).
+    posts: int
+
+    def claim(self) -> Post | None:
+        """A free post if a thread should stand by now, else None (the pool's lock is held)."""
+
+    def release(self, post: Post) -> None:
+        """The thread left ``post`` (the pool's lock is held)."""
 
 
 class _FutureJob:
@@ -62,22 +92,41 @@ class WorkerPool(concurrent.futures.Executor):
         self._threads: list[threading.Thread] = []
         self._idle = 0  # threads waiting for a job, less the jobs queued for them
         self._shutdown = False
+        self._standby: Standby | None = None
+        # Standing threads' posts -> whether a job was queued for that thread (it was woken).
+        self._standing: dict[Post, bool] = {}
+        self._standing_idle = 0  # standing threads no job was queued for
 
     @property
     def backlog(self) -> int:
         """Jobs queued and not yet taken by a thread."""
         return self._jobs.qsize()
 
+    def set_standby(self, standby: Standby) -> None:
+        """Let idle threads stand by at ``standby``'s posts; starts that many threads now (within
+        the pool's size), so that they stand by before any job comes."""
+        with self._lock:
+            self._standby = standby
+            while len(self._threads) < min(self._size, standby.posts):
+                self._start_thread(idle=True)
+
     def run(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)``; raises RuntimeError after :meth:`shutdown`."""
+        wake: Post | None = None
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot run new jobs after shutdown")
             self._jobs.put((fn, args))
             if self._idle > 0:
                 self._idle -= 1
+            elif self._standing_idle > 0:
+                self._standing_idle -= 1
+                wake = next(post for post, woken in self._standing.items() if not woken)
+                self._standing[wake] = True
             elif len(self._threads) < self._size:
                 self._start_thread()
+        if wake is not None:
+            wake.wake()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         job = _FutureJob(fn, args, kwargs)
@@ -93,6 +142,9 @@ class WorkerPool(concurrent.futures.Executor):
                 for _ in self._threads:
                     self._jobs.put(None)
             threads = list(self._threads)
+            standing = list(self._standing)
+        for post in standing:
+            post.wake()  # it leaves its post, and takes its None
         if wait:
             for thread in threads:
                 if thread is not threading.current_thread():
@@ -109,27 +161,66 @@ class WorkerPool(concurrent.futures.Executor):
             if job is not None and isinstance(job[0], _FutureJob):
                 job[0].future.cancel()
 
-    def _start_thread(self) -> None:
-        thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}",
-                                  daemon=self._daemon)
+    def _start_thread(self, *, idle: bool = False) -> None:
+        # ``idle``: started with no job queued for it (to stand by).
+        thread = threading.Thread(target=self._work, args=(idle,),
+                                  name=f"{self._name}-{len(self._threads)}", daemon=self._daemon)
         self._threads.append(thread)
         thread.start()
 
-    def _work(self) -> None:
-        jobs = self._jobs
+    def _work(self, idle: bool) -> None:
+        job = self._next_job() if idle else self._jobs.get()
+        while job is not None:
+            self._run_one(job)
+            job = None  # no reference to a finished job's arguments while waiting
+            job = self._next_job()
+
+    def _next_job(self) -> _Job | None:
+        """An idle thread's next job (None: leave): stand by at a free post while the standby
+        wants one and no job is queued, else wait for a job."""
         while True:
-            job = jobs.get()
-            if job is None:
-                return
-            fn, args = job
-            job = None
-            try:
-                fn(*args)
-            except BaseException:  # a job's own failure must not end the thread
-                kind, value, trace = sys.exc_info()
-                threading.excepthook(threading.ExceptHookArgs(
-                    [kind, value, trace, threading.current_thread()]))
-                del kind, value, trace
-            del fn, args
+            post = None
             with self._lock:
-                self._idle += 1
+                # A job queued while every thread was busy. (Or one promised to a waiting thread
+                # that has not woken yet: that one then waits on uncounted, which only costs a
+                # thread started or woken too many; counting a thread idle that is not would
+                # leave a job queued while it stands by.) A waiting thread may take it first.
+                with contextlib.suppress(queue.Empty):
+                    return self._jobs.get_nowait()
+                standby = self._standby
+                if standby is not None and not self._shutdown:
+                    post = standby.claim()
+                if post is None:
+                    self._idle += 1
+                else:
+                    self._standing[post] = False
+                    self._standing_idle += 1
+            if post is None:
+                return self._jobs.get()
+            work = post.wait()
+            with self._lock:
+                woken = self._standing.pop(post)
+                if not woken:
+                    self._standing_idle -= 1
+                if standby is not None:
+                    standby.release(post)
+            if woken:
+                # A job was queued for this thread: it takes one (after its own work, if it has
+                # some: the job waits that long, as it would for any busy thread).
+                if work is not None:
+                    self._run_one(work)
+                    work = None
+                return self._jobs.get()
+            if work is not None:
+                return work
+
+    @staticmethod
+    def _run_one(job: _Job) -> None:
+        fn, args = job
+        try:
+            fn(*args)
+        except BaseException:  # a job's own failure must not end the thread
+            kind, value, trace = sys.exc_info()
+            threading.excepthook(threading.ExceptHookArgs(
+                [kind, value, trace, threading.current_thread()]))
+            del kind, value, trace

@@ -28,6 +28,7 @@ from wsgicore import (
 
 from ._bridge import Bridge, Outcome
 from ._direct import READ_SIZE, SocketIO
+from ._fresh import Handover
 from ._shared import Shared
 from ._timer import Deadline
 from ._worker import serve_request
@@ -51,8 +52,10 @@ class WSGIProtocol(asyncio.Protocol):
     """One client connection. Every method runs in the loop thread; the worker's side of the
     connection is the :class:`Bridge` (the only state both threads touch)."""
 
-    def __init__(self, service: Shared) -> None:
+    def __init__(self, service: Shared, handover: Handover | None = None) -> None:
+        """``handover``: a connection a worker served first (``_fresh``), with its Connection."""
         self._service = service
+        self._handover = handover
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.Transport | None = None
         self._conn: Connection | None = None
@@ -68,7 +71,7 @@ class WSGIProtocol(asyncio.Protocol):
         self._deadline = Deadline(self._deadline_passed)
         self._hard_deadline = math.inf
         self._bridge = Bridge(service.io_timeout, on_output=self._flush, on_drained=self._resume_reading)
-        self._socket_io: SocketIO | None = None
+        self._socket_io: SocketIO[Bridge] | None = None
 
     # ---- asyncio.Protocol ---------------------------------------------------------------------------
 
@@ -93,6 +96,10 @@ class WSGIProtocol(asyncio.Protocol):
             sock = transport.get_extra_info("socket")
             with contextlib.suppress(AttributeError, OSError):  # an optimisation, never a failure
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffer)
+        handover = self._handover
+        if handover is not None:
+            self._adopt(handover, transport)
+            return
         self._conn = Connection(
             service.config, peer=peer, sockname=_address(transport.get_extra_info("sockname"))
         )
@@ -105,6 +112,27 @@ class WSGIProtocol(asyncio.Protocol):
             self._one_more = True
         # The first request gets the head deadline from the accept: a silent client is a slow one.
         self._deadline.set(loop.time() + service.head_timeout)
+
+    def _adopt(self, handover: Handover, transport: asyncio.Transport) -> None:
+        """Take over a connection a worker served first: its Connection, its state, and what the
+        worker left for the loop to handle, as after any hand-back (:meth:`_app_finished`)."""
+        self._handover = None
+        service = self._service
+        self._conn = handover.conn
+        self._served = handover.served
+        self._peer_eof = handover.peer_eof
+        service.add_connection(self)
+        service.remove_connection(handover.fresh)  # after the add: the count never dips to zero
+        if handover.peer_eof:
+            transport.pause_reading()  # the worker read the end of file: nothing more to read
+        if service.closing:
+            if service.serve_waiting_on_shutdown:
+                self._one_more = True
+            elif not handover.served and handover.pending is None:
+                self._state = _CLOSING
+                transport.close()
+                return
+        self._take_back(handover.pending, first_head_deadline=handover.fresh.head_deadline)
 
     def data_received(self, data: bytes) -> None:
         state = self._state
@@ -247,7 +275,7 @@ class WSGIProtocol(asyncio.Protocol):
         # On a plain socket the worker does the I/O itself (see ``_direct``): the loop stops
         # reading until it has the connection back.
         sock = self._bridge.take_socket() if service.socket_io else None
-        channel: Bridge | SocketIO = self._bridge
+        channel: Bridge | SocketIO[Bridge] = self._bridge
         if sock is not None:
             self._require_transport().pause_reading()
             if self._socket_io is None:  # one per connection: it keeps a poll object
@@ -280,18 +308,27 @@ class WSGIProtocol(asyncio.Protocol):
             conn.receive_data(b"")
         if leftover.peer_eof:
             self._peer_eof = True  # the worker read it (and gave it to the Connection)
-        self._state = _IDLE if conn.deadline == IDLE_DEADLINE else _HEAD
-        service = self._service
-        wait = service.head_timeout if self._state == _HEAD else service.keep_alive_timeout
-        self._deadline.set(self._now() + wait)
         if (leftover.reading_paused and not self._peer_eof
                 and not isinstance(leftover.pending, ConnectionClosed)):
             # Not for a connection that closes now (``_close`` reads again if it lingers): two
             # epoll_ctl calls fewer per "Connection: close" request.
             self._require_transport().resume_reading()
+        self._take_back(leftover.pending)
+
+    def _take_back(self, pending: object, first_head_deadline: float | None = None) -> None:
+        """The loop owns the Connection again: the idle or head deadline, then what is pending.
+        ``first_head_deadline``: the first request's, counted from the accept, if none was served."""
+        conn = self._require_conn()
+        self._state = _IDLE if conn.deadline == IDLE_DEADLINE else _HEAD
+        service = self._service
+        if not self._served and first_head_deadline is not None:
+            self._deadline.set(first_head_deadline)
+        else:
+            wait = service.head_timeout if self._state == _HEAD else service.keep_alive_timeout
+            self._deadline.set(self._now() + wait)
         # Pipelined requests, or the core's ConnectionClosed (after a failed body read, say); while
         # shutting down, only those already received.
-        self._advance(leftover.pending)
+        self._advance(pending)
 
     def _stopping(self) -> bool:
         """Whether no further request is waited for on this connection."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from typing import IO
+import select
+import socket
+from collections.abc import Callable
+from typing import IO, Any
 
 from wsgicore import Config
 from wsgidrivers._common.accesslog import write_stderr
@@ -20,6 +23,7 @@ from wsgidrivers._common.settings import (
 )
 from wsgidrivers._common.types import WSGIApplication
 
+from ._fresh import FreshConnection, Handover, serve_fresh
 from ._protocol import WSGIProtocol
 from ._shared import AccessLog, Shared
 
@@ -102,6 +106,64 @@ class Service(Shared):
 
     def __call__(self) -> WSGIProtocol:
         return WSGIProtocol(self)
+
+    def serve_accepted(
+        self, sock: socket.socket, address: Any, sockname: Any = None, *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> bool:
+        """Loop thread, right after ``accept()``: serve the plain socket ``sock`` (``address`` as
+        accept gave it; ``sockname`` the listener's address if it is bound to one, else None).
+
+        A worker thread takes it at once and serves the requests that come with it; it reaches the
+        loop (a transport and a protocol) only when it idles (see ``_fresh``). False, and the
+        socket untouched, when that does not apply (``socket_io`` off, TLS, shutting down, no
+        ``poll``): then give it to ``loop.connect_accepted_socket(service, sock)`` as usual.
+        ``loop``: the running loop (saves looking it up).
+        """
+        if not self._serves_fresh():
+            return False
+        job = self.fresh_job(sock, address, sockname, loop or asyncio.get_running_loop())
+        if job is None:
+            return False
+        serve, args = job
+        try:
+            self.run_job(serve, *args)
+        except RuntimeError:  # the pool is shut down
+            fresh: FreshConnection = args[1]
+            fresh.close()
+            self.remove_connection(fresh)
+        return True
+
+    def fresh_job(
+        self, sock: socket.socket, address: Any, sockname: Any, loop: asyncio.AbstractEventLoop
+    ) -> tuple[Callable[..., None], tuple[Any, ...]] | None:
+        """Any thread: the ``(fn, args)`` that serves a just-accepted plain socket (see
+        :meth:`serve_accepted`), or None when that does not apply; the connection counts in
+        :attr:`connections` from now on. A pool thread that accepted ``sock`` itself runs it
+        (the gunicorn AsyncioWorker's stand-by threads)."""
+        if not self._serves_fresh():
+            return None
+        fresh = FreshConnection(sock, address, sockname, loop.time() + self.head_timeout)
+        self.connections.add(fresh)  # one set operation: atomic, from any thread
+        return serve_fresh, (self, fresh, loop, self._adopt)
+
+    def _serves_fresh(self) -> bool:
+        return self.socket_io and not self.tls and not self.closing and hasattr(select, "poll")
+
+    def _adopt(self, handover: Handover) -> None:
+        """Loop: a worker hands over a connection it served first (see ``_fresh``)."""
+        loop = asyncio.get_running_loop()
+        protocol = WSGIProtocol(self, handover)
+        fresh = handover.fresh
+        task = loop.create_task(loop.connect_accepted_socket(lambda: protocol, fresh.sock))
+
+        def made(done: asyncio.Task[Any]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                fresh.close()
+                if fresh in self.connections:  # the protocol was not made: it is still counted
+                    self.remove_connection(fresh)
+
+        task.add_done_callback(made)
 
     def connections_changed(self) -> None:
         waiter = self._all_closed

@@ -7,6 +7,7 @@ modules can name it without importing the service: no import cycle.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import os
@@ -52,6 +53,13 @@ class Shared:
     #: server stops then gets an answer instead of a reset (the gunicorn workers set it: a reload
     #: must not fail a request). Off: they are closed at once.
     serve_waiting_on_shutdown: bool = False
+
+    #: Set (loop thread) while the loop must hear of every connection a worker closes without it
+    #: (``_fresh``): :meth:`connections_changed` is then called in the loop for each, as it is
+    #: always while shutting down. Else such a connection leaves :attr:`connections` silently,
+    #: with no wake-up of the loop (the gunicorn worker sets it while it stops accepting at its
+    #: ``--worker-connections``).
+    watch_closes: bool = False
 
     #: Whether a worker does its request's I/O on the socket itself, on asyncio's plain-socket
     #: transport (see ``_direct``); else every byte goes through the loop.
@@ -154,6 +162,15 @@ class Shared:
         """Called by a protocol when its connection is lost."""
         self.connections.discard(proto)
         self.connections_changed()
+
+    def closed_by_worker(self, proto: Closable, loop: asyncio.AbstractEventLoop) -> None:
+        """Worker thread: ``proto`` (a connection that never reached the loop) is closed. It leaves
+        :attr:`connections` here (one set operation, atomic); the loop is woken for it only when
+        it asked to be (:attr:`watch_closes`) or is waiting for the connections to end."""
+        self.connections.discard(proto)
+        if self.closing or self.watch_closes:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody left to tell
+                loop.call_soon_threadsafe(self.connections_changed)
 
     def connections_changed(self) -> None:
         """Hook: the set of connections shrank (the service waits for it to empty)."""

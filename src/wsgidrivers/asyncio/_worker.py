@@ -18,7 +18,7 @@ from ._bridge import Bridge, Outcome, SendError
 from ._direct import SocketIO
 from ._shared import Shared
 
-__all__ = ["HOT_WAIT", "MAX_INLINE", "serve_request"]
+__all__ = ["HOT_WAIT", "MAX_INLINE", "next_request", "serve_one", "serve_request"]
 
 #: How long a worker waits for the next request of the connection it just answered (seconds):
 #: a client that pipelines or answers fast (a proxy, a test suite, a load generator) is served
@@ -30,10 +30,11 @@ MAX_INLINE: Final = 100
 
 
 def serve_request(
-    service: Shared, conn: Connection, channel: Bridge | SocketIO, addr: str, environ: dict[str, Any]
+    service: Shared, conn: Connection, channel: Bridge | SocketIO[Bridge], addr: str,
+    environ: dict[str, Any],
 ) -> None:
     """Run the application for the request ``environ`` and send its response through ``channel``:
-    the connection's Bridge, or its socket (a :class:`SocketIO` on that Bridge).
+    the connection's Bridge, or its socket (a :class:`SocketIO` guarded by that Bridge).
 
     The worker owns ``conn`` from the call until its last act, :meth:`Bridge.finish`, which hands it
     back to the loop whatever happened. A failed body read is the core's to answer (408, or a
@@ -42,15 +43,15 @@ def serve_request(
     ``end_request`` hears how the request ended, both in this thread.
     """
     io = channel if isinstance(channel, SocketIO) else None
-    bridge = channel.bridge if isinstance(channel, SocketIO) else channel
+    bridge = channel.guard if isinstance(channel, SocketIO) else channel
     pending: object = None
     served = 0
     while True:
-        outcome = _serve_one(service, conn, channel, addr, environ)
+        outcome = serve_one(service, conn, channel, addr, environ)
         served += 1
         if io is None or not isinstance(outcome, ResponseInfo):
             break
-        follow = _next_request(service, conn, io, inline=served < MAX_INLINE)
+        follow = next_request(service, conn, io, inline=served < MAX_INLINE)
         if isinstance(follow, dict):
             environ = follow
             continue
@@ -62,8 +63,8 @@ def serve_request(
     bridge.finish(outcome, pending, peer_eof=io is not None and io.peer_eof)
 
 
-def _serve_one(
-    service: Shared, conn: Connection, channel: Bridge | SocketIO, addr: str, environ: dict[str, Any]
+def serve_one(
+    service: Shared, conn: Connection, channel: Bridge | SocketIO[Any], addr: str, environ: dict[str, Any]
 ) -> Outcome:
     outcome: Outcome
     try:
@@ -92,10 +93,15 @@ def _serve_one(
     return outcome
 
 
-def _next_request(service: Shared, conn: Connection, io: SocketIO, *, inline: bool) -> object:
-    """After a response: the next request's environ if this worker serves it; else what the loop
-    must handle (an event or exception from the Connection, or a SendError that ends it), or None
-    when the loop simply waits for more bytes."""
+def next_request(
+    service: Shared, conn: Connection, io: SocketIO[Any], *, inline: bool, first: bool = False
+) -> object:
+    """After a response (or, ``first``, on a fresh connection): the next request's environ if this
+    worker serves it; else what the loop must handle (an event or exception from the Connection,
+    or a SendError that ends it), or None when the loop simply waits for more bytes. Bytes are
+    waited for at most once, :data:`HOT_WAIT`, and only while no other job waits for a thread;
+    a fresh connection's first request, once here, is served even then (this thread was already
+    its turn)."""
     waited = False
     while True:
         try:
@@ -111,7 +117,7 @@ def _next_request(service: Shared, conn: Connection, io: SocketIO, *, inline: bo
         if isinstance(event, RequestReceived):
             # Served here only while no other job waits for a thread and the service is not
             # stopping (the loop applies the shutdown rules to a request it is given).
-            if inline and not service.closing and service.may_serve_inline():
+            if inline and not service.closing and (first or service.may_serve_inline()):
                 return event.environ
             return event
         if event is NEED_DATA:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import select
 import socket
+import sys
 import threading
 from typing import Any, Final
 
@@ -20,11 +22,15 @@ from wsgicore import Connection, ResponseInfo
 from ._base import CoreWorker, listening_socket
 from ._cycle import Ticket, WSGIApp
 from ._drivers import Service, WorkerPool
+from ._poll import Poller
+from ._standby import POSTS, ListenerStandby, accept_one
 
 __all__ = ["AsyncioWorker"]
 
 _ACCEPT_BURST: Final = 16
 _TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
+#: Whether an accepted TCP socket inherits TCP_NODELAY from its listener (Linux does).
+_INHERITS_NODELAY: Final = sys.platform == "linux"
 
 
 def _peer(environ: dict[str, Any]) -> tuple[str, int] | None:
@@ -61,13 +67,9 @@ class _WorkerService(Service):
     def log_access(self, addr: str, request_line: str, status: int | str, size: int | str) -> None:
         """Nothing: the access log is gunicorn's (_cycle.RequestCycle.end)."""
 
-    def add_connection(self, proto: Any) -> None:
-        super().add_connection(proto)
-        self.worker.connection_opened()
-
-    def remove_connection(self, proto: Any) -> None:
-        super().remove_connection(proto)
-        self.worker.connection_closed()
+    def connections_changed(self) -> None:
+        super().connections_changed()
+        self.worker.connection_ended()
 
 
 class AsyncioWorker(CoreWorker):
@@ -91,13 +93,15 @@ class AsyncioWorker(CoreWorker):
         driver = settings.driver
         # The Service makes the same Settings of these and the same Config (serving_config, with
         # wsgi.multithread and https over TLS) as WorkerSettings.serving_config.
+        # Daemon threads (a thread stuck in an app must not keep the worker process alive); the
+        # driver's own pool, so a worker may serve a busy connection's next request, and idle
+        # threads may stand by on the listeners.
+        pool = WorkerPool(settings.threads, daemon=True)
         self._service = service = _WorkerService(
             self,
             config=driver.config,
             max_workers=settings.threads,
-            # Daemon threads (a thread stuck in an app must not keep the worker process alive);
-            # the driver's own pool, so a worker may serve a busy connection's next request.
-            executor=WorkerPool(settings.threads, daemon=True),
+            executor=pool,
             keep_alive=driver.keep_alive,
             keep_alive_timeout=driver.keep_alive_timeout,
             head_timeout=driver.head_timeout,
@@ -111,14 +115,25 @@ class AsyncioWorker(CoreWorker):
         )
         self._woken = asyncio.Event()
         self._listeners = [listening_socket(s) for s in self.sockets]
+        # The address a connection came to, when its listener is bound to one (no getsockname()).
+        self._socknames: dict[socket.socket, Any] = {}
         for listener in self._listeners:
             listener.setblocking(False)
-        self._open = 0  # connections with a protocol (connection_made .. connection_lost)
+            bound = listener.getsockname()
+            if isinstance(bound, tuple):
+                if bound[0] not in ("0.0.0.0", "::", ""):
+                    self._socknames[listener] = tuple(bound)
+                if _INHERITS_NODELAY:  # one setsockopt per worker, not one per connection
+                    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Open connections: the service's (served by a worker or with a protocol), and
         self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
         self._accepting = False
+        self._standby, self._poller = self._stand_by_posts()
         loop.add_reader(self.PIPE[0], self._on_wake)
         try:
             self._set_accepting(True)
+            if self._standby is not None:
+                pool.set_standby(self._standby)  # after _set_accepting: they stand while it accepts
             while self.alive:
                 self.beat()
                 if self.parent_changed():
@@ -137,6 +152,26 @@ class AsyncioWorker(CoreWorker):
         finally:
             self._set_accepting(False)
             loop.remove_reader(self.PIPE[0])
+            # The posts' and the poll's descriptors are left to the process's exit: a daemon
+            # thread may still be leaving its post.
+
+    def _stand_by_posts(self) -> tuple[ListenerStandby | None, Poller | None]:
+        """Linux, plain sockets: the stand-by posts (see ``_standby``), then the loop's own
+        exclusive poll of the listeners, in that order; else (None, None): the loop polls the
+        listeners itself and accepts every connection."""
+        if self.tls is not None or not self._service.socket_io or not hasattr(select, "poll"):
+            return None, None
+        standby = ListenerStandby(self._listeners, accept_fresh=self._accept_fresh,
+                                  quiet=self._quiet, may_accept=self._may_accept,
+                                  declined=self._declined)
+        poller = Poller()
+        for listener in self._listeners:
+            poller.register(listener, listener, shared=True)
+        if standby.exclusive and poller.exclusive:
+            return standby, poller
+        standby.close()
+        poller.close()
+        return None, None
 
     async def _beat_forever(self) -> None:
         while True:
@@ -154,23 +189,84 @@ class AsyncioWorker(CoreWorker):
     def _set_accepting(self, accepting: bool) -> None:
         if accepting == self._accepting:
             return
-        for listener in self._listeners:
+        # While full, every close must wake the loop (to accept again); else a connection a
+        # worker closes leaves without waking it.
+        self._service.watch_closes = not accepting
+        if self._poller is not None:
             if accepting:
-                self._loop.add_reader(listener.fileno(), self._accept, listener)
+                self._loop.add_reader(self._poller.fileno(), self._accept_ready)
             else:
-                self._loop.remove_reader(listener.fileno())
+                self._loop.remove_reader(self._poller.fileno())
+        else:
+            for listener in self._listeners:
+                if accepting:
+                    self._loop.add_reader(listener.fileno(), self._accept, listener)
+                else:
+                    self._loop.remove_reader(listener.fileno())
         self._accepting = accepting
+        if not accepting and not self.alive and self._standby is not None:
+            self._standby.stop()
+
+    def _accept_ready(self) -> None:
+        # The loop's exclusive poll: reached only while no stand-by thread waits (see _standby).
+        poller = self._poller
+        if poller is not None:
+            for listener in poller.select(0):
+                self._accept(listener)
+
+    # ---- stand-by threads (any thread) --------------------------------------------------------
+
+    def _quiet(self) -> bool:
+        """Whether idle threads should stand by: accepting, and no more connections open than
+        posts (under load the loop accepts: one more thread in the GIL's contention costs more
+        than it saves, as the ThreadWorker measured)."""
+        return self._accepting and self.alive and len(self._service.connections) <= POSTS
+
+    def _may_accept(self) -> bool:
+        # Not full. Stopping is no reason to decline: the kernel woke this thread alone for the
+        # connection (fresh_job hands it to the loop's protocol path, which still answers it).
+        return self._open() < self.settings.connections
+
+    def _declined(self) -> None:
+        # A stand-by thread found the worker full: the loop's _accept finds it full too and stops
+        # accepting, so that connection_ended() looks for the waiting connection once there is room.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._accept_waiting)
+
+    def _accept_waiting(self) -> None:
+        for listener in self._listeners:
+            self._accept(listener)
+
+    def _accept_fresh(self, listener: socket.socket) -> tuple[Any, tuple[Any, ...]] | None:
+        accepted = accept_one(listener, self.log)
+        if accepted is None:
+            return None
+        sock, address = accepted
+        job = self._service.fresh_job(sock, address, self._socknames.get(listener), self._loop)
+        if job is None:  # stopping meanwhile: the loop's protocol path answers it
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._connect_accepted, sock)
+        return job
+
+    def _connect_accepted(self, sock: socket.socket) -> None:
+        self._pending += 1
+        sock.setblocking(False)
+        self._connect(sock)
 
     def _accept(self, listener: socket.socket) -> None:
         limit = self.settings.connections
-        for _ in range(_ACCEPT_BURST):
+        # With at most one connection open (a lone client) one accept: a second would almost
+        # always fail with EAGAIN, releasing and taking back the GIL the worker just woken needs.
+        for _ in range(_ACCEPT_BURST if self._open() > 1 else 1):
             if not self.alive:
                 return  # stopping: what waits in the backlog is for the other workers
-            if self._open + self._pending >= limit:
-                self._set_accepting(False)  # resumed by _connection_ended()
+            if self._open() >= limit:
+                self._set_accepting(False)  # resumed by connection_ended()
+                # A worker may have closed one just before it could see watch_closes.
+                self.connection_ended()
                 return
             try:
-                sock, _ = listener.accept()
+                sock, address = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -178,11 +274,16 @@ class AsyncioWorker(CoreWorker):
                     continue
                 self.log.warning("accept() failed: %s", exc)
                 return
-            self._pending += 1
-            sock.setblocking(False)
-            if sock.family != socket.AF_UNIX:
+            if not _INHERITS_NODELAY and sock.family != socket.AF_UNIX:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # A worker thread serves what comes with the connection; the loop gets it once it
+            # idles (the driver's ``serve_accepted``). TLS: the loop's TLS transport from the start.
+            if self.tls is None and self._service.serve_accepted(
+                    sock, address, self._socknames.get(listener), loop=self._loop):
+                continue
+            self._pending += 1
+            sock.setblocking(False)
             self._connect(sock)
 
     def _connect(self, sock: socket.socket) -> None:
@@ -197,21 +298,17 @@ class AsyncioWorker(CoreWorker):
             self._pending -= 1
             if done.cancelled() or done.exception() is not None:
                 sock.close()  # a failed TLS handshake, say; if a protocol was made, it counted itself
-            self._connection_ended()
+            self.connection_ended()
 
         task.add_done_callback(connected)
 
-    def connection_opened(self) -> None:
-        """A connection's protocol was made (in the loop thread)."""
-        self._open += 1
+    def _open(self) -> int:
+        return len(self._service.connections) + self._pending
 
-    def connection_closed(self) -> None:
-        """A connection's protocol was lost (in the loop thread)."""
-        self._open -= 1
-        self._connection_ended()
-
-    def _connection_ended(self) -> None:
-        # Accept again if the worker was full.
-        if (self.alive and not self._accepting
-                and self._open + self._pending < self.settings.connections):
+    def connection_ended(self) -> None:
+        """Loop thread: a connection ended; accept again if the worker was full."""
+        if self.alive and not self._accepting and self._open() < self.settings.connections:
             self._set_accepting(True)
+            # A connection whose wake-up went to a stand-by thread while the worker was full was
+            # declined, and the kernel reports it to nobody else: look for waiting ones now.
+            self._accept_waiting()

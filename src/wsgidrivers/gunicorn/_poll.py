@@ -59,6 +59,12 @@ class Poller:
             with contextlib.suppress(OSError, ValueError):  # closed meanwhile
                 self._epoll.unregister(fd)
 
+    def fileno(self) -> int:
+        """The descriptor that is readable while some watched one is (to poll this poll)."""
+        if self._epoll is None:
+            raise ValueError("only an epoll poll can be polled")
+        return int(self._epoll.fileno())
+
     def select(self, timeout: float | None) -> list[Any]:
         selector = self._selector
         if selector is not None:
