@@ -535,10 +535,51 @@ def test_file_wrapper_copy_without_pread(tmp_path: Any, monkeypatch: pytest.Monk
     # Windows has neither os.preadv nor os.pread: the copy falls back to seek + readinto.
     monkeypatch.delattr(os, "preadv", raising=False)
     monkeypatch.delattr(os, "pread", raising=False)
-    payload = os.urandom(600000)  # more than one copy block
+    payload = os.urandom(_socketio.COPY_BLOCK + 600000)  # more than one copy block
     path = tmp_path / "blob"
     path.write_bytes(payload)
     with serve_in_thread(_file_app(path), use_sendfile=False) as address:
         status, _, headers, body = request(address)
     assert (status, body == payload) == (200, True)
     assert ("Content-Length", str(len(payload))) in headers
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_copy_file_buffer_grows_with_the_file(tmp_path: Any, direct: bool) -> None:
+    # One buffer per connection, sized for the largest file so far (at most COPY_BLOCK): a small
+    # file, then one of several blocks, then a small one again all arrive whole, in order.
+    sizes = [1000, 2 * _socketio.COPY_BLOCK + 12345, 5000]
+    files = []
+    for i, size in enumerate(sizes):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(os.urandom(size))
+        files.append(path)
+    ours, theirs = socket.socketpair()
+    received = bytearray()
+
+    def drain() -> None:
+        while len(received) < sum(sizes):
+            data = theirs.recv(1 << 20)
+            if not data:
+                return
+            received.extend(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    rfile = None if direct else ours.makefile("rb")
+    wfile = None if direct else ours.makefile("wb")
+    try:
+        channel = _socketio.Channel(rfile, wfile, ours, direct=direct)
+        for path, size in zip(files, sizes, strict=True):
+            with open(path, "rb") as file:
+                assert channel.copy_file(file, 0, size, 5.0) == size
+        reader.join(10)
+        # grown once for the large file, never past COPY_BLOCK, kept for the small one after it
+        assert len(channel._copy_buffer or b"") == _socketio.COPY_BLOCK
+    finally:
+        for f in (rfile, wfile):
+            if f is not None:
+                f.close()
+        ours.close()
+        theirs.close()
+    assert bytes(received) == b"".join(path.read_bytes() for path in files)
