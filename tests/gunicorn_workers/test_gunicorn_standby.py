@@ -153,3 +153,98 @@ def test_stop_and_shutdown_reach_a_standing_thread(rig: Rig) -> None:
     with socket.create_connection(rig.listener.getsockname(), TIMEOUT):
         time.sleep(0.05)
     assert rig.served == []
+
+
+def _response(client: socket.socket) -> tuple[int, bool]:
+    """Status and whether it says ``Connection: close``, of a response to ``_hello``."""
+    received = b""
+    while not received.endswith(b"hello"):
+        chunk = client.recv(65536)
+        assert chunk, f"the connection closed after {received!r}"
+        received += chunk
+    head = received.partition(b"\r\n\r\n")[0].lower()
+    return int(head.split()[1]), b"\r\nconnection: close" in head
+
+
+def _hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+def test_a_connection_a_standing_thread_takes_as_the_worker_stops_is_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The kernel wakes one stand-by thread alone for a connection; if the worker is told to stop
+    # just then, that thread still accepts it, and the worker's graceful stop must wait for it (it
+    # once shut the service down first, and the connection was dropped unanswered).
+    import os
+
+    from gunicorn.config import Config as GunicornConfig
+    from gunicorn.glogging import Logger
+
+    from wsgidrivers.gunicorn import AsyncioWorker, _aio
+    from wsgidrivers.gunicorn._cycle import RequestCycle
+    from wsgidrivers.gunicorn._heartbeat import InFlight
+    from wsgidrivers.gunicorn._settings import worker_settings
+
+    entered, release = threading.Event(), threading.Event()
+
+    def gated_accept(listener: socket.socket, log: Any) -> Any:
+        entered.set()
+        assert release.wait(TIMEOUT)
+        return accept_one(listener, log)
+
+    monkeypatch.setattr(_aio, "accept_one", gated_accept)
+    cfg = GunicornConfig()
+    cfg.set("threads", 1)
+    cfg.set("graceful_timeout", int(TIMEOUT))
+    listener = socket.create_server(("127.0.0.1", 0))
+    worker = AsyncioWorker(1, os.getppid(), [listener], None, 30, cfg, Logger(cfg))
+    # What gunicorn's init_process and CoreWorker.init_process set up, without signals or fork.
+    worker.settings = worker_settings(cfg)
+    worker.tls = None
+    worker.inflight = InFlight()
+    worker.cycle = RequestCycle(worker, worker.inflight, worker.wake)
+    worker.wsgi = _hello
+    worker.errors = Log()
+    worker.PIPE = os.pipe()
+    for fd in worker.PIPE:
+        os.set_blocking(fd, False)
+    runner = threading.Thread(target=worker.run, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while getattr(worker, "_standby", None) is None or len(worker._standby._free) == 2:
+            assert time.monotonic() < deadline, "no thread stood by"
+            time.sleep(0.005)
+        if not worker._standby.exclusive:
+            pytest.skip("EPOLLEXCLUSIVE is Linux-only")
+        time.sleep(0.05)  # into its epoll_wait
+        with socket.create_connection(listener.getsockname(), TIMEOUT) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert entered.wait(TIMEOUT)  # the stand-by thread was woken and is accepting
+            worker.alive = False
+            worker.wake()
+            time.sleep(0.3)  # long enough for a stop that does not wait to be over
+            release.set()
+            # Answered, and so is every request sent after a response that did not say "close":
+            # one served before the stop began is kept alive, and the stopping worker answers the
+            # next request on it with the last response.
+            for _ in range(5):
+                status, closes = _response(client)
+                assert status == 200
+                if closes:
+                    break
+                client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert closes, "five responses, none said Connection: close"
+            assert client.recv(10) == b""
+        runner.join(TIMEOUT)
+        assert not runner.is_alive()
+    finally:
+        release.set()
+        worker.alive = False
+        worker.wake()
+        runner.join(TIMEOUT)
+        listener.close()
+        for fd in worker.PIPE:
+            os.close(fd)

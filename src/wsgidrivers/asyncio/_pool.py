@@ -102,6 +102,12 @@ class WorkerPool(concurrent.futures.Executor):
         """Jobs queued and not yet taken by a thread."""
         return self._jobs.qsize()
 
+    @property
+    def standing(self) -> int:
+        """Threads at a stand-by post now (one woken for work counts until it has left its post)."""
+        with self._lock:
+            return len(self._standing)
+
     def set_standby(self, standby: Standby) -> None:
         """Let idle threads stand by at ``standby``'s posts; starts that many threads now (within
         the pool's size), so that they stand by before any job comes."""

@@ -146,7 +146,9 @@ class AsyncioWorker(CoreWorker):
             # (their connections close after the response); the heartbeat goes on meanwhile.
             beating = loop.create_task(self._beat_forever())
             try:
-                await service.shutdown(settings.graceful_timeout)
+                deadline = loop.time() + settings.graceful_timeout
+                await self._settle(pool, deadline)
+                await service.shutdown(max(deadline - loop.time(), 0.0))
             finally:
                 beating.cancel()
         finally:
@@ -154,6 +156,15 @@ class AsyncioWorker(CoreWorker):
             loop.remove_reader(self.PIPE[0])
             # The posts' and the poll's descriptors are left to the process's exit: a daemon
             # thread may still be leaving its post.
+
+    async def _settle(self, pool: WorkerPool, deadline: float) -> None:
+        """Before the service's shutdown, which waits for its connections only: let every
+        connection already accepted become one. A stand-by thread woken for a connection as the
+        worker stopped accepts and serves it (the kernel woke that thread alone: the connection
+        would wait in the backlog unseen by the other workers), and a connection the loop accepted
+        may still be in its TLS handshake (``_pending``)."""
+        while (pool.standing or self._pending) and self._loop.time() < deadline:
+            await asyncio.sleep(0.001)
 
     def _stand_by_posts(self) -> tuple[ListenerStandby | None, Poller | None]:
         """Linux, plain sockets: the stand-by posts (see ``_standby``), then the loop's own
@@ -224,7 +235,7 @@ class AsyncioWorker(CoreWorker):
 
     def _may_accept(self) -> bool:
         # Not full. Stopping is no reason to decline: the kernel woke this thread alone for the
-        # connection (fresh_job hands it to the loop's protocol path, which still answers it).
+        # connection, and the worker's stop waits for it to be one of the service's (_settle).
         return self._open() < self.settings.connections
 
     def _declined(self) -> None:
