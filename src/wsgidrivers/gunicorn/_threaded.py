@@ -351,6 +351,9 @@ class _Standby:
 
     def __init__(self, state: _State, servers: list[_WorkerServer]) -> None:
         self.state = state
+        #: Set when the thread has left for good: the graceful stop waits for it (a connection it
+        #: was woken for as the worker stopped is accepted, and counted open, only after the wake-up).
+        self.gone = threading.Event()
         self.poller = Poller()
         self.poller.register(state.stop_r, None)
         for server in servers:
@@ -378,6 +381,9 @@ class _Standby:
                         break
         finally:
             self.poller.close()
+            self.gone.set()
+            if state.stopping:
+                state.worker.wake()  # the graceful stop may be waiting for this thread
 
 
 class ThreadWorker(CoreWorker):
@@ -441,20 +447,21 @@ class ThreadWorker(CoreWorker):
             if accepting:
                 for server in servers:
                     poller.unregister(server.socket)
-            self._stop(state, servers, poller)
+            self._stop(state, servers, poller, standbys)
         finally:
             poller.close()
             for fd in (state.stop_r, state.stop_w):
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def _stop(self, state: _State, servers: list[_WorkerServer], poller: Poller) -> None:
+    def _stop(self, state: _State, servers: list[_WorkerServer], poller: Poller,
+              standbys: list[_Standby]) -> None:
         """Graceful stop: accept nothing more; each connection ends after its next response
-        (answered with "Connection: close"), or at its keep-alive timeout if idle; wait for them
-        at most --graceful-timeout."""
+        (answered with "Connection: close"), or at its keep-alive timeout if idle; wait for them,
+        and for the standby threads to leave, at most --graceful-timeout."""
         state.stop()
         deadline = time.monotonic() + self.settings.graceful_timeout
-        while state.open > 0:
+        while state.open > 0 or not all(standby.gone.is_set() for standby in standbys):
             left = deadline - time.monotonic()
             if left <= 0:
                 self.log.warning("Graceful timeout: %d connection(s) still open", state.open)
