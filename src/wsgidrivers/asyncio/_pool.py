@@ -212,11 +212,15 @@ class WorkerPool(concurrent.futures.Executor):
                     standby.release(post)
             if woken:
                 # A job was queued for this thread: it takes one (after its own work, if it has
-                # some: the job waits that long, as it would for any busy thread).
+                # some: the job waits that long, as it would for any busy thread). If another
+                # thread took it meanwhile, back to the top: waiting for a job uncounted here would
+                # leave the post unmanned, its work waiting until some thread finished a job.
                 if work is not None:
                     self._run_one(work)
                     work = None
-                return self._jobs.get()
+                with contextlib.suppress(queue.Empty):
+                    return self._jobs.get_nowait()
+                continue
             if work is not None:
                 return work
 
