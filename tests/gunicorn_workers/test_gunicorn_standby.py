@@ -153,4 +153,3 @@ def test_stop_and_shutdown_reach_a_standing_thread(rig: Rig) -> None:
     with socket.create_connection(rig.listener.getsockname(), TIMEOUT):
         time.sleep(0.05)
     assert rig.served == []
-
