@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from wsgidrivers.asyncio import ServerThread
+from wsgidrivers.asyncio._protocol import WSGIProtocol
 
 from .aio_support import (
     Environ,
@@ -114,14 +115,15 @@ def test_50_slow_uploads_and_50_slow_downloads_complete(start_server: Starter) -
     assert results == [True] * 100
 
 
-def test_slow_reader_does_not_make_the_server_buffer_the_response() -> None:
+@pytest.mark.parametrize("socket_io", [True, False], ids=["worker-writes", "through-the-loop"])
+def test_slow_reader_does_not_make_the_server_buffer_the_response(socket_io: bool) -> None:
     body = StreamingBody(1 << 30)  # 1 GiB, produced lazily
 
     def big(environ: Environ, start_response: StartResponse) -> StreamingBody:
         start_response("200 OK", [("Content-Length", str(body.total))])
         return body
 
-    server = ServerThread(big, access_log=None)
+    server = ServerThread(big, access_log=None, socket_io=socket_io)
     with server as address:
         sock = socket.socket()
         # A small receive buffer keeps the kernel from absorbing the response for us.
@@ -143,8 +145,13 @@ def test_slow_reader_does_not_make_the_server_buffer_the_response() -> None:
             # driver's own 64 KiB + 64 KiB, nowhere near the 1 GiB the app would produce.
             assert stalled_at - consumed < 8 << 20
             assert server.service is not None
+            kinds = {type(conn).__name__ for conn in server.service.connections}
+            # With socket_io the worker that took the connection from the accept writes on the
+            # socket itself: no driver buffer; through the loop, the bridge's are bounded.
+            assert kinds == {"FreshConnection" if socket_io else "WSGIProtocol"}
             for proto in server.service.connections:
-                assert sum(proto.buffered_bytes) <= 128 * 1024 + 65536
+                if isinstance(proto, WSGIProtocol):
+                    assert sum(proto.buffered_bytes) <= 128 * 1024 + 65536
             for _ in range(100000):  # reading again resumes the app
                 consumed += len(sock.recv(65536))
                 if consumed >= 64 << 20:
@@ -153,7 +160,8 @@ def test_slow_reader_does_not_make_the_server_buffer_the_response() -> None:
         assert body.closed.wait(10)
 
 
-def test_fast_uploader_is_paused_while_the_app_does_not_read() -> None:
+@pytest.mark.parametrize("socket_io", [True, False], ids=["worker-reads", "through-the-loop"])
+def test_fast_uploader_is_paused_while_the_app_does_not_read(socket_io: bool) -> None:
     release = threading.Event()
     received: list[int] = []
 
@@ -171,7 +179,7 @@ def test_fast_uploader_is_paused_while_the_app_does_not_read() -> None:
         return []
 
     size = 32 << 20
-    server = ServerThread(lazy, access_log=None)
+    server = ServerThread(lazy, access_log=None, socket_io=socket_io)
     with server as address, connect(address) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % size)
         sock.setblocking(False)
@@ -185,8 +193,11 @@ def test_fast_uploader_is_paused_while_the_app_does_not_read() -> None:
                 time.sleep(0.01)
         assert sent < size, "the server read the whole body into memory"
         assert server.service is not None
+        kinds = {type(conn).__name__ for conn in server.service.connections}
+        assert kinds == {"FreshConnection" if socket_io else "WSGIProtocol"}
         for proto in server.service.connections:
-            assert proto.buffered_bytes[0] <= 256 * 1024 + 256 * 1024
+            if isinstance(proto, WSGIProtocol):  # a FreshConnection reads only what the app asks
+                assert proto.buffered_bytes[0] <= 256 * 1024 + 256 * 1024
         release.set()
         sock.setblocking(True)
         sock.settimeout(10)

@@ -19,14 +19,18 @@ never shared:
   byte of the response; the loop then feeds the queued bytes back into the Connection and owns it again
   (pipelined requests are answered in order this way).
 
-Public names: :func:`serve`, :func:`create_server`, :func:`shutdown`, :class:`Service` (the protocol
-factory, for ``loop.create_server(service, ...)``), :class:`ServerThread` (the driver on a loop of its own
-in a background thread), :data:`DEFAULT_MAX_WORKERS`, :func:`main` (``python -m wsgidrivers.asyncio``).
+Public names: :func:`serve`, :func:`create_server` (returns a :class:`WSGIServer`, the driver's own
+:class:`asyncio.AbstractServer`: it accepts itself so that a worker can serve a new connection's
+first requests straight from the accept), :func:`shutdown`, :class:`Service` (the protocol
+factory, also for ``loop.create_server(service, ...)``), :class:`ServerThread` (the driver on a
+loop of its own in a background thread), :data:`DEFAULT_MAX_WORKERS`, :func:`main`
+(``python -m wsgidrivers.asyncio``).
 
 The rooms, one purpose each (imported in this order, no cycle): ``_timer`` (a connection's deadline),
 ``_bridge`` (the hand-over between loop and worker, with its flow control), ``_shared`` (what the
 connections of one service share), ``_worker`` (a worker's job for one request), ``_protocol`` (one
-connection on the loop), ``_service`` (the Service), ``_server`` (starting and stopping), ``_cli``.
+connection on the loop), ``_fresh`` (a new connection served from the accept), ``_service`` (the
+Service), ``_listener`` (the listening sockets), ``_server`` (starting and stopping), ``_cli``.
 Settings, access log and command-line plumbing are ``wsgidrivers._common``'s; nothing of
 ``simple_server`` is loaded.
 """
@@ -34,12 +38,13 @@ Settings, access log and command-line plumbing are ``wsgidrivers._common``'s; no
 from __future__ import annotations
 
 from ._cli import main
+from ._listener import WSGIServer
 from ._server import ServerThread, create_server, serve, shutdown
 from ._service import Service
 from ._shared import DEFAULT_MAX_WORKERS
 
 # The classes live in private modules; this is their public home.
-for _cls in (Service, ServerThread):
+for _cls in (Service, ServerThread, WSGIServer):
     _cls.__module__ = __name__
 del _cls
 
@@ -47,6 +52,7 @@ __all__ = [
     "DEFAULT_MAX_WORKERS",
     "ServerThread",
     "Service",
+    "WSGIServer",
     "create_server",
     "main",
     "serve",

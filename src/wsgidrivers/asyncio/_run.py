@@ -12,6 +12,7 @@ from wsgidrivers._cli._listen import BACKLOG
 from wsgidrivers._cli._plan import Plan
 from wsgidrivers._common.accesslog import write_stderr
 
+from ._listener import WSGIServer
 from ._service import Service
 
 __all__ = ["run"]
@@ -36,15 +37,12 @@ async def _serve(plan: Plan) -> None:
         head_timeout=settings.head_timeout, io_timeout=settings.io_timeout,
         linger_timeout=settings.linger_timeout, linger_bytes=settings.linger_bytes,
         access_log=write_stderr if plan.access_log else None, tls=plan.ssl is not None)
-    servers: list[asyncio.Server] = []
+    server = WSGIServer(service, plan.sockets, loop=loop, ssl=plan.ssl, backlog=BACKLOG)
     try:
-        for sock in plan.sockets:
-            servers.append(await loop.create_server(service, sock=sock, ssl=plan.ssl,
-                                                    backlog=BACKLOG))
+        await server.start_serving()
         await stopped
     finally:
-        for server in servers:
-            server.close()
+        server.close()
         await service.shutdown(plan.grace)
 
 

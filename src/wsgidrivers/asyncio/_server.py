@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import socket
 import threading
-import weakref
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -22,12 +21,11 @@ from wsgidrivers._common.settings import (
 )
 from wsgidrivers._common.types import WSGIApplication
 
+from ._listener import WSGIServer, bind_sockets
 from ._service import Service
 from ._shared import AccessLog
 
 __all__ = ["ServerThread", "create_server", "serve", "service_of", "shutdown"]
-
-_SERVICES: weakref.WeakKeyDictionary[asyncio.AbstractServer, Service] = weakref.WeakKeyDictionary()
 
 
 async def create_server(
@@ -52,8 +50,9 @@ async def create_server(
     use_sendfile: bool | None = True,
     socket_io: bool = True,
     receive_buffer: int | None = RECEIVE_BUFFER,
-) -> asyncio.Server:
-    """Start serving ``app`` on the running loop; return the listening :class:`asyncio.Server`.
+) -> WSGIServer:
+    """Start serving ``app`` on the running loop; return its :class:`WSGIServer` (an
+    :class:`asyncio.AbstractServer`; ``server.sockets`` are the listening sockets).
 
     ``sock`` (an already bound socket) replaces ``host``/``port``. ``ssl`` is an
     :class:`ssl.SSLContext`; with it ``wsgi.url_scheme`` is ``https``. The other keywords are
@@ -78,35 +77,34 @@ async def create_server(
         tls=ssl is not None,
     )
     loop = asyncio.get_running_loop()
-    own_sock = None
+    sockets: list[socket.socket] = []
     try:
-        if sock is None and host == "::" and socket.has_dualstack_ipv6():
-            # "::" means every address, IPv4 too, as with simple_server; loop.create_server alone
-            # would set IPV6_V6ONLY and serve IPv6 only.
-            sock = own_sock = socket.create_server(
-                ("::", port), family=socket.AF_INET6, backlog=backlog,
-                reuse_port=bool(reuse_port), dualstack_ipv6=True)
         if sock is not None:
-            server = await loop.create_server(service, sock=sock, ssl=ssl, backlog=backlog)
+            sockets = [sock]
+        elif host == "::" and socket.has_dualstack_ipv6():
+            # "::" means every address, IPv4 too, as with simple_server (binding it alone would
+            # set IPV6_V6ONLY and serve IPv6 only).
+            sockets = [socket.create_server(
+                ("::", port), family=socket.AF_INET6, backlog=backlog,
+                reuse_port=bool(reuse_port), dualstack_ipv6=True)]
         else:
-            server = await loop.create_server(
-                service, host, port, ssl=ssl, backlog=backlog, reuse_port=reuse_port
-            )
+            sockets = bind_sockets(host or None, port, backlog=backlog, reuse_port=reuse_port)
+        server = WSGIServer(service, sockets, loop=loop, ssl=ssl, backlog=backlog)
+        await server.start_serving()
     except BaseException:
         service.executor.shutdown(wait=False)
-        if own_sock is not None:
-            own_sock.close()
+        for own in sockets:
+            if own is not sock:
+                own.close()
         raise
-    _SERVICES[server] = service
     return server
 
 
 def service_of(server: asyncio.AbstractServer) -> Service:
     """The :class:`Service` behind a server made by :func:`create_server`."""
-    try:
-        return _SERVICES[server]
-    except KeyError:
-        raise ValueError(f"{server!r} was not made by wsgidrivers.asyncio.create_server") from None
+    if isinstance(server, WSGIServer):
+        return server.service
+    raise ValueError(f"{server!r} was not made by wsgidrivers.asyncio.create_server")
 
 
 async def shutdown(server: asyncio.AbstractServer, grace: float = 10.0) -> None:
@@ -124,7 +122,7 @@ async def serve(
     config: Config | None = None,
     max_workers: int | None = None,
     grace: float = 10.0,
-    on_ready: Callable[[asyncio.Server], None] | None = None,
+    on_ready: Callable[[WSGIServer], None] | None = None,
     **options: Any,
 ) -> None:
     """Serve ``app`` until cancelled, then shut down gracefully (see :func:`shutdown`).

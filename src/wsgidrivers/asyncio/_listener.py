@@ -1,0 +1,235 @@
+"""The asyncio driver's listening sockets: the loop accepts, and each connection goes to the service.
+
+``loop.create_server`` gives every connection it accepts a transport and a protocol at once; its
+accept is internal, so a connection cannot be served by a worker thread straight from the accept
+(``Service.serve_accepted``, see ``_fresh``). Measured with ``python -m benchmarks.syscalls
+--server wsgicore-asyncio --scenario upload-1mib``: through asyncio.Server a 1 MiB upload on a new
+connection cost 3.26 involuntary context switches (the loop and the worker taking turns on every
+body piece) where the threading driver has 0.02. :class:`WSGIServer` accepts itself and is an
+:class:`asyncio.AbstractServer`, so it stands where asyncio.Server did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import sys
+from collections.abc import Iterable
+from typing import Any, Final
+
+from ._service import Service
+
+__all__ = ["WSGIServer", "bind_sockets"]
+
+#: Connections taken per readiness of a listener, so that one busy listener cannot starve the loop.
+_ACCEPT_BURST: Final = 16
+#: accept() failures that concern one connection only (the next accept may succeed at once).
+_TRANSIENT: Final = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR})
+#: After any other accept() failure (EMFILE, say) the listener stays readable and accept() would
+#: fail again at once: the listener rests this long (seconds), as asyncio.Server's does.
+ACCEPT_RETRY_DELAY: Final = 1.0
+#: Whether an accepted TCP socket inherits TCP_NODELAY from its listener (Linux does).
+_INHERITS_NODELAY: Final = sys.platform == "linux"
+
+
+def bind_sockets(
+    host: str | None, port: int, *, backlog: int, reuse_port: bool | None = None,
+) -> list[socket.socket]:
+    """Listening sockets for ``host``/``port`` as ``loop.create_server`` binds them: one per
+    address ``host`` resolves to (None: every interface), SO_REUSEADDR, IPv6 sockets IPv6-only."""
+    infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+                               socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    seen: set[tuple[Any, ...]] = set()
+    try:
+        for family, kind, proto, _, address in infos:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if sys.platform != "win32":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise OSError(exc.errno, f"error while attempting to bind on address "
+                                         f"{address!r}: {exc.strerror}") from None
+            sock.listen(backlog)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    if not sockets:
+        raise OSError(f"getaddrinfo({host!r}) returned no addresses")
+    return sockets
+
+
+class WSGIServer(asyncio.AbstractServer):
+    """Listening sockets served by a :class:`Service` on one event loop.
+
+    A plain connection goes to ``service.serve_accepted`` (a worker serves the requests that come
+    with it; the loop gets it once it idles), any other (TLS, ``socket_io=False``, shutting down)
+    to ``loop.connect_accepted_socket``. The sockets must be bound and listening; the server owns
+    them and closes them in :meth:`close`. :meth:`close` stops accepting only; ``shutdown(server)``
+    (or ``service.shutdown``) ends the connections.
+    """
+
+    def __init__(
+        self, service: Service, sockets: Iterable[socket.socket], *,
+        loop: asyncio.AbstractEventLoop, ssl: Any = None, backlog: int = 1024,
+    ) -> None:
+        self.service = service
+        self._loop = loop
+        self._sockets: list[socket.socket] | None = list(sockets)
+        self._ssl = ssl
+        self._backlog = backlog
+        self._serving = False
+        self._serving_forever: asyncio.Future[None] | None = None
+        self._connecting: set[asyncio.Task[Any]] = set()  # protocols not made yet (TLS handshakes)
+        self._closed = loop.create_future()
+        #: Per listener, its address when bound to one (the connection's SERVER_NAME/PORT come
+        #: from it); a listener on every address asks each connection instead.
+        self._socknames: dict[socket.socket, Any] = {}
+        for sock in self._sockets:
+            sock.setblocking(False)
+            bound = sock.getsockname()
+            if isinstance(bound, tuple):
+                if bound[0] not in ("0.0.0.0", "::", ""):
+                    self._socknames[sock] = tuple(bound)
+                if _INHERITS_NODELAY:  # one setsockopt per listener, not one per connection
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    # asyncio.AbstractServer
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets (empty once closed)."""
+        return tuple(self._sockets or ())
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def is_serving(self) -> bool:
+        return self._serving
+
+    async def start_serving(self) -> None:
+        self._start()
+        await asyncio.sleep(0)  # as asyncio.Server: a caller awaiting this may rely on a switch
+
+    async def serve_forever(self) -> None:
+        if self._serving_forever is not None:
+            raise RuntimeError(f"server {self!r} is already being awaited on serve_forever()")
+        if self._sockets is None:
+            raise RuntimeError(f"server {self!r} is closed")
+        self._start()
+        self._serving_forever = self._loop.create_future()
+        try:
+            await self._serving_forever
+        except asyncio.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+        finally:
+            self._serving_forever = None
+
+    def close(self) -> None:
+        """Stop accepting and close the listening sockets (the connections stay: see the class)."""
+        sockets, self._sockets = self._sockets, None
+        if sockets is None:
+            return
+        if self._serving:
+            for sock in sockets:
+                self._loop.remove_reader(sock.fileno())
+        self._serving = False
+        for sock in sockets:
+            sock.close()
+        if self._serving_forever is not None and not self._serving_forever.done():
+            self._serving_forever.cancel()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Until :meth:`close` and the connections it accepted have a protocol (or failed)."""
+        await asyncio.shield(self._closed)
+        while self._connecting:
+            await asyncio.wait(set(self._connecting))
+
+    def close_clients(self) -> None:
+        """Close the idle connections; the others close after the response in progress."""
+        for conn in list(self.service.connections):
+            conn.begin_shutdown()
+
+    def abort_clients(self) -> None:
+        for conn in list(self.service.connections):
+            conn.abort()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} sockets={self.sockets!r}>"
+
+    # Accepting
+
+    def _start(self) -> None:
+        if self._serving or self._sockets is None:
+            return
+        self._serving = True
+        for sock in self._sockets:
+            sock.listen(self._backlog)
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _accept(self, listener: socket.socket) -> None:
+        service = self.service
+        # With at most one connection open (a lone client) one accept: a second would almost
+        # always fail with EAGAIN, releasing and taking back the GIL the worker just woken needs.
+        for _ in range(_ACCEPT_BURST if len(service.connections) > 1 else 1):
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _TRANSIENT:
+                    continue
+                self._rest(listener, exc)
+                return
+            if not _INHERITS_NODELAY and sock.family != socket.AF_UNIX:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._ssl is None and service.serve_accepted(
+                    sock, address, self._socknames.get(listener), loop=self._loop):
+                continue
+            self._connect(sock)
+
+    def _rest(self, listener: socket.socket, exc: OSError) -> None:
+        """Stop accepting on ``listener`` for :data:`ACCEPT_RETRY_DELAY` (see there)."""
+        self.service.report(f"wsgidrivers.asyncio: accept() failed on {listener!r}: {exc}")
+        self._loop.remove_reader(listener.fileno())
+        self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume, listener)
+
+    def _resume(self, listener: socket.socket) -> None:
+        if self._serving and self._sockets is not None and listener in self._sockets:
+            self._loop.add_reader(listener.fileno(), self._accept, listener)
+
+    def _connect(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        options: dict[str, Any] = {}
+        if self._ssl is not None:
+            options = {"ssl": self._ssl, "ssl_handshake_timeout": self.service.head_timeout}
+        task = self._loop.create_task(
+            self._loop.connect_accepted_socket(self.service, sock, **options))
+        self._connecting.add(task)
+
+        def connected(done: asyncio.Task[Any]) -> None:
+            self._connecting.discard(done)
+            if done.cancelled() or done.exception() is not None:
+                sock.close()  # a failed TLS handshake, say: asyncio already closed the transport
+
+        task.add_done_callback(connected)
