@@ -361,7 +361,11 @@ class WSGIProtocol(asyncio.Protocol):
             return
         # RFC 9112 §9.6: close the write side first and read until the client closes, so the
         # response is not destroyed by a RST caused by request bytes we never read.
-        transport.write_eof()
+        try:
+            transport.write_eof()
+        except OSError:  # the client reset the connection meanwhile: nothing to linger for
+            transport.abort()
+            return
         with contextlib.suppress(Exception):
             transport.resume_reading()
 

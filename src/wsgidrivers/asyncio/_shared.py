@@ -106,6 +106,12 @@ class Shared:
         else:
             executor.submit(fn, *args)
 
+    @property
+    def queues_turns(self) -> bool:
+        """Whether a worker that gives its thread up to a waiting job queues its connection's next
+        turn (``_worker.Later``) instead of handing it to the loop: only with our own pool."""
+        return isinstance(self.executor, WorkerPool)
+
     def may_serve_inline(self) -> bool:
         """Whether a worker may go on with its connection's next request: only with our own pool,
         while no job waits for a thread (a caller's executor cannot tell)."""
