@@ -201,3 +201,55 @@ def test_a_cleared_or_cancelled_deadline_does_not_fire(loop: asyncio.AbstractEve
     getattr(deadline, stop)()
     _run_for(loop, 0.05)
     assert fired == []
+
+
+class _ResetTransport(asyncio.Transport):
+    """A plain transport whose client has reset the connection: write_eof fails (ENOTCONN)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aborted = self.closed = False
+        self.written: list[bytes] = []
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 1) if name in ("peername", "sockname") else default
+
+    def write(self, data: Any) -> None:
+        self.written.append(bytes(data))
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        raise OSError(107, "Transport endpoint is not connected")
+
+    def is_closing(self) -> bool:
+        return self.aborted or self.closed
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_lingering_close_on_a_reset_connection_aborts_it(loop: asyncio.AbstractEventLoop) -> None:
+    from wsgidrivers.asyncio import Service
+
+    service = Service(lambda environ, start_response: [], access_log=None, socket_io=False)
+    transport = _ResetTransport()
+
+    async def scenario() -> None:
+        protocol = service()
+        protocol.connection_made(transport)
+        # A bad request: the core's 400, then a lingering close, whose write_eof fails.
+        protocol.data_received(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+
+    loop.run_until_complete(scenario())
+    assert transport.written[0].startswith(b"HTTP/1.1 400 ")
+    assert transport.aborted
+    service.executor.shutdown(wait=False)
