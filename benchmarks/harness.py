@@ -67,6 +67,10 @@ CONTENDERS: tuple[ContenderSpec, ...] = (
     ContenderSpec("cheroot", "cheroot", "cheroot", "numthreads=1"),
     ContenderSpec("raw", "raw socket", "socket",
                   "ceiling: recv to CRLFCRLF, fixed response; TCP_NODELAY, OS-default buffers"),
+    ContenderSpec("raw-blocks", "raw socket (WSGI blocks)", "socket",
+                  "downloads only: the raw socket sending the generator's 16 blocks one sendall each"
+                  " (PEP 3333 forbids holding one back) and reading the file for each request",
+                  rss=False),
     ContenderSpec("h11", "h11 (minimal)", "h11", "h11 parse/serialize, naive environ; TCP_NODELAY"),
     ContenderSpec("wsgicore-threading", "wsgicore (threading)", "wsgidrivers.simple_server",
                   "ThreadingWSGIServer: a thread per connection, keep-alive"),
@@ -96,6 +100,8 @@ CONCURRENT = frozenset({"wsgicore-threading", "wsgicore-asyncio", "granian", "gu
                         "gunicorn-asyncioworker", "gunicorn-sync-w2", "gunicorn-gthread", "waitress-8",
                         "cheroot-8"})
 _NOT_CONCURRENT = frozenset(c.key for c in CONTENDERS) - CONCURRENT
+#: Contenders measured in the download scenarios only.
+_DOWNLOADS_ONLY = frozenset({"raw-blocks"})
 QUICK_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive", "wsgiref", "waitress", "raw"})
 QUICK_RSS_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive"})
 
@@ -122,6 +128,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         False,
         1,
         "wsgicore-close",
+        skip=_DOWNLOADS_ONLY,
     ),
     Scenario(
         "hello-new-10",
@@ -130,6 +137,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         False,
         10,
         "wsgicore-close",
+        skip=_DOWNLOADS_ONLY,
     ),
     Scenario(
         "hello-ka-1",
@@ -138,7 +146,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         True,
         1,
         "wsgicore-keepalive",
-        skip=frozenset({"wsgicore-close"}),
+        skip=frozenset({"wsgicore-close"}) | _DOWNLOADS_ONLY,
     ),
     Scenario(
         "hello-ka-10",
@@ -149,7 +157,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "wsgicore-asyncio",
         # One connection at a time with keep-alive: the other 9 clients wait out the idle timeout.
         skip=frozenset({"wsgicore-close", "wsgicore-keepalive", "werkzeug", "cheroot", "raw", "h11",
-                        "gunicorn"}),
+                        "gunicorn"}) | _DOWNLOADS_ONLY,
     ),
     Scenario(
         "hello-new-50",
@@ -198,6 +206,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "wsgicore-close",
         method="POST",
         body_size=FILE_SIZE,
+        skip=_DOWNLOADS_ONLY,
         mib_per_request=FILE_SIZE / MIB,
     ),
 )

@@ -5,7 +5,8 @@ Every server is single-threaded (or one worker, one thread), binds 127.0.0.1 onl
 so that no one pays for a terminal write per request). The parent (``python -m benchmarks``)
 starts each one in its own process, pinned to one CPU, and ends it with SIGTERM (then SIGKILL).
 
-Names: wsgicore-close, wsgicore-keepalive, wsgiref, waitress, werkzeug, gunicorn, cheroot, raw, h11;
+Names: wsgicore-close, wsgicore-keepalive, wsgiref, waitress, werkzeug, gunicorn, cheroot, raw,
+raw-blocks (downloads only), h11;
 the concurrent group (several workers or threads, still pinned to one CPU): wsgicore-threading,
 wsgicore-asyncio, uvicorn-a2wsgi, granian (Rust I/O threads, one blocking thread for the app),
 gunicorn-threadworker, gunicorn-asyncioworker (our gunicorn workers, -w 2 --threads 4), gunicorn-sync-w2,
@@ -36,7 +37,7 @@ from typing import Any
 import h11
 
 from benchmarks._common import add_naive_headers
-from benchmarks.apps import CHUNK, FILE_SIZE, HELLO, app
+from benchmarks.apps import CHUNK, FILE_SIZE, HELLO, app, data_file
 
 HOST = "127.0.0.1"
 
@@ -233,7 +234,11 @@ def _raw_response(body_len: int, close: bool) -> bytes:
     )
 
 
-def _raw_handle(conn: socket.socket, fixed: dict[tuple[bytes, bool], bytes]) -> None:
+def _raw_handle(
+    conn: socket.socket, fixed: dict[tuple[bytes, bool], bytes], file_fd: int | None = None,
+) -> None:
+    """Serve one connection: ``fixed`` responses by (path, close); ``/gen/<n>`` in 64 KiB blocks,
+    one sendall each; ``/file`` read from ``file_fd`` for each request when given."""
     buf = b""
     block = bytes(range(256)) * (CHUNK // 256)
     scratch = bytearray(CHUNK)
@@ -272,6 +277,12 @@ def _raw_handle(conn: socket.socket, fixed: dict[tuple[bytes, bool], bytes]) -> 
         response = fixed.get((path, close))
         if response is not None:
             conn.sendall(response)
+        elif path == b"/file" and file_fd is not None:
+            data = os.pread(file_fd, FILE_SIZE, 0)
+            head = _raw_response(len(data), close)
+            sent = conn.sendmsg([head, data])  # no copy to join them, one system call
+            if sent < len(head) + len(data):
+                conn.sendall((head + data)[sent:])
         elif path.startswith(b"/gen/"):
             size = int(path[5:])
             conn.sendall(_raw_response(size, close))
@@ -313,6 +324,19 @@ def _run_raw(port: int) -> None:
         conn, _ = listener.accept()
         with conn, contextlib.suppress(OSError, ValueError):
             _raw_handle(conn, fixed)
+
+
+def _run_raw_blocks(port: int) -> None:
+    """The raw socket under a WSGI server's constraints: the generator's 16 blocks sent one
+    ``sendall`` each (PEP 3333: a server may not hold a block back to join it with the next) and
+    the file read for each request (a server cannot keep the app's file in memory)."""
+    fixed = {(b"/hello", close): _raw_response(len(HELLO), close) + HELLO for close in (False, True)}
+    file_fd = os.open(data_file(), os.O_RDONLY)
+    listener = _listener(port)
+    while True:
+        conn, _ = listener.accept()
+        with conn, contextlib.suppress(OSError, ValueError):
+            _raw_handle(conn, fixed, file_fd)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -526,6 +550,7 @@ RUNNERS: dict[str, Callable[[int], None]] = {
     "waitress-8": lambda port: _run_waitress_threads(port, 8),
     "cheroot-8": lambda port: _run_cheroot_threads(port, 8),
     "raw": _run_raw,
+    "raw-blocks": _run_raw_blocks,
     "wsgicore-threading": lambda port: _serve(_wsgicore_threading_server(port)),
     "wsgicore-asyncio": _run_wsgicore_asyncio,
     "uvicorn-a2wsgi": _run_uvicorn_a2wsgi,
