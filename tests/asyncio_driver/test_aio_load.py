@@ -145,10 +145,11 @@ def test_slow_reader_does_not_make_the_server_buffer_the_response(socket_io: boo
             # driver's own 64 KiB + 64 KiB, nowhere near the 1 GiB the app would produce.
             assert stalled_at - consumed < 8 << 20
             assert server.service is not None
-            kinds = {type(conn).__name__ for conn in server.service.connections}
-            # With socket_io the worker that took the connection from the accept writes on the
-            # socket itself: no driver buffer; through the loop, the bridge's are bounded.
-            assert kinds == {"FreshConnection" if socket_io else "WSGIProtocol"}
+            # With socket_io a worker that took the connection from the accept writes on the
+            # socket itself (no driver buffer) unless the request came late (then the loop has
+            # it, as without socket_io): the bridge's buffers are bounded.
+            if not socket_io:
+                assert {type(c).__name__ for c in server.service.connections} == {"WSGIProtocol"}
             for proto in server.service.connections:
                 if isinstance(proto, WSGIProtocol):
                     assert sum(proto.buffered_bytes) <= 128 * 1024 + 65536
@@ -193,8 +194,8 @@ def test_fast_uploader_is_paused_while_the_app_does_not_read(socket_io: bool) ->
                 time.sleep(0.01)
         assert sent < size, "the server read the whole body into memory"
         assert server.service is not None
-        kinds = {type(conn).__name__ for conn in server.service.connections}
-        assert kinds == {"FreshConnection" if socket_io else "WSGIProtocol"}
+        if not socket_io:
+            assert {type(c).__name__ for c in server.service.connections} == {"WSGIProtocol"}
         for proto in server.service.connections:
             if isinstance(proto, WSGIProtocol):  # a FreshConnection reads only what the app asks
                 assert proto.buffered_bytes[0] <= 256 * 1024 + 256 * 1024
