@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from ._service import Service
 
-__all__ = ["WSGIServer", "bind_sockets"]
+__all__ = ["WSGIServer", "bind_sockets", "prepare_listener"]
 
 #: Connections taken per readiness of a listener, so that one busy listener cannot starve the loop.
 _ACCEPT_BURST: Final = 16
@@ -71,6 +71,21 @@ def bind_sockets(
     return sockets
 
 
+def prepare_listener(sock: socket.socket) -> Any:
+    """Make ``sock`` non-blocking (and TCP_NODELAY, which accepted sockets inherit on Linux: one
+    setsockopt per listener, not one per connection); return the address a connection to it came
+    to when it is bound to one (its SERVER_NAME/PORT without a getsockname() per connection),
+    else None (every address, or a Unix socket)."""
+    sock.setblocking(False)
+    bound = sock.getsockname()
+    if not isinstance(bound, tuple):
+        return None
+    if _INHERITS_NODELAY:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return tuple(bound) if bound[0] not in ("0.0.0.0", "::", "") else None
+
+
 class WSGIServer(asyncio.AbstractServer):
     """Listening sockets served by a :class:`Service` on one event loop.
 
@@ -94,18 +109,8 @@ class WSGIServer(asyncio.AbstractServer):
         self._serving_forever: asyncio.Future[None] | None = None
         self._connecting: set[asyncio.Task[Any]] = set()  # protocols not made yet (TLS handshakes)
         self._closed = loop.create_future()
-        #: Per listener, its address when bound to one (the connection's SERVER_NAME/PORT come
-        #: from it); a listener on every address asks each connection instead.
-        self._socknames: dict[socket.socket, Any] = {}
-        for sock in self._sockets:
-            sock.setblocking(False)
-            bound = sock.getsockname()
-            if isinstance(bound, tuple):
-                if bound[0] not in ("0.0.0.0", "::", ""):
-                    self._socknames[sock] = tuple(bound)
-                if _INHERITS_NODELAY:  # one setsockopt per listener, not one per connection
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        #: Per listener, its address when bound to one (see :func:`prepare_listener`).
+        self._socknames = {sock: prepare_listener(sock) for sock in self._sockets}
 
     # asyncio.AbstractServer
 

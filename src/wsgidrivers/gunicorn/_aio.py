@@ -21,7 +21,7 @@ from wsgicore import Connection, ResponseInfo
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import Ticket, WSGIApp
-from ._drivers import Service, WorkerPool
+from ._drivers import Service, WorkerPool, prepare_listener
 from ._poll import Poller
 from ._standby import POSTS, ListenerStandby, accept_one
 
@@ -116,15 +116,7 @@ class AsyncioWorker(CoreWorker):
         self._woken = asyncio.Event()
         self._listeners = [listening_socket(s) for s in self.sockets]
         # The address a connection came to, when its listener is bound to one (no getsockname()).
-        self._socknames: dict[socket.socket, Any] = {}
-        for listener in self._listeners:
-            listener.setblocking(False)
-            bound = listener.getsockname()
-            if isinstance(bound, tuple):
-                if bound[0] not in ("0.0.0.0", "::", ""):
-                    self._socknames[listener] = tuple(bound)
-                if _INHERITS_NODELAY:  # one setsockopt per worker, not one per connection
-                    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._socknames = {listener: prepare_listener(listener) for listener in self._listeners}
         # Open connections: the service's (served by a worker or with a protocol), and
         self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
         self._accepting = False
