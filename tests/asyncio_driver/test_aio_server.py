@@ -242,3 +242,31 @@ def test_serve_hands_on_ready_the_server() -> None:
         assert not ready[0].is_serving()
 
     run(main)
+
+
+class _NoReadersLoop(asyncio.SelectorEventLoop):
+    """A loop that cannot watch sockets, as Windows' proactor loop."""
+
+    def add_reader(self, *args: Any) -> None:
+        raise NotImplementedError
+
+
+def test_a_loop_without_add_reader_is_served_through_asyncios_servers(taken: list[bool]) -> None:
+    async def main() -> None:
+        server = await create_server(hello_app, "127.0.0.1", 0, access_log=None)
+        assert server.is_serving()
+        port = port_of(server)
+        try:
+            assert (await fetch(port)).startswith(b"HTTP/1.1 200 ")
+        finally:
+            await shutdown(server, 1.0)
+        assert not server.is_serving()
+        with pytest.raises(OSError):
+            await fetch(port)
+
+    loop = _NoReadersLoop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 4 * TIMEOUT))
+    finally:
+        loop.close()
+    assert taken == []  # every connection got asyncio's transport at the accept

@@ -93,7 +93,9 @@ class WSGIServer(asyncio.AbstractServer):
     with it; the loop gets it once it idles), any other (TLS, ``socket_io=False``, shutting down)
     to ``loop.connect_accepted_socket``. The sockets must be bound and listening; the server owns
     them and closes them in :meth:`close`. :meth:`close` stops accepting only; ``shutdown(server)``
-    (or ``service.shutdown``) ends the connections.
+    (or ``service.shutdown``) ends the connections. On a loop that cannot watch a socket
+    (``add_reader``: Windows' proactor loop) it serves through ``loop.create_server`` instead, every
+    connection with a transport from the start.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class WSGIServer(asyncio.AbstractServer):
         self._serving_forever: asyncio.Future[None] | None = None
         self._connecting: set[asyncio.Task[Any]] = set()  # protocols not made yet (TLS handshakes)
         self._closed = loop.create_future()
+        self._delegates: list[asyncio.AbstractServer] = []  # on a loop without add_reader
         #: Per listener, its address when bound to one (see :func:`prepare_listener`).
         self._socknames = {sock: prepare_listener(sock) for sock in self._sockets}
 
@@ -126,7 +129,15 @@ class WSGIServer(asyncio.AbstractServer):
         return self._serving
 
     async def start_serving(self) -> None:
-        self._start()
+        if self._serving or self._sockets is None:
+            return
+        try:
+            self._start()
+        except NotImplementedError:  # no add_reader: asyncio's own servers accept
+            for sock in self._sockets:
+                self._delegates.append(await self._loop.create_server(
+                    self.service, sock=sock, ssl=self._ssl, backlog=self._backlog))
+            self._serving = True
         await asyncio.sleep(0)  # as asyncio.Server: a caller awaiting this may rely on a switch
 
     async def serve_forever(self) -> None:
@@ -134,9 +145,9 @@ class WSGIServer(asyncio.AbstractServer):
             raise RuntimeError(f"server {self!r} is already being awaited on serve_forever()")
         if self._sockets is None:
             raise RuntimeError(f"server {self!r} is closed")
-        self._start()
         self._serving_forever = self._loop.create_future()
         try:
+            await self.start_serving()
             await self._serving_forever
         except asyncio.CancelledError:
             try:
@@ -152,10 +163,12 @@ class WSGIServer(asyncio.AbstractServer):
         sockets, self._sockets = self._sockets, None
         if sockets is None:
             return
-        if self._serving:
+        if self._serving and not self._delegates:
             for sock in sockets:
                 self._loop.remove_reader(sock.fileno())
         self._serving = False
+        for delegate in self._delegates:
+            delegate.close()
         for sock in sockets:
             sock.close()
         if self._serving_forever is not None and not self._serving_forever.done():
@@ -184,12 +197,18 @@ class WSGIServer(asyncio.AbstractServer):
     # Accepting
 
     def _start(self) -> None:
-        if self._serving or self._sockets is None:
-            return
+        assert self._sockets is not None
+        added: list[socket.socket] = []
+        try:
+            for sock in self._sockets:
+                sock.listen(self._backlog)
+                self._loop.add_reader(sock.fileno(), self._accept, sock)
+                added.append(sock)
+        except BaseException:
+            for sock in added:
+                self._loop.remove_reader(sock.fileno())
+            raise
         self._serving = True
-        for sock in self._sockets:
-            sock.listen(self._backlog)
-            self._loop.add_reader(sock.fileno(), self._accept, sock)
 
     def _accept(self, listener: socket.socket) -> None:
         service = self.service
