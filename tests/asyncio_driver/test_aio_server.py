@@ -270,3 +270,14 @@ def test_a_loop_without_add_reader_is_served_through_asyncios_servers(taken: lis
     finally:
         loop.close()
     assert taken == []  # every connection got asyncio's transport at the accept
+
+
+def test_a_port_in_use_is_a_clear_error() -> None:
+    async def main() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as taken_port:
+            port = taken_port.getsockname()[1]
+            in_use = r"error while attempting to bind on address \('127\.0\.0\.1', \d+\)"
+            with pytest.raises(OSError, match=in_use):
+                await create_server(hello_app, "127.0.0.1", port, access_log=None)
+
+    run(main)

@@ -182,15 +182,6 @@ class WSGIServer(asyncio.AbstractServer):
         while self._connecting:
             await asyncio.wait(set(self._connecting))
 
-    def close_clients(self) -> None:
-        """Close the idle connections; the others close after the response in progress."""
-        for conn in list(self.service.connections):
-            conn.begin_shutdown()
-
-    def abort_clients(self) -> None:
-        for conn in list(self.service.connections):
-            conn.abort()
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} sockets={self.sockets!r}>"
 
