@@ -28,9 +28,10 @@ _FIELD_VALUES = {
     for name in (b"host", b"content-length", b"transfer-encoding")
 }
 # The one Host field line of a lower-cased, validated head, matched where it starts: "host:" OWS
-# uri-host [":" port] OWS (RFC 9112 §3.2). The leading OWS is possessive: with an empty host the two
-# OWS runs could otherwise split k blanks k ways (O(k**2)); the host has no SP or HTAB.
-_HOST_LINE = re.compile(rb"\nhost:[ \t]*+(?:" + _abnf.HOST_VALUE.pattern + rb")[ \t]*\r?\n")
+# uri-host [":" port] OWS (RFC 9112 §3.2). The leading OWS is taken whole, never given back: with an
+# empty host the two OWS runs could otherwise split k blanks k ways (O(k**2)); the host has no SP or
+# HTAB. A lookahead's capture matched again is that atomic run (a possessive "*+" needs Python 3.11).
+_HOST_LINE = re.compile(rb"\nhost:(?=([ \t]*))\1(?:" + _abnf.HOST_VALUE.pattern + rb")[ \t]*\r?\n")
 # The last Host line (from "\nhost:" to its line end, lower case) that _HOST_LINE matched: a client
 # repeats its Host on every request, and the same bytes need no second match. Process-wide and safe
 # so: it only ever holds a line that matched, a racing write stores another such line, and it is one
