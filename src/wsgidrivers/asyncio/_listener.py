@@ -132,7 +132,7 @@ class WSGIServer(asyncio.AbstractServer):
         if self._serving or self._sockets is None:
             return
         try:
-            self._start()
+            self._start(self._sockets)
         except NotImplementedError:  # no add_reader: asyncio's own servers accept
             for sock in self._sockets:
                 self._delegates.append(await self._loop.create_server(
@@ -187,11 +187,10 @@ class WSGIServer(asyncio.AbstractServer):
 
     # Accepting
 
-    def _start(self) -> None:
-        assert self._sockets is not None
+    def _start(self, sockets: list[socket.socket]) -> None:
         added: list[socket.socket] = []
         try:
-            for sock in self._sockets:
+            for sock in sockets:
                 sock.listen(self._backlog)
                 self._loop.add_reader(sock.fileno(), self._accept, sock)
                 added.append(sock)

@@ -45,41 +45,54 @@ class Later(NamedTuple):
     event: RequestReceived | None
 
 
-def serve_request(  # noqa: PLR0917  (a pool job takes positional arguments)
+def serve_request(
     service: Shared, conn: Connection, channel: Bridge | SocketIO[Bridge], addr: str,
-    environ: dict[str, Any] | None, served: int = 0, outcome: Outcome | None = None,
+    environ: dict[str, Any],
 ) -> None:
     """Run the application for the request ``environ`` and send its response through ``channel``:
     the connection's Bridge, or its socket (a :class:`SocketIO` guarded by that Bridge).
 
     The worker owns ``conn`` from the call until its last act, :meth:`Bridge.finish`, which hands it
-    back to the loop whatever happened, or until it queues the connection's next turn (``Later``:
-    then ``environ`` is that request, or None when it is still to come; ``served`` and
-    ``outcome`` carry on). A failed body read is the core's to answer (408, or a
-    silent close) and report (one line, no traceback); a client that stops taking the response is
-    one log line here. The service's ``begin_request`` picks the application to run and its
-    ``end_request`` hears how the request ended, both in this thread.
+    back to the loop whatever happened, or until it queues the connection's next turn (``Later``,
+    see :func:`_carry_on`). A failed body read is the core's to answer (408, or a silent close) and
+    report (one line, no traceback); a client that stops taking the response is one log line here.
+    The service's ``begin_request`` picks the application to run and its ``end_request`` hears how
+    the request ended, both in this thread.
     """
-    io = channel if isinstance(channel, SocketIO) else None
-    bridge = channel.guard if isinstance(channel, SocketIO) else channel
+    outcome = serve_one(service, conn, channel, addr, environ)
+    if isinstance(channel, SocketIO):
+        if isinstance(outcome, ResponseInfo):
+            _carry_on(service, conn, channel, addr, None, 1, outcome, False)
+        else:
+            channel.guard.finish(outcome, peer_eof=channel.peer_eof)
+    else:
+        channel.finish(outcome)
+
+
+def _carry_on(  # noqa: PLR0917  (a pool job takes positional arguments)
+    service: Shared, conn: Connection, io: SocketIO[Bridge], addr: str,
+    environ: dict[str, Any] | None, served: int, outcome: Outcome, resumed: bool,
+) -> None:
+    """Worker, on the socket, after a response (``outcome``, the ``served``-th in a row): serve
+    the connection's next requests while they come at once, then hand it to the loop or queue its
+    next turn. A queued turn (``resumed``) brings the request already received (``environ``) or
+    looks once for one (no waiting) before giving up."""
     pending: object = None
-    # A turn queued by ``Later`` without a request looks once (no waiting) before giving up.
-    resumed = environ is None
-    if served and environ is not None and service.closing:
+    if environ is not None and service.closing:
         # A queued turn's request, received before the shutdown began: answered, and its response
         # says Connection: close, as the loop's answer would (``_protocol._advance``).
         conn.close_after_response()
     later = service.queues_turns
     while True:
         if environ is not None:
-            outcome = serve_one(service, conn, channel, addr, environ)
+            outcome = serve_one(service, conn, io, addr, environ)
             served += 1
-            if io is None or not isinstance(outcome, ResponseInfo):
+            if not isinstance(outcome, ResponseInfo):
                 break
-        assert io is not None  # a turn is queued only with the socket (below)
         # A queued turn is this connection's turn: its request is served even if jobs wait.
-        follow = next_request(service, conn, io, inline=served < MAX_INLINE, first=resumed,
-                              later=later and not resumed, look=resumed)
+        looking = resumed and environ is None
+        follow = next_request(service, conn, io, inline=served < MAX_INLINE, first=looking,
+                              later=later and not looking, look=looking)
         resumed = False
         if isinstance(follow, dict):
             environ = follow
@@ -87,8 +100,7 @@ def serve_request(  # noqa: PLR0917  (a pool job takes positional arguments)
         if isinstance(follow, Later):
             queued = follow.event.environ if follow.event is not None else None
             try:
-                service.run_job(serve_request, service, conn, channel, addr, queued, served,
-                                outcome)
+                service.run_job(_carry_on, service, conn, io, addr, queued, served, outcome, True)
                 return
             except RuntimeError:  # the pool is shut down: the loop takes it (and closes it)
                 pending = follow.event
@@ -98,8 +110,7 @@ def serve_request(  # noqa: PLR0917  (a pool job takes positional arguments)
         else:
             pending = follow
         break
-    assert outcome is not None  # the first call always has a request
-    bridge.finish(outcome, pending, peer_eof=io is not None and io.peer_eof)
+    io.guard.finish(outcome, pending, peer_eof=io.peer_eof)
 
 
 def serve_one(
