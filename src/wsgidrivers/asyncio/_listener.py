@@ -21,10 +21,11 @@ from typing import Any, Final
 
 from ._service import Service
 
-__all__ = ["WSGIServer", "bind_sockets", "prepare_listener"]
+__all__ = ["ACCEPT_BURST", "WSGIServer", "accept_nowait", "bind_sockets", "prepare_listener"]
 
-#: Connections taken per readiness of a listener, so that one busy listener cannot starve the loop.
-_ACCEPT_BURST: Final = 16
+#: Connections taken per readiness of a listener, so that one busy listener cannot starve the loop
+#: (and accept() failures skipped in a row).
+ACCEPT_BURST: Final = 16
 #: accept() failures that concern one connection only (the next accept may succeed at once).
 _TRANSIENT: Final = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR})
 #: After any other accept() failure (EMFILE, say) the listener stays readable and accept() would
@@ -84,6 +85,26 @@ def prepare_listener(sock: socket.socket) -> Any:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return tuple(bound) if bound[0] not in ("0.0.0.0", "::", "") else None
+
+
+def accept_nowait(listener: socket.socket) -> tuple[socket.socket, Any] | None:
+    """One waiting connection of the non-blocking ``listener`` (TCP_NODELAY set), or None when
+    none waits. A failure that concerns one connection only (ECONNABORTED...) is skipped; any
+    other is raised (EMFILE...: the listener stays readable, so the caller pauses)."""
+    for _ in range(ACCEPT_BURST):
+        try:
+            sock, address = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            if exc.errno in _TRANSIENT:
+                continue
+            raise
+        if not _INHERITS_NODELAY and sock.family != socket.AF_UNIX:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, address
+    return None
 
 
 class WSGIServer(asyncio.AbstractServer):
@@ -204,19 +225,15 @@ class WSGIServer(asyncio.AbstractServer):
         service = self.service
         # With at most one connection open (a lone client) one accept: a second would almost
         # always fail with EAGAIN, releasing and taking back the GIL the worker just woken needs.
-        for _ in range(_ACCEPT_BURST if len(service.connections) > 1 else 1):
+        for _ in range(ACCEPT_BURST if len(service.connections) > 1 else 1):
             try:
-                sock, address = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
+                accepted = accept_nowait(listener)
             except OSError as exc:
-                if exc.errno in _TRANSIENT:
-                    continue
                 self._rest(listener, exc)
                 return
-            if not _INHERITS_NODELAY and sock.family != socket.AF_UNIX:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if accepted is None:
+                return
+            sock, address = accepted
             if self._ssl is None and service.serve_accepted(
                     sock, address, self._socknames.get(listener), loop=self._loop):
                 continue

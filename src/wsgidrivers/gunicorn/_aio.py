@@ -10,27 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import select
 import socket
-import sys
 import threading
-from typing import Any, Final
+from typing import Any
 
 from wsgicore import Connection, ResponseInfo
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import Ticket, WSGIApp
-from ._drivers import Service, WorkerPool, prepare_listener
+from ._drivers import ACCEPT_BURST, Service, WorkerPool, accept_nowait, prepare_listener
 from ._poll import Poller
 from ._standby import POSTS, ListenerStandby, accept_one
 
 __all__ = ["AsyncioWorker"]
-
-_ACCEPT_BURST: Final = 16
-_TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
-#: Whether an accepted TCP socket inherits TCP_NODELAY from its listener (Linux does).
-_INHERITS_NODELAY: Final = sys.platform == "linux"
 
 
 def _peer(environ: dict[str, Any]) -> tuple[str, int] | None:
@@ -260,7 +253,7 @@ class AsyncioWorker(CoreWorker):
         limit = self.settings.connections
         # With at most one connection open (a lone client) one accept: a second would almost
         # always fail with EAGAIN, releasing and taking back the GIL the worker just woken needs.
-        for _ in range(_ACCEPT_BURST if self._open() > 1 else 1):
+        for _ in range(ACCEPT_BURST if self._open() > 1 else 1):
             if not self.alive:
                 return  # stopping: what waits in the backlog is for the other workers
             if self._open() >= limit:
@@ -269,17 +262,13 @@ class AsyncioWorker(CoreWorker):
                 self.connection_ended()
                 return
             try:
-                sock, address = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
+                accepted = accept_nowait(listener)
             except OSError as exc:
-                if exc.errno in _TRANSIENT:
-                    continue
                 self.log.warning("accept() failed: %s", exc)
                 return
-            if not _INHERITS_NODELAY and sock.family != socket.AF_UNIX:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if accepted is None:
+                return
+            sock, address = accepted
             # A worker thread serves what comes with the connection; the loop gets it once it
             # idles (the driver's ``serve_accepted``). TLS: the loop's TLS transport from the start.
             if self.tls is None and self._service.serve_accepted(
