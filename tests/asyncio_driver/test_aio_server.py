@@ -8,7 +8,6 @@ import asyncio
 import errno
 import io
 import socket
-import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from support.certs import certificate
+from support.certs import client_context, server_context
 from wsgidrivers.asyncio import Service, WSGIServer, _listener, create_server, serve, shutdown
 from wsgidrivers.asyncio._server import service_of
 
@@ -98,12 +97,8 @@ def test_without_socket_io_every_connection_gets_a_loop_protocol(taken: list[boo
 
 
 def test_tls_goes_through_the_loops_tls_transport(tmp_path: Path, taken: list[bool]) -> None:
-    cert, key = certificate(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    client = ssl.create_default_context()
-    client.check_hostname = False
-    client.verify_mode = ssl.CERT_NONE
+    context = server_context(tmp_path)
+    client = client_context()
     schemes: list[str] = []
 
     def scheme(environ: Environ, start_response: StartResponse) -> list[bytes]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from support.certs import client_context, server_context
 from support.clients import drip, has_ipv6_loopback
 from support.servers import running_server, serve_in_thread, serving
 from wsgicore import Config
@@ -496,16 +495,7 @@ def _file_app(path: Any) -> Any:
 def test_file_wrapper_over_tls_is_encrypted(tmp_path: Any, use_sendfile: bool) -> None:
     # A subclass that wraps accepted sockets in TLS (http.server's HTTPS recipe): the file must go
     # through the SSL socket, never to the descriptor underneath (os.sendfile would send plaintext).
-    ssl = pytest.importorskip("ssl")
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
-                   check=True, capture_output=True, timeout=60)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
+    context = server_context(tmp_path)
 
     class TLSServer(WSGIServer):
         def get_request(self) -> Any:
@@ -517,12 +507,10 @@ def test_file_wrapper_over_tls_is_encrypted(tmp_path: Any, use_sendfile: bool) -
     path.write_bytes(payload)
     server = make_server("127.0.0.1", 0, _file_app(path), server_class=TLSServer,
                          use_sendfile=use_sendfile)
-    client_context = ssl.create_default_context()
-    client_context.check_hostname = False
-    client_context.verify_mode = ssl.CERT_NONE
+    client = client_context()
     with serving(server) as address:
         conn = http.client.HTTPSConnection(address[0], address[1], timeout=10,
-                                           context=client_context)
+                                           context=client)
         try:
             conn.request("GET", "/")
             response = conn.getresponse()

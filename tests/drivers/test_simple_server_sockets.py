@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import select
 import socket
-import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from support.certs import certificate
+from support.certs import client_context, server_context
 from wsgidrivers.simple_server import ThreadingWSGIServer, WSGIServer, make_server
 
 from .helpers import hello_app, read_response, recording_handler
@@ -106,21 +105,17 @@ def test_a_connection_made_before_the_socket_was_adopted_still_has_the_head_dead
 
 @pytest.mark.parametrize("server_class", [WSGIServer, ThreadingWSGIServer])
 def test_tls(server_class: type[WSGIServer], tmp_path: Path) -> None:
-    cert, key = certificate(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    client_context = ssl.create_default_context()
-    client_context.check_hostname = False
-    client_context.verify_mode = ssl.CERT_NONE
+    context = server_context(tmp_path)
+    tls = client_context()
     server = make_server("127.0.0.1", 0, environ_app, server_class, recording_handler(), ssl=context,
                          head_timeout=0.5)
     port = server.server_port
     with running(server):
         for _ in range(2):
-            with client_context.wrap_socket(socket.create_connection(("127.0.0.1", port))) as client:
+            with tls.wrap_socket(socket.create_connection(("127.0.0.1", port))) as client:
                 assert _get(client) == (200, f"https|127.0.0.1|{port}|127.0.0.1".encode())
         # Part of a head, then silence: the core's 408 at the head deadline, over TLS as without.
-        with client_context.wrap_socket(socket.create_connection(("127.0.0.1", port))) as slow:
+        with tls.wrap_socket(socket.create_connection(("127.0.0.1", port))) as slow:
             slow.settimeout(10)
             slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
             assert slow.recv(100).startswith(b"HTTP/1.1 408 ")
@@ -128,7 +123,7 @@ def test_tls(server_class: type[WSGIServer], tmp_path: Path) -> None:
         # happens in the connection's own thread).
         if server_class is ThreadingWSGIServer:
             with socket.create_connection(("127.0.0.1", port)) as silent:
-                with client_context.wrap_socket(socket.create_connection(("127.0.0.1", port))) as c:
+                with tls.wrap_socket(socket.create_connection(("127.0.0.1", port))) as c:
                     assert _get(c)[0] == 200
                 silent.close()
 

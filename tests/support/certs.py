@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
 
-__all__ = ["certificate"]
+__all__ = ["certificate", "client_context", "server_context"]
 
 
 def certificate(directory: Path) -> tuple[str, str]:
@@ -41,3 +42,18 @@ def certificate(directory: Path) -> tuple[str, str]:
                                           serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
     return str(cert), str(key)
+
+
+def server_context(directory: Path) -> ssl.SSLContext:
+    """A server-side TLS context with a throwaway certificate made in ``directory``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate(directory))
+    return context
+
+
+def client_context() -> ssl.SSLContext:
+    """A client-side TLS context that accepts the throwaway certificate (no verification)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
