@@ -276,3 +276,48 @@ def test_a_port_in_use_is_a_clear_error() -> None:
                 await create_server(hello_app, "127.0.0.1", port, access_log=None)
 
     run(main)
+
+
+def test_connect_accepted_closes_a_socket_that_got_no_transport_and_reports_every_outcome(
+        tmp_path: Path) -> None:
+    """The one connect step of WSGIServer and the gunicorn AsyncioWorker: ``done`` hears of every
+    attempt (the worker counts its pending connections down there), and a socket that never got a
+    transport (its attempt cancelled by a stopping loop) is closed, not leaked."""
+    context = server_context(tmp_path)
+    finished: list[asyncio.Task[Any]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        service = Service(hello_app, access_log=None)
+        cancelled, _ = socket.socketpair()
+        task = _listener.connect_accepted(service, cancelled, loop=loop, ssl=context,
+                                          done=finished.append)
+        task.cancel()
+        await asyncio.sleep(0.01)
+        assert cancelled.fileno() == -1
+        assert finished == [task]
+        failed, client_side = socket.socketpair()
+        with client_side:
+            task = _listener.connect_accepted(service, failed, loop=loop, ssl=context,
+                                              done=finished.append)
+            client_side.sendall(REQUEST)  # not a TLS ClientHello: the handshake fails
+            client_side.shutdown(socket.SHUT_WR)
+            with pytest.raises(Exception):  # noqa: B017 - asyncio's SSL error, any of them
+                await asyncio.wait_for(task, TIMEOUT)
+            await asyncio.sleep(0)  # the done callback runs after the awaiting task wakes
+        assert failed.fileno() == -1
+        assert len(finished) == 2
+        assert finished[1].exception() is not None
+        plain, client_side = socket.socketpair()
+        with client_side:
+            task = _listener.connect_accepted(service, plain, loop=loop, ssl=None,
+                                              done=finished.append)
+            transport, _ = await asyncio.wait_for(task, TIMEOUT)
+            await asyncio.sleep(0)
+            assert len(finished) == 3
+            assert finished[2].exception() is None
+            assert plain.gettimeout() == 0.0  # made non-blocking for the loop
+            transport.close()
+        await service.shutdown(1.0)
+
+    run(main)

@@ -16,12 +16,13 @@ import contextlib
 import errno
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from ._service import Service
 
-__all__ = ["ACCEPT_BURST", "WSGIServer", "accept_nowait", "bind_sockets", "prepare_listener"]
+__all__ = ["ACCEPT_BURST", "WSGIServer", "accept_nowait", "bind_sockets", "connect_accepted",
+           "prepare_listener"]
 
 #: Connections taken per readiness of a listener, so that one busy listener cannot starve the loop
 #: (and accept() failures skipped in a row).
@@ -105,6 +106,29 @@ def accept_nowait(listener: socket.socket) -> tuple[socket.socket, Any] | None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock, address
     return None
+
+
+def connect_accepted(
+    service: Service, sock: socket.socket, *, loop: asyncio.AbstractEventLoop, ssl: Any,
+    done: Callable[[asyncio.Task[Any]], object],
+) -> asyncio.Task[Any]:
+    """Give the accepted ``sock`` a transport and ``service`` as its protocol on ``loop`` (TLS
+    with ``ssl``, the handshake bounded by the head timeout); ``done(task)`` once that has ended.
+    ``sock`` is closed when that failed or was cancelled: asyncio closes it only when it had made
+    a transport (a failed TLS handshake), not when the attempt ended before (a stopping loop)."""
+    sock.setblocking(False)
+    options: dict[str, Any] = {}
+    if ssl is not None:
+        options = {"ssl": ssl, "ssl_handshake_timeout": service.head_timeout}
+    task = loop.create_task(loop.connect_accepted_socket(service, sock, **options))
+
+    def connected(finished: asyncio.Task[Any]) -> None:
+        if finished.cancelled() or finished.exception() is not None:
+            sock.close()
+        done(finished)
+
+    task.add_done_callback(connected)
+    return task
 
 
 class WSGIServer(asyncio.AbstractServer):
@@ -250,17 +274,5 @@ class WSGIServer(asyncio.AbstractServer):
             self._loop.add_reader(listener.fileno(), self._accept, listener)
 
     def _connect(self, sock: socket.socket) -> None:
-        sock.setblocking(False)
-        options: dict[str, Any] = {}
-        if self._ssl is not None:
-            options = {"ssl": self._ssl, "ssl_handshake_timeout": self.service.head_timeout}
-        task = self._loop.create_task(
-            self._loop.connect_accepted_socket(self.service, sock, **options))
-        self._connecting.add(task)
-
-        def connected(done: asyncio.Task[Any]) -> None:
-            self._connecting.discard(done)
-            if done.cancelled() or done.exception() is not None:
-                sock.close()  # a failed TLS handshake, say: asyncio already closed the transport
-
-        task.add_done_callback(connected)
+        self._connecting.add(connect_accepted(
+            self.service, sock, loop=self._loop, ssl=self._ssl, done=self._connecting.discard))

@@ -19,7 +19,14 @@ from wsgicore import Connection, ResponseInfo
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import Ticket, WSGIApp
-from ._drivers import ACCEPT_BURST, Service, WorkerPool, accept_nowait, prepare_listener
+from ._drivers import (
+    ACCEPT_BURST,
+    Service,
+    WorkerPool,
+    accept_nowait,
+    connect_accepted,
+    prepare_listener,
+)
 from ._poll import Poller
 from ._standby import POSTS, ListenerStandby, accept_one
 
@@ -245,8 +252,6 @@ class AsyncioWorker(CoreWorker):
         return job
 
     def _connect_accepted(self, sock: socket.socket) -> None:
-        self._pending += 1
-        sock.setblocking(False)
         self._connect(sock)
 
     def _accept(self, listener: socket.socket) -> None:
@@ -274,25 +279,16 @@ class AsyncioWorker(CoreWorker):
             if self.tls is None and self._service.serve_accepted(
                     sock, address, self._socknames.get(listener), loop=self._loop):
                 continue
-            self._pending += 1
-            sock.setblocking(False)
             self._connect(sock)
 
     def _connect(self, sock: socket.socket) -> None:
-        options: dict[str, Any] = {}
-        if self.tls is not None:
-            options = {"ssl": self.tls, "ssl_handshake_timeout": self._service.head_timeout}
-        task = self._loop.create_task(
-            self._loop.connect_accepted_socket(self._service, sock, **options)
-        )
+        # Counted as open until its protocol exists (which then counts itself) or it failed.
+        self._pending += 1
+        connect_accepted(self._service, sock, loop=self._loop, ssl=self.tls, done=self._connected)
 
-        def connected(done: asyncio.Task[Any]) -> None:
-            self._pending -= 1
-            if done.cancelled() or done.exception() is not None:
-                sock.close()  # a failed TLS handshake, say; if a protocol was made, it counted itself
-            self.connection_ended()
-
-        task.add_done_callback(connected)
+    def _connected(self, _task: asyncio.Task[Any]) -> None:
+        self._pending -= 1
+        self.connection_ended()
 
     def _open(self) -> int:
         return len(self._service.connections) + self._pending

@@ -5,7 +5,7 @@ the public classes of ``wsgidrivers.simple_server`` and ``wsgidrivers.asyncio``,
 Service's hooks for subclasses (``begin_request``/``end_request``, ``executor=``,
 ``serve_waiting_on_shutdown``), its worker pool (``WorkerPool``: with it a worker may serve a busy
 connection's next request itself), its listener set-up and accept step (``prepare_listener``,
-``accept_nowait``, ``ACCEPT_BURST``), the drivers' one settings object
+``accept_nowait``, ``ACCEPT_BURST``, ``connect_accepted``), the drivers' one settings object
 (``wsgidrivers._common.settings``: ``Settings``, the names of its fields, ``is_loopback``), and the
 blocking driver's socket options that accepted sockets inherit (``KERNEL_TIMEOUTS``,
 ``set_kernel_timeout``).
@@ -15,11 +15,16 @@ from __future__ import annotations
 
 from wsgidrivers._common.settings import SETTING_NAMES, Settings, is_loopback
 from wsgidrivers.asyncio import Service
-from wsgidrivers.asyncio._listener import ACCEPT_BURST, accept_nowait, prepare_listener
+from wsgidrivers.asyncio._listener import (
+    ACCEPT_BURST,
+    accept_nowait,
+    connect_accepted,
+    prepare_listener,
+)
 from wsgidrivers.asyncio._pool import WorkerPool
 from wsgidrivers.simple_server import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
 from wsgidrivers.simple_server._socketio import KERNEL_TIMEOUTS, set_kernel_timeout
 
 __all__ = ["ACCEPT_BURST", "KERNEL_TIMEOUTS", "SETTING_NAMES", "ServerHandler", "Service", "Settings",
-           "ThreadingWSGIServer", "WSGIRequestHandler", "WorkerPool", "accept_nowait", "is_loopback",
-           "prepare_listener", "set_kernel_timeout"]
+           "ThreadingWSGIServer", "WSGIRequestHandler", "WorkerPool", "accept_nowait",
+           "connect_accepted", "is_loopback", "prepare_listener", "set_kernel_timeout"]
