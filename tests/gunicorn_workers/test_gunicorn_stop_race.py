@@ -20,9 +20,6 @@ from gunicorn.config import Config as GunicornConfig
 from gunicorn.glogging import Logger
 
 from wsgidrivers.gunicorn import AsyncioWorker, ThreadWorker, _aio, _threaded
-from wsgidrivers.gunicorn._cycle import RequestCycle
-from wsgidrivers.gunicorn._heartbeat import InFlight
-from wsgidrivers.gunicorn._settings import worker_settings
 
 TIMEOUT = 10.0
 
@@ -56,11 +53,8 @@ def _make_worker(kind: type[Any], listener: socket.socket) -> Any:
     cfg.set("threads", 1)
     cfg.set("graceful_timeout", int(TIMEOUT))
     worker = kind(1, os.getppid(), [listener], None, 30, cfg, Logger(cfg))
-    # What gunicorn's init_process and CoreWorker.init_process set up, without signals or fork.
-    worker.settings = worker_settings(cfg)
-    worker.tls = None
-    worker.inflight = InFlight()
-    worker.cycle = RequestCycle(worker, worker.inflight, worker.wake)
+    worker.prepare()
+    # What gunicorn's own init_process sets up, without signals or fork.
     worker.wsgi = _hello
     worker.errors = _Errors()
     worker.PIPE = os.pipe()

@@ -39,14 +39,20 @@ class CoreWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         # After fork, before gunicorn's own init (which ends by calling run()). A worker that cannot
         # boot exits with WORKER_BOOT_ERROR: the arbiter then stops instead of respawning it forever.
         try:
-            self.settings = worker_settings(self.cfg)
-            self.tls = ssl_context(self.cfg) if self.cfg.is_ssl else None
+            self.prepare()
         except Exception:
             self.log.exception("wsgidrivers.gunicorn: invalid settings, the worker cannot boot")
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+        super().init_process()
+
+    def prepare(self) -> None:
+        """This package's part of the worker's set-up, from ``cfg``: its settings, TLS context and
+        request cycle (a ``ValueError`` for invalid settings). gunicorn's part (signals, the wake-up
+        pipe, the app) follows in ``init_process``."""
+        self.settings = worker_settings(self.cfg)
+        self.tls = ssl_context(self.cfg) if self.cfg.is_ssl else None
         self.inflight = InFlight()
         self.cycle = RequestCycle(self, self.inflight, self.wake)
-        super().init_process()
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
