@@ -52,6 +52,7 @@ class LengthReader:
 
 # States of the chunked reader.
 _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
+_CR, _LF = 0x0D, 0x0A
 
 
 class ChunkedReader:
@@ -82,6 +83,8 @@ class ChunkedReader:
         if self._fault is not None:
             raise self._fault
         pieces: list[bytes] = []
+        if self._state == _SIZE:
+            self._whole_chunks(buf, pieces)
         while True:
             try:
                 data = self._read_one(buf, eof if not pieces else False)
@@ -95,6 +98,37 @@ class ChunkedReader:
                     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
                 return data
             pieces.append(data)
+
+    def _whole_chunks(self, buf: bytearray, pieces: list[bytes]) -> None:
+        """The complete chunks with a bare size line at the front of ``buf``: their data appended to
+        ``pieces`` and their bytes removed in one step, not three per chunk (a body of one-byte
+        chunks cost 22-30 times a plain request's per byte; ``python -m benchmarks.growth``). It
+        stops before anything else (a chunk not all here, an extension, the last chunk, a fault,
+        the body limit): that is left to :meth:`_read_one`, so every verdict is the same."""
+        config = self._config
+        line_limit = config.max_chunk_line
+        body_limit = config.max_body_bytes
+        total = self._total
+        match = _SIMPLE_SIZE_LINE.match
+        available = len(buf)
+        pos = 0
+        while True:
+            simple = match(buf, pos)
+            if simple is None:
+                break
+            start = simple.end()
+            size = int(simple[1], 16)
+            end = start + size  # where the chunk's CRLF must be
+            if (size == 0 or end + 2 > available or start - pos - 2 > line_limit
+                    or buf[end] != _CR or buf[end + 1] != _LF
+                    or (body_limit is not None and total + size > body_limit)):
+                break
+            pieces.append(bytes(buf[start:end]))
+            total += size
+            pos = end + 2
+        if pos:
+            del buf[:pos]
+            self._total = total
 
     def _read_one(self, buf: bytearray, eof: bool) -> bytes | None:
         while True:

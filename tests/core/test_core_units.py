@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wsgicore import ApplicationError, Config, LocalProtocolError, _abnf
@@ -218,6 +218,52 @@ def test_chunked_reader_needs_more_for_a_half_line() -> None:
     assert reader.read(buf, False) is None
     buf += b"0\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n"
     assert reader.read(buf, False) == b"x" * 16
+
+
+def read_all(reader: ChunkedReader, pieces: list[bytes]) -> tuple[bytes, Any]:
+    """Feed ``pieces`` (EOF after the last) and read until the end or a verdict: the data delivered
+    before it, and the verdict (None at the body's end) or "more" when it stopped short."""
+    buf = bytearray()
+    delivered = bytearray()
+    for index, piece in enumerate(pieces):
+        buf += piece
+        eof = index == len(pieces) - 1
+        while True:
+            try:
+                data = reader.read(buf, eof)
+            except Refusal as fault:
+                return bytes(delivered), (fault.status, fault.reason)
+            if data is None:
+                break
+            if data == b"":
+                return bytes(delivered), None
+            delivered += data
+    return bytes(delivered), "more"
+
+
+_CHUNK = st.one_of(
+    st.binary(min_size=1, max_size=12).map(lambda data: b"%x\r\n%b\r\n" % (len(data), data)),
+    st.binary(min_size=1, max_size=12).map(lambda data: b"%X;e=v\r\n%b\r\n" % (len(data), data)),
+    st.binary(min_size=1, max_size=4).map(lambda data: b"000%x\r\n%b\r\n" % (len(data), data)),
+)
+_DAMAGE = st.sampled_from([b"", b"0\r\n\r\n", b"0\r\nT: v\r\n\r\n", b"2\r\nabX\r\n", b"2\r\nab\n",
+                           b"g\r\n", b"1\n", b"2\r\nab", b"1\r\nx\r\n0\r\n\r\n"])
+
+
+@settings(max_examples=400, derandomize=True, database=None, deadline=None)
+@given(chunks=st.lists(_CHUNK, max_size=12), tail=_DAMAGE,
+       body_limit=st.one_of(st.none(), st.integers(0, 60)), line_limit=st.integers(1, 12))
+def test_chunked_reader_delivers_the_same_and_decides_the_same_however_the_bytes_arrive(
+        chunks: list[bytes], tail: bytes, body_limit: int | None, line_limit: int) -> None:
+    """Whole, the reader takes the complete chunks at the front of its buffer in one step; byte by
+    byte, never. Both deliver the same data before the same verdict, and never more data than
+    ``max_body_bytes``."""
+    body = b"".join(chunks) + tail
+    config = Config(max_body_bytes=body_limit, max_chunk_line=line_limit)
+    whole = read_all(ChunkedReader(config), [body])
+    assert read_all(ChunkedReader(config), [body[i : i + 1] for i in range(len(body))] or [b""]) == whole
+    if body_limit is not None:
+        assert len(whole[0]) <= body_limit
 
 
 def test_length_reader_stops_at_its_length() -> None:
