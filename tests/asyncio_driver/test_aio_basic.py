@@ -18,6 +18,7 @@ from wsgiref.validate import validator
 import pytest
 
 from support.clients import has_ipv6_loopback
+from wsgidrivers._common.filecopy import COPY_BLOCK
 
 from .aio_support import (
     Environ,
@@ -239,6 +240,54 @@ def test_file_wrapper_response(start_server: Starter, tmp_path: Path, use_sendfi
         for _ in range(2):
             sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             assert read_response(f).body == content
+
+
+class CountingFile(io.FileIO):
+    """A real file that counts the reads made through it (the copy path reads at offsets instead)."""
+
+    reads = 0
+
+    def read(self, size: int = -1) -> bytes:
+        CountingFile.reads += 1
+        return super().read(size)
+
+
+def test_file_wrapper_copied_in_blocks_where_sendfile_is_off(
+        start_server: Starter, tmp_path: Path, request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """use_sendfile=False (and None to a loopback client): a worker on the socket reads the file
+    into one buffer per thread and sends it, as the blocking driver does, instead of iterating it in
+    the app's blocks; through the loop's transport the core iterates it. Sizes around one copy
+    block, on one connection, so that the buffer grows and is reused."""
+    def no_sendfile(*args: Any) -> int:
+        raise AssertionError("os.sendfile() called with use_sendfile=False")
+
+    monkeypatch.setattr(os, "sendfile", no_sendfile)
+    monkeypatch.setattr(CountingFile, "reads", 0)
+    contents = [os.urandom(size) for size in (1000, 2 * COPY_BLOCK + 12345, 5000)]
+    paths = []
+    for index, content in enumerate(contents):
+        paths.append(tmp_path / f"f{index}")
+        paths[-1].write_bytes(content)
+
+    def files(environ: Environ, start_response: StartResponse) -> Any:
+        path = paths[int(environ["PATH_INFO"][1:])]
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](CountingFile(path), 65536)
+
+    on_socket = request.node.callspec.params["start_server"] == "socket-io"
+    with start_server(files, use_sendfile=False) as address, connect(address) as sock:
+        f = sock.makefile("rb")
+        for index, content in enumerate(contents):
+            sock.sendall(b"GET /%d HTTP/1.1\r\nHost: t\r\n\r\n" % index)
+            response = read_response(f)
+            assert response.body == content
+            if on_socket:  # sent whole: the length known from the file (iterated: chunked)
+                assert response.headers["content-length"] == str(len(content))
+    if on_socket:
+        assert CountingFile.reads == 0
+    else:
+        assert CountingFile.reads > 0  # TLS and other transports: the core iterates the file
 
 
 @pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")

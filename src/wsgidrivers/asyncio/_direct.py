@@ -20,9 +20,12 @@ from __future__ import annotations
 import os
 import select
 import socket
+import threading
 import time
 from contextlib import AbstractContextManager
 from typing import Any, Final, Generic, Protocol, TypeVar
+
+from wsgidrivers._common.filecopy import COPY_BLOCK, read_at
 
 from ._bridge import ClientDisconnected, SendTimeout
 
@@ -36,6 +39,9 @@ READ_SIZE: Final = 64 * 1024
 _SLICE: Final = 0.25
 # A native sendfile is done in pieces so that a stalled reader is noticed within ``io_timeout``.
 _SENDFILE_PIECE: Final = 1024 * 1024
+#: The copy path's buffer, one per worker thread (a SocketIO lives for one turn of a connection):
+#: read into and sent from, sized for the largest file the thread has copied, up to COPY_BLOCK.
+_copy_buffers = threading.local()
 
 
 class Guard(Protocol):
@@ -69,7 +75,7 @@ class SocketIO(Generic[G]):
         self._poll = select.poll()
         self.peer_eof = False
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes | memoryview) -> None:
         """Send all of ``data``; a stalled client gets ``io_timeout`` per step of progress."""
         sent = self._send_some(data)
         if sent == len(data):
@@ -134,6 +140,25 @@ class SocketIO(Generic[G]):
                 deadline = time.monotonic() + self._io_timeout
             elif not self._wait(select.POLLOUT, deadline):
                 raise SendTimeout(f"client took no data for {self._io_timeout} s")
+        return sent
+
+    def copy_file(self, file: Any, offset: int, count: int) -> int:
+        """Send ``count`` bytes of ``file`` from ``offset`` in blocks of up to COPY_BLOCK read into
+        this thread's buffer (``use_sendfile`` off for this client); returns the bytes sent (fewer
+        when the file ended early: the core reports the short body). Without it the core would
+        iterate the file in the application's blocks (measured, gunicorn AsyncioWorker, 1 MiB file,
+        64 KiB blocks: 17 reads and 16 sends per response)."""
+        size = min(count, COPY_BLOCK)
+        buffer: memoryview | None = getattr(_copy_buffers, "buffer", None)
+        if buffer is None or len(buffer) < size:
+            buffer = _copy_buffers.buffer = memoryview(bytearray(size))
+        sent = 0
+        while sent < count:
+            n = read_at(file, buffer[: min(count - sent, len(buffer))], offset + sent)
+            if n == 0:
+                break
+            self.send(buffer[:n])  # returns once the kernel has all of it: the buffer is free
+            sent += n
         return sent
 
     def _send_some(self, data: bytes | memoryview) -> int:

@@ -17,6 +17,7 @@ and ``pause_reading`` (an ``epoll_ctl`` each), parsing on the loop, a new job).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 from wsgicore import NEED_DATA, BodyReceived, Connection, RequestComplete, RequestReceived, ResponseInfo
@@ -121,7 +122,11 @@ def serve_one(
         app = service.begin_request(conn, environ)
         # The core sets wsgi.input and wsgi.errors, and sends a pending 100 Continue before it
         # waits for the body; the bridge or the socket only move the bytes.
-        sendfile = channel.sendfile if service.sendfile_for(addr) else None
+        # sendfile() or, where it is off for this client, the socket's copy path (one buffer, blocks
+        # of up to 1 MiB); through the loop's transport (TLS) the core iterates the file.
+        sendfile: Callable[[Any, int, int], int] | None = channel.sendfile
+        if not service.sendfile_for(addr):
+            sendfile = channel.copy_file if isinstance(channel, SocketIO) else None
         outcome = conn.run_app(app, environ, channel.send, fetch=channel.receive,
                                errors=service.error_stream, sendfile=sendfile)
     except BaseException as exc:  # a worker must always hand the connection back

@@ -13,6 +13,8 @@ import struct
 import sys
 from typing import IO, Any
 
+from wsgidrivers._common.filecopy import COPY_BLOCK, read_at
+
 __all__ = ["KERNEL_TIMEOUTS", "READ_SIZE", "Channel", "set_kernel_timeout"]
 
 #: Whether timeouts can be left to the kernel (SO_RCVTIMEO/SO_SNDTIMEO on a blocking socket, a
@@ -39,30 +41,9 @@ def set_kernel_timeout(sock: socket.socket, option: int, timeout: float | None) 
 _os_sendfile = getattr(os, "sendfile", None)
 _SENDFILE_BLOCK = 1 << 30
 
+
 def _no_file(size: int) -> bytes:
     raise OSError("this channel reads its socket directly and has no rfile")
-
-
-#: Most bytes read and sent per block by copy_file: a 1 MiB file costs one read and one send.
-#: The buffer is kept per connection and sized for the largest file it has sent, up to this.
-#: Measured (benchmarks.syscalls file-1mib-ka, 3 s x 3 paired with raw): 489-677 server CPU µs per
-#: response with 256 KiB blocks, 351-409 with 1 MiB blocks (raw: 236-265).
-COPY_BLOCK = 1024 * 1024
-
-
-def _read_at(file: Any, buffer: memoryview, offset: int) -> int:
-    """Read into ``buffer`` from ``offset`` of ``file``: os.preadv or os.pread where the OS has
-    them (the file position stays), else seek and readinto (Windows)."""
-    preadv = getattr(os, "preadv", None)
-    if preadv is not None:
-        return int(preadv(file.fileno(), [buffer], offset))
-    pread = getattr(os, "pread", None)
-    if pread is not None:
-        data = pread(file.fileno(), len(buffer), offset)
-        buffer[: len(data)] = data
-        return len(data)
-    file.seek(offset)
-    return int(file.readinto(buffer) or 0)
 
 
 #: A receive timeout already in the kernel within this many seconds of the one asked for is kept:
@@ -190,7 +171,7 @@ class Channel:
             buffer = self._copy_buffer = memoryview(bytearray(size))
         sent = 0
         while sent < count:
-            n = _read_at(file, buffer[: min(count - sent, len(buffer))], offset + sent)
+            n = read_at(file, buffer[: min(count - sent, len(buffer))], offset + sent)
             if n == 0:
                 break  # the file ended early (it shrank); the core reports the short body
             self.send(buffer[:n], timeout)
