@@ -83,9 +83,11 @@ class ChunkedReader:
         if self._fault is not None:
             raise self._fault
         pieces: list[bytes] = []
-        if self._state == _SIZE:
-            self._whole_chunks(buf, pieces)
         while True:
+            if self._state == _SIZE:
+                # Whenever the reader is at a size line: also after a chunk the last receive cut
+                # in two, or one with an extension, so the rest of the buffer still goes in one step.
+                self._whole_chunks(buf, pieces)
             try:
                 data = self._read_one(buf, eof if not pieces else False)
             except Refusal as fault:
@@ -191,7 +193,7 @@ class ChunkedReader:
             if len(buf) > limit + 1:
                 raise Refusal(400, "chunk-size or trailer line too long")
             return None
-        crlf = newline > 0 and buf[newline - 1] == 0x0D
+        crlf = newline > 0 and buf[newline - 1] == _CR
         end = newline - 1 if crlf else newline
         if end > limit:
             raise Refusal(400, "chunk-size or trailer line too long")

@@ -252,16 +252,19 @@ _DAMAGE = st.sampled_from([b"", b"0\r\n\r\n", b"0\r\nT: v\r\n\r\n", b"2\r\nabX\r
 
 @settings(max_examples=400, derandomize=True, database=None, deadline=None)
 @given(chunks=st.lists(_CHUNK, max_size=12), tail=_DAMAGE,
-       body_limit=st.one_of(st.none(), st.integers(0, 60)), line_limit=st.integers(1, 12))
+       body_limit=st.one_of(st.none(), st.integers(0, 60)), line_limit=st.integers(1, 12),
+       cut=st.floats(0, 1))
 def test_chunked_reader_delivers_the_same_and_decides_the_same_however_the_bytes_arrive(
-        chunks: list[bytes], tail: bytes, body_limit: int | None, line_limit: int) -> None:
+        chunks: list[bytes], tail: bytes, body_limit: int | None, line_limit: int, cut: float) -> None:
     """Whole, the reader takes the complete chunks at the front of its buffer in one step; byte by
-    byte, never. Both deliver the same data before the same verdict, and never more data than
-    ``max_body_bytes``."""
+    byte, never; cut in two, both ways. All deliver the same data before the same verdict, and
+    never more data than ``max_body_bytes``."""
     body = b"".join(chunks) + tail
     config = Config(max_body_bytes=body_limit, max_chunk_line=line_limit)
     whole = read_all(ChunkedReader(config), [body])
     assert read_all(ChunkedReader(config), [body[i : i + 1] for i in range(len(body))] or [b""]) == whole
+    at = int(cut * len(body))  # a receive that ends inside a chunk: the rest is taken whole again
+    assert read_all(ChunkedReader(config), [body[:at], body[at:]]) == whole
     if body_limit is not None:
         assert len(whole[0]) <= body_limit
 

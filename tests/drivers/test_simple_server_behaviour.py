@@ -20,6 +20,7 @@ from support.clients import drip, has_ipv6_loopback
 from support.servers import running_server, serve_in_thread, serving
 from wsgicore import Config
 from wsgidrivers import simple_server
+from wsgidrivers._common.filecopy import COPY_BLOCK
 from wsgidrivers.simple_server import ThreadingWSGIServer, WSGIServer, _socketio, make_server
 
 from .helpers import (
@@ -523,7 +524,7 @@ def test_file_wrapper_copy_without_pread(tmp_path: Any, monkeypatch: pytest.Monk
     # Windows has neither os.preadv nor os.pread: the copy falls back to seek + readinto.
     monkeypatch.delattr(os, "preadv", raising=False)
     monkeypatch.delattr(os, "pread", raising=False)
-    payload = os.urandom(_socketio.COPY_BLOCK + 600000)  # more than one copy block
+    payload = os.urandom(COPY_BLOCK + 600000)  # more than one copy block
     path = tmp_path / "blob"
     path.write_bytes(payload)
     with serve_in_thread(_file_app(path), use_sendfile=False) as address:
@@ -536,7 +537,7 @@ def test_file_wrapper_copy_without_pread(tmp_path: Any, monkeypatch: pytest.Monk
 def test_copy_file_buffer_grows_with_the_file(tmp_path: Any, direct: bool) -> None:
     # One buffer per connection, sized for the largest file so far (at most COPY_BLOCK): a small
     # file, then one of several blocks, then a small one again all arrive whole, in order.
-    sizes = [1000, 2 * _socketio.COPY_BLOCK + 12345, 5000]
+    sizes = [1000, 2 * COPY_BLOCK + 12345, 5000]
     files = []
     for i, size in enumerate(sizes):
         path = tmp_path / f"f{i}"
@@ -563,7 +564,7 @@ def test_copy_file_buffer_grows_with_the_file(tmp_path: Any, direct: bool) -> No
                 assert channel.copy_file(file, 0, size, 5.0) == size
         reader.join(10)
         # grown once for the large file, never past COPY_BLOCK, kept for the small one after it
-        assert len(channel._copy_buffer or b"") == _socketio.COPY_BLOCK
+        assert len(channel._copy_buffer or b"") == COPY_BLOCK
     finally:
         for f in (rfile, wfile):
             if f is not None:

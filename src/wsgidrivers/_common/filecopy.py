@@ -5,9 +5,10 @@ reused buffer, each sent before the next is read. Nothing here knows HTTP or soc
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["COPY_BLOCK", "read_at"]
+__all__ = ["COPY_BLOCK", "copy_blocks", "read_at", "sized_buffer"]
 
 #: Most bytes read and sent per block: a 1 MiB file costs one read and one send. A driver keeps
 #: its buffer (per connection, or per worker thread) sized for the largest file it sent, up to this.
@@ -29,3 +30,28 @@ def read_at(file: Any, buffer: memoryview, offset: int) -> int:
         return len(data)
     file.seek(offset)
     return int(file.readinto(buffer) or 0)
+
+
+def sized_buffer(buffer: memoryview | None, count: int) -> memoryview:
+    """``buffer`` when it holds a block of a ``count``-byte file, else a new one that does: kept by
+    the caller for its next file, so a buffer is allocated once per size, not once per response."""
+    size = min(count, COPY_BLOCK)
+    if buffer is None or len(buffer) < size:
+        buffer = memoryview(bytearray(size))
+    return buffer
+
+
+def copy_blocks(file: Any, offset: int, count: int, buffer: memoryview,
+                send: Callable[[memoryview], object]) -> int:
+    """Send ``count`` bytes of ``file`` from ``offset`` through ``buffer``, one block at a time;
+    ``send`` must return only once all of its block is out (the buffer is then read into again).
+    Returns the bytes sent: fewer when the file ended early (it shrank; the core reports the short
+    body)."""
+    sent = 0
+    while sent < count:
+        n = read_at(file, buffer[: min(count - sent, len(buffer))], offset + sent)
+        if n == 0:
+            break
+        send(buffer[:n])
+        sent += n
+    return sent

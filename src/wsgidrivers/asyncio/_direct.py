@@ -25,7 +25,7 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any, Final, Generic, Protocol, TypeVar
 
-from wsgidrivers._common.filecopy import COPY_BLOCK, read_at
+from wsgidrivers._common.filecopy import copy_blocks, sized_buffer
 
 from ._bridge import ClientDisconnected, SendTimeout
 
@@ -40,7 +40,7 @@ _SLICE: Final = 0.25
 # A native sendfile is done in pieces so that a stalled reader is noticed within ``io_timeout``.
 _SENDFILE_PIECE: Final = 1024 * 1024
 #: The copy path's buffer, one per worker thread (a SocketIO lives for one turn of a connection):
-#: read into and sent from, sized for the largest file the thread has copied, up to COPY_BLOCK.
+#: read into and sent from, sized for the largest file the thread has copied, up to 1 MiB.
 _copy_buffers = threading.local()
 
 
@@ -143,23 +143,13 @@ class SocketIO(Generic[G]):
         return sent
 
     def copy_file(self, file: Any, offset: int, count: int) -> int:
-        """Send ``count`` bytes of ``file`` from ``offset`` in blocks of up to COPY_BLOCK read into
+        """Send ``count`` bytes of ``file`` from ``offset`` in blocks of up to 1 MiB read into
         this thread's buffer (``use_sendfile`` off for this client); returns the bytes sent (fewer
         when the file ended early: the core reports the short body). Without it the core would
         iterate the file in the application's blocks (measured, gunicorn AsyncioWorker, 1 MiB file,
         64 KiB blocks: 17 reads and 16 sends per response)."""
-        size = min(count, COPY_BLOCK)
-        buffer: memoryview | None = getattr(_copy_buffers, "buffer", None)
-        if buffer is None or len(buffer) < size:
-            buffer = _copy_buffers.buffer = memoryview(bytearray(size))
-        sent = 0
-        while sent < count:
-            n = read_at(file, buffer[: min(count - sent, len(buffer))], offset + sent)
-            if n == 0:
-                break
-            self.send(buffer[:n])  # returns once the kernel has all of it: the buffer is free
-            sent += n
-        return sent
+        buffer = _copy_buffers.buffer = sized_buffer(getattr(_copy_buffers, "buffer", None), count)
+        return copy_blocks(file, offset, count, buffer, self.send)
 
     def _send_some(self, data: bytes | memoryview) -> int:
         with self.guard.lock:

@@ -13,7 +13,7 @@ import struct
 import sys
 from typing import IO, Any
 
-from wsgidrivers._common.filecopy import COPY_BLOCK, read_at
+from wsgidrivers._common.filecopy import copy_blocks, sized_buffer
 
 __all__ = ["KERNEL_TIMEOUTS", "READ_SIZE", "Channel", "set_kernel_timeout"]
 
@@ -165,18 +165,9 @@ class Channel:
     def copy_file(self, file: Any, offset: int, count: int, timeout: float | None) -> int:
         """Send ``count`` bytes of ``file`` from ``offset`` by reading blocks into one buffer and
         sending them (no allocation per block); returns the number of bytes sent."""
-        buffer = self._copy_buffer
-        size = min(count, COPY_BLOCK)
-        if buffer is None or len(buffer) < size:  # one per connection: kept for its next file
-            buffer = self._copy_buffer = memoryview(bytearray(size))
-        sent = 0
-        while sent < count:
-            n = read_at(file, buffer[: min(count - sent, len(buffer))], offset + sent)
-            if n == 0:
-                break  # the file ended early (it shrank); the core reports the short body
-            self.send(buffer[:n], timeout)
-            sent += n
-        return sent
+        # One buffer per connection, kept for its next file.
+        buffer = self._copy_buffer = sized_buffer(self._copy_buffer, count)
+        return copy_blocks(file, offset, count, buffer, lambda block: self.send(block, timeout))
 
     def _sendfile_blocking(self, sock: socket.socket, fileno: int, offset: int, count: int,
                            timeout: float | None) -> int:
