@@ -138,10 +138,10 @@ def test_environment_parsing_of_each_kind() -> None:
     assert from_env == {"trusted_proxies", "reload", "threads", "head_timeout", "max_head_bytes"}
 
 
-def test_the_readme_documents_every_option_and_its_variable() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    start = readme.index("## Command line")
-    section = readme[start:readme.index("\n## ", start)]
+def test_the_cli_page_documents_every_option_and_its_variable() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    start = page.index("## Options")
+    section = page[start:page.index("\n## ", start)]
     from wsgidrivers._cli._options import env_name
 
     parser = build_parser("wsgicore")

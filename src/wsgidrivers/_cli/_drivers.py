@@ -39,7 +39,7 @@ DRIVERS: Final = {
 }
 #: A browser opens several connections and keeps them alive; with one connection at a time each
 #: asset waits for the previous one's connection to go idle and close. Threads serve them at once,
-#: with the least cost per request (README's benchmarks).
+#: with the least cost per request (docs/performance.md).
 DEFAULT_DRIVER: Final = "threading"
 
 

@@ -1,0 +1,129 @@
+"""The README is the front door (short, the two commands first, links to the rest) and the docs hold
+together: every relative link in README.md and docs/*.md names a file that exists, and a heading that
+exists in it when it names one (GitHub's anchors)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+PAGES = [README, *sorted(DOCS.glob("*.md"))]
+
+#: The README's first code block: the first line serves the demo app, the second runs the tests
+#: (.ci/run runs that second line verbatim).
+SERVE = "python3 -m venv .venv && . .venv/bin/activate && pip install . && wsgicore"
+TEST = "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dev]' && python -m pytest -q"
+MAX_README_LINES = 300
+
+_FENCE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
+# A code span: a run of backticks closed by the same run, within one paragraph.
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\n[ \t]*\n).)+?(?<!`)\1(?!`)", re.DOTALL)
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def _without_code(text: str) -> str:
+    """The Markdown outside fenced blocks and code spans (links and headings there are not real)."""
+    return _CODE_SPAN.sub("", _FENCE.sub("", text))
+
+
+def github_anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, inline markup and punctuation dropped, spaces to '-'."""
+    text = heading.replace("`", "").strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    """Every anchor GitHub makes for the page's headings (a repeated one gets -1, -2, ...)."""
+    seen: dict[str, int] = {}
+    result = set()
+    for match in _HEADING.finditer(_FENCE.sub("", page.read_text(encoding="utf-8"))):
+        anchor = github_anchor(match.group(1))
+        count = seen.get(anchor, 0)
+        seen[anchor] = count + 1
+        result.add(anchor if count == 0 else f"{anchor}-{count}")
+    return result
+
+
+def relative_links(page: Path) -> list[str]:
+    return [target for target in _LINK.findall(_without_code(page.read_text(encoding="utf-8")))
+            if not re.match(r"[a-z][a-z0-9+.-]*:", target)]
+
+
+def test_the_readme_is_a_front_door() -> None:
+    lines = README.read_text(encoding="utf-8").count("\n")
+    assert lines <= MAX_README_LINES, (
+        f"README.md has {lines} lines (at most {MAX_README_LINES}): move reference material to docs/")
+
+
+def test_the_readme_starts_with_the_two_commands() -> None:
+    text = README.read_text(encoding="utf-8")
+    first_block = re.search(r"^```[^\n]*\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    assert first_block is not None, "README.md has no code block"
+    assert first_block.group(1).splitlines() == [SERVE, TEST]
+    # CI runs the second line as it is written here.
+    assert TEST in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_relative_link_resolves(page: Path) -> None:
+    broken = []
+    for target in relative_links(page):
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"{target}: no heading #{anchor} in {linked.relative_to(ROOT)}")
+    assert not broken, f"{page.relative_to(ROOT)}: {broken}"
+
+
+def test_every_docs_page_is_linked_from_the_readme() -> None:
+    linked = {target.partition("#")[0] for target in relative_links(README)}
+    missing = [f"docs/{page.name}" for page in DOCS.glob("*.md") if f"docs/{page.name}" not in linked]
+    assert not missing, f"README.md does not link to {missing}"
+
+
+def test_the_performance_page_has_the_generated_results_section() -> None:
+    # `python -m benchmarks` is to rewrite what lies between the markers; each must be there once.
+    text = (DOCS / "performance.md").read_text(encoding="utf-8")
+    assert text.count("<!-- results:begin -->") == 1
+    assert text.count("<!-- results:end -->") == 1
+    results = text[text.index("<!-- results:begin -->"):text.index("<!-- results:end -->")]
+    assert "\n|---" in results, "no results table between the markers"
+
+
+def test_the_readme_names_every_command_line_option() -> None:
+    from wsgidrivers._cli._options import build_parser
+
+    text = README.read_text(encoding="utf-8")
+    start = text.index("## Command line")
+    section = text[start:text.index("\n## ", start)]
+    for action in build_parser("wsgicore")._actions:
+        longs = [option for option in action.option_strings if option.startswith("--")]
+        if longs and longs[0] != "--help":
+            assert f"`{longs[0]}" in section, f"README.md's command line summary lacks {longs[0]}"
+
+
+@pytest.mark.parametrize(("heading", "anchor"), [
+    ("Limits and defaults (`wsgicore.Config`)", "limits-and-defaults-wsgicoreconfig"),
+    ("`wsgidrivers.simple_server`: a drop-in for `wsgiref.simple_server`",
+     "wsgidriverssimple_server-a-drop-in-for-wsgirefsimple_server"),
+    ("Who does the I/O", "who-does-the-io"),
+    ("Figures (2-core machine, CPython 3.11)", "figures-2-core-machine-cpython-311"),
+])
+def test_anchors_are_githubs(heading: str, anchor: str) -> None:
+    assert github_anchor(heading) == anchor
+
+
+def test_links_in_code_are_not_links(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n\n[a](a.md#x) `[b](b.md)`\n\n```\n[c](c.md)\n# Not a heading\n```\n"
+                    "## Title\n", encoding="utf-8")
+    assert relative_links(page) == ["a.md#x"]
+    assert anchors(page) == {"title", "title-1"}
