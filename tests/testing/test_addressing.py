@@ -154,3 +154,10 @@ def test_environ_keys_the_client_cannot_honour_are_refused(environ: dict[str, An
         Client(flask_echo(), environ_base=environ)  # at once, not at the first request
     with pytest.raises(ValueError, match="must be an IP address"):
         Client(flask_echo()).get("/", remote_addr="localhost")
+
+
+def test_raw_bytes_come_from_the_clients_address_too(echo_app: Any) -> None:
+    client = Client(echo_app, base_url="https://localhost", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    out = client.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert b'"REMOTE_ADDR": "10.0.0.9"' in out
+    assert b'"wsgi.url_scheme": "https"' in out

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import IO, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from wsgicore import Config, Problem
 from wsgidrivers.memory import MemoryConnection
@@ -151,10 +151,11 @@ class Client:
         return self._https_config[1]
 
     def _new_connection(self, request: Request | None = None) -> MemoryConnection:
-        """A connection as ``request`` needs it (default: to ``base_url``, from the client's peer):
-        the core gets the peer, the local address and the scheme, and builds the environ from them."""
+        """A connection as ``request`` needs it (default: to ``base_url``, from the client's
+        address): the core gets the peer, the local address and the scheme, and builds the environ
+        from them."""
         if request is None:
-            request = build_request("GET", "/", base_url=self.base_url)
+            request = self.build_request("GET", "/")
         # Each connection from its own client port, as a real client's would be (REMOTE_PORT).
         port = (request.remote_port if request.remote_port is not None
                 else self.peer[1] + self._connections % 10000)
@@ -261,7 +262,7 @@ class Client:
             target = urljoin(req.url, response.headers["location"])
             code = response.status_code
             next_options = dict(options)
-            if auth is not None and build_request("GET", target).host != req.host:
+            if auth is not None and (urlsplit(target).hostname or "").lower() != req.host:
                 next_options["auth"] = None  # credentials stay with the host they were meant for
             if (code == 303 and req.method != "HEAD") or (code in (301, 302) and req.method == "POST"):
                 next_options["headers"] = None
