@@ -80,3 +80,17 @@ def test_the_wsgi_client_fixture_gives_the_same_client(wsgi_client: Any) -> None
         client.get("/status/404").raise_for_status()
     with pytest.raises(TypeError, match="use params="):
         client.get("/", query_string="a=1")
+
+
+def test_a_file_as_data_is_the_body(echo_app: Any) -> None:
+    r = Client(echo_app).post("/", data=io.BytesIO(b'{"a": 1}'), headers={"Content-Type": "application/json"})
+    assert r.json()["json"] == {"a": 1}
+    assert Client(echo_app).post("/", data=io.StringIO("a=1"), headers={
+        "Content-Type": "application/x-www-form-urlencoded"}).json()["form"] == {"a": ["1"]}
+
+    class Odd:
+        def read(self) -> int:
+            return 5
+
+    with pytest.raises(TypeError, match=r"read\(\) gave a int"):
+        Client(echo_app).post("/", data=Odd())

@@ -32,7 +32,6 @@ __all__ = ["FilesInput", "Part", "encode_multipart", "form_fields", "form_pairs"
 #: str, a binary file object, or (filename, content[, content_type[, headers]]).
 FilesInput = Mapping[str, Any] | Iterable[tuple[str, Any]]
 
-_SCALARS = (str, bytes, bytearray, int, float)
 _WHAT_FIELDS_TAKE = "str, bytes or a number"
 _WHAT_DATA_TAKES = f"{_WHAT_FIELDS_TAKE}, a file, a (file, filename[, content_type]) tuple, or a list of them"
 _WHAT_FILES_TAKE = ("bytes, str, a file, or a (filename, content[, content_type[, headers]]) tuple "

@@ -89,7 +89,6 @@ def _origin(base_url: str) -> tuple[str, str, str, int | None]:
 class _Target(NamedTuple):
     """A URL resolved against the base: what the request line, Host and the connection need."""
 
-    absolute: str
     netloc: str  # host[:port], without userinfo: the Host field
     hostname: str  # lower-case, without brackets
     port: int
@@ -129,8 +128,7 @@ def _resolve(base_url: str, url: Any) -> _Target:
     secure = scheme == "https"
     if port is None:
         port = 443 if secure else 80
-    return _Target(absolute, hostport, hostname.lower(), port, path or "/", query, secure,
-                   userinfo or None)
+    return _Target(hostport, hostname.lower(), port, path or "/", query, secure, userinfo or None)
 
 
 def _request_target(target: _Target, params: Any) -> str:
@@ -170,7 +168,11 @@ def _body(data: Any, json: Any, files: Any, chunked: bool) -> tuple[bytes | list
         return bytes(data), None
     if callable(getattr(data, "read", None)):  # a file: its content is the body
         content = data.read()
-        return (content.encode("utf-8") if isinstance(content, str) else bytes(content)), None
+        if isinstance(content, str):
+            return content.encode("utf-8"), None
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data=: the file's read() gave a {type(content).__name__}, not bytes or str")
+        return bytes(content), None
     if isinstance(data, Iterable):
         # An iterable of bytes: one body, or with chunked one chunk per piece.
         pieces: list[bytes] = []
