@@ -165,8 +165,8 @@ class Client:
                                 sockname=(request.server_name or request.host, request.port),
                                 errors=self.errors, on_problem=self._on_problem)
 
-    def _connection(self, request: Request) -> MemoryConnection:
-        key = request.connection_key
+    def _connection(self, request: Request,
+                    key: tuple[bool, str, int, str | None, int | None]) -> MemoryConnection:
         memory = self._pool.get(key)
         if memory is None or memory.closed:
             memory = self._pool[key] = self._new_connection(request)
@@ -246,14 +246,17 @@ class Client:
         Raises :class:`~wsgidrivers.testing.MalformedResponse` when the server's bytes are not
         valid HTTP/1.1, and the app's exception when ``raise_app_exceptions`` is on.
         """
+        req = self.build_request(method, url, params=params, headers=headers, data=data, json=json,
+                                 files=files, cookies=cookies, chunked=chunked, auth=auth,
+                                 environ_base=environ_base, environ_overrides=environ_overrides,
+                                 remote_addr=remote_addr)
+        response = self.send(req)
+        if not follow_redirects:
+            return response
         options: dict[str, Any] = {
             "headers": headers, "cookies": cookies, "auth": auth, "environ_base": environ_base,
             "environ_overrides": environ_overrides, "remote_addr": remote_addr}
         body: dict[str, Any] = {"data": data, "json": json, "files": files, "chunked": chunked}
-        req = self.build_request(method, url, params=params, **body, **options)
-        response = self.send(req)
-        if not follow_redirects:
-            return response
         history: list[Response] = []
         while response.is_redirect:
             history.append(response)
@@ -289,10 +292,10 @@ class Client:
                 raise TypeError(f"send()/pipeline() take Request objects (client.build_request(...)), "
                                 f"not {type(request).__name__}")
         key = requests[0].connection_key
-        if any(r.connection_key != key for r in requests[1:]):
+        if len(requests) > 1 and any(r.connection_key != key for r in requests[1:]):
             raise ValueError("pipelined requests must go on one connection: the same scheme, server "
                              "address and client address")
-        memory = self._connection(requests[0])
+        memory = self._connection(requests[0], key)
         self._environs, self._problems, self._marks, self._sending = [], [], [], requests
         started = time.perf_counter()
         try:
@@ -368,9 +371,9 @@ class Client:
     # ------------------------------------------------------------------ the methods
 
     def _call(self, caller: str, method: str, url: str, options: dict[str, Any]) -> Response:
-        unknown = [name for name in options if name not in _REQUEST_OPTIONS]
-        if unknown:
-            raise TypeError(_unknown_option(caller, unknown[0]))
+        if options and not _REQUEST_OPTIONS.issuperset(options):
+            unknown = next(name for name in options if name not in _REQUEST_OPTIONS)
+            raise TypeError(_unknown_option(caller, unknown))
         return self.request(method, url, **options)
 
     def get(self, url: str = "/", **options: Any) -> Response:

@@ -222,8 +222,9 @@ def build_request(
     method = method.upper()
     if not _TOKEN.match(method):
         raise ValueError(f"invalid method {method!r}")
-    base = environ_settings(environ_base, where="environ_base")
-    over = environ_settings(environ_overrides, where="environ_overrides")
+    base = environ_settings(environ_base, where="environ_base") if environ_base else NO_SETTINGS
+    over = (environ_settings(environ_overrides, where="environ_overrides") if environ_overrides
+            else NO_SETTINGS)
     target = _resolve(base_url, url)
     request_target = _request_target(target, params)
     body, ctype = _body(data, json, files, chunked)
