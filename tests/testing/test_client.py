@@ -297,7 +297,7 @@ class _FakeConnection:
 def test_a_malformed_response_fails_the_request_with_a_clear_message(
         reply: bytes, closes: bool, message: str) -> None:
     class FakeClient(Client):
-        def _new_connection(self) -> Any:
+        def _new_connection(self, request: Any = None) -> Any:
             return _FakeConnection(reply, closes)
 
     with pytest.raises(MalformedResponse, match=message) as info:

@@ -29,7 +29,7 @@ def test_quotes_match_the_example_file() -> None:
 def test_the_example_file_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_recipe=EXAMPLE.read_text())
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=14)
 
 
 def test_every_public_name_is_documented() -> None:

@@ -18,29 +18,41 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .auth import AuthRequest
     from .client import Client, TooManyRedirects
     from .cookies import Cookie, CookieJar
+    from .forms import encode_multipart
     from .headers import Headers
     from .live import LiveServer, LiveServerError, start_live_server
-    from .request import Request, build_request, encode_multipart
-    from .response import MalformedResponse, ParsedResponse, Response, parse_response, parse_responses
+    from .request import Request, build_request
+    from .response import (
+        HTTPError,
+        MalformedResponse,
+        ParsedResponse,
+        Response,
+        parse_response,
+        parse_responses,
+    )
 
 # Imported on first use (PEP 562): the pytest plugin, a submodule, is loaded by every pytest run in
 # an environment where wsgicore is installed, and must not pay for asyncio and the servers there.
 _HOMES = {
+    "AuthRequest": "auth",
     "Client": "client", "TooManyRedirects": "client",
     "Cookie": "cookies", "CookieJar": "cookies",
     "Headers": "headers",
     "LiveServer": "live", "LiveServerError": "live", "start_live_server": "live",
-    "Request": "request", "build_request": "request", "encode_multipart": "request",
-    "MalformedResponse": "response", "ParsedResponse": "response", "Response": "response",
-    "parse_response": "response", "parse_responses": "response",
+    "Request": "request", "build_request": "request", "encode_multipart": "forms",
+    "HTTPError": "response", "MalformedResponse": "response", "ParsedResponse": "response",
+    "Response": "response", "parse_response": "response", "parse_responses": "response",
 }
 
 __all__ = [
+    "AuthRequest",
     "Client",
     "Cookie",
     "CookieJar",
+    "HTTPError",
     "Headers",
     "LiveServer",
     "LiveServerError",

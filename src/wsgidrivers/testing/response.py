@@ -7,14 +7,18 @@ showing the bytes, so a broken response is a test failure, never a silently wron
 
 from __future__ import annotations
 
+import codecs
 import json as _json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from .headers import Headers
 
-__all__ = ["MalformedResponse", "ParsedResponse", "Response", "parse_response", "parse_responses"]
+__all__ = ["HTTPError", "MalformedResponse", "ParsedResponse", "Response", "parse_response",
+           "parse_responses"]
 
 _STATUS_LINE = re.compile(rb"HTTP/(1\.[01]) ([0-9]{3}) ([\t !-~\x80-\xff]*)")
 # field-line = field-name ":" OWS field-value OWS (RFC 9112 §5): the name is matched here, the
@@ -228,6 +232,15 @@ def parse_responses(data: bytes, methods: list[str] | None = None) -> list[Parse
     return out
 
 
+class HTTPError(Exception):
+    """:meth:`Response.raise_for_status` met a 4xx or 5xx status; ``response`` is that response
+    (as requests' ``HTTPError``, which this is not a subclass of: requests is not a dependency)."""
+
+    def __init__(self, message: str, response: Response) -> None:
+        super().__init__(message)
+        self.response = response
+
+
 class Response:
     """A response the :class:`~wsgidrivers.testing.Client` received.
 
@@ -235,14 +248,16 @@ class Response:
     body without its framing), ``raw`` (the exact bytes on the wire, interim responses included),
     ``interim`` (their statuses, e.g. ``(100,)``), ``trailers``, ``environ`` (the dict the app was
     called with; None when the request never reached it), ``keep_alive`` (the connection stayed
-    open after it), ``url``, ``request`` (the raw request bytes), ``history`` (the redirects
-    followed to get here, oldest first) and ``problems`` (what the core reported about the app:
-    exceptions, a wrong body length).
+    open after it), ``url`` (the URL asked for, params included; after redirects, the last one),
+    ``request`` (the raw request bytes), ``history`` (the redirects followed to get here, oldest
+    first), ``problems`` (what the core reported about the app: exceptions, a wrong body length)
+    and ``elapsed`` (a ``timedelta``: from the request's write until its response was complete:
+    the app's time and the core's, as requests measures it over a network).
     """
 
     def __init__(self, parsed: ParsedResponse, *, url: str, request: bytes,
                  environ: dict[str, Any] | None, keep_alive: bool,
-                 problems: list[Any] | None = None) -> None:
+                 problems: list[Any] | None = None, elapsed: timedelta | None = None) -> None:
         self.http_version = parsed.http_version
         self.status_code = parsed.status_code
         self.reason = parsed.reason
@@ -257,6 +272,7 @@ class Response:
         self.keep_alive = keep_alive
         self.problems = problems if problems is not None else []
         self.history: list[Response] = []
+        self.elapsed = elapsed if elapsed is not None else timedelta(0)
 
     @property
     def status(self) -> str:
@@ -295,6 +311,58 @@ class Response:
     def is_redirect(self) -> bool:
         """A redirection status with a ``Location`` (RFC 9110 §15.4)."""
         return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
+
+    @property
+    def ok(self) -> bool:
+        """True unless the status is 4xx or 5xx (as requests' ``ok``)."""
+        return self.status_code < 400
+
+    def raise_for_status(self) -> None:
+        """Raise :class:`HTTPError` (carrying this response) for a 4xx or 5xx status."""
+        if 400 <= self.status_code < 600:
+            kind = "Client" if self.status_code < 500 else "Server"
+            raise HTTPError(f"{self.status_code} {kind} Error: {self.reason} for url: {self.url}", self)
+
+    def iter_content(self, chunk_size: int | None = 1,
+                     decode_unicode: bool = False) -> Iterator[Any]:
+        """The body in pieces of ``chunk_size`` bytes (None: one piece), as requests' method (the
+        body is already whole: this is for code written against requests' streaming API; ``raw``
+        has the wire's framing). ``decode_unicode``: str pieces, decoded with :attr:`charset`."""
+        if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool)):
+            raise TypeError(f"chunk_size must be an int or None, not {type(chunk_size).__name__}")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
+        content = self.content
+        size = chunk_size or max(len(content), 1)
+        pieces = (content[i:i + size] for i in range(0, len(content), size))
+        if not decode_unicode:
+            yield from pieces
+            return
+        decoder = codecs.getincrementaldecoder(self.charset)(errors="replace")
+        for piece in pieces:
+            text = decoder.decode(piece)
+            if text:
+                yield text
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            yield rest
+
+    def iter_lines(self, chunk_size: int = 512, decode_unicode: bool = False,
+                   delimiter: str | bytes | None = None) -> Iterator[Any]:
+        """The body's lines without their ends (``str.splitlines`` rules, or split at
+        ``delimiter``), as requests' method; ``decode_unicode``: str lines. ``chunk_size`` is
+        accepted for requests' signature: the lines do not depend on it here."""
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive int, not {chunk_size!r}")
+        body: Any = self.text if decode_unicode else self.content
+        if not body:
+            return
+        if delimiter is None:
+            yield from body.splitlines()
+        else:
+            if isinstance(delimiter, str) != isinstance(body, str):
+                raise TypeError("delimiter must be str with decode_unicode=True, else bytes")
+            yield from body.split(delimiter)
 
     def __repr__(self) -> str:
         return f"<Response [{self.status_code} {self.reason}] {len(self.content)} bytes>"
