@@ -20,9 +20,10 @@ from wsgicore import Connection, ResponseInfo
 from ._base import CoreWorker, listening_socket
 from ._cycle import Ticket, WSGIApp
 from ._drivers import (
-    ACCEPT_BURST,
+    AcceptPause,
     Service,
     WorkerPool,
+    accept_burst,
     accept_nowait,
     connect_accepted,
     prepare_listener,
@@ -120,6 +121,10 @@ class AsyncioWorker(CoreWorker):
         # Open connections: the service's (served by a worker or with a protocol), and
         self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
         self._accepting = False
+        #: accept() at a resource limit (EMFILE...): the rule of every driver, one pause for the
+        #: loop and the stand-by threads, logged once (see _accept).
+        self._pause = AcceptPause(lambda line: self.log.warning("%s", line))
+        self._paused: asyncio.TimerHandle | None = None
         self._standby, self._poller = self._stand_by_posts()
         loop.add_reader(self.PIPE[0], self._on_wake)
         try:
@@ -241,7 +246,7 @@ class AsyncioWorker(CoreWorker):
             self._accept(listener)
 
     def _accept_fresh(self, listener: socket.socket) -> tuple[Any, tuple[Any, ...]] | None:
-        accepted = accept_one(listener, self.log)
+        accepted = accept_one(listener, self._pause)
         if accepted is None:
             return None
         sock, address = accepted
@@ -256,9 +261,7 @@ class AsyncioWorker(CoreWorker):
 
     def _accept(self, listener: socket.socket) -> None:
         limit = self.settings.connections
-        # With at most one connection open (a lone client) one accept: a second would almost
-        # always fail with EAGAIN, releasing and taking back the GIL the worker just woken needs.
-        for _ in range(ACCEPT_BURST if self._open() > 1 else 1):
+        for _ in range(accept_burst(self._open())):
             if not self.alive:
                 return  # stopping: what waits in the backlog is for the other workers
             if self._open() >= limit:
@@ -266,13 +269,17 @@ class AsyncioWorker(CoreWorker):
                 # A worker may have closed one just before it could see watch_closes.
                 self.connection_ended()
                 return
+            failure: OSError | None = None
             try:
                 accepted = accept_nowait(listener)
             except OSError as exc:
-                self.log.warning("accept() failed: %s", exc)
+                failure = exc
+            if failure is not None:
+                self._pause_accepting(failure)
                 return
             if accepted is None:
                 return
+            self._pause.accepted()
             sock, address = accepted
             # A worker thread serves what comes with the connection; the loop gets it once it
             # idles (the driver's ``serve_accepted``). TLS: the loop's TLS transport from the start.
@@ -280,6 +287,19 @@ class AsyncioWorker(CoreWorker):
                     sock, address, self._socknames.get(listener), loop=self._loop):
                 continue
             self._connect(sock)
+
+    def _pause_accepting(self, exc: OSError) -> None:
+        """accept() failed for want of a resource (EMFILE...): the listeners stay readable, so
+        the loop stops watching them for the pause's delay (or until a connection ends, which
+        frees a descriptor: connection_ended)."""
+        self._pause.failed(exc)
+        self._set_accepting(False)
+        if self._paused is None:
+            self._paused = self._loop.call_later(self._pause.delay, self._pause_over)
+
+    def _pause_over(self) -> None:
+        self._paused = None
+        self.connection_ended()
 
     def _connect(self, sock: socket.socket) -> None:
         # Counted as open until its protocol exists (which then counts itself) or it failed.

@@ -13,18 +13,23 @@ blocking driver's socket options that accepted sockets inherit (``KERNEL_TIMEOUT
 
 from __future__ import annotations
 
-from wsgidrivers._common.settings import SETTING_NAMES, Settings, is_loopback
-from wsgidrivers.asyncio import Service
-from wsgidrivers.asyncio._listener import (
-    ACCEPT_BURST,
+from wsgidrivers._common.listening import (
+    INHERITS_NONBLOCK,
+    KERNEL_TIMEOUTS,
+    AcceptPause,
+    accept_burst,
     accept_nowait,
-    connect_accepted,
+    inherit_options,
+    is_transient,
     prepare_listener,
 )
+from wsgidrivers._common.settings import SETTING_NAMES, Settings, is_loopback
+from wsgidrivers.asyncio import Service
+from wsgidrivers.asyncio._listener import connect_accepted
 from wsgidrivers.asyncio._pool import WorkerPool
 from wsgidrivers.simple_server import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
-from wsgidrivers.simple_server._socketio import KERNEL_TIMEOUTS, set_kernel_timeout
 
-__all__ = ["ACCEPT_BURST", "KERNEL_TIMEOUTS", "SETTING_NAMES", "ServerHandler", "Service", "Settings",
-           "ThreadingWSGIServer", "WSGIRequestHandler", "WorkerPool", "accept_nowait",
-           "connect_accepted", "is_loopback", "prepare_listener", "set_kernel_timeout"]
+__all__ = ["INHERITS_NONBLOCK", "KERNEL_TIMEOUTS", "SETTING_NAMES", "AcceptPause", "ServerHandler",
+           "Service", "Settings", "ThreadingWSGIServer", "WSGIRequestHandler", "WorkerPool",
+           "accept_burst", "accept_nowait", "connect_accepted", "inherit_options", "is_loopback",
+           "is_transient", "prepare_listener"]

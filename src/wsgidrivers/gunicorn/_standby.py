@@ -16,13 +16,13 @@ loop accepts as before.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import socket
 import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from ._drivers import AcceptPause, is_transient
 from ._poll import Poller
 
 __all__ = ["POSTS", "ListenerStandby"]
@@ -30,10 +30,6 @@ __all__ = ["POSTS", "ListenerStandby"]
 #: Threads that stand by at once: two, so that a lone client's next connection finds one waiting
 #: while the other finishes the previous connection (as the ThreadWorker's stand-by threads).
 POSTS: Final = 2
-#: Seconds a stand-by thread pauses after accept() failed for want of resources (EMFILE and the
-#: like): the listener stays readable, and retrying at once would spin.
-_ACCEPT_ERROR_PAUSE: Final = 0.1
-_TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
 _STOP: Final = "stop"
 _WAKE: Final = "wake"
 
@@ -156,15 +152,20 @@ class ListenerStandby:
                 os.close(fd)
 
 
-def accept_one(listener: socket.socket, log: Any) -> tuple[socket.socket, Any] | None:
-    """One waiting connection, or None (EAGAIN: another thread or worker took it; or a failure,
-    logged, after a pause for the ones that would repeat at once)."""
+def accept_one(listener: socket.socket, pause: AcceptPause) -> tuple[socket.socket, Any] | None:
+    """One waiting connection, or None: EAGAIN (another thread or worker took it), or a failure
+    (after ``pause``'s delay for one that would repeat at once: EMFILE and the like leave the
+    listener readable, and this thread polls it again)."""
     try:
-        return listener.accept()
+        accepted = listener.accept()
     except (BlockingIOError, InterruptedError):
         return None
     except OSError as exc:
-        if exc.errno not in _TRANSIENT:
-            log.warning("accept() failed: %s", exc)
-            time.sleep(_ACCEPT_ERROR_PAUSE)  # EMFILE and the like: the listener stays readable
-        return None
+        failure = exc
+    else:
+        pause.accepted()
+        return accepted
+    if not is_transient(failure):
+        pause.failed(failure)
+        time.sleep(pause.delay)
+    return None

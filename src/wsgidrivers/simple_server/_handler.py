@@ -33,10 +33,11 @@ from wsgidrivers._common.accesslog import (
     request_parts,
     write_stderr,
 )
+from wsgidrivers._common.listening import KERNEL_TIMEOUTS
 from wsgidrivers._common.types import ExcInfo, StartResponse, WSGIApplication
 
 from ._server import WSGIServer, server_version
-from ._socketio import KERNEL_TIMEOUTS, READ_SIZE, Channel
+from ._socketio import READ_SIZE, Channel
 
 __all__ = ["ServerHandler", "WSGIRequestHandler"]
 

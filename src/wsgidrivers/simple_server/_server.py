@@ -18,13 +18,21 @@ from typing import Any
 
 from wsgicore import SERVER_SOFTWARE, Config, __version__, serving_config
 from wsgidrivers._common import settings as _settings
+from wsgidrivers._common.accesslog import format_log_line, write_stderr
+from wsgidrivers._common.listening import (
+    ACCEPT_BURST,
+    KERNEL_TIMEOUTS,
+    AcceptPause,
+    inherit_options,
+    is_transient,
+    set_connection_options,
+)
 from wsgidrivers._common.settings import Settings, is_loopback, loopback_receive_buffer
 from wsgidrivers._common.types import WSGIApplication
 
 from ._linger import Lingerer
-from ._socketio import KERNEL_TIMEOUTS, set_kernel_timeout
 
-__all__ = ["ACCEPT_BURST", "LINGER_QUIET", "ThreadingWSGIServer", "WSGIServer", "server_version",
+__all__ = ["LINGER_QUIET", "ThreadingWSGIServer", "WSGIServer", "server_version",
            "software_version", "sys_version"]
 
 #: Identifies this server (wsgiref: "WSGIServer/0.2"); the ``Server`` header is software_version.
@@ -37,11 +45,6 @@ sys_version = software_version.removeprefix(server_version + " ")
 #: uploading keeps data coming (its window is full); one that is just slow to close costs this.
 LINGER_QUIET = 0.25
 
-#: Connections ``serve_forever()`` accepts per wake-up when several are waiting (Linux): a burst of
-#: new connections then costs one poll() in all instead of one each (measured: -4 µs per connection).
-ACCEPT_BURST = 16
-
-
 def _host_of(client_address: Any) -> str:
     return str(client_address[0]) if isinstance(client_address, tuple) and client_address else ""
 
@@ -52,7 +55,11 @@ class WSGIServer(HTTPServer):
     An :class:`http.server.HTTPServer`, so ``serve_forever()``, ``handle_request()``,
     ``shutdown()``, ``server_close()``, ``timeout``, ``handle_error()`` and the context manager
     behave as documented there. Methods that may be overridden: ``server_bind``, ``setup_environ``,
-    ``handle_error``, and everything socketserver lists.
+    ``handle_error``, ``report``, and everything socketserver lists.
+
+    When accept() fails for want of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM) the server pauses
+    accepting (``wsgidrivers._common.listening.AcceptPause``, the rule of every driver), says so once
+    through :meth:`report`, and retries until a descriptor is free again: never a busy loop.
     """
 
     application: WSGIApplication | None = None
@@ -117,6 +124,7 @@ class WSGIServer(HTTPServer):
         self._close_at_once: set[socket.socket] = set()
         # Made now, not at the first close: its descriptors belong to the server's lifetime.
         self._lingerer: Lingerer | None = Lingerer(LINGER_QUIET)
+        self._accept_pause = AcceptPause(self.report)
         self.settings()  # refuse a bad setting (a subclass's, or make_server's) before binding
         address: Any = server_address  # socketserver's annotation knows no Unix path
         super().__init__(address, RequestHandlerClass, bind_and_activate)
@@ -155,23 +163,17 @@ class WSGIServer(HTTPServer):
         if any(request.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)):
             self._check_inherited = False  # from here on, every connection has them
             return
-        if not self.is_unix:
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        set_kernel_timeout(request, socket.SO_RCVTIMEO, self.head_timeout)
-        set_kernel_timeout(request, socket.SO_SNDTIMEO, self.io_timeout)
+        set_connection_options(request, head_timeout=self.head_timeout, io_timeout=self.io_timeout)
 
     def _bound(self) -> None:
         """What follows the bind: options accepted sockets inherit, the name, ``base_environ``."""
         unix = self.address_family == getattr(socket, "AF_UNIX", None)
-        if KERNEL_TIMEOUTS and not unix:
-            # Accepted TCP sockets inherit these (Linux): no per-connection system calls for them.
-            # A Unix socket's accept() inherits none: its connections get the timeouts one by one.
-            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            set_kernel_timeout(self.socket, socket.SO_RCVTIMEO, self.head_timeout)
-            set_kernel_timeout(self.socket, socket.SO_SNDTIMEO, self.io_timeout)
-            self.inherited_timeouts = (self.head_timeout, self.io_timeout)
-        else:
-            self.inherited_timeouts = (-1.0, -1.0)  # unknown: each connection sets its own
+        # Accepted TCP sockets inherit these (Linux): no per-connection system calls for them.
+        # A Unix socket's accept() inherits none: its connections get the timeouts one by one.
+        inherited = inherit_options(self.socket, head_timeout=self.head_timeout,
+                                    io_timeout=self.io_timeout)
+        # (-1, -1): unknown, each connection sets its own.
+        self.inherited_timeouts = inherited if inherited is not None else (-1.0, -1.0)
         if unix:  # the path; a Unix socket has no port (each connection's environ says localhost)
             path = self.server_address
             self.server_name = path.decode() if isinstance(path, bytes) else str(path)
@@ -232,13 +234,46 @@ class WSGIServer(HTTPServer):
                     os.set_blocking(self.socket.fileno(), True)
 
     def _handle_request_noblock(self) -> None:
-        # serve_forever() serves every connection already waiting before it polls again;
-        # handle_request() keeps its contract of one request per call.
+        # socketserver's, with two changes. serve_forever() serves every connection already
+        # waiting before it polls again (handle_request() keeps its contract of one per call).
+        # And a failed accept() is not dropped in silence: at a resource limit (EMFILE...) the
+        # listener stays readable, so returning at once made serve_forever() a busy loop.
         for _ in range(self._accept_burst):
             accepted = self._accepted
-            super()._handle_request_noblock()  # type: ignore[misc]
+            try:
+                request, client_address = self.get_request()
+            except (BlockingIOError, InterruptedError):
+                return  # nobody else was waiting
+            except OSError as exc:
+                if is_transient(exc):
+                    continue  # that connection is gone; the next may be there
+                self._accept_pause.failed(exc)
+                self._pause_accepting()
+                return
+            self._accept_pause.accepted()
+            if self.verify_request(request, client_address):
+                try:
+                    self.process_request(request, client_address)
+                except Exception:
+                    self.handle_error(request, client_address)
+                    self.shutdown_request(request)
+                except BaseException:
+                    self.shutdown_request(request)
+                    raise
+            else:
+                self.shutdown_request(request)
             if self._accepted == accepted or self.stopping:
-                return  # nobody else was waiting (or a subclass's get_request counts nothing)
+                return  # a subclass's get_request counts nothing: one per wake-up
+
+    def _pause_accepting(self) -> None:
+        """Wait before the next accept() (see AcceptPause): the listener stays readable."""
+        if not self.stopping:
+            time.sleep(self._accept_pause.delay)
+
+    def report(self, message: str) -> None:
+        """Write a line about the server itself (an accept() pause, say) to ``sys.stderr``, in the
+        access log's format; override to send it elsewhere."""
+        write_stderr(format_log_line("-", f"wsgidrivers.simple_server: {message}"))
 
     def setup_environ(self) -> None:
         """Set ``base_environ``: server-wide keys every request's environ starts from.

@@ -9,31 +9,16 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
-import sys
 from typing import IO, Any
 
 from wsgidrivers._common.filecopy import copy_blocks, sized_buffer
+from wsgidrivers._common.listening import KERNEL_TIMEOUTS, set_kernel_timeout
 
-__all__ = ["KERNEL_TIMEOUTS", "READ_SIZE", "Channel", "set_kernel_timeout"]
-
-#: Whether timeouts can be left to the kernel (SO_RCVTIMEO/SO_SNDTIMEO on a blocking socket, a
-#: 64-bit ``struct timeval``). With CPython's own timeouts every recv() and send() costs an ioctl and
-#: a poll() besides the call itself: six system calls per keep-alive request instead of two.
-KERNEL_TIMEOUTS = sys.platform == "linux" and struct.calcsize("l") == 8
+__all__ = ["READ_SIZE", "Channel"]
 
 #: Bytes asked for per read: large enough that a 1 GiB upload costs ~16k reads, small enough that
 #: a read never holds more than this in memory.
 READ_SIZE = 65536
-
-
-def set_kernel_timeout(sock: socket.socket, option: int, timeout: float | None) -> None:
-    """Set SO_RCVTIMEO or SO_SNDTIMEO. A listening socket's values are copied to the sockets it
-    accepts (Linux), which saves two system calls per connection."""
-    # A zero timeval means "no timeout" to the kernel: never let a tiny remainder become that.
-    seconds = 0.0 if timeout is None else max(timeout, 1e-6)
-    sock.setsockopt(socket.SOL_SOCKET, option,
-                    struct.pack("ll", int(seconds), int((seconds % 1) * 1_000_000)))
 
 
 #: os.sendfile where the OS has it (socket.sendfile() is the fallback), and the most it is asked to
