@@ -10,30 +10,27 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
-
-from wsgidrivers._common.settings import Settings
+from typing import Final
 
 from ._plan import Plan
 
-__all__ = ["DEFAULT_DRIVER", "DRIVERS", "Driver", "default_settings", "runner"]
+__all__ = ["DEFAULT_DRIVER", "DRIVERS", "Driver", "runner"]
 
 
 @dataclass(frozen=True)
 class Driver:
     module: str
-    keep_alive: bool  # the driver's own default
     summary: str  # for the help and the banner
 
 
 DRIVERS: Final = {
-    "simple": Driver("wsgidrivers.simple_server._run", False,
+    "simple": Driver("wsgidrivers.simple_server._run",
                      "wsgidrivers.simple_server.WSGIServer: one connection at a time, keep-alive "
                      "off (wsgiref's behaviour; a slow client makes the others wait)"),
-    "threading": Driver("wsgidrivers.simple_server._run", True,
+    "threading": Driver("wsgidrivers.simple_server._run",
                         "wsgidrivers.simple_server.ThreadingWSGIServer: a thread per connection, "
                         "keep-alive on"),
-    "asyncio": Driver("wsgidrivers.asyncio._run", True,
+    "asyncio": Driver("wsgidrivers.asyncio._run",
                       "wsgidrivers.asyncio: connections on one event loop, the app in a pool of "
                       "--threads threads; idle keep-alive connections cost no thread"),
 }
@@ -47,8 +44,3 @@ def runner(name: str) -> Callable[[Plan], None]:
     """The ``run`` function of driver ``name``."""
     run: Callable[[Plan], None] = importlib.import_module(DRIVERS[name].module).run
     return run
-
-
-def default_settings(name: str, **given: Any) -> Settings:
-    """Settings from the options given, over the driver's defaults (a bad value: ValueError)."""
-    return Settings(**{"keep_alive": DRIVERS[name].keep_alive, **given})

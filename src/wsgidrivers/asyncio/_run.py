@@ -8,9 +8,9 @@ import asyncio
 import contextlib
 import signal
 
-from wsgidrivers._cli._listen import BACKLOG
 from wsgidrivers._cli._plan import Plan
 from wsgidrivers._common.accesslog import write_stderr
+from wsgidrivers._common.listening import BACKLOG
 
 from ._listener import WSGIServer
 from ._service import Service
@@ -30,13 +30,8 @@ async def _serve(plan: Plan) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop)
-    settings = plan.settings
-    service = Service(
-        plan.app, config=settings.config, max_workers=plan.threads,
-        keep_alive=settings.keep_alive, keep_alive_timeout=settings.keep_alive_timeout,
-        head_timeout=settings.head_timeout, io_timeout=settings.io_timeout,
-        linger_timeout=settings.linger_timeout, linger_bytes=settings.linger_bytes,
-        access_log=write_stderr if plan.access_log else None, tls=plan.ssl is not None)
+    service = Service(plan.app, settings=plan.settings, max_workers=plan.threads,
+                      access_log=write_stderr if plan.access_log else None, tls=plan.ssl is not None)
     server = WSGIServer(service, plan.sockets, loop=loop, ssl=plan.ssl, backlog=BACKLOG)
     try:
         await server.start_serving()

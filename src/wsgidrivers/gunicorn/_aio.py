@@ -91,25 +91,17 @@ class AsyncioWorker(CoreWorker):
     async def _main(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
         settings = self.settings
-        driver = settings.driver
-        # The Service makes the same Settings of these and the same Config (serving_config, with
-        # wsgi.multithread and https over TLS) as WorkerSettings.serving_config.
+        # The Service takes the worker's Settings whole and makes the same Config of them
+        # (serving_config, with wsgi.multithread and https over TLS) as WorkerSettings.serving_config.
         # Daemon threads (a thread stuck in an app must not keep the worker process alive); the
         # driver's own pool, so a worker may serve a busy connection's next request, and idle
         # threads may stand by on the listeners.
         pool = WorkerPool(settings.threads, daemon=True)
         self._service = service = _WorkerService(
             self,
-            config=driver.config,
+            settings=settings.driver,
             max_workers=settings.threads,
             executor=pool,
-            keep_alive=driver.keep_alive,
-            keep_alive_timeout=driver.keep_alive_timeout,
-            head_timeout=driver.head_timeout,
-            io_timeout=driver.io_timeout,
-            linger_timeout=driver.linger_timeout,
-            linger_bytes=driver.linger_bytes,
-            use_sendfile=driver.use_sendfile,
             access_log=self._driver_log,
             errors=self.errors,
             tls=self.tls is not None,

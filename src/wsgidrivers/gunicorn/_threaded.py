@@ -23,7 +23,6 @@ from ._base import CoreWorker, listening_socket
 from ._cycle import WSGIApp
 from ._drivers import (
     INHERITS_NONBLOCK,
-    SETTING_NAMES,
     AcceptPause,
     ServerHandler,
     ThreadingWSGIServer,
@@ -201,9 +200,8 @@ class _WorkerServer(ThreadingWSGIServer):
     def __init__(self, state: _State, listener: socket.socket) -> None:
         self.state = state
         settings = state.worker.settings
-        # The blocking driver's settings are its server's attributes.
-        for name in SETTING_NAMES:
-            setattr(self, name, getattr(settings.driver, name))
+        # The blocking driver's settings are its server's attributes: set whole, before it binds.
+        self.use_settings(settings.driver)
         # The blocking driver has no TLS of its own, so its connection_config() never says https;
         # the worker's listeners may be TLS.
         self._connection_config = settings.serving_config(secure=state.tls is not None)

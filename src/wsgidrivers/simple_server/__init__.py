@@ -11,8 +11,9 @@ This package only accepts, reads, writes, closes and times out; it never parses 
 core), ``_socketio`` (byte I/O with timeouts), ``_linger`` (lingering closes between connections),
 ``_cli`` (``python -m wsgidrivers.simple_server``).
 
-Settings (class attributes of :class:`WSGIServer`, also keyword arguments of :func:`make_server`;
-the README's table has the reasons for each default):
+Settings (class attributes of :class:`WSGIServer`, whose defaults are
+``wsgidrivers._common.settings.Settings``'s; a ``Settings`` given whole to :func:`make_server`
+(``settings=``), or single ones by name; the README's table has the reasons for each default):
 
 - ``config``: the core's :class:`wsgicore.Config` (limits, leniency, ``Server``/``Date``).
 - ``keep_alive`` (False; True in ThreadingWSGIServer): keep connections open between requests.
@@ -35,7 +36,7 @@ from typing import Any
 
 from wsgicore import Config
 from wsgidrivers._common.demo import demo_app
-from wsgidrivers._common.settings import Settings
+from wsgidrivers._common.settings import SETTING_NAMES, Settings
 from wsgidrivers._common.types import WSGIApplication
 
 from ._handler import ServerHandler, WSGIRequestHandler
@@ -73,29 +74,35 @@ def make_server(
     handler_class: type[BaseHTTPRequestHandler] = WSGIRequestHandler,
     *,
     config: Config | None = None,
+    settings: Settings | None = None,
     sock: socket.socket | None = None,
     ssl: _ssl.SSLContext | None = None,
-    **settings: Any,
+    **overrides: Any,
 ) -> WSGIServer:
     """Create a server listening on ``host``:``port`` for ``app`` (wsgiref's signature).
 
     ``sock``, a socket already bound by the caller (TCP or Unix, listening or not), is served
     instead of binding ``host``:``port``. ``ssl``,
     a server-side :class:`ssl.SSLContext`, serves TLS (``wsgi.url_scheme`` https).
-    ``config`` replaces the server class's :class:`wsgicore.Config` for this server; ``settings``
-    set the driver settings by name (``keep_alive``, ``head_timeout``, ``io_timeout``,
-    ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``, ``receive_buffer``,
-    ``use_sendfile``). An unknown name, or a ``config`` that is not a Config, is a ``TypeError``;
-    a bad value a ``ValueError``; both name the setting.
+    ``settings``, a ``wsgidrivers._common.settings.Settings``, replaces every setting of the server
+    class for this server; ``overrides`` set single settings by name over it (over the server
+    class's attributes without it): ``config`` (a :class:`wsgicore.Config`; None: the server
+    class's), ``keep_alive``,
+    ``head_timeout``, ``io_timeout``, ``keep_alive_timeout``, ``linger_timeout``,
+    ``linger_bytes``, ``receive_buffer``, ``use_sendfile``. An unknown name, or a ``config`` that
+    is not a Config, is a ``TypeError``; a bad value a ``ValueError``; both name the setting.
     """
     if config is not None:
-        settings["config"] = config
-    Settings.of("make_server()", settings)  # refuses what the server would fail on later
+        overrides["config"] = config
+    if settings is None:  # the server class's own (a subclass's overrides), then the given ones
+        settings = Settings.of("make_server()", {**{name: getattr(server_class, name)
+                                                     for name in SETTING_NAMES}, **overrides})
+    else:
+        settings = Settings.of("make_server()", overrides, base=settings)
     # The settings are set on the new object before its __init__ binds and listens: the listening
     # socket's options (receive buffer, kernel timeouts) come from them. Any __init__ signature works.
     server = server_class.__new__(server_class)
-    for name, value in settings.items():
-        setattr(server, name, value)
+    server.use_settings(settings)
     if ssl is not None:
         server.ssl_context = ssl
     if sock is None:

@@ -73,7 +73,6 @@ def run(plan: Plan) -> None:
     if plan.threaded:
         server_class = type("ThreadingWSGIServer", (_Threading,), {"max_threads": plan.threads})
     handler = WSGIRequestHandler if plan.access_log else _NoAccessLog
-    settings = plan.settings
     stop = threading.Event()
 
     def stop_once(signum: int, frame: object) -> None:
@@ -85,12 +84,8 @@ def run(plan: Plan) -> None:
     loops: list[threading.Thread] = []
     try:
         for sock in plan.sockets:
-            server: Any = make_server(
-                "", 0, plan.app, server_class, handler, sock=sock, ssl=plan.ssl,
-                config=settings.config, keep_alive=settings.keep_alive,
-                head_timeout=settings.head_timeout, io_timeout=settings.io_timeout,
-                keep_alive_timeout=settings.keep_alive_timeout,
-                linger_timeout=settings.linger_timeout, linger_bytes=settings.linger_bytes)
+            server: Any = make_server("", 0, plan.app, server_class, handler, sock=sock,
+                                      ssl=plan.ssl, settings=plan.settings)
             servers.append(server)
         for server in servers:
             loop = threading.Thread(target=server.serve_forever, name=f"serve {server.server_name}",

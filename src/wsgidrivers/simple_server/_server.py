@@ -16,8 +16,7 @@ from collections.abc import Callable
 from http.server import HTTPServer
 from typing import Any
 
-from wsgicore import SERVER_SOFTWARE, Config, __version__, serving_config
-from wsgidrivers._common import settings as _settings
+from wsgicore import SERVER_SOFTWARE, Config, __version__
 from wsgidrivers._common.accesslog import format_log_line, write_stderr
 from wsgidrivers._common.listening import (
     ACCEPT_BURST,
@@ -27,7 +26,14 @@ from wsgidrivers._common.listening import (
     is_transient,
     set_connection_options,
 )
-from wsgidrivers._common.settings import Settings, is_loopback, loopback_receive_buffer
+from wsgidrivers._common.settings import (
+    SETTING_NAMES,
+    Settings,
+    connection_config,
+    driver_defaults,
+    is_loopback,
+    loopback_receive_buffer,
+)
 from wsgidrivers._common.types import WSGIApplication
 
 from ._linger import Lingerer
@@ -44,6 +50,11 @@ sys_version = software_version.removeprefix(server_version + " ")
 #: Seconds without input after which a lingering close stops early: a client that is still
 #: uploading keeps data coming (its window is full); one that is just slow to close costs this.
 LINGER_QUIET = 0.25
+
+#: The settings' defaults (each written once, in wsgidrivers._common.settings), as class attributes.
+_SIMPLE = driver_defaults("simple")
+_THREADING = driver_defaults("threading")
+
 
 def _host_of(client_address: Any) -> str:
     return str(client_address[0]) if isinstance(client_address, tuple) and client_address else ""
@@ -69,35 +80,37 @@ class WSGIServer(HTTPServer):
     #: connects while one is being served, and the client retries only after 1 s (then 2 s, ...).
     request_queue_size = 128
 
+    # The settings (wsgidrivers._common.settings.Settings, where each default is written once and
+    # explained): a subclass overrides them as class attributes, make_server(settings=...) or
+    # make_server(name=value) sets them for one server, settings() reads them back as one object.
+
     #: The core's limits and policies; a subclass (or make_server's ``config=``) sets its own.
     #: The default is every driver's (the core's rule): Date, and Server: software_version.
-    config: Config | None = serving_config(None, clock=time.time, keep_alive=True, multithread=False)
+    config: Config | None = connection_config(_SIMPLE.config, keep_alive=True, multithread=False)
     #: Persistent connections (RFC 9112 §9.3). Off: one request per connection, as wsgiref.
-    keep_alive: bool = False
+    keep_alive: bool = _SIMPLE.keep_alive
     #: Deadline in seconds for a whole request head. A slow or stalled client (half a request)
     #: cannot hold a single-threaded server longer than this.
-    head_timeout: float = _settings.HEAD_TIMEOUT
+    head_timeout: float = _SIMPLE.head_timeout
     #: Seconds one read of the request body or one write of the response may wait.
-    io_timeout: float = _settings.IO_TIMEOUT
+    io_timeout: float = _SIMPLE.io_timeout
     #: Seconds an idle kept-alive connection waits for its next request.
-    keep_alive_timeout: float = _settings.KEEP_ALIVE_TIMEOUT
+    keep_alive_timeout: float = _SIMPLE.keep_alive_timeout
     #: Seconds, and bytes, of input discarded at most by a lingering close (RFC 9112 §9.6).
-    linger_timeout: float = _settings.LINGER_TIMEOUT
-    linger_bytes: int = _settings.LINGER_BYTES
+    linger_timeout: float = _SIMPLE.linger_timeout
+    linger_bytes: int = _SIMPLE.linger_bytes
     #: How a ``wsgi.file_wrapper`` body of a real file is sent: ``True``: ``sendfile()`` (zero copy);
     #: ``False``: read and sent in blocks of up to 1 MiB; ``None``: ``sendfile()`` except to loopback
-    #: clients. Over loopback zero copy saves nothing (the kernel copies the data into the client
-    #: anyway) and segments made of page-cache pages cost the client more: 1 MiB files measured
-    #: 3,065 responses/s with sendfile(), 3,639 copied (nginx and Apache leave sendfile off).
-    use_sendfile: bool | None = None
-    #: SO_RCVBUF in bytes for connections from loopback clients (None: never set). Linux starts a
-    #: connection's receive window at 128 KiB and grows it as data is read, so an upload on a new
-    #: connection stalls for window updates; with microsecond round trips a fixed buffer cannot
-    #: limit throughput. Remote clients keep the kernel's autotuning, which a fixed SO_RCVBUF would
-    #: switch off (at 100 ms round trip 256 KiB would cap an upload near 5 MB/s).
-    receive_buffer: int | None = _settings.RECEIVE_BUFFER
+    #: clients (over loopback zero copy saves nothing and costs the client more).
+    use_sendfile: bool | None = _SIMPLE.use_sendfile
+    #: SO_RCVBUF in bytes for connections from loopback clients (None: never set): a new
+    #: connection's upload then needs no window updates; remote clients keep the kernel's
+    #: autotuning, which a fixed SO_RCVBUF would switch off.
+    receive_buffer: int | None = _SIMPLE.receive_buffer
 
     _effective: tuple[Config | None, bool, Config] | None = None
+    #: Set by make_server(): the settings were given as one validated Settings (see use_settings).
+    _settings_given = False
     #: The (receive, send) timeouts accepted sockets inherit from the listening socket; -1: none.
     inherited_timeouts: tuple[float | None, float | None] = (-1.0, -1.0)
     #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
@@ -125,7 +138,8 @@ class WSGIServer(HTTPServer):
         # Made now, not at the first close: its descriptors belong to the server's lifetime.
         self._lingerer: Lingerer | None = Lingerer(LINGER_QUIET)
         self._accept_pause = AcceptPause(self.report)
-        self.settings()  # refuse a bad setting (a subclass's, or make_server's) before binding
+        if not self._settings_given:
+            self.settings()  # refuse a bad setting (a subclass's) before binding
         address: Any = server_address  # socketserver's annotation knows no Unix path
         super().__init__(address, RequestHandlerClass, bind_and_activate)
 
@@ -353,11 +367,15 @@ class WSGIServer(HTTPServer):
     def settings(self) -> Settings:
         """This server's settings (its attributes), validated: a bad one is a ``ValueError``
         naming it (a ``config`` that is not a Config, a ``TypeError``)."""
-        return Settings(config=self.config, keep_alive=self.keep_alive,
-                        head_timeout=self.head_timeout, io_timeout=self.io_timeout,
-                        keep_alive_timeout=self.keep_alive_timeout,
-                        linger_timeout=self.linger_timeout, linger_bytes=self.linger_bytes,
-                        receive_buffer=self.receive_buffer, use_sendfile=self.use_sendfile)
+        return Settings(**{name: getattr(self, name) for name in SETTING_NAMES})
+
+    def use_settings(self, settings: Settings) -> None:
+        """Serve with ``settings`` (validated already): each becomes this server's attribute.
+        Called before ``__init__`` binds (``make_server`` does), so the listening socket's options
+        come from them and the attributes are not validated again."""
+        for name in SETTING_NAMES:
+            setattr(self, name, getattr(settings, name))
+        self._settings_given = True
 
     def connection_config(self) -> Config:
         """The Config each connection uses: ``config`` with this server's policy applied by the
@@ -369,8 +387,8 @@ class WSGIServer(HTTPServer):
         cached = self._effective
         if cached is not None and cached[0] is config and cached[1] == keep_alive:
             return cached[2]  # computed once per server and config, not per connection
-        effective = serving_config(config, clock=time.time, keep_alive=keep_alive,
-                                   multithread=threaded, secure=self.ssl_context is not None)
+        effective = connection_config(config, keep_alive=keep_alive, multithread=threaded,
+                                      secure=self.ssl_context is not None)
         self._effective = (config, keep_alive, effective)
         return effective
 
@@ -379,7 +397,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     """A :class:`WSGIServer` that serves each connection in its own thread, with keep-alive on."""
 
     daemon_threads = True
-    keep_alive = True
+    keep_alive = _THREADING.keep_alive
     #: The most connections served at once (None: no limit, a thread for every connection). With
     #: that many open, the next one waits in the listen backlog until one ends (a kept-alive idle
     #: connection ends after ``keep_alive_timeout``), so memory and threads stay bounded.
