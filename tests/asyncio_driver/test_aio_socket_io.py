@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from wsgidrivers._common.workerpool import WorkerPool
 from wsgidrivers.asyncio import Service
 from wsgidrivers.asyncio._bridge import Bridge, ClientDisconnected, SendTimeout
 from wsgidrivers.asyncio._direct import SocketIO
-from wsgidrivers.asyncio._pool import WorkerPool
 
 from .aio_support import read_response
 from .conftest import Starter

@@ -12,8 +12,8 @@ import pytest
 from wsgicore import SERVER_SOFTWARE, Config
 from wsgidrivers._cli._build import build
 from wsgidrivers._cli._options import build_parser, parse
-from wsgidrivers._cli._plan import Plan
 from wsgidrivers._common.demo import demo_app
+from wsgidrivers._common.runners import Plan
 from wsgidrivers._common.settings import Settings
 
 EVERY_OPTION = [

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install 'wsgicore[gunicorn]')")
 
 from wsgidrivers._common.listening import AcceptPause
-from wsgidrivers.gunicorn._drivers import WorkerPool
+from wsgidrivers._common.workerpool import WorkerPool
 from wsgidrivers.gunicorn._poll import Poller
 from wsgidrivers.gunicorn._standby import ListenerStandby, accept_one
 

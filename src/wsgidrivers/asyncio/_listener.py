@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from wsgidrivers._common.listening import (
@@ -27,7 +27,7 @@ from wsgidrivers._common.listening import (
 
 from ._service import Service
 
-__all__ = ["WSGIServer", "bind_sockets", "connect_accepted"]
+__all__ = ["WSGIServer", "bind_sockets"]
 
 
 def bind_sockets(
@@ -65,29 +65,6 @@ def bind_sockets(
     if not sockets:
         raise OSError(f"getaddrinfo({host!r}) returned no addresses")
     return sockets
-
-
-def connect_accepted(
-    service: Service, sock: socket.socket, *, loop: asyncio.AbstractEventLoop, ssl: Any,
-    done: Callable[[asyncio.Task[Any]], object],
-) -> asyncio.Task[Any]:
-    """Give the accepted ``sock`` a transport and ``service`` as its protocol on ``loop`` (TLS
-    with ``ssl``, the handshake bounded by the head timeout); ``done(task)`` once that has ended.
-    ``sock`` is closed when that failed or was cancelled: asyncio closes it only when it had made
-    a transport (a failed TLS handshake), not when the attempt ended before (a stopping loop)."""
-    sock.setblocking(False)
-    options: dict[str, Any] = {}
-    if ssl is not None:
-        options = {"ssl": ssl, "ssl_handshake_timeout": service.head_timeout}
-    task = loop.create_task(loop.connect_accepted_socket(service, sock, **options))
-
-    def connected(finished: asyncio.Task[Any]) -> None:
-        if finished.cancelled() or finished.exception() is not None:
-            sock.close()
-        done(finished)
-
-    task.add_done_callback(connected)
-    return task
 
 
 class WSGIServer(asyncio.AbstractServer):
@@ -241,5 +218,5 @@ class WSGIServer(asyncio.AbstractServer):
             self._loop.add_reader(listener.fileno(), self._accept, listener)
 
     def _connect(self, sock: socket.socket) -> None:
-        self._connecting.add(connect_accepted(
-            self.service, sock, loop=self._loop, ssl=self._ssl, done=self._connecting.discard))
+        self._connecting.add(self.service.connect_accepted(
+            sock, loop=self._loop, ssl=self._ssl, done=self._connecting.discard))

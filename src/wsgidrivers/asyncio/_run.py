@@ -1,5 +1,6 @@
-"""The command line's runner for ``--driver asyncio``: one :class:`Service` (one worker pool) for
-every listening socket, until SIGINT or SIGTERM, then a graceful shutdown within ``plan.grace``.
+"""The command line's runner for ``--driver asyncio`` (registered in ``wsgidrivers._common.runners``
+when this package loads): one :class:`Service` (one worker pool) for every listening socket, until
+SIGINT or SIGTERM, then a graceful shutdown within ``plan.grace``.
 """
 
 from __future__ import annotations
@@ -8,14 +9,15 @@ import asyncio
 import contextlib
 import signal
 
-from wsgidrivers._cli._plan import Plan
 from wsgidrivers._common.accesslog import write_stderr
 from wsgidrivers._common.listening import BACKLOG
+from wsgidrivers._common.runners import Plan, Runner, register
 
 from ._listener import WSGIServer
 from ._service import Service
+from ._shared import DEFAULT_MAX_WORKERS
 
-__all__ = ["run"]
+__all__ = ["describe", "run"]
 
 
 async def _serve(plan: Plan) -> None:
@@ -44,3 +46,11 @@ async def _serve(plan: Plan) -> None:
 def run(plan: Plan) -> None:
     """Serve ``plan`` until SIGINT or SIGTERM."""
     asyncio.run(_serve(plan))
+
+
+def describe(plan: Plan) -> str:
+    """How ``plan`` will be served, for the start-up banner."""
+    return f"{plan.threads or DEFAULT_MAX_WORKERS} app threads"
+
+
+register(Runner("asyncio", run, describe))

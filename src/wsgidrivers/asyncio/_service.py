@@ -111,6 +111,30 @@ class Service(Shared):
         self.connections.add(fresh)  # one set operation: atomic, from any thread
         return serve_fresh, (self, fresh, loop, self._adopt)
 
+    def connect_accepted(
+        self, sock: socket.socket, *, loop: asyncio.AbstractEventLoop, ssl: Any = None,
+        done: Callable[[asyncio.Task[Any]], object] | None = None,
+    ) -> asyncio.Task[Any]:
+        """Loop thread: give the accepted ``sock`` a transport and this service as its protocol on
+        ``loop`` (TLS with ``ssl``, the handshake bounded by ``head_timeout``), as a task;
+        ``done(task)`` once that has ended. ``sock`` is closed when that failed or was cancelled:
+        asyncio closes it only when it had made a transport (a failed TLS handshake), not when the
+        attempt ended before (a stopping loop). For a server with its own accept loop."""
+        sock.setblocking(False)
+        options: dict[str, Any] = {}
+        if ssl is not None:
+            options = {"ssl": ssl, "ssl_handshake_timeout": self.head_timeout}
+        task = loop.create_task(loop.connect_accepted_socket(self, sock, **options))
+
+        def connected(finished: asyncio.Task[Any]) -> None:
+            if finished.cancelled() or finished.exception() is not None:
+                sock.close()
+            if done is not None:
+                done(finished)
+
+        task.add_done_callback(connected)
+        return task
+
     def _serves_fresh(self) -> bool:
         return self.socket_io and not self.tls and not self.closing and hasattr(select, "poll")
 

@@ -20,9 +20,9 @@ from wsgicore import Connection
 from wsgidrivers._common.accesslog import access_message, format_log_line, log_lock
 from wsgidrivers._common.settings import Settings
 from wsgidrivers._common.types import WSGIApplication
+from wsgidrivers._common.workerpool import WorkerPool
 
 from ._bridge import Outcome
-from ._pool import WorkerPool
 
 __all__ = ["DEFAULT_MAX_WORKERS", "AccessLog", "Closable", "Shared"]
 

@@ -16,18 +16,17 @@ import threading
 from typing import Any
 
 from wsgicore import Connection, ResponseInfo
+from wsgidrivers._common.listening import (
+    AcceptPause,
+    accept_burst,
+    accept_nowait,
+    prepare_listener,
+)
+from wsgidrivers._common.workerpool import WorkerPool
+from wsgidrivers.asyncio import Service
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import Ticket, WSGIApp
-from ._drivers import (
-    AcceptPause,
-    Service,
-    WorkerPool,
-    accept_burst,
-    accept_nowait,
-    connect_accepted,
-    prepare_listener,
-)
 from ._poll import Poller
 from ._standby import POSTS, ListenerStandby, accept_one
 
@@ -296,7 +295,7 @@ class AsyncioWorker(CoreWorker):
     def _connect(self, sock: socket.socket) -> None:
         # Counted as open until its protocol exists (which then counts itself) or it failed.
         self._pending += 1
-        connect_accepted(self._service, sock, loop=self._loop, ssl=self.tls, done=self._connected)
+        self._service.connect_accepted(sock, loop=self._loop, ssl=self.tls, done=self._connected)
 
     def _connected(self, _task: asyncio.Task[Any]) -> None:
         self._pending -= 1

@@ -30,8 +30,7 @@ import gunicorn
 
 import wsgicore
 from wsgicore import Config
-
-from ._drivers import Settings
+from wsgidrivers._common.settings import Settings
 
 __all__ = ["WorkerSettings", "proxy_settings", "server_software", "worker_settings"]
 

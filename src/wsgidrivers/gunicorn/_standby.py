@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._drivers import AcceptPause, is_transient
+from wsgidrivers._common.listening import AcceptPause, is_transient
+
 from ._poll import Poller
 
 __all__ = ["POSTS", "ListenerStandby"]
@@ -96,7 +97,7 @@ class _Post:
 
 
 class ListenerStandby:
-    """The :class:`wsgidrivers.asyncio._pool.Standby` of an AsyncioWorker (see the module's docstring).
+    """The :class:`wsgidrivers._common.workerpool.Standby` of an AsyncioWorker (see the module's docstring).
 
     ``accept_fresh(listener)`` accepts one connection and returns the job that serves it (None:
     nothing there); ``quiet()`` says whether threads should stand by (the worker accepts and is not

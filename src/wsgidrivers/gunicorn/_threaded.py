@@ -18,20 +18,18 @@ import time
 from typing import Any, Final
 
 from wsgicore import Config, Problem, ResponseInfo
+from wsgidrivers._common.listening import (
+    INHERITS_NONBLOCK,
+    AcceptPause,
+    accept_burst,
+    inherit_options,
+    is_transient,
+)
+from wsgidrivers._common.settings import is_loopback
+from wsgidrivers.simple_server import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import WSGIApp
-from ._drivers import (
-    INHERITS_NONBLOCK,
-    AcceptPause,
-    ServerHandler,
-    ThreadingWSGIServer,
-    WSGIRequestHandler,
-    accept_burst,
-    inherit_options,
-    is_loopback,
-    is_transient,
-)
 from ._poll import Poller
 from ._pool import ConnectionThreads, Slots
 
