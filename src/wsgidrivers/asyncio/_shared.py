@@ -62,7 +62,7 @@ class Shared:
     watch_closes: bool = False
 
     #: Whether a worker does its request's I/O on the socket itself, on asyncio's plain-socket
-    #: transport (see ``_direct``); else every byte goes through the loop.
+    #: transport (see ``_socketio``); else every byte goes through the loop.
     socket_io: bool
 
     def __init__(
