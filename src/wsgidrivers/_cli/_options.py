@@ -16,7 +16,13 @@ from typing import Any, Final
 
 from wsgicore import __version__
 from wsgidrivers._common.runners import declared
-from wsgidrivers._common.settings import HEAD_TIMEOUT, IO_TIMEOUT, KEEP_ALIVE_TIMEOUT, LINGER_TIMEOUT
+from wsgidrivers._common.settings import (
+    HEAD_TIMEOUT,
+    IO_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
+    LINGER_TIMEOUT,
+    SHUTDOWN_GRACE,
+)
 
 from ._reload import ENGINES
 from ._values import DEFAULT_PORT, parse_bind, port, positive_int, seconds, size, switch
@@ -134,9 +140,9 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> argparse.ArgumentPa
         ("--linger-timeout", LINGER_TIMEOUT, "the most a lingering close waits for the client's close"),
     ):
         timeouts.add_argument(flag, type=seconds, metavar="S", help=f"{what} (default {seconds_default})")
-    timeouts.add_argument("--grace", type=seconds, default=10.0, metavar="S",
+    timeouts.add_argument("--grace", type=seconds, default=SHUTDOWN_GRACE, metavar="S",
                           help="threading, asyncio: requests in progress get this long at shutdown "
-                               "(default 10)")
+                               f"(default {SHUTDOWN_GRACE:g})")
 
     proxies = parser.add_argument_group("reverse proxies (off by default; see docs/deployment.md)")
     proxies.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDR",

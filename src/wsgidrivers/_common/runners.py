@@ -10,14 +10,17 @@ loads nothing of ``simple_server`` and the reverse, and no package imports anoth
 from __future__ import annotations
 
 import importlib
-import socket
-import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from .settings import Settings
-from .types import WSGIApplication
+if TYPE_CHECKING:  # the wsgidrivers package imports this module: it must load next to nothing
+    import socket
+    import ssl
+
+    from .settings import Settings
+    from .types import WSGIApplication
 
 __all__ = ["Declared", "Plan", "Runner", "declare", "declared", "register", "runner"]
 

@@ -33,6 +33,7 @@ __all__ = [
     "LINGER_TIMEOUT",
     "RECEIVE_BUFFER",
     "SETTING_NAMES",
+    "SHUTDOWN_GRACE",
     "SPOOL_MEMORY",
     "Settings",
     "connection_config",
@@ -57,6 +58,9 @@ LINGER_BYTES: Final = 1 << 20
 #: measured on loopback: 2,121 -> 3,150 uploads/s and 446 -> 257 µs of server CPU per MiB. Not for
 #: remote clients: a fixed SO_RCVBUF switches off the kernel's autotuning (a cap on long links).
 RECEIVE_BUFFER: Final = 256 * 1024
+#: Seconds requests in progress get to finish when a server stops gracefully (the command line's
+#: ``--grace``, asyncio's ``shutdown``/``serve``); what is left is then cut off.
+SHUTDOWN_GRACE: Final = 10.0
 
 
 def _timeout(name: str, value: Any) -> None:

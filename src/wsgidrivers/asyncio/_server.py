@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wsgidrivers._common.listening import BACKLOG
+from wsgidrivers._common.settings import SHUTDOWN_GRACE
 from wsgidrivers._common.types import WSGIApplication
 
 from ._listener import WSGIServer, bind_sockets
@@ -72,7 +73,7 @@ def service_of(server: asyncio.AbstractServer) -> Service:
     raise ValueError(f"{server!r} was not made by wsgidrivers.asyncio.create_server")
 
 
-async def shutdown(server: asyncio.AbstractServer, grace: float = 10.0) -> None:
+async def shutdown(server: asyncio.AbstractServer, grace: float = SHUTDOWN_GRACE) -> None:
     """Stop accepting, close idle connections, let in-flight requests finish within ``grace`` seconds."""
     service = service_of(server)
     server.close()
@@ -84,7 +85,7 @@ async def serve(
     host: str | None = "127.0.0.1",
     port: int = 8000,
     *,
-    grace: float = 10.0,
+    grace: float = SHUTDOWN_GRACE,
     on_ready: Callable[[WSGIServer], None] | None = None,
     **options: Any,
 ) -> None:

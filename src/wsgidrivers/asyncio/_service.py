@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from wsgidrivers._common.accesslog import write_stderr
-from wsgidrivers._common.settings import Settings
+from wsgidrivers._common.settings import SHUTDOWN_GRACE, Settings
 from wsgidrivers._common.types import WSGIApplication
 
 from ._fresh import FreshConnection, Handover, serve_fresh
@@ -158,7 +158,7 @@ class Service(Shared):
         if not self.connections and waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def shutdown(self, grace: float = 10.0) -> None:
+    async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Graceful shutdown of the connections (the listening socket is the caller's to close first).
 
         Idle connections and connections with a partial head are closed now (with

@@ -38,7 +38,8 @@ __all__ = ["WorkerSettings", "proxy_settings", "server_software", "worker_settin
 _LINE_CAP: Final = 8190
 _FIELDS_CAP: Final = 32768
 _FIELD_SIZE_CAP: Final = 65536
-_HEAD_BYTES: Final = 65536
+#: The whole head's bound: the core's default, or one line of each limit if that is larger.
+_HEAD_BYTES: Final = Config().max_head_bytes
 #: ``Config.trusted_proxies``' entry for Unix-socket peers.
 _UNIX: Final = "unix"
 
