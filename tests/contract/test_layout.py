@@ -1,6 +1,7 @@
 """The layout shows the architecture: each driver a package that loads without the others, shared
-plumbing in ``wsgidrivers._common``, no import cycles, public names at their public home and
-documented."""
+plumbing in ``wsgidrivers._common``, no import cycles (of modules, or of packages), no package reaching
+into another's private modules (a module named in a string counts as imported), public names at their
+public home and documented."""
 
 from __future__ import annotations
 

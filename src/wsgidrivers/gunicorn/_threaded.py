@@ -193,7 +193,6 @@ class _WorkerServer(ThreadingWSGIServer):
     """The blocking driver's server around one listening socket handed over by the arbiter."""
 
     _listener_receive_buffer = False  # SO_RCVBUF is set on the listener (see _set_inherited_options)
-    # get_request() counts nothing and never throttles: accept_burst and accept_one do.
 
     def __init__(self, state: _State, listener: socket.socket) -> None:
         self.state = state
