@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wsgidrivers.asyncio._pool import WorkerPool
+from wsgidrivers._common.workerpool import WorkerPool
 
 TIMEOUT = 10.0
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from support.certs import client_context, server_context
-from wsgidrivers.asyncio import Service, WSGIServer, _listener, create_server, serve, shutdown
+from wsgidrivers._common import listening
+from wsgidrivers.asyncio import Service, WSGIServer, create_server, serve, shutdown
 from wsgidrivers.asyncio._server import service_of
 
 from .aio_support import TIMEOUT, Environ, StartResponse, hello_app
@@ -192,7 +193,7 @@ def test_a_host_name_binds_each_of_its_addresses() -> None:
 def test_a_failing_accept_rests_the_listener_and_then_serves_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_listener, "ACCEPT_RETRY_DELAY", 0.2)
+    monkeypatch.setattr(listening, "ACCEPT_PAUSE", 0.2)
     failures = [OSError(errno.EMFILE, "Too many open files")]
 
     class Failing(socket.socket):
@@ -220,6 +221,8 @@ def test_a_failing_accept_rests_the_listener_and_then_serves_again(
     run(main)
     assert "accept() failed" in errors.getvalue()
     assert "Too many open files" in errors.getvalue()
+    assert "Traceback" not in errors.getvalue()  # one line: a limit is no bug
+    assert "accepting again" in errors.getvalue()
 
 
 def test_serve_hands_on_ready_the_server() -> None:
@@ -290,16 +293,16 @@ def test_connect_accepted_closes_a_socket_that_got_no_transport_and_reports_ever
         loop = asyncio.get_running_loop()
         service = Service(hello_app, access_log=None)
         cancelled, _ = socket.socketpair()
-        task = _listener.connect_accepted(service, cancelled, loop=loop, ssl=context,
-                                          done=finished.append)
+        task = service.connect_accepted(cancelled, loop=loop, ssl=context,
+                                        done=finished.append)
         task.cancel()
         await asyncio.sleep(0.01)
         assert cancelled.fileno() == -1
         assert finished == [task]
         failed, client_side = socket.socketpair()
         with client_side:
-            task = _listener.connect_accepted(service, failed, loop=loop, ssl=context,
-                                              done=finished.append)
+            task = service.connect_accepted(failed, loop=loop, ssl=context,
+                                            done=finished.append)
             client_side.sendall(REQUEST)  # not a TLS ClientHello: the handshake fails
             client_side.shutdown(socket.SHUT_WR)
             with pytest.raises(Exception):  # noqa: B017 - asyncio's SSL error, any of them
@@ -310,8 +313,8 @@ def test_connect_accepted_closes_a_socket_that_got_no_transport_and_reports_ever
         assert finished[1].exception() is not None
         plain, client_side = socket.socketpair()
         with client_side:
-            task = _listener.connect_accepted(service, plain, loop=loop, ssl=None,
-                                              done=finished.append)
+            task = service.connect_accepted(plain, loop=loop, ssl=None,
+                                            done=finished.append)
             transport, _ = await asyncio.wait_for(task, TIMEOUT)
             await asyncio.sleep(0)
             assert len(finished) == 3

@@ -1,4 +1,4 @@
-"""The asyncio driver's worker-side I/O (``_direct.SocketIO``), its own worker pool, and the rule that
+"""The asyncio driver's worker-side I/O (``_socketio.SocketIO``), its own worker pool, and the rule that
 a worker serving a connection's requests in a row never keeps another connection waiting."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from wsgidrivers._common.workerpool import WorkerPool
 from wsgidrivers.asyncio import Service
 from wsgidrivers.asyncio._bridge import Bridge, ClientDisconnected, SendTimeout
-from wsgidrivers.asyncio._direct import SocketIO
-from wsgidrivers.asyncio._pool import WorkerPool
+from wsgidrivers.asyncio._socketio import SocketIO
 
 from .aio_support import read_response
 from .conftest import Starter

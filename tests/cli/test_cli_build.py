@@ -12,8 +12,8 @@ import pytest
 from wsgicore import SERVER_SOFTWARE, Config
 from wsgidrivers._cli._build import build
 from wsgidrivers._cli._options import build_parser, parse
-from wsgidrivers._cli._plan import Plan
 from wsgidrivers._common.demo import demo_app
+from wsgidrivers._common.runners import Plan
 from wsgidrivers._common.settings import Settings
 
 EVERY_OPTION = [
@@ -90,11 +90,8 @@ def test_the_simple_server_runner_passes_every_setting(monkeypatch: pytest.Monke
     with pytest.raises(Made) as made:
         _run.run(plan)
     args, kwargs = made.value.args
-    settings = plan.settings
-    assert kwargs["config"] is settings.config
-    for name in ("keep_alive", "head_timeout", "io_timeout", "keep_alive_timeout", "linger_timeout",
-                 "linger_bytes"):
-        assert kwargs[name] == getattr(settings, name), name
+    assert kwargs["settings"] is plan.settings  # whole: no field left behind, none validated again
+    assert set(kwargs) == {"sock", "ssl", "settings"}
     assert kwargs["sock"] is plan.sockets[0]
     assert args[3].max_threads == 3  # the server class: the threading one, bounded
     plan.sockets[0].close()
@@ -112,10 +109,7 @@ def test_the_asyncio_runner_passes_every_setting(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(Made) as made:
         _run.run(plan)
     _, kwargs = made.value.args
-    settings = plan.settings
-    assert kwargs["config"] is settings.config
-    for name in ("keep_alive", "head_timeout", "io_timeout", "keep_alive_timeout", "linger_timeout",
-                 "linger_bytes"):
-        assert kwargs[name] == getattr(settings, name), name
+    assert kwargs["settings"] is plan.settings  # whole: no field left behind, none validated again
+    assert set(kwargs) == {"settings", "max_workers", "access_log", "tls"}
     assert (kwargs["max_workers"], kwargs["access_log"], kwargs["tls"]) == (3, None, False)
     plan.sockets[0].close()

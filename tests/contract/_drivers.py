@@ -45,7 +45,7 @@ def serve(driver: str, app: Any, *, host: str = "127.0.0.1", config: Any = CONFI
         from wsgidrivers.asyncio import ServerThread
 
         if driver == "asyncio_bridge_io":
-            settings.setdefault("socket_io", False)  # every byte through the loop, as over TLS
+            options.setdefault("socket_io", False)  # every byte through the loop, as over TLS
         where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host}
         thread = ServerThread(app, port=0, config=config, access_log=None, errors=io.StringIO(),
                               grace=5.0, **where, **options)

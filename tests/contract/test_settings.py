@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from wsgicore import Config
-from wsgidrivers._common.settings import SETTING_NAMES, Settings
+from wsgidrivers._common.settings import SETTING_NAMES, Settings, driver_defaults
 from wsgidrivers.asyncio import ServerThread, Service, create_server
 from wsgidrivers.asyncio import main as asyncio_main
 from wsgidrivers.memory import exchange
@@ -103,3 +103,37 @@ def test_each_driver_turns_settings_into_its_config_by_one_rule() -> None:
     with make_server("127.0.0.1", 0, demo_app, ThreadingWSGIServer,
                      config=Config(max_body_bytes=10), keep_alive=False) as server:
         assert server.connection_config() == served
+
+
+def test_a_settings_object_is_taken_whole_and_overridden_by_name() -> None:
+    settings = Settings(keep_alive=False, head_timeout=3.0, use_sendfile=False, receive_buffer=None)
+    with make_server("127.0.0.1", 0, demo_app, ThreadingWSGIServer, settings=settings) as server:
+        assert server.settings() == settings  # every field, the class's keep_alive too
+    with make_server("127.0.0.1", 0, demo_app, settings=settings, io_timeout=9.0) as server:
+        assert server.settings() == Settings.of("test", {"io_timeout": 9.0}, base=settings)
+    service = Service(demo_app, settings=settings)
+    assert service.settings is settings  # taken as it is: nothing re-validated, nothing dropped
+    service.executor.shutdown()
+    service = Service(demo_app, settings=settings, head_timeout=4.0)
+    assert service.settings == Settings.of("test", {"head_timeout": 4.0}, base=settings)
+    service.executor.shutdown()
+
+
+def test_settings_that_are_not_a_settings_object_are_refused() -> None:
+    with pytest.raises(TypeError, match="settings"):
+        Settings.of("Service()", {}, base={"keep_alive": False})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="'head_timout'"):
+        Service(demo_app, head_timout=1.0)
+
+
+def test_each_default_comes_from_the_settings_object() -> None:
+    # simple_server's class attributes are the Settings' defaults, keep_alive the driver's own.
+    defaults = Settings()
+    for name in SETTING_NAMES:
+        if name not in ("config", "keep_alive"):
+            assert getattr(WSGIServer, name) == getattr(defaults, name), name
+    assert WSGIServer.keep_alive is driver_defaults("simple").keep_alive is False
+    assert ThreadingWSGIServer.keep_alive is driver_defaults("threading").keep_alive is True
+    service = Service(demo_app)
+    assert service.settings == driver_defaults("asyncio") == defaults
+    service.executor.shutdown()

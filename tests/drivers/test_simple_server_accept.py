@@ -15,8 +15,8 @@ import pytest
 
 from support.clients import TIMEOUT, connect, wait_closed
 from support.servers import serving
+from wsgidrivers._common.listening import ACCEPT_BURST
 from wsgidrivers.simple_server import WSGIServer, make_server
-from wsgidrivers.simple_server._server import ACCEPT_BURST
 
 from .helpers import hello_app
 

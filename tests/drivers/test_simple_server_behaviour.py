@@ -558,7 +558,7 @@ def test_copy_file_buffer_grows_with_the_file(tmp_path: Any, direct: bool) -> No
     rfile = None if direct else ours.makefile("rb")
     wfile = None if direct else ours.makefile("wb")
     try:
-        channel = _socketio.Channel(rfile, wfile, ours, direct=direct)
+        channel = _socketio.SocketIO(rfile, wfile, ours, direct=direct)
         for path, size in zip(files, sizes, strict=True):
             with open(path, "rb") as file:
                 assert channel.copy_file(file, 0, size, 5.0) == size

@@ -14,19 +14,12 @@ import pytest
 
 pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install 'wsgicore[gunicorn]')")
 
-from wsgidrivers.gunicorn._drivers import WorkerPool
+from wsgidrivers._common.listening import AcceptPause
+from wsgidrivers._common.workerpool import WorkerPool
 from wsgidrivers.gunicorn._poll import Poller
 from wsgidrivers.gunicorn._standby import ListenerStandby, accept_one
 
 TIMEOUT = 10.0
-
-
-class Log:
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-
-    def warning(self, message: str, *args: Any) -> None:
-        self.warnings.append(message % args)
 
 
 class Rig:
@@ -35,7 +28,8 @@ class Rig:
     def __init__(self, threads: int = 1) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.setblocking(False)
-        self.log = Log()
+        self.reports: list[str] = []
+        self.pause = AcceptPause(self.reports.append)
         self.full = False
         self.quiet = True
         self.served: list[tuple[str, bytes, list[Any]]] = []
@@ -52,7 +46,7 @@ class Rig:
         # What the loop's poll saw when the kernel woke this thread: nothing, if the wake-up was
         # exclusive (the loop stays asleep).
         loop_saw = self.loop_poll.select(0)
-        accepted = accept_one(listener, self.log)
+        accepted = accept_one(listener, self.pause)
         if accepted is None:
             return None
         return self._serve, (accepted[0], loop_saw)
@@ -137,7 +131,7 @@ def test_a_full_worker_declines_and_leaves_the_connection_waiting(rig: Rig) -> N
         assert rig.served == []
         assert len(rig.standby._free) == rig.standby.posts  # nobody stands by now
         # Still in the backlog, for whoever looks once the worker has room (the loop's recheck).
-        accepted = accept_one(rig.listener, rig.log)
+        accepted = accept_one(rig.listener, rig.pause)
         assert accepted is not None
         accepted[0].close()
 

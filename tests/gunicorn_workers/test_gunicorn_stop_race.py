@@ -79,10 +79,10 @@ def test_a_connection_a_standing_thread_takes_as_the_worker_stops_is_served(
     if kind is AsyncioWorker:
         accept = _aio.accept_one
 
-        def gated_accept(listener: socket.socket, log: Any) -> Any:
+        def gated_accept(listener: socket.socket, pause: Any) -> Any:
             entered.set()
             assert release.wait(TIMEOUT)
-            return accept(listener, log)
+            return accept(listener, pause)
 
         monkeypatch.setattr(_aio, "accept_one", gated_accept)
     else:

@@ -17,7 +17,7 @@ pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install '
 
 from gunicorn.config import Config as GunicornConfig
 
-from wsgidrivers.gunicorn._drivers import KERNEL_TIMEOUTS
+from wsgidrivers._common.listening import KERNEL_TIMEOUTS
 from wsgidrivers.gunicorn._poll import Poller
 from wsgidrivers.gunicorn._settings import worker_settings
 from wsgidrivers.gunicorn._threaded import _STANDBY_THREADS, _State, _WorkerServer

@@ -15,8 +15,8 @@ pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install '
 from gunicorn.config import Config as GunicornConfig
 
 from wsgicore import ResponseInfo
+from wsgidrivers._common.workerpool import WorkerPool
 from wsgidrivers.gunicorn._cycle import RequestCycle, RequestView
-from wsgidrivers.gunicorn._drivers import WorkerPool
 from wsgidrivers.gunicorn._heartbeat import InFlight
 from wsgidrivers.gunicorn._settings import proxy_settings, worker_settings
 from wsgidrivers.memory import exchange
@@ -137,7 +137,7 @@ def test_daemon_pool_runs_bounds_and_cancels() -> None:
 
 
 def test_daemon_pool_does_not_hold_the_exit() -> None:
-    code = ("import threading; from wsgidrivers.gunicorn._drivers import WorkerPool;"
+    code = ("import threading; from wsgidrivers._common.workerpool import WorkerPool;"
             "p = WorkerPool(1, daemon=True); p.submit(threading.Event().wait); print('exiting')")
     started = time.monotonic()
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,

@@ -4,9 +4,11 @@ the default).
 
 Its rooms, one purpose each: ``_values`` (the syntax of addresses, sizes, seconds), ``_options`` (the
 parser and the ``WSGICORE_*`` defaults), ``_build`` (options -> the validated Config and Settings),
-``_appspec`` (loading the application), ``_tls``, ``_listen`` (the listening sockets), ``_plan`` (what a
-driver's runner gets), ``_drivers`` (which runner), ``_banner``, ``_reload``, ``_main``. The drivers'
-runners are ``simple_server._run`` and ``asyncio._run``, imported only when chosen.
+``_appspec`` (loading the application), ``_tls``, ``_listen`` (the listening sockets), ``_banner``,
+``_reload``, ``_main``. It names no driver: the drivers it offers and their runners are found in
+``wsgidrivers._common.runners`` (declared by the ``wsgidrivers`` package, registered by each driver's
+package), and only the chosen driver's package is imported. The runner gets a
+``wsgidrivers._common.runners.Plan``.
 """
 
 from __future__ import annotations

@@ -6,13 +6,11 @@ which scripts already look for), then one line of summary.
 
 from __future__ import annotations
 
-import importlib
 import os
 import socket
 
 from wsgicore import __version__
-
-from ._plan import Plan
+from wsgidrivers._common.runners import Plan, Runner
 
 __all__ = ["address_line", "banner"]
 
@@ -29,17 +27,11 @@ def address_line(sock: socket.socket, tls: bool) -> str:
     return f"Serving {scheme.upper()} on {host} port {port} ({scheme}://{shown}:{port}/) ..."
 
 
-def banner(plan: Plan, driver: str, app_name: str) -> list[str]:
-    """The banner's lines."""
+def banner(plan: Plan, runner: Runner, app_name: str) -> list[str]:
+    """The banner's lines, for ``plan`` served by ``runner``."""
     lines = [address_line(sock, plan.ssl is not None) for sock in plan.sockets]
-    if driver == "threading":
-        threads = f"up to {plan.threads} connections at once" if plan.threads else "a thread per connection"
-    elif driver == "asyncio":
-        # Imported by name, and only when that driver is chosen.
-        workers = plan.threads or importlib.import_module("wsgidrivers.asyncio").DEFAULT_MAX_WORKERS
-        threads = f"{workers} app threads"
-    else:
-        threads = "one connection at a time"
+    threads = runner.describe(plan)
+    driver = runner.name
     keep_alive = "keep-alive on" if plan.settings.keep_alive else "keep-alive off"
     tls = "TLS on" if plan.ssl is not None else "TLS off"
     lines.append(f"wsgicore {__version__}: {app_name} with the {driver} driver ({threads}, "

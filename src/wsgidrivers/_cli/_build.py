@@ -11,9 +11,7 @@ import time
 from typing import Any, Final
 
 from wsgicore import SERVER_SOFTWARE, Config
-from wsgidrivers._common.settings import Settings
-
-from ._drivers import default_settings
+from wsgidrivers._common.settings import Settings, driver_defaults
 
 __all__ = ["CONFIG_OPTIONS", "SETTINGS_OPTIONS", "SettingsError", "build"]
 
@@ -88,7 +86,7 @@ def build(args: argparse.Namespace) -> Settings:
         raise SettingsError(_option_in(str(exc), CONFIG_OPTIONS), str(exc)) from None
     given = {field: getattr(args, field) for field in SETTINGS_OPTIONS
              if getattr(args, field) is not None}
-    try:
-        return default_settings(args.driver, config=config, **given)
+    try:  # the one validation of the options (the driver's runner takes the object whole)
+        return Settings.of("options", {"config": config, **given}, base=driver_defaults(args.driver))
     except ValueError as exc:
         raise SettingsError(_option_in(str(exc), SETTINGS_OPTIONS), str(exc)) from None

@@ -14,12 +14,11 @@ import os
 import socket
 import stat
 
+from wsgidrivers._common.listening import BACKLOG
+
 from ._values import Bind
 
-__all__ = ["BACKLOG", "ListenError", "close_all", "listen", "listen_all"]
-
-#: The listen() backlog: the asyncio driver's; simple_server sets its own (128) when it adopts one.
-BACKLOG = 1024
+__all__ = ["ListenError", "close_all", "listen", "listen_all"]
 
 
 class ListenError(Exception):

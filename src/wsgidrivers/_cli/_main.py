@@ -9,15 +9,14 @@ import signal
 import ssl
 import sys
 
+from wsgidrivers._common.runners import Plan, runner
 from wsgidrivers._common.settings import Settings
 
 from ._appspec import LoadError, add_search_path, load_app
 from ._banner import banner
 from ._build import SettingsError, build
-from ._drivers import DEFAULT_DRIVER, runner
 from ._listen import ListenError, close_all, listen_all
-from ._options import build_parser, parse
-from ._plan import Plan
+from ._options import DEFAULT_DRIVER, build_parser, parse
 from ._reload import RESTART, Watcher, engine_available, inherited_sockets, supervise
 from ._tls import TLSError, server_context
 from ._values import DEFAULT_PORT, Bind
@@ -134,14 +133,15 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace, *, binds: 
     plan = Plan(app=app, sockets=tuple(sockets), settings=settings,
                 threaded=args.driver != "simple", threads=args.threads, ssl=context,
                 access_log=args.access_log and level <= logging.INFO, grace=args.grace)
+    serving = runner(args.driver)  # imports the chosen driver's package, and no other
     if level <= logging.INFO:
-        print("\n".join(banner(plan, args.driver, args.app or "demo_app")), flush=True)
+        print("\n".join(banner(plan, serving, args.app or "demo_app")), flush=True)
     watcher = None
     if inherited is not None:
         watcher = Watcher(_restart_on_change, engine=args.reload_engine, on_orphaned=_orphaned)
         watcher.start()
     try:
-        runner(args.driver)(plan)
+        serving.run(plan)
     finally:
         close_all(sockets, [] if inherited is not None else binds)
     restart = watcher is not None and watcher.changed.is_set() and os.getppid() == watcher.parent

@@ -15,20 +15,30 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from wsgicore import __version__
-from wsgidrivers._common.settings import HEAD_TIMEOUT, IO_TIMEOUT, KEEP_ALIVE_TIMEOUT, LINGER_TIMEOUT
+from wsgidrivers._common.runners import declared
+from wsgidrivers._common.settings import (
+    HEAD_TIMEOUT,
+    IO_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
+    LINGER_TIMEOUT,
+    SHUTDOWN_GRACE,
+)
 
-from ._drivers import DEFAULT_DRIVER, DRIVERS
 from ._reload import ENGINES
 from ._values import DEFAULT_PORT, parse_bind, port, positive_int, seconds, size, switch
 
-__all__ = ["ENV_PREFIX", "LOG_LEVELS", "build_parser", "env_name", "parse"]
+__all__ = ["DEFAULT_DRIVER", "ENV_PREFIX", "LOG_LEVELS", "build_parser", "env_name", "parse"]
 
+#: A browser opens several connections and keeps them alive; with one connection at a time each
+#: asset waits for the previous one's connection to go idle and close. Threads serve them at once,
+#: with the least cost per request (docs/performance.md).
+DEFAULT_DRIVER: Final = "threading"
 ENV_PREFIX: Final = "WSGICORE_"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 
 _DESCRIPTION = "Serve a WSGI application with wsgicore until Ctrl-C or SIGTERM."
 
-_EPILOG = f"""\
+_EPILOG = """\
 APP names the application:
   module:name        an attribute (a dotted path works: module:obj.wsgi_app)
   module:factory()   a factory, called once; literal arguments are allowed: module:make('prod', debug=False)
@@ -37,8 +47,7 @@ APP names the application:
 The current directory (after --chdir) is searched first for the module.
 
 Drivers:
-{chr(10).join(textwrap.fill(driver.summary, 100, initial_indent=f'  {name:10} ',
-                            subsequent_indent=' ' * 13) for name, driver in DRIVERS.items())}
+{drivers}
   The default is threading: a browser opens several connections and keeps them open; one connection at a
   time would make each wait for the previous one to go idle, and threads cost the least per request.
 
@@ -58,7 +67,11 @@ def env_name(action: argparse.Action) -> str:
 
 def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> argparse.ArgumentParser:
     """The parser; ``driver`` is the default of --driver (an alias's own driver)."""
-    parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION, epilog=_EPILOG,
+    drivers = "\n".join(textwrap.fill(driver.summary, 100, initial_indent=f"  {name:10} ",
+                                       subsequent_indent=" " * 13)
+                         for name, driver in declared().items())
+    parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION,
+                                     epilog=_EPILOG.format(drivers=drivers),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("app", nargs="?", metavar="APP",
                         help="module:name, module:factory() or module (see below; default: demo_app)")
@@ -68,7 +81,7 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> argparse.ArgumentPa
                         version=f"wsgicore {__version__}")
 
     serving = parser.add_argument_group("serving")
-    serving.add_argument("--driver", choices=tuple(DRIVERS), default=driver,
+    serving.add_argument("--driver", choices=tuple(declared()), default=driver,
                          help=f"how connections are served (default {driver}; see below)")
     serving.add_argument("-b", "--bind", action="append", type=parse_bind, metavar="ADDRESS",
                          help="HOST:PORT, [IPV6]:PORT or unix:PATH; repeat it to listen on several. "
@@ -127,9 +140,9 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> argparse.ArgumentPa
         ("--linger-timeout", LINGER_TIMEOUT, "the most a lingering close waits for the client's close"),
     ):
         timeouts.add_argument(flag, type=seconds, metavar="S", help=f"{what} (default {seconds_default})")
-    timeouts.add_argument("--grace", type=seconds, default=10.0, metavar="S",
+    timeouts.add_argument("--grace", type=seconds, default=SHUTDOWN_GRACE, metavar="S",
                           help="threading, asyncio: requests in progress get this long at shutdown "
-                               "(default 10)")
+                               f"(default {SHUTDOWN_GRACE:g})")
 
     proxies = parser.add_argument_group("reverse proxies (off by default; see docs/deployment.md)")
     proxies.add_argument("--trusted-proxy", action="append", dest="trusted_proxies", metavar="ADDR",

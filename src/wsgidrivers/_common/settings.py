@@ -1,11 +1,15 @@
 """Every driver's settings, in one frozen object validated on construction (like ``wsgicore.Config``).
 
-``simple_server`` reads them from its server class's attributes, ``asyncio`` from its keywords,
-the command lines from their options; each builds one :class:`Settings`, so an unknown name or a
-bad value is refused the same way everywhere, naming the setting, before anything is served. The
-core's own limits are ``config``'s; :meth:`Settings.serving_config` gives the Config each
-connection uses. The rule itself is the core's (``wsgicore.serving_config``), which ``memory`` (whose
-only setting is ``config``) applies directly.
+Each default is written once, here: a field's default, or :data:`DRIVER_DEFAULTS` where one driver's
+differs. Every driver, runner and worker takes a :class:`Settings` whole (``settings=``) and the
+settings by name are overrides of it (:meth:`Settings.of`, one construction, one validation):
+``simple_server``'s class attributes are derived from these defaults (a subclass overrides them, and
+:meth:`WSGIServer.settings` reads them back into one object), ``asyncio``'s keywords, the command
+line's options and gunicorn's cfg all become one Settings. An unknown name or a bad value is
+refused the same way everywhere, naming the setting, before anything is served. The core's own
+limits are ``config``'s; :func:`connection_config` gives the Config each connection uses by the
+core's rule (``wsgicore.serving_config``), which ``memory`` (whose only setting is ``config``)
+applies directly.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import IO, Any, Final
 
 from wsgicore import Config, serving_config
 
 __all__ = [
+    "DRIVER_DEFAULTS",
     "HEAD_TIMEOUT",
     "IO_TIMEOUT",
     "KEEP_ALIVE_TIMEOUT",
@@ -27,8 +33,11 @@ __all__ = [
     "LINGER_TIMEOUT",
     "RECEIVE_BUFFER",
     "SETTING_NAMES",
+    "SHUTDOWN_GRACE",
     "SPOOL_MEMORY",
     "Settings",
+    "connection_config",
+    "driver_defaults",
     "is_loopback",
     "loopback_receive_buffer",
     "spooled_body_file",
@@ -49,6 +58,9 @@ LINGER_BYTES: Final = 1 << 20
 #: measured on loopback: 2,121 -> 3,150 uploads/s and 446 -> 257 µs of server CPU per MiB. Not for
 #: remote clients: a fixed SO_RCVBUF switches off the kernel's autotuning (a cap on long links).
 RECEIVE_BUFFER: Final = 256 * 1024
+#: Seconds requests in progress get to finish when a server stops gracefully (the command line's
+#: ``--grace``, asyncio's ``shutdown``/``serve``); what is left is then cut off.
+SHUTDOWN_GRACE: Final = 10.0
 
 
 def _timeout(name: str, value: Any) -> None:
@@ -60,11 +72,11 @@ def _timeout(name: str, value: Any) -> None:
 class Settings:
     """The settings of a driver (see the README's table for each one's reasons).
 
-    ``keep_alive``'s default is each driver's own: off in ``simple_server`` (as wsgiref), on in the
-    threading server and ``asyncio``.
+    ``keep_alive``'s default is each driver's own (:data:`DRIVER_DEFAULTS`): off in
+    ``simple_server``'s ``WSGIServer`` (as wsgiref), on in the threading server and ``asyncio``.
     ``use_sendfile``: ``True`` sendfile(), ``False`` copied, ``None`` sendfile() except to
-    loopback clients. A bad value is a ``ValueError`` naming the setting; a ``config`` that is not a
-    :class:`wsgicore.Config` (a dict, say) a ``TypeError``.
+    loopback clients (every driver's default). A bad value is a ``ValueError`` naming the setting;
+    a ``config`` that is not a :class:`wsgicore.Config` (a dict, say) a ``TypeError``.
     """
 
     config: Config | None = None
@@ -93,19 +105,25 @@ class Settings:
             raise ValueError(f"use_sendfile must be None, True or False, not {self.use_sendfile!r}")
 
     @classmethod
-    def of(cls, where: str, options: Mapping[str, Any], **defaults: Any) -> Settings:
-        """Settings from ``options`` (a caller's keywords) over the driver's ``defaults``; an
-        unknown name is a ``TypeError`` that names it and ``where`` it was given."""
-        for name in options:
+    def of(cls, where: str, overrides: Mapping[str, Any], base: Settings | None = None) -> Settings:
+        """``base`` (None: every field's default) with ``overrides`` (a caller's settings by name):
+        the one way settings are given, validated once. ``base`` itself when there are no
+        overrides. An unknown name, or a ``base`` that is not a Settings, is a ``TypeError`` that
+        names it and ``where`` it was given."""
+        for name in overrides:
             if name not in SETTING_NAMES:
                 raise TypeError(f"{where} got an unknown setting {name!r} "
-                                f"(known: {', '.join(SETTING_NAMES)})")
-        return cls(**{**defaults, **options})
+                                f"(known: settings, {', '.join(SETTING_NAMES)})")
+        if base is None:
+            return cls(**overrides)
+        if not isinstance(base, Settings):
+            raise TypeError(f"{where}: settings must be a wsgidrivers Settings or None, not {base!r}")
+        return dataclasses.replace(base, **overrides) if overrides else base
 
     def serving_config(self, *, multithread: bool, secure: bool = False) -> Config:
-        """The Config each connection is served with (the core's rule, with the wall clock)."""
-        return serving_config(self.config, clock=time.time, keep_alive=self.keep_alive,
-                              multithread=multithread, secure=secure, spool=spooled_body_file)
+        """The Config each connection is served with (see :func:`connection_config`)."""
+        return connection_config(self.config, keep_alive=self.keep_alive,
+                                 multithread=multithread, secure=secure)
 
     def receive_buffer_for(self, host: str) -> int | None:
         """The SO_RCVBUF for a connection from ``host`` (see :func:`loopback_receive_buffer`)."""
@@ -120,6 +138,29 @@ class Settings:
 
 #: Every setting's name, in the order of the README's table.
 SETTING_NAMES: Final = tuple(field.name for field in dataclasses.fields(Settings))
+
+#: The defaults that differ by driver (the command line's names), each written here once:
+#: ``simple_server.WSGIServer`` serves one connection at a time and, as wsgiref, keeps none alive
+#: (an idle kept-alive client would hold up every other).
+DRIVER_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = MappingProxyType({
+    "simple": MappingProxyType({"keep_alive": False}),
+})
+_DRIVER_SETTINGS: Final = {name: Settings(**values) for name, values in DRIVER_DEFAULTS.items()}
+_DEFAULT: Final = Settings()
+
+
+def driver_defaults(driver: str) -> Settings:
+    """The settings ``driver`` ("simple", "threading", "asyncio") serves with when none is given."""
+    return _DRIVER_SETTINGS.get(driver, _DEFAULT)
+
+
+def connection_config(config: Config | None, *, keep_alive: bool, multithread: bool,
+                      secure: bool = False) -> Config:
+    """The Config each connection of a driver is served with: the core's rule
+    (``wsgicore.serving_config``) with the wall clock for ``Date`` and the drivers' spool for a
+    buffered chunked body, the same for every driver."""
+    return serving_config(config, clock=time.time, keep_alive=keep_alive, multithread=multithread,
+                          secure=secure, spool=spooled_body_file)
 
 
 #: A buffered chunked request body (``Config.buffer_chunked_body``) stays in memory up to this many

@@ -27,16 +27,18 @@ loop of its own in a background thread), :data:`DEFAULT_MAX_WORKERS`, :func:`mai
 (``python -m wsgidrivers.asyncio``).
 
 The rooms, one purpose each (imported in this order, no cycle): ``_timer`` (a connection's deadline),
-``_bridge`` (the hand-over between loop and worker, with its flow control), ``_shared`` (what the
+``_bridge`` (the hand-over between loop and worker, with its flow control), ``_socketio`` (a
+worker's own I/O on its connection's socket, as simple_server's ``_socketio``), ``_shared`` (what the
 connections of one service share), ``_worker`` (a worker's job for one request), ``_protocol`` (one
 connection on the loop), ``_fresh`` (a new connection served from the accept), ``_service`` (the
-Service), ``_listener`` (the listening sockets), ``_server`` (starting and stopping), ``_cli``.
-Settings, access log and command-line plumbing are ``wsgidrivers._common``'s; nothing of
-``simple_server`` is loaded.
+Service), ``_listener`` (the listening sockets), ``_server`` (starting and stopping), ``_run`` (the
+command line's runner), ``_cli``. Settings, accepting, the worker pool, access log and the command
+line's plan are ``wsgidrivers._common``'s; nothing of ``simple_server`` is loaded.
 """
 
 from __future__ import annotations
 
+from . import _run  # noqa: F401  (registers the command line's runner: wsgidrivers._common.runners)
 from ._cli import main
 from ._listener import WSGIServer
 from ._server import ServerThread, create_server, serve, shutdown

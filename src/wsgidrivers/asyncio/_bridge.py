@@ -14,7 +14,7 @@ One condition variable guards everything here; it is the only state both threads
   sees it after every byte of the response (:meth:`Bridge.flush`).
 
 On asyncio's plain-socket transport the worker does its connection's I/O itself instead
-(``_direct.SocketIO``, given the socket by :meth:`Bridge.take_socket`); the lock and the lost flag
+(``_socketio.SocketIO``, given the socket by :meth:`Bridge.take_socket`); the lock and the lost flag
 here still guard it, and the hand-back is the same.
 """
 
@@ -116,7 +116,7 @@ class Bridge:
 
     @property
     def lock(self) -> threading.Condition:
-        """The one lock of this connection's shared state (``_direct`` sends and receives under it)."""
+        """The one lock of this connection's shared state (``_socketio`` sends and receives under it)."""
         return self._cond
 
     @property

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 from wsgicore import Connection, ConnectionClosed, ResponseInfo
 
 from ._bridge import SendError
-from ._direct import SocketIO
 from ._shared import Shared
+from ._socketio import SocketIO
 from ._worker import MAX_INLINE, next_request, serve_one
 
 __all__ = ["FreshConnection", "Handover", "serve_fresh"]
@@ -38,7 +38,7 @@ class FreshConnection:
     """A connection a worker thread owns before the loop has a transport for it.
 
     It stands in the service's set of connections (so shutdown waits for it and the gunicorn
-    worker counts it), and is the :class:`~._direct.Guard` of the worker's socket calls: the loop
+    worker counts it), and is the :class:`~._socketio.Guard` of the worker's socket calls: the loop
     may :meth:`abort` it, which shuts the socket down (never closes it: the worker does, under
     :attr:`lock`, so no call can reach a descriptor reused by another connection).
     """

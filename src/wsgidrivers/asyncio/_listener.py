@@ -12,28 +12,22 @@ body piece) where the threading driver has 0.02. :class:`WSGIServer` accepts its
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import socket
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Any
+
+from wsgidrivers._common.listening import (
+    BACKLOG,
+    AcceptPause,
+    accept_burst,
+    accept_nowait,
+    prepare_listener,
+)
 
 from ._service import Service
 
-__all__ = ["ACCEPT_BURST", "WSGIServer", "accept_nowait", "bind_sockets", "connect_accepted",
-           "prepare_listener"]
-
-#: Connections taken per readiness of a listener, so that one busy listener cannot starve the loop
-#: (and accept() failures skipped in a row).
-ACCEPT_BURST: Final = 16
-#: accept() failures that concern one connection only (the next accept may succeed at once).
-_TRANSIENT: Final = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR})
-#: After any other accept() failure (EMFILE, say) the listener stays readable and accept() would
-#: fail again at once: the listener rests this long (seconds), as asyncio.Server's does.
-ACCEPT_RETRY_DELAY: Final = 1.0
-#: Whether an accepted TCP socket inherits TCP_NODELAY from its listener (Linux does).
-_INHERITS_NODELAY: Final = sys.platform == "linux"
+__all__ = ["WSGIServer", "bind_sockets"]
 
 
 def bind_sockets(
@@ -73,64 +67,6 @@ def bind_sockets(
     return sockets
 
 
-def prepare_listener(sock: socket.socket) -> Any:
-    """Make ``sock`` non-blocking (and TCP_NODELAY, which accepted sockets inherit on Linux: one
-    setsockopt per listener, not one per connection); return the address a connection to it came
-    to when it is bound to one (its SERVER_NAME/PORT without a getsockname() per connection),
-    else None (every address, or a Unix socket)."""
-    sock.setblocking(False)
-    bound = sock.getsockname()
-    if not isinstance(bound, tuple):
-        return None
-    if _INHERITS_NODELAY:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return tuple(bound) if bound[0] not in ("0.0.0.0", "::", "") else None
-
-
-def accept_nowait(listener: socket.socket) -> tuple[socket.socket, Any] | None:
-    """One waiting connection of the non-blocking ``listener`` (TCP_NODELAY set), or None when
-    none waits. A failure that concerns one connection only (ECONNABORTED...) is skipped; any
-    other is raised (EMFILE...: the listener stays readable, so the caller pauses)."""
-    for _ in range(ACCEPT_BURST):
-        try:
-            sock, address = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return None
-        except OSError as exc:
-            if exc.errno in _TRANSIENT:
-                continue
-            raise
-        if not _INHERITS_NODELAY and sock.family != socket.AF_UNIX:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, address
-    return None
-
-
-def connect_accepted(
-    service: Service, sock: socket.socket, *, loop: asyncio.AbstractEventLoop, ssl: Any,
-    done: Callable[[asyncio.Task[Any]], object],
-) -> asyncio.Task[Any]:
-    """Give the accepted ``sock`` a transport and ``service`` as its protocol on ``loop`` (TLS
-    with ``ssl``, the handshake bounded by the head timeout); ``done(task)`` once that has ended.
-    ``sock`` is closed when that failed or was cancelled: asyncio closes it only when it had made
-    a transport (a failed TLS handshake), not when the attempt ended before (a stopping loop)."""
-    sock.setblocking(False)
-    options: dict[str, Any] = {}
-    if ssl is not None:
-        options = {"ssl": ssl, "ssl_handshake_timeout": service.head_timeout}
-    task = loop.create_task(loop.connect_accepted_socket(service, sock, **options))
-
-    def connected(finished: asyncio.Task[Any]) -> None:
-        if finished.cancelled() or finished.exception() is not None:
-            sock.close()
-        done(finished)
-
-    task.add_done_callback(connected)
-    return task
-
-
 class WSGIServer(asyncio.AbstractServer):
     """Listening sockets served by a :class:`Service` on one event loop.
 
@@ -145,7 +81,7 @@ class WSGIServer(asyncio.AbstractServer):
 
     def __init__(
         self, service: Service, sockets: Iterable[socket.socket], *,
-        loop: asyncio.AbstractEventLoop, ssl: Any = None, backlog: int = 1024,
+        loop: asyncio.AbstractEventLoop, ssl: Any = None, backlog: int = BACKLOG,
     ) -> None:
         self.service = service
         self._loop = loop
@@ -157,8 +93,10 @@ class WSGIServer(asyncio.AbstractServer):
         self._connecting: set[asyncio.Task[Any]] = set()  # protocols not made yet (TLS handshakes)
         self._closed = loop.create_future()
         self._delegates: list[asyncio.AbstractServer] = []  # on a loop without add_reader
-        #: Per listener, its address when bound to one (see :func:`prepare_listener`).
+        #: Per listener, its address when bound to one (see ``prepare_listener``).
         self._socknames = {sock: prepare_listener(sock) for sock in self._sockets}
+        #: accept() at a resource limit: every listener rests, said once per pause.
+        self._pause = AcceptPause(self._report)
 
     # asyncio.AbstractServer
 
@@ -247,32 +185,38 @@ class WSGIServer(asyncio.AbstractServer):
 
     def _accept(self, listener: socket.socket) -> None:
         service = self.service
-        # With at most one connection open (a lone client) one accept: a second would almost
-        # always fail with EAGAIN, releasing and taking back the GIL the worker just woken needs.
-        for _ in range(ACCEPT_BURST if len(service.connections) > 1 else 1):
+        for _ in range(accept_burst(len(service.connections))):
+            failure: OSError | None = None
             try:
                 accepted = accept_nowait(listener)
             except OSError as exc:
-                self._rest(listener, exc)
+                failure = exc
+            if failure is not None:  # out of the except block: one line, no traceback
+                self._pause.failed(failure)
+                self._rest(listener)
                 return
             if accepted is None:
                 return
+            self._pause.accepted()
             sock, address = accepted
             if self._ssl is None and service.serve_accepted(
                     sock, address, self._socknames.get(listener), loop=self._loop):
                 continue
             self._connect(sock)
 
-    def _rest(self, listener: socket.socket, exc: OSError) -> None:
-        """Stop accepting on ``listener`` for :data:`ACCEPT_RETRY_DELAY` (see there)."""
-        self.service.report(f"wsgidrivers.asyncio: accept() failed on {listener!r}: {exc}")
+    def _rest(self, listener: socket.socket) -> None:
+        """Stop accepting on ``listener`` for the pause's delay: it stays readable (EMFILE...),
+        and watching it meanwhile would spin."""
         self._loop.remove_reader(listener.fileno())
-        self._loop.call_later(ACCEPT_RETRY_DELAY, self._resume, listener)
+        self._loop.call_later(self._pause.delay, self._resume, listener)
+
+    def _report(self, message: str) -> None:
+        self.service.report(f"wsgidrivers.asyncio: {message}")
 
     def _resume(self, listener: socket.socket) -> None:
         if self._serving and self._sockets is not None and listener in self._sockets:
             self._loop.add_reader(listener.fileno(), self._accept, listener)
 
     def _connect(self, sock: socket.socket) -> None:
-        self._connecting.add(connect_accepted(
-            self.service, sock, loop=self._loop, ssl=self._ssl, done=self._connecting.discard))
+        self._connecting.add(self.service.connect_accepted(
+            sock, loop=self._loop, ssl=self._ssl, done=self._connecting.discard))

@@ -27,9 +27,9 @@ from wsgicore import (
 )
 
 from ._bridge import Bridge, Outcome
-from ._direct import READ_SIZE, SocketIO
 from ._fresh import Handover
 from ._shared import Shared
+from ._socketio import READ_SIZE, SocketIO
 from ._timer import Deadline
 from ._worker import serve_request
 
@@ -272,7 +272,7 @@ class WSGIProtocol(asyncio.Protocol):
         self._served += 1
         self._deadline.clear()  # the worker applies io_timeout to its own reads and writes
         service = self._service
-        # On a plain socket the worker does the I/O itself (see ``_direct``): the loop stops
+        # On a plain socket the worker does the I/O itself (see ``_socketio``): the loop stops
         # reading until it has the connection back.
         sock = self._bridge.take_socket() if service.socket_io else None
         channel: Bridge | SocketIO[Bridge] = self._bridge

@@ -1,5 +1,6 @@
-"""The command line's runner for ``--driver asyncio``: one :class:`Service` (one worker pool) for
-every listening socket, until SIGINT or SIGTERM, then a graceful shutdown within ``plan.grace``.
+"""The command line's runner for ``--driver asyncio`` (registered in ``wsgidrivers._common.runners``
+when this package loads): one :class:`Service` (one worker pool) for every listening socket, until
+SIGINT or SIGTERM, then a graceful shutdown within ``plan.grace``.
 """
 
 from __future__ import annotations
@@ -8,14 +9,15 @@ import asyncio
 import contextlib
 import signal
 
-from wsgidrivers._cli._listen import BACKLOG
-from wsgidrivers._cli._plan import Plan
 from wsgidrivers._common.accesslog import write_stderr
+from wsgidrivers._common.listening import BACKLOG
+from wsgidrivers._common.runners import Plan, Runner, register
 
 from ._listener import WSGIServer
 from ._service import Service
+from ._shared import DEFAULT_MAX_WORKERS
 
-__all__ = ["run"]
+__all__ = ["describe", "run"]
 
 
 async def _serve(plan: Plan) -> None:
@@ -30,13 +32,8 @@ async def _serve(plan: Plan) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop)
-    settings = plan.settings
-    service = Service(
-        plan.app, config=settings.config, max_workers=plan.threads,
-        keep_alive=settings.keep_alive, keep_alive_timeout=settings.keep_alive_timeout,
-        head_timeout=settings.head_timeout, io_timeout=settings.io_timeout,
-        linger_timeout=settings.linger_timeout, linger_bytes=settings.linger_bytes,
-        access_log=write_stderr if plan.access_log else None, tls=plan.ssl is not None)
+    service = Service(plan.app, settings=plan.settings, max_workers=plan.threads,
+                      access_log=write_stderr if plan.access_log else None, tls=plan.ssl is not None)
     server = WSGIServer(service, plan.sockets, loop=loop, ssl=plan.ssl, backlog=BACKLOG)
     try:
         await server.start_serving()
@@ -49,3 +46,11 @@ async def _serve(plan: Plan) -> None:
 def run(plan: Plan) -> None:
     """Serve ``plan`` until SIGINT or SIGTERM."""
     asyncio.run(_serve(plan))
+
+
+def describe(plan: Plan) -> str:
+    """How ``plan`` will be served, for the start-up banner."""
+    return f"{plan.threads or DEFAULT_MAX_WORKERS} app threads"
+
+
+register(Runner("asyncio", run, describe))

@@ -7,23 +7,14 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
-from wsgicore import Config
-from wsgidrivers._common.accesslog import write_stderr
-from wsgidrivers._common.settings import (
-    HEAD_TIMEOUT,
-    IO_TIMEOUT,
-    KEEP_ALIVE_TIMEOUT,
-    LINGER_BYTES,
-    LINGER_TIMEOUT,
-    RECEIVE_BUFFER,
-)
+from wsgidrivers._common.listening import BACKLOG
+from wsgidrivers._common.settings import SHUTDOWN_GRACE
 from wsgidrivers._common.types import WSGIApplication
 
 from ._listener import WSGIServer, bind_sockets
 from ._service import Service
-from ._shared import AccessLog
 
 __all__ = ["ServerThread", "create_server", "serve", "service_of", "shutdown"]
 
@@ -33,49 +24,24 @@ async def create_server(
     host: str | None = "127.0.0.1",
     port: int = 8000,
     *,
-    config: Config | None = None,
-    max_workers: int | None = None,
     sock: Any = None,
     ssl: Any = None,
-    backlog: int = 1024,
+    backlog: int = BACKLOG,
     reuse_port: bool | None = None,
-    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
-    head_timeout: float = HEAD_TIMEOUT,
-    io_timeout: float = IO_TIMEOUT,
-    linger_timeout: float = LINGER_TIMEOUT,
-    linger_bytes: int = LINGER_BYTES,
-    keep_alive: bool = True,
-    access_log: AccessLog | None = write_stderr,
-    errors: IO[str] | None = None,
-    use_sendfile: bool | None = True,
-    socket_io: bool = True,
-    receive_buffer: int | None = RECEIVE_BUFFER,
+    **options: Any,
 ) -> WSGIServer:
     """Start serving ``app`` on the running loop; return its :class:`WSGIServer` (an
     :class:`asyncio.AbstractServer`; ``server.sockets`` are the listening sockets).
 
     ``sock`` (an already bound socket) replaces ``host``/``port``. ``ssl`` is an
-    :class:`ssl.SSLContext`; with it ``wsgi.url_scheme`` is ``https``. The other keywords are
-    :class:`Service`'s. Stop it with :func:`shutdown` (``server.close()`` alone stops accepting but
-    leaves the open connections and the worker pool alone).
+    :class:`ssl.SSLContext`; with it ``wsgi.url_scheme`` is ``https``. ``options`` are
+    :class:`Service`'s keywords: ``settings`` (the drivers' one settings object) and single
+    settings by name (``config``, ``keep_alive``, ``head_timeout``, ...), ``max_workers``,
+    ``access_log``, ``errors``, ``socket_io``, ``executor``. Stop it with :func:`shutdown`
+    (``server.close()`` alone stops accepting but leaves the open connections and the worker pool
+    alone).
     """
-    service = Service(
-        app,
-        config=config,
-        max_workers=max_workers,
-        keep_alive_timeout=keep_alive_timeout,
-        head_timeout=head_timeout,
-        io_timeout=io_timeout,
-        linger_timeout=linger_timeout,
-        linger_bytes=linger_bytes,
-        keep_alive=keep_alive,
-        access_log=access_log,
-        errors=errors,
-        use_sendfile=use_sendfile,
-        socket_io=socket_io,
-        receive_buffer=receive_buffer,
-        tls=ssl is not None,
-    )
+    service = Service(app, tls=ssl is not None, **options)
     loop = asyncio.get_running_loop()
     sockets: list[socket.socket] = []
     try:
@@ -107,7 +73,7 @@ def service_of(server: asyncio.AbstractServer) -> Service:
     raise ValueError(f"{server!r} was not made by wsgidrivers.asyncio.create_server")
 
 
-async def shutdown(server: asyncio.AbstractServer, grace: float = 10.0) -> None:
+async def shutdown(server: asyncio.AbstractServer, grace: float = SHUTDOWN_GRACE) -> None:
     """Stop accepting, close idle connections, let in-flight requests finish within ``grace`` seconds."""
     service = service_of(server)
     server.close()
@@ -119,9 +85,7 @@ async def serve(
     host: str | None = "127.0.0.1",
     port: int = 8000,
     *,
-    config: Config | None = None,
-    max_workers: int | None = None,
-    grace: float = 10.0,
+    grace: float = SHUTDOWN_GRACE,
     on_ready: Callable[[WSGIServer], None] | None = None,
     **options: Any,
 ) -> None:
@@ -130,9 +94,7 @@ async def serve(
     ``options`` are :func:`create_server`'s keywords. ``on_ready(server)`` is called once the socket
     listens (``server.sockets[0].getsockname()`` gives the port when ``port=0``).
     """
-    server = await create_server(
-        app, host, port, config=config, max_workers=max_workers, **options
-    )
+    server = await create_server(app, host, port, **options)
     try:
         if on_ready is not None:
             on_ready(server)

@@ -10,17 +10,8 @@ import socket
 from collections.abc import Callable
 from typing import IO, Any
 
-from wsgicore import Config
 from wsgidrivers._common.accesslog import write_stderr
-from wsgidrivers._common.settings import (
-    HEAD_TIMEOUT,
-    IO_TIMEOUT,
-    KEEP_ALIVE_TIMEOUT,
-    LINGER_BYTES,
-    LINGER_TIMEOUT,
-    RECEIVE_BUFFER,
-    Settings,
-)
+from wsgidrivers._common.settings import SHUTDOWN_GRACE, Settings
 from wsgidrivers._common.types import WSGIApplication
 
 from ._fresh import FreshConnection, Handover, serve_fresh
@@ -37,36 +28,21 @@ class Service(Shared):
     :meth:`shutdown` closes idle connections, lets in-flight requests finish within ``grace`` seconds,
     aborts the rest and shuts the pool down. A service is not reusable after :meth:`shutdown`.
 
-    Settings (the names and defaults of ``wsgidrivers.simple_server``; times in seconds, > 0):
+    ``settings``: the drivers' one settings object (``wsgidrivers._common.settings.Settings``,
+    where each default is written and explained; None: every default), and ``overrides``, single
+    settings by name over it: ``config``, ``keep_alive``, ``keep_alive_timeout``,
+    ``head_timeout`` (from the accept for the first request, from its first byte for a later one;
+    then the core's answer, a 408 if part of a head arrived, and a close), ``io_timeout`` (a
+    worker's wait for the client to take response bytes or send body bytes; then ``send`` raises
+    :class:`TimeoutError`, a body read gets the core's 408), ``linger_timeout``/``linger_bytes``,
+    ``use_sendfile`` (never over TLS) and ``receive_buffer``. A bad value is a
+    :class:`ValueError` naming it, an unknown name or a ``config`` that is not a Config a
+    :class:`TypeError`.
 
-    ====================== ======= ==============================================================
-    ``keep_alive``         True    keep connections open between requests (and
-                                   ``config.keep_alive`` must allow it too)
-    ``keep_alive_timeout`` 5.0     an idle kept-alive connection waits this long for a request
-    ``head_timeout``       10.0    deadline for a whole request head, from its first byte (from
-                                   the accept for the first request): then the core's answer
-                                   (a 408 if part of a head arrived, else none) and a close
-    ``io_timeout``         30.0    how long a worker waits for the client to take response bytes
-                                   or send more body bytes; then ``send`` raises
-                                   :class:`TimeoutError`, a body read gets the core's 408, and
-                                   the connection is closed
-    ``linger_timeout``     2.0     after the last response the server half-closes and reads until
-                                   the client's EOF for at most this long (RFC 9112 §9.6), so a
-                                   client still sending gets the response instead of a RST
-    ``linger_bytes``       1 MiB   input discarded at most while lingering
-    ``use_sendfile``       True    ``wsgi.file_wrapper`` files by sendfile (never over TLS);
-                                   None: except to loopback clients
-    ``receive_buffer``     256 KiB SO_RCVBUF of a loopback client's connection (None: never set),
-                                   as simple_server
-    ``socket_io``          True    on asyncio's plain-socket transport, the worker running a
-                                   request reads its body and writes its response on the
-                                   socket itself (no thread switch per piece) and may serve
-                                   the connection's next request if it comes within 1 ms;
-                                   False: every byte goes through the loop (as over TLS)
-    ====================== ======= ==============================================================
-
-    They are checked as one ``Settings`` (as every driver's): a bad value is a
-    :class:`ValueError` naming it, a ``config`` that is not a Config a :class:`TypeError`.
+    ``socket_io`` (the asyncio driver's own, on by default): on asyncio's plain-socket transport,
+    the worker running a request reads its body and writes its response on the socket itself (no
+    thread switch per piece) and may serve the connection's next request if it comes within 1 ms;
+    off: every byte goes through the loop (as over TLS).
 
     ``executor``: run the applications in this pool instead of a ThreadPoolExecutor of
     ``max_workers`` threads (the pool is then the caller's to size; :meth:`shutdown` shuts it down).
@@ -78,30 +54,18 @@ class Service(Shared):
         self,
         app: WSGIApplication,
         *,
-        config: Config | None = None,
+        settings: Settings | None = None,
         max_workers: int | None = None,
-        keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
-        head_timeout: float = HEAD_TIMEOUT,
-        io_timeout: float = IO_TIMEOUT,
-        linger_timeout: float = LINGER_TIMEOUT,
-        linger_bytes: int = LINGER_BYTES,
-        keep_alive: bool = True,
         access_log: AccessLog | None = write_stderr,
         errors: IO[str] | None = None,
-        use_sendfile: bool | None = True,
         socket_io: bool = True,
-        receive_buffer: int | None = RECEIVE_BUFFER,
         tls: bool = False,
         executor: concurrent.futures.Executor | None = None,
+        **overrides: Any,
     ) -> None:
-        settings = Settings(
-            config=config, keep_alive=keep_alive, keep_alive_timeout=keep_alive_timeout,
-            head_timeout=head_timeout, io_timeout=io_timeout, linger_timeout=linger_timeout,
-            linger_bytes=linger_bytes, use_sendfile=use_sendfile, receive_buffer=receive_buffer,
-        )
-        super().__init__(app, settings, max_workers=max_workers, access_log=access_log,
-                         errors=errors, tls=tls, executor=executor)
-        self.socket_io = socket_io
+        super().__init__(app, Settings.of("Service()", overrides, base=settings),
+                         max_workers=max_workers, access_log=access_log, errors=errors, tls=tls,
+                         executor=executor, socket_io=socket_io)
         self._all_closed: asyncio.Future[None] | None = None
 
     def __call__(self) -> WSGIProtocol:
@@ -147,6 +111,30 @@ class Service(Shared):
         self.connections.add(fresh)  # one set operation: atomic, from any thread
         return serve_fresh, (self, fresh, loop, self._adopt)
 
+    def connect_accepted(
+        self, sock: socket.socket, *, loop: asyncio.AbstractEventLoop, ssl: Any = None,
+        done: Callable[[asyncio.Task[Any]], object] | None = None,
+    ) -> asyncio.Task[Any]:
+        """Loop thread: give the accepted ``sock`` a transport and this service as its protocol on
+        ``loop`` (TLS with ``ssl``, the handshake bounded by ``head_timeout``), as a task;
+        ``done(task)`` once that has ended. ``sock`` is closed when that failed or was cancelled:
+        asyncio closes it only when it had made a transport (a failed TLS handshake), not when the
+        attempt ended before (a stopping loop). For a server with its own accept loop."""
+        sock.setblocking(False)
+        options: dict[str, Any] = {}
+        if ssl is not None:
+            options = {"ssl": ssl, "ssl_handshake_timeout": self.head_timeout}
+        task = loop.create_task(loop.connect_accepted_socket(self, sock, **options))
+
+        def connected(finished: asyncio.Task[Any]) -> None:
+            if finished.cancelled() or finished.exception() is not None:
+                sock.close()
+            if done is not None:
+                done(finished)
+
+        task.add_done_callback(connected)
+        return task
+
     def _serves_fresh(self) -> bool:
         return self.socket_io and not self.tls and not self.closing and hasattr(select, "poll")
 
@@ -170,7 +158,7 @@ class Service(Shared):
         if not self.connections and waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def shutdown(self, grace: float = 10.0) -> None:
+    async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Graceful shutdown of the connections (the listening socket is the caller's to close first).
 
         Idle connections and connections with a partial head are closed now (with

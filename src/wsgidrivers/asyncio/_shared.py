@@ -20,9 +20,9 @@ from wsgicore import Connection
 from wsgidrivers._common.accesslog import access_message, format_log_line, log_lock
 from wsgidrivers._common.settings import Settings
 from wsgidrivers._common.types import WSGIApplication
+from wsgidrivers._common.workerpool import WorkerPool
 
 from ._bridge import Outcome
-from ._pool import WorkerPool
 
 __all__ = ["DEFAULT_MAX_WORKERS", "AccessLog", "Closable", "Shared"]
 
@@ -62,8 +62,8 @@ class Shared:
     watch_closes: bool = False
 
     #: Whether a worker does its request's I/O on the socket itself, on asyncio's plain-socket
-    #: transport (see ``_direct``); else every byte goes through the loop.
-    socket_io: bool = True
+    #: transport (see ``_socketio``); else every byte goes through the loop.
+    socket_io: bool
 
     def __init__(
         self,
@@ -75,6 +75,7 @@ class Shared:
         errors: IO[str] | None,
         tls: bool,
         executor: concurrent.futures.Executor | None = None,
+        socket_io: bool,
     ) -> None:
         workers = DEFAULT_MAX_WORKERS if max_workers is None else max_workers
         if type(workers) is not int or workers < 1:
@@ -91,6 +92,7 @@ class Shared:
         self.linger_bytes = settings.linger_bytes
         self.access_log = access_log
         self.errors = errors
+        self.socket_io = socket_io
         # Over TLS the bytes must go through the SSL transport, never straight from the file.
         self.tls = tls
         # ``executor``: a pool of the caller's, at most ``max_workers`` threads (its to size).

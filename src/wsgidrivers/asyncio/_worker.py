@@ -1,6 +1,6 @@
 """What a worker thread of the asyncio driver does: run the app for a request, log, hand back.
 
-With the connection's socket (``_direct``), the worker also takes the next request of a busy
+With the connection's socket (``_socketio``), the worker also takes the next request of a busy
 keep-alive connection itself: if it arrives within :data:`HOT_WAIT` and no other job waits for a
 thread, it is served at once, with no hand-over to the loop and back (the blocking driver's path);
 else the connection goes back to the loop, whose idle connections cost no thread.
@@ -24,8 +24,8 @@ from wsgicore import NEED_DATA, BodyReceived, Connection, RequestComplete, Reque
 from wsgidrivers._common.accesslog import not_completed_message, request_line, write_unreported
 
 from ._bridge import Bridge, Outcome, SendError
-from ._direct import SocketIO
 from ._shared import Shared
+from ._socketio import SocketIO
 
 __all__ = ["HOT_WAIT", "MAX_INLINE", "Later", "next_request", "serve_one", "serve_request"]
 

@@ -16,17 +16,17 @@ import threading
 from typing import Any
 
 from wsgicore import Connection, ResponseInfo
+from wsgidrivers._common.listening import (
+    AcceptPause,
+    accept_burst,
+    accept_nowait,
+    prepare_listener,
+)
+from wsgidrivers._common.workerpool import WorkerPool
+from wsgidrivers.asyncio import Service
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import Ticket, WSGIApp
-from ._drivers import (
-    ACCEPT_BURST,
-    Service,
-    WorkerPool,
-    accept_nowait,
-    connect_accepted,
-    prepare_listener,
-)
 from ._poll import Poller
 from ._standby import POSTS, ListenerStandby, accept_one
 
@@ -90,25 +90,17 @@ class AsyncioWorker(CoreWorker):
     async def _main(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
         settings = self.settings
-        driver = settings.driver
-        # The Service makes the same Settings of these and the same Config (serving_config, with
-        # wsgi.multithread and https over TLS) as WorkerSettings.serving_config.
+        # The Service takes the worker's Settings whole and makes the same Config of them
+        # (serving_config, with wsgi.multithread and https over TLS) as WorkerSettings.serving_config.
         # Daemon threads (a thread stuck in an app must not keep the worker process alive); the
         # driver's own pool, so a worker may serve a busy connection's next request, and idle
         # threads may stand by on the listeners.
         pool = WorkerPool(settings.threads, daemon=True)
         self._service = service = _WorkerService(
             self,
-            config=driver.config,
+            settings=settings.driver,
             max_workers=settings.threads,
             executor=pool,
-            keep_alive=driver.keep_alive,
-            keep_alive_timeout=driver.keep_alive_timeout,
-            head_timeout=driver.head_timeout,
-            io_timeout=driver.io_timeout,
-            linger_timeout=driver.linger_timeout,
-            linger_bytes=driver.linger_bytes,
-            use_sendfile=driver.use_sendfile,
             access_log=self._driver_log,
             errors=self.errors,
             tls=self.tls is not None,
@@ -120,6 +112,10 @@ class AsyncioWorker(CoreWorker):
         # Open connections: the service's (served by a worker or with a protocol), and
         self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
         self._accepting = False
+        #: accept() at a resource limit (EMFILE...): the rule of every driver, one pause for the
+        #: loop and the stand-by threads, logged once (see _accept).
+        self._pause = AcceptPause(lambda line: self.log.warning("%s", line))
+        self._paused: asyncio.TimerHandle | None = None
         self._standby, self._poller = self._stand_by_posts()
         loop.add_reader(self.PIPE[0], self._on_wake)
         try:
@@ -241,7 +237,7 @@ class AsyncioWorker(CoreWorker):
             self._accept(listener)
 
     def _accept_fresh(self, listener: socket.socket) -> tuple[Any, tuple[Any, ...]] | None:
-        accepted = accept_one(listener, self.log)
+        accepted = accept_one(listener, self._pause)
         if accepted is None:
             return None
         sock, address = accepted
@@ -256,9 +252,7 @@ class AsyncioWorker(CoreWorker):
 
     def _accept(self, listener: socket.socket) -> None:
         limit = self.settings.connections
-        # With at most one connection open (a lone client) one accept: a second would almost
-        # always fail with EAGAIN, releasing and taking back the GIL the worker just woken needs.
-        for _ in range(ACCEPT_BURST if self._open() > 1 else 1):
+        for _ in range(accept_burst(self._open())):
             if not self.alive:
                 return  # stopping: what waits in the backlog is for the other workers
             if self._open() >= limit:
@@ -266,13 +260,17 @@ class AsyncioWorker(CoreWorker):
                 # A worker may have closed one just before it could see watch_closes.
                 self.connection_ended()
                 return
+            failure: OSError | None = None
             try:
                 accepted = accept_nowait(listener)
             except OSError as exc:
-                self.log.warning("accept() failed: %s", exc)
+                failure = exc
+            if failure is not None:
+                self._pause_accepting(failure)
                 return
             if accepted is None:
                 return
+            self._pause.accepted()
             sock, address = accepted
             # A worker thread serves what comes with the connection; the loop gets it once it
             # idles (the driver's ``serve_accepted``). TLS: the loop's TLS transport from the start.
@@ -281,10 +279,23 @@ class AsyncioWorker(CoreWorker):
                 continue
             self._connect(sock)
 
+    def _pause_accepting(self, exc: OSError) -> None:
+        """accept() failed for want of a resource (EMFILE...): the listeners stay readable, so
+        the loop stops watching them for the pause's delay (or until a connection ends, which
+        frees a descriptor: connection_ended)."""
+        self._pause.failed(exc)
+        self._set_accepting(False)
+        if self._paused is None:
+            self._paused = self._loop.call_later(self._pause.delay, self._pause_over)
+
+    def _pause_over(self) -> None:
+        self._paused = None
+        self.connection_ended()
+
     def _connect(self, sock: socket.socket) -> None:
         # Counted as open until its protocol exists (which then counts itself) or it failed.
         self._pending += 1
-        connect_accepted(self._service, sock, loop=self._loop, ssl=self.tls, done=self._connected)
+        self._service.connect_accepted(sock, loop=self._loop, ssl=self.tls, done=self._connected)
 
     def _connected(self, _task: asyncio.Task[Any]) -> None:
         self._pending -= 1

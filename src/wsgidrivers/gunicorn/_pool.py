@@ -1,5 +1,6 @@
 """The ThreadWorker's connection threads and its bound on requests in the application (the asyncio
-worker's application pool is the asyncio driver's ``WorkerPool``, with daemon threads).
+worker's application pool is the asyncio driver's ``wsgidrivers._common.workerpool.WorkerPool``, with
+daemon threads).
 
 All are daemon threads: a ``ThreadPoolExecutor``'s threads are joined when the interpreter exits, so
 one application stuck in a request would keep a worker alive after SIGQUIT (which must end it at

@@ -30,8 +30,7 @@ import gunicorn
 
 import wsgicore
 from wsgicore import Config
-
-from ._drivers import Settings
+from wsgidrivers._common.settings import Settings
 
 __all__ = ["WorkerSettings", "proxy_settings", "server_software", "worker_settings"]
 
@@ -39,7 +38,8 @@ __all__ = ["WorkerSettings", "proxy_settings", "server_software", "worker_settin
 _LINE_CAP: Final = 8190
 _FIELDS_CAP: Final = 32768
 _FIELD_SIZE_CAP: Final = 65536
-_HEAD_BYTES: Final = 65536
+#: The whole head's bound: the core's default, or one line of each limit if that is larger.
+_HEAD_BYTES: Final = Config().max_head_bytes
 #: ``Config.trusted_proxies``' entry for Unix-socket peers.
 _UNIX: Final = "unix"
 
@@ -138,15 +138,17 @@ def worker_settings(cfg: Any) -> WorkerSettings:
         multiprocess=True,
         **proxy_settings(cfg),
     )
-    driver = Settings(
-        config=config,
-        keep_alive=keep_alive_timeout > 0,
-        keep_alive_timeout=keep_alive_timeout if keep_alive_timeout > 0 else 1.0,
+    # The drivers' settings, gunicorn's values where it has them (the rest are every driver's).
+    overrides: dict[str, Any] = {"config": config, "keep_alive": keep_alive_timeout > 0}
+    if keep_alive_timeout > 0:
+        overrides["keep_alive_timeout"] = keep_alive_timeout
+    if timeout > 0:
         # A client that stalls a read or write for half of --timeout is dropped before the request
         # it holds could cost the whole worker (see _heartbeat).
-        io_timeout=timeout / 2 if timeout > 0 else 30.0,
-        use_sendfile=False if getattr(cfg, "sendfile", None) is False else None,
-    )
+        overrides["io_timeout"] = timeout / 2
+    if getattr(cfg, "sendfile", None) is False:  # --no-sendfile; else the drivers' rule
+        overrides["use_sendfile"] = False
+    driver = Settings.of("gunicorn's settings", overrides)
     # The arbiter kills a worker whose heartbeat is older than --timeout (0: never).
     heartbeat = min(1.0, timeout / 4) if timeout > 0 else 1.0
     return WorkerSettings(

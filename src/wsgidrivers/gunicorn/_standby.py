@@ -16,12 +16,13 @@ loop accepts as before.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import socket
 import time
 from collections.abc import Callable
 from typing import Any, Final
+
+from wsgidrivers._common.listening import AcceptPause, is_transient
 
 from ._poll import Poller
 
@@ -30,10 +31,6 @@ __all__ = ["POSTS", "ListenerStandby"]
 #: Threads that stand by at once: two, so that a lone client's next connection finds one waiting
 #: while the other finishes the previous connection (as the ThreadWorker's stand-by threads).
 POSTS: Final = 2
-#: Seconds a stand-by thread pauses after accept() failed for want of resources (EMFILE and the
-#: like): the listener stays readable, and retrying at once would spin.
-_ACCEPT_ERROR_PAUSE: Final = 0.1
-_TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
 _STOP: Final = "stop"
 _WAKE: Final = "wake"
 
@@ -100,7 +97,7 @@ class _Post:
 
 
 class ListenerStandby:
-    """The :class:`wsgidrivers.asyncio._pool.Standby` of an AsyncioWorker (see the module's docstring).
+    """The :class:`wsgidrivers._common.workerpool.Standby` of an AsyncioWorker (see the module's docstring).
 
     ``accept_fresh(listener)`` accepts one connection and returns the job that serves it (None:
     nothing there); ``quiet()`` says whether threads should stand by (the worker accepts and is not
@@ -156,15 +153,20 @@ class ListenerStandby:
                 os.close(fd)
 
 
-def accept_one(listener: socket.socket, log: Any) -> tuple[socket.socket, Any] | None:
-    """One waiting connection, or None (EAGAIN: another thread or worker took it; or a failure,
-    logged, after a pause for the ones that would repeat at once)."""
+def accept_one(listener: socket.socket, pause: AcceptPause) -> tuple[socket.socket, Any] | None:
+    """One waiting connection, or None: EAGAIN (another thread or worker took it), or a failure
+    (after ``pause``'s delay for one that would repeat at once: EMFILE and the like leave the
+    listener readable, and this thread polls it again)."""
     try:
-        return listener.accept()
+        accepted = listener.accept()
     except (BlockingIOError, InterruptedError):
         return None
     except OSError as exc:
-        if exc.errno not in _TRANSIENT:
-            log.warning("accept() failed: %s", exc)
-            time.sleep(_ACCEPT_ERROR_PAUSE)  # EMFILE and the like: the listener stays readable
-        return None
+        failure = exc
+    else:
+        pause.accepted()
+        return accepted
+    if not is_transient(failure):
+        pause.failed(failure)
+        time.sleep(pause.delay)
+    return None

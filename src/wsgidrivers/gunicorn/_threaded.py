@@ -10,47 +10,35 @@ most ``--threads`` requests are in the application at once.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import socket
 import ssl
-import sys
 import threading
 import time
 from typing import Any, Final
 
 from wsgicore import Config, Problem, ResponseInfo
+from wsgidrivers._common.listening import (
+    INHERITS_NONBLOCK,
+    AcceptPause,
+    accept_burst,
+    inherit_options,
+    is_transient,
+)
+from wsgidrivers._common.settings import is_loopback
+from wsgidrivers.simple_server import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
 
 from ._base import CoreWorker, listening_socket
 from ._cycle import WSGIApp
-from ._drivers import (
-    KERNEL_TIMEOUTS,
-    SETTING_NAMES,
-    ServerHandler,
-    ThreadingWSGIServer,
-    WSGIRequestHandler,
-    is_loopback,
-    set_kernel_timeout,
-)
 from ._poll import Poller
 from ._pool import ConnectionThreads, Slots
 
 __all__ = ["ThreadWorker"]
 
-#: Connections accepted per wake-up when several are waiting.
-_ACCEPT_BURST: Final = 16
 #: Connection threads that wait on the listeners themselves (see _Standby): two, so that a lone
 #: client's next connection finds one waiting while the other finishes the previous connection
 #: (with one, the main loop took half of them: strace, one client).
 _STANDBY_THREADS: Final = 2
-#: Seconds a standby thread pauses after accept() failed for want of resources (EMFILE and the
-#: like): its listener stays readable, and retrying at once would spin.
-_ACCEPT_ERROR_PAUSE: Final = 0.1
-#: Whether an accepted socket inherits O_NONBLOCK from the (non-blocking) listener: not on Linux
-#: (accept(2)), yes on the BSDs and macOS.
-_INHERITS_NONBLOCK: Final = sys.platform != "linux"
-#: accept() errors that concern one connection only (it was reset before we took it).
-_TRANSIENT: Final = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
 
 
 def _where(client_address: Any) -> str:
@@ -90,6 +78,15 @@ class _State:
         #: ``stopping`` would also close a kept-alive connection as soon as it is idle, racing
         #: with a request its client may be sending; this way that request is answered.)
         self.stopping = False
+        #: accept() at a resource limit (EMFILE...): the rule of every driver, one pause for the
+        #: worker's threads, logged once; the main loop polls no listener until this time.
+        self.accept_pause = AcceptPause(lambda line: self.log.warning("%s", line))
+        self.paused_until = 0.0
+
+    def accept_failed(self, exc: OSError) -> None:
+        """accept() failed otherwise than for one connection: pause accepting (see AcceptPause)."""
+        self.accept_pause.failed(exc)
+        self.paused_until = time.monotonic() + self.accept_pause.delay
 
     def opened(self) -> None:
         with self._lock:
@@ -200,9 +197,8 @@ class _WorkerServer(ThreadingWSGIServer):
     def __init__(self, state: _State, listener: socket.socket) -> None:
         self.state = state
         settings = state.worker.settings
-        # The blocking driver's settings are its server's attributes.
-        for name in SETTING_NAMES:
-            setattr(self, name, getattr(settings.driver, name))
+        # The blocking driver's settings are its server's attributes: set whole, before it binds.
+        self.use_settings(settings.driver)
         # The blocking driver has no TLS of its own, so its connection_config() never says https;
         # the worker's listeners may be TLS.
         self._connection_config = settings.serving_config(secure=state.tls is not None)
@@ -229,12 +225,11 @@ class _WorkerServer(ThreadingWSGIServer):
         connection they were 4 system calls of each new connection's 26. Every worker sets the same
         values on the listener they share. (A Unix socket's accept() inherits none of them: its
         connections keep the per-connection calls.)"""
-        if not KERNEL_TIMEOUTS:
+        inherited = inherit_options(listener, head_timeout=self.head_timeout,
+                                    io_timeout=self.io_timeout)
+        if inherited is None:
             return
-        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        set_kernel_timeout(listener, socket.SO_RCVTIMEO, self.head_timeout)
-        set_kernel_timeout(listener, socket.SO_SNDTIMEO, self.io_timeout)
-        self.inherited_timeouts = (self.head_timeout, self.io_timeout)
+        self.inherited_timeouts = inherited
         # Connections queued before the options were set lack them: get_request() checks the
         # accepted ones until one has them (the blocking driver's adopt_socket rule).
         self._check_inherited = True
@@ -255,16 +250,15 @@ class _WorkerServer(ThreadingWSGIServer):
         """Accept the connections waiting (within --worker-connections), then hand them to their
         threads.
 
-        With at most one connection open (a lone client), one: a second accept() would almost
-        always fail with EAGAIN (measured: 1 per connection). Otherwise up to ``_ACCEPT_BURST``.
-        The listener is
-        level-triggered: connections left waiting are reported again at once. The threads are woken
-        once the accepts are done, so that they do not wait for the GIL behind them.
+        With at most one connection open (a lone client), one (see ``accept_burst``). The
+        listener is level-triggered: connections left waiting are reported again at once. The
+        threads are woken once the accepts are done, so that they do not wait for the GIL behind
+        them.
         """
         state = self.state
         limit = state.limit
         accepted: list[tuple[Any, Any]] = []
-        for _ in range(_ACCEPT_BURST if state.open > 1 else 1):
+        for _ in range(accept_burst(state.open)):
             if state.open + len(accepted) >= limit:
                 break  # full: what waits in the backlog is for the other workers
             if not state.worker.alive and not (state.exclusive and not accepted):
@@ -274,11 +268,12 @@ class _WorkerServer(ThreadingWSGIServer):
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
-                if exc.errno in _TRANSIENT:
+                if is_transient(exc):
                     continue
-                state.log.warning("accept() failed: %s", exc)  # EMFILE and the like: retry later
+                state.accept_failed(exc)  # EMFILE and the like: the main loop pauses
                 break
-            if _INHERITS_NONBLOCK:
+            state.accept_pause.accepted()
+            if INHERITS_NONBLOCK:
                 request.setblocking(True)  # the handler's reads and writes block (with timeouts)
             accepted.append((request, client_address))
         for request, client_address in accepted:
@@ -286,14 +281,18 @@ class _WorkerServer(ThreadingWSGIServer):
 
     def accept_one(self) -> tuple[Any, Any] | None:
         """A waiting connection and its peer (None for a Unix-socket client), or None."""
+        state = self.state
         try:
             request, client_address = self.get_request()
-        except OSError as exc:  # EAGAIN: another thread or worker took it
-            if not isinstance(exc, BlockingIOError) and exc.errno not in _TRANSIENT:
-                self.state.log.warning("accept() failed: %s", exc)
-                time.sleep(_ACCEPT_ERROR_PAUSE)  # EMFILE and the like: the listener stays readable
+        except (BlockingIOError, InterruptedError):  # another thread or worker took it
             return None
-        if _INHERITS_NONBLOCK:
+        except OSError as exc:
+            if not is_transient(exc):
+                state.accept_failed(exc)
+                time.sleep(state.accept_pause.delay)  # EMFILE...: the listener stays readable
+            return None
+        state.accept_pause.accepted()
+        if INHERITS_NONBLOCK:
             request.setblocking(True)
         return request, client_address if isinstance(client_address, tuple) else None
 
@@ -332,6 +331,9 @@ class _WorkerServer(ThreadingWSGIServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         self.state.log.exception("Error handling the connection from %s", _where(client_address))
+
+    def report(self, message: str) -> None:
+        self.state.log.warning("%s", message)
 
 
 class _Standby:
@@ -420,7 +422,8 @@ class ThreadWorker(CoreWorker):
                     self.beat()
                     if self.parent_changed():
                         break
-                wanted = state.open < state.limit and not state.withdrawn
+                paused = now < state.paused_until  # accept() failed: not polled meanwhile
+                wanted = state.open < state.limit and not state.withdrawn and not paused
                 if wanted != accepting:
                     for server in servers:
                         if wanted:
@@ -433,7 +436,8 @@ class ThreadWorker(CoreWorker):
                     for server in servers:
                         server.accept_burst()
                 accepted = False
-                for ready in poller.select(interval):
+                for ready in poller.select(min(interval, state.paused_until - now) if paused
+                                           else interval):
                     if ready is None:
                         self.drain_wakeups()
                     else:

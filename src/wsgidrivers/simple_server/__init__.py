@@ -9,10 +9,12 @@ one-connection-at-a-time behaviour stay; HTTP parsing, the environ and the respo
 This package only accepts, reads, writes, closes and times out; it never parses HTTP. Its rooms:
 ``_server`` (listening, accepting, lingering closes), ``_handler`` (one connection's loop over the
 core), ``_socketio`` (byte I/O with timeouts), ``_linger`` (lingering closes between connections),
-``_cli`` (``python -m wsgidrivers.simple_server``).
+``_make`` (``make_server``), ``_run`` (the command line's runners), ``_cli``
+(``python -m wsgidrivers.simple_server``).
 
-Settings (class attributes of :class:`WSGIServer`, also keyword arguments of :func:`make_server`;
-the README's table has the reasons for each default):
+Settings (class attributes of :class:`WSGIServer`, whose defaults are
+``wsgidrivers._common.settings.Settings``'s; a ``Settings`` given whole to :func:`make_server`
+(``settings=``), or single ones by name; the README's table has the reasons for each default):
 
 - ``config``: the core's :class:`wsgicore.Config` (limits, leniency, ``Server``/``Date``).
 - ``keep_alive`` (False; True in ThreadingWSGIServer): keep connections open between requests.
@@ -28,17 +30,11 @@ the README's table has the reasons for each default):
 
 from __future__ import annotations
 
-import socket
-import ssl as _ssl
-from http.server import BaseHTTPRequestHandler
-from typing import Any
-
-from wsgicore import Config
 from wsgidrivers._common.demo import demo_app
-from wsgidrivers._common.settings import Settings
-from wsgidrivers._common.types import WSGIApplication
 
+from . import _run  # noqa: F401  (registers the command line's runners: wsgidrivers._common.runners)
 from ._handler import ServerHandler, WSGIRequestHandler
+from ._make import make_server
 from ._server import (
     ThreadingWSGIServer,
     WSGIServer,
@@ -63,46 +59,3 @@ __all__ = [
 for _cls in (WSGIServer, ThreadingWSGIServer, ServerHandler, WSGIRequestHandler):
     _cls.__module__ = __name__
 del _cls
-
-
-def make_server(
-    host: str,
-    port: int,
-    app: WSGIApplication,
-    server_class: type[WSGIServer] = WSGIServer,
-    handler_class: type[BaseHTTPRequestHandler] = WSGIRequestHandler,
-    *,
-    config: Config | None = None,
-    sock: socket.socket | None = None,
-    ssl: _ssl.SSLContext | None = None,
-    **settings: Any,
-) -> WSGIServer:
-    """Create a server listening on ``host``:``port`` for ``app`` (wsgiref's signature).
-
-    ``sock``, a socket already bound by the caller (TCP or Unix, listening or not), is served
-    instead of binding ``host``:``port``. ``ssl``,
-    a server-side :class:`ssl.SSLContext`, serves TLS (``wsgi.url_scheme`` https).
-    ``config`` replaces the server class's :class:`wsgicore.Config` for this server; ``settings``
-    set the driver settings by name (``keep_alive``, ``head_timeout``, ``io_timeout``,
-    ``keep_alive_timeout``, ``linger_timeout``, ``linger_bytes``, ``receive_buffer``,
-    ``use_sendfile``). An unknown name, or a ``config`` that is not a Config, is a ``TypeError``;
-    a bad value a ``ValueError``; both name the setting.
-    """
-    if config is not None:
-        settings["config"] = config
-    Settings.of("make_server()", settings)  # refuses what the server would fail on later
-    # The settings are set on the new object before its __init__ binds and listens: the listening
-    # socket's options (receive buffer, kernel timeouts) come from them. Any __init__ signature works.
-    server = server_class.__new__(server_class)
-    for name, value in settings.items():
-        setattr(server, name, value)
-    if ssl is not None:
-        server.ssl_context = ssl
-    if sock is None:
-        server_class.__init__(server, (host, port), handler_class)
-    else:
-        server.address_family = sock.family
-        server_class.__init__(server, sock.getsockname(), handler_class, bind_and_activate=False)
-        server.adopt_socket(sock)
-    server.set_app(app)
-    return server

@@ -33,10 +33,11 @@ from wsgidrivers._common.accesslog import (
     request_parts,
     write_stderr,
 )
+from wsgidrivers._common.listening import KERNEL_TIMEOUTS
 from wsgidrivers._common.types import ExcInfo, StartResponse, WSGIApplication
 
 from ._server import WSGIServer, server_version
-from ._socketio import KERNEL_TIMEOUTS, READ_SIZE, Channel
+from ._socketio import READ_SIZE, SocketIO
 
 __all__ = ["ServerHandler", "WSGIRequestHandler"]
 
@@ -54,7 +55,7 @@ class ServerHandler:
     traceback_limit: int | None = None
 
     def __init__(self, request_handler: WSGIRequestHandler, connection: Connection,
-                 channel: Channel, use_sendfile: bool = False) -> None:
+                 channel: SocketIO, use_sendfile: bool = False) -> None:
         # The request handler passes all four positionally (keyword arguments to a class cost a
         # dict per call on CPython 3.11): an override of __init__ must accept them so.
         self.request_handler = request_handler
@@ -252,7 +253,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # ssl reads the EAGAIN as the peer's EOF (b""); its own timeouts (settimeout) report it.
         direct = (self._own_files() and sock is not None and KERNEL_TIMEOUTS
                   and not isinstance(sock, ssl.SSLSocket))
-        channel = Channel(None if direct else self.rfile, None if direct else self.wfile, sock,
+        channel = SocketIO(None if direct else self.rfile, None if direct else self.wfile, sock,
                           direct=direct,
                           kernel_timeouts=self.server.inherited_timeouts)
         # Decided once per connection, as ``direct`` is: sendfile() needs the socket's own files.
@@ -282,7 +283,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 pass
         return (self.server.server_name, self.server.server_port)
 
-    def _serve(self, connection: Connection, channel: Channel) -> bool:
+    def _serve(self, connection: Connection, channel: SocketIO) -> bool:
         """The connection's event loop. True when the connection ends in an orderly way (linger
         before closing); False when it timed out or broke (close at once)."""
         server = self.server
@@ -339,14 +340,14 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 # has no other event for us; getting one is a driver bug, for handle_error().
                 raise RuntimeError(f"unexpected event from wsgicore: {event!r}")
 
-    def _send_final(self, channel: Channel, data: bytes) -> bool:
+    def _send_final(self, channel: SocketIO, data: bytes) -> bool:
         try:
             channel.send(data, self.server.io_timeout)
         except OSError:
             return False
         return True
 
-    def _run(self, connection: Connection, channel: Channel, core_environ: dict[str, Any]) -> bool:
+    def _run(self, connection: Connection, channel: SocketIO, core_environ: dict[str, Any]) -> bool:
         """Run the app for one request and log it. False if the client went away."""
         self._request_environ = core_environ
         if self.server.stopping:

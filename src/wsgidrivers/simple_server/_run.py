@@ -1,6 +1,6 @@
-"""The command line's runner for ``--driver simple`` and ``--driver threading``: one server per
-listening socket, each in a thread of its own, until SIGINT or SIGTERM (``wsgidrivers._cli``
-decides the rest).
+"""The command line's runners for ``--driver simple`` and ``--driver threading`` (registered in
+``wsgidrivers._common.runners`` when this package loads): one server per listening socket, each in a
+thread of its own, until SIGINT or SIGTERM (``wsgidrivers._cli`` decides the rest).
 
 Shutdown is graceful: the servers stop accepting; the reading side of every open connection is
 ended, so an idle kept-alive connection ends at once instead of after ``keep_alive_timeout``, while
@@ -18,13 +18,13 @@ import threading
 import time
 from typing import Any
 
-from wsgidrivers._cli._plan import Plan
+from wsgidrivers._common.runners import Plan, Runner, register
 
-from . import make_server
 from ._handler import WSGIRequestHandler
+from ._make import make_server
 from ._server import ThreadingWSGIServer, WSGIServer
 
-__all__ = ["run"]
+__all__ = ["describe", "run"]
 
 
 class _NoAccessLog(WSGIRequestHandler):
@@ -73,7 +73,6 @@ def run(plan: Plan) -> None:
     if plan.threaded:
         server_class = type("ThreadingWSGIServer", (_Threading,), {"max_threads": plan.threads})
     handler = WSGIRequestHandler if plan.access_log else _NoAccessLog
-    settings = plan.settings
     stop = threading.Event()
 
     def stop_once(signum: int, frame: object) -> None:
@@ -85,12 +84,8 @@ def run(plan: Plan) -> None:
     loops: list[threading.Thread] = []
     try:
         for sock in plan.sockets:
-            server: Any = make_server(
-                "", 0, plan.app, server_class, handler, sock=sock, ssl=plan.ssl,
-                config=settings.config, keep_alive=settings.keep_alive,
-                head_timeout=settings.head_timeout, io_timeout=settings.io_timeout,
-                keep_alive_timeout=settings.keep_alive_timeout,
-                linger_timeout=settings.linger_timeout, linger_bytes=settings.linger_bytes)
+            server: Any = make_server("", 0, plan.app, server_class, handler, sock=sock,
+                                      ssl=plan.ssl, settings=plan.settings)
             servers.append(server)
         for server in servers:
             loop = threading.Thread(target=server.serve_forever, name=f"serve {server.server_name}",
@@ -112,3 +107,14 @@ def run(plan: Plan) -> None:
             thread.join(max(0.0, deadline - time.monotonic()))
         for server in servers:
             server.server_close()
+
+
+def describe(plan: Plan) -> str:
+    """How ``plan`` will be served, for the start-up banner."""
+    if not plan.threaded:
+        return "one connection at a time"
+    return f"up to {plan.threads} connections at once" if plan.threads else "a thread per connection"
+
+
+register(Runner("simple", run, describe))
+register(Runner("threading", run, describe))

@@ -16,15 +16,29 @@ from collections.abc import Callable
 from http.server import HTTPServer
 from typing import Any
 
-from wsgicore import SERVER_SOFTWARE, Config, __version__, serving_config
-from wsgidrivers._common import settings as _settings
-from wsgidrivers._common.settings import Settings, is_loopback, loopback_receive_buffer
+from wsgicore import SERVER_SOFTWARE, Config, __version__
+from wsgidrivers._common.accesslog import format_log_line, write_stderr
+from wsgidrivers._common.listening import (
+    ACCEPT_BURST,
+    KERNEL_TIMEOUTS,
+    AcceptPause,
+    inherit_options,
+    is_transient,
+    set_connection_options,
+)
+from wsgidrivers._common.settings import (
+    SETTING_NAMES,
+    Settings,
+    connection_config,
+    driver_defaults,
+    is_loopback,
+    loopback_receive_buffer,
+)
 from wsgidrivers._common.types import WSGIApplication
 
 from ._linger import Lingerer
-from ._socketio import KERNEL_TIMEOUTS, set_kernel_timeout
 
-__all__ = ["ACCEPT_BURST", "LINGER_QUIET", "ThreadingWSGIServer", "WSGIServer", "server_version",
+__all__ = ["LINGER_QUIET", "ThreadingWSGIServer", "WSGIServer", "server_version",
            "software_version", "sys_version"]
 
 #: Identifies this server (wsgiref: "WSGIServer/0.2"); the ``Server`` header is software_version.
@@ -37,9 +51,9 @@ sys_version = software_version.removeprefix(server_version + " ")
 #: uploading keeps data coming (its window is full); one that is just slow to close costs this.
 LINGER_QUIET = 0.25
 
-#: Connections ``serve_forever()`` accepts per wake-up when several are waiting (Linux): a burst of
-#: new connections then costs one poll() in all instead of one each (measured: -4 µs per connection).
-ACCEPT_BURST = 16
+#: The settings' defaults (each written once, in wsgidrivers._common.settings), as class attributes.
+_SIMPLE = driver_defaults("simple")
+_THREADING = driver_defaults("threading")
 
 
 def _host_of(client_address: Any) -> str:
@@ -52,7 +66,11 @@ class WSGIServer(HTTPServer):
     An :class:`http.server.HTTPServer`, so ``serve_forever()``, ``handle_request()``,
     ``shutdown()``, ``server_close()``, ``timeout``, ``handle_error()`` and the context manager
     behave as documented there. Methods that may be overridden: ``server_bind``, ``setup_environ``,
-    ``handle_error``, and everything socketserver lists.
+    ``handle_error``, ``report``, and everything socketserver lists.
+
+    When accept() fails for want of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM) the server pauses
+    accepting (``wsgidrivers._common.listening.AcceptPause``, the rule of every driver), says so once
+    through :meth:`report`, and retries until a descriptor is free again: never a busy loop.
     """
 
     application: WSGIApplication | None = None
@@ -62,35 +80,37 @@ class WSGIServer(HTTPServer):
     #: connects while one is being served, and the client retries only after 1 s (then 2 s, ...).
     request_queue_size = 128
 
+    # The settings (wsgidrivers._common.settings.Settings, where each default is written once and
+    # explained): a subclass overrides them as class attributes, make_server(settings=...) or
+    # make_server(name=value) sets them for one server, settings() reads them back as one object.
+
     #: The core's limits and policies; a subclass (or make_server's ``config=``) sets its own.
     #: The default is every driver's (the core's rule): Date, and Server: software_version.
-    config: Config | None = serving_config(None, clock=time.time, keep_alive=True, multithread=False)
+    config: Config | None = connection_config(_SIMPLE.config, keep_alive=True, multithread=False)
     #: Persistent connections (RFC 9112 §9.3). Off: one request per connection, as wsgiref.
-    keep_alive: bool = False
+    keep_alive: bool = _SIMPLE.keep_alive
     #: Deadline in seconds for a whole request head. A slow or stalled client (half a request)
     #: cannot hold a single-threaded server longer than this.
-    head_timeout: float = _settings.HEAD_TIMEOUT
+    head_timeout: float = _SIMPLE.head_timeout
     #: Seconds one read of the request body or one write of the response may wait.
-    io_timeout: float = _settings.IO_TIMEOUT
+    io_timeout: float = _SIMPLE.io_timeout
     #: Seconds an idle kept-alive connection waits for its next request.
-    keep_alive_timeout: float = _settings.KEEP_ALIVE_TIMEOUT
+    keep_alive_timeout: float = _SIMPLE.keep_alive_timeout
     #: Seconds, and bytes, of input discarded at most by a lingering close (RFC 9112 §9.6).
-    linger_timeout: float = _settings.LINGER_TIMEOUT
-    linger_bytes: int = _settings.LINGER_BYTES
+    linger_timeout: float = _SIMPLE.linger_timeout
+    linger_bytes: int = _SIMPLE.linger_bytes
     #: How a ``wsgi.file_wrapper`` body of a real file is sent: ``True``: ``sendfile()`` (zero copy);
     #: ``False``: read and sent in blocks of up to 1 MiB; ``None``: ``sendfile()`` except to loopback
-    #: clients. Over loopback zero copy saves nothing (the kernel copies the data into the client
-    #: anyway) and segments made of page-cache pages cost the client more: 1 MiB files measured
-    #: 3,065 responses/s with sendfile(), 3,639 copied (nginx and Apache leave sendfile off).
-    use_sendfile: bool | None = None
-    #: SO_RCVBUF in bytes for connections from loopback clients (None: never set). Linux starts a
-    #: connection's receive window at 128 KiB and grows it as data is read, so an upload on a new
-    #: connection stalls for window updates; with microsecond round trips a fixed buffer cannot
-    #: limit throughput. Remote clients keep the kernel's autotuning, which a fixed SO_RCVBUF would
-    #: switch off (at 100 ms round trip 256 KiB would cap an upload near 5 MB/s).
-    receive_buffer: int | None = _settings.RECEIVE_BUFFER
+    #: clients (over loopback zero copy saves nothing and costs the client more).
+    use_sendfile: bool | None = _SIMPLE.use_sendfile
+    #: SO_RCVBUF in bytes for connections from loopback clients (None: never set): a new
+    #: connection's upload then needs no window updates; remote clients keep the kernel's
+    #: autotuning, which a fixed SO_RCVBUF would switch off.
+    receive_buffer: int | None = _SIMPLE.receive_buffer
 
     _effective: tuple[Config | None, bool, Config] | None = None
+    #: Set by make_server(): the settings were given as one validated Settings (see use_settings).
+    _settings_given = False
     #: The (receive, send) timeouts accepted sockets inherit from the listening socket; -1: none.
     inherited_timeouts: tuple[float | None, float | None] = (-1.0, -1.0)
     #: Set by shutdown()/server_close(): kept-alive connections end after their current response.
@@ -117,7 +137,9 @@ class WSGIServer(HTTPServer):
         self._close_at_once: set[socket.socket] = set()
         # Made now, not at the first close: its descriptors belong to the server's lifetime.
         self._lingerer: Lingerer | None = Lingerer(LINGER_QUIET)
-        self.settings()  # refuse a bad setting (a subclass's, or make_server's) before binding
+        self._accept_pause = AcceptPause(self.report)
+        if not self._settings_given:
+            self.settings()  # refuse a bad setting (a subclass's) before binding
         address: Any = server_address  # socketserver's annotation knows no Unix path
         super().__init__(address, RequestHandlerClass, bind_and_activate)
 
@@ -155,23 +177,17 @@ class WSGIServer(HTTPServer):
         if any(request.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)):
             self._check_inherited = False  # from here on, every connection has them
             return
-        if not self.is_unix:
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        set_kernel_timeout(request, socket.SO_RCVTIMEO, self.head_timeout)
-        set_kernel_timeout(request, socket.SO_SNDTIMEO, self.io_timeout)
+        set_connection_options(request, head_timeout=self.head_timeout, io_timeout=self.io_timeout)
 
     def _bound(self) -> None:
         """What follows the bind: options accepted sockets inherit, the name, ``base_environ``."""
         unix = self.address_family == getattr(socket, "AF_UNIX", None)
-        if KERNEL_TIMEOUTS and not unix:
-            # Accepted TCP sockets inherit these (Linux): no per-connection system calls for them.
-            # A Unix socket's accept() inherits none: its connections get the timeouts one by one.
-            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            set_kernel_timeout(self.socket, socket.SO_RCVTIMEO, self.head_timeout)
-            set_kernel_timeout(self.socket, socket.SO_SNDTIMEO, self.io_timeout)
-            self.inherited_timeouts = (self.head_timeout, self.io_timeout)
-        else:
-            self.inherited_timeouts = (-1.0, -1.0)  # unknown: each connection sets its own
+        # Accepted TCP sockets inherit these (Linux): no per-connection system calls for them.
+        # A Unix socket's accept() inherits none: its connections get the timeouts one by one.
+        inherited = inherit_options(self.socket, head_timeout=self.head_timeout,
+                                    io_timeout=self.io_timeout)
+        # (-1, -1): unknown, each connection sets its own.
+        self.inherited_timeouts = inherited if inherited is not None else (-1.0, -1.0)
         if unix:  # the path; a Unix socket has no port (each connection's environ says localhost)
             path = self.server_address
             self.server_name = path.decode() if isinstance(path, bytes) else str(path)
@@ -232,13 +248,46 @@ class WSGIServer(HTTPServer):
                     os.set_blocking(self.socket.fileno(), True)
 
     def _handle_request_noblock(self) -> None:
-        # serve_forever() serves every connection already waiting before it polls again;
-        # handle_request() keeps its contract of one request per call.
+        # socketserver's, with two changes. serve_forever() serves every connection already
+        # waiting before it polls again (handle_request() keeps its contract of one per call).
+        # And a failed accept() is not dropped in silence: at a resource limit (EMFILE...) the
+        # listener stays readable, so returning at once made serve_forever() a busy loop.
         for _ in range(self._accept_burst):
             accepted = self._accepted
-            super()._handle_request_noblock()  # type: ignore[misc]
+            try:
+                request, client_address = self.get_request()
+            except (BlockingIOError, InterruptedError):
+                return  # nobody else was waiting
+            except OSError as exc:
+                if is_transient(exc):
+                    continue  # that connection is gone; the next may be there
+                self._accept_pause.failed(exc)
+                self._pause_accepting()
+                return
+            self._accept_pause.accepted()
+            if self.verify_request(request, client_address):
+                try:
+                    self.process_request(request, client_address)
+                except Exception:
+                    self.handle_error(request, client_address)
+                    self.shutdown_request(request)
+                except BaseException:
+                    self.shutdown_request(request)
+                    raise
+            else:
+                self.shutdown_request(request)
             if self._accepted == accepted or self.stopping:
-                return  # nobody else was waiting (or a subclass's get_request counts nothing)
+                return  # a subclass's get_request counts nothing: one per wake-up
+
+    def _pause_accepting(self) -> None:
+        """Wait before the next accept() (see AcceptPause): the listener stays readable."""
+        if not self.stopping:
+            time.sleep(self._accept_pause.delay)
+
+    def report(self, message: str) -> None:
+        """Write a line about the server itself (an accept() pause, say) to ``sys.stderr``, in the
+        access log's format; override to send it elsewhere."""
+        write_stderr(format_log_line("-", f"wsgidrivers.simple_server: {message}"))
 
     def setup_environ(self) -> None:
         """Set ``base_environ``: server-wide keys every request's environ starts from.
@@ -318,11 +367,15 @@ class WSGIServer(HTTPServer):
     def settings(self) -> Settings:
         """This server's settings (its attributes), validated: a bad one is a ``ValueError``
         naming it (a ``config`` that is not a Config, a ``TypeError``)."""
-        return Settings(config=self.config, keep_alive=self.keep_alive,
-                        head_timeout=self.head_timeout, io_timeout=self.io_timeout,
-                        keep_alive_timeout=self.keep_alive_timeout,
-                        linger_timeout=self.linger_timeout, linger_bytes=self.linger_bytes,
-                        receive_buffer=self.receive_buffer, use_sendfile=self.use_sendfile)
+        return Settings(**{name: getattr(self, name) for name in SETTING_NAMES})
+
+    def use_settings(self, settings: Settings) -> None:
+        """Serve with ``settings`` (validated already): each becomes this server's attribute.
+        Called before ``__init__`` binds (``make_server`` does), so the listening socket's options
+        come from them and the attributes are not validated again."""
+        for name in SETTING_NAMES:
+            setattr(self, name, getattr(settings, name))
+        self._settings_given = True
 
     def connection_config(self) -> Config:
         """The Config each connection uses: ``config`` with this server's policy applied by the
@@ -334,8 +387,8 @@ class WSGIServer(HTTPServer):
         cached = self._effective
         if cached is not None and cached[0] is config and cached[1] == keep_alive:
             return cached[2]  # computed once per server and config, not per connection
-        effective = serving_config(config, clock=time.time, keep_alive=keep_alive,
-                                   multithread=threaded, secure=self.ssl_context is not None)
+        effective = connection_config(config, keep_alive=keep_alive, multithread=threaded,
+                                      secure=self.ssl_context is not None)
         self._effective = (config, keep_alive, effective)
         return effective
 
@@ -344,7 +397,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     """A :class:`WSGIServer` that serves each connection in its own thread, with keep-alive on."""
 
     daemon_threads = True
-    keep_alive = True
+    keep_alive = _THREADING.keep_alive
     #: The most connections served at once (None: no limit, a thread for every connection). With
     #: that many open, the next one waits in the listen backlog until one ends (a kept-alive idle
     #: connection ends after ``keep_alive_timeout``), so memory and threads stay bounded.

@@ -1,4 +1,6 @@
-"""Blocking byte I/O for one connection of the ``simple_server`` driver.
+"""Blocking byte I/O for one connection of the ``simple_server`` driver: its :class:`SocketIO` (the
+asyncio driver's ``_socketio.SocketIO`` plays the same role for a worker there; the request's
+``channel`` is whichever a driver's request goes through).
 
 Reads go through the request handler's ``rfile`` and writes through its ``wfile`` (so a handler driven
 by in-memory files, as CPython's own tests do, works unchanged); when a real socket is underneath,
@@ -9,31 +11,16 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
-import sys
 from typing import IO, Any
 
 from wsgidrivers._common.filecopy import copy_blocks, sized_buffer
+from wsgidrivers._common.listening import KERNEL_TIMEOUTS, set_kernel_timeout
 
-__all__ = ["KERNEL_TIMEOUTS", "READ_SIZE", "Channel", "set_kernel_timeout"]
-
-#: Whether timeouts can be left to the kernel (SO_RCVTIMEO/SO_SNDTIMEO on a blocking socket, a
-#: 64-bit ``struct timeval``). With CPython's own timeouts every recv() and send() costs an ioctl and
-#: a poll() besides the call itself: six system calls per keep-alive request instead of two.
-KERNEL_TIMEOUTS = sys.platform == "linux" and struct.calcsize("l") == 8
+__all__ = ["READ_SIZE", "SocketIO"]
 
 #: Bytes asked for per read: large enough that a 1 GiB upload costs ~16k reads, small enough that
 #: a read never holds more than this in memory.
 READ_SIZE = 65536
-
-
-def set_kernel_timeout(sock: socket.socket, option: int, timeout: float | None) -> None:
-    """Set SO_RCVTIMEO or SO_SNDTIMEO. A listening socket's values are copied to the sockets it
-    accepts (Linux), which saves two system calls per connection."""
-    # A zero timeval means "no timeout" to the kernel: never let a tiny remainder become that.
-    seconds = 0.0 if timeout is None else max(timeout, 1e-6)
-    sock.setsockopt(socket.SOL_SOCKET, option,
-                    struct.pack("ll", int(seconds), int((seconds % 1) * 1_000_000)))
 
 
 #: os.sendfile where the OS has it (socket.sendfile() is the fallback), and the most it is asked to
@@ -43,7 +30,7 @@ _SENDFILE_BLOCK = 1 << 30
 
 
 def _no_file(size: int) -> bytes:
-    raise OSError("this channel reads its socket directly and has no rfile")
+    raise OSError("this SocketIO reads its socket directly and has no rfile")
 
 
 #: A receive timeout already in the kernel within this many seconds of the one asked for is kept:
@@ -51,12 +38,12 @@ def _no_file(size: int) -> bytes:
 _TIMEOUT_SLACK = 0.05
 
 
-class Channel:
-    """One connection's byte stream: ``recv``/``send``/``sendfile``.
+class SocketIO:
+    """One connection's byte stream: ``recv``/``send``/``sendfile``/``copy_file``.
 
     ``sock`` is the socket under ``rfile``/``wfile``, or ``None`` (in-memory files): then no timeout
     applies and ``sendfile`` is unavailable. After an ``OSError`` (including
-    ``TimeoutError``) the channel must not be used again except for closing.
+    ``TimeoutError``) it must not be used again except for closing.
     """
 
     __slots__ = ("_copy_buffer", "_direct", "_read", "_recv_timeout", "_send_timeout", "_sock",
@@ -72,7 +59,7 @@ class Channel:
         the listening socket); -1 for unknown."""
         self._direct = direct and sock is not None and KERNEL_TIMEOUTS
         if not self._direct and (rfile is None or wfile is None):
-            raise ValueError("a Channel needs rfile and wfile unless it uses the socket directly")
+            raise ValueError("a SocketIO needs rfile and wfile unless it uses the socket directly")
         # read1() returns what one read of the layer below gives (never waits for a full buffer);
         # a raw file's read() does the same. A buffered read(n) would wait for n bytes: never use it.
         self._read = _no_file if rfile is None else getattr(rfile, "read1", None) or rfile.read

@@ -1,10 +1,12 @@
-"""The asyncio driver's own worker threads: a job queue without futures, that can say whether jobs wait.
+"""The asyncio driver's worker threads (and the gunicorn AsyncioWorker's, which passes them to its
+Service): a job queue without futures, that can say whether jobs wait. Here, not in the asyncio
+package, because two packages use it; nothing here knows asyncio or HTTP.
 
 ``concurrent.futures.ThreadPoolExecutor`` builds a Future (with its own condition variable) per job
 and passes through an idle semaphore on both sides; the driver needs neither: a worker hands its
 connection back through the connection's Bridge. And a worker that just answered a keep-alive
-request may wait a moment for that client's next one (see ``_worker``) only while no other job is
-waiting for a thread: :attr:`WorkerPool.backlog` says so.
+request may wait a moment for that client's next one (the asyncio driver's ``_worker``) only while
+no other job is waiting for a thread: :attr:`WorkerPool.backlog` says so.
 
 An idle thread may also *stand by* (:meth:`WorkerPool.set_standby`): wait for work of its own kind
 (the gunicorn AsyncioWorker's: a new connection on the listeners, which it accepts and serves

@@ -1,4 +1,5 @@
-"""A worker's own I/O on its connection's socket, while the loop does not read it (asyncio driver).
+"""A worker's own I/O on its connection's socket, while the loop does not read it (asyncio driver):
+its :class:`SocketIO` (the blocking driver's ``_socketio.SocketIO`` plays the same role there).
 
 Handing every request, body piece and response piece between the loop thread and a worker costs
 several thread switches each (measured: 7-9 context switches and 13 futex calls per keep-alive
