@@ -26,8 +26,9 @@ from ._events import (
 )
 from ._filewrapper import FileWrapper
 from ._input import InputStream
-from ._policy import HEAD_DEADLINE, IDLE_DEADLINE, SERVER_SOFTWARE, serving_config
 from ._problems import Problem
+from ._response_heads import reason_phrase
+from ._serving import HEAD_DEADLINE, IDLE_DEADLINE, SERVER_SOFTWARE, serving_config
 from ._version import __version__
 
 # Tracebacks and reprs name the public module, not the private one that defines the class.
@@ -61,5 +62,6 @@ __all__ = [
     "ResponseInfo",
     "Sentinel",
     "__version__",
+    "reason_phrase",
     "serving_config",
 ]

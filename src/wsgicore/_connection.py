@@ -7,6 +7,7 @@ from typing import IO, Any
 
 from ._app_runner import ResponseInfo, SendFile, WSGIApp, call_app
 from ._body import BodyReader, ChunkedReader, LengthReader
+from ._close_and_continue import asks_for_continue, said_close
 from ._config import Config
 from ._date import DateLine
 from ._environ import EnvironBuilder
@@ -21,17 +22,17 @@ from ._events import (
     RequestReceived,
     Sentinel,
 )
-from ._head import HeadScanner, RequestLine, check_semantics
 from ._head_parsers import request_fields
+from ._head_scanner import HeadScanner, RequestLine
+from ._head_semantics import check_semantics
 from ._input import InputStream
-from ._persistence import asks_for_continue, said_close
-from ._policy import HEAD_DEADLINE, IDLE_DEADLINE
 from ._problems import Problem, stream_reporter
 from ._receive import ReceiveBuffer
 from ._response import ResponseWriter
+from ._response_heads import ErrorResponses, serialize_head
+from ._serving import HEAD_DEADLINE, IDLE_DEADLINE
 from ._spool import spool_body
 from ._state import Input, Phase, move
-from ._status import ErrorResponses, serialize_head
 
 __all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import _abnf
 from ._errors import ApplicationError
-from ._status import serialize_head
+from ._response_heads import serialize_head
 
 __all__ = ["ExcInfo", "ResponseWriter", "StartResponse", "WriteCallable"]
 
@@ -22,8 +22,8 @@ WriteCallable = Callable[[bytes], None]
 StartResponse = Callable[..., WriteCallable]
 
 
-class _State:
-    """States of one response. Plain strings, not an Enum: Enum.__hash__ is Python code, and the
+class _ResponseState:
+    """Where one response stands. Plain strings, not an Enum: Enum.__hash__ is Python code, and the
     table below is looked up several times per request."""
 
     NO_STATUS = "no status yet"
@@ -32,14 +32,16 @@ class _State:
     FINISHED = "finished"
 
 
-class _Action:
+class _ResponseStep:
+    """What the application (or the core, for it) does next to the response."""
+
     START = "start_response()"
     START_EXC = "start_response(exc_info)"
     BODY = "body data"
     FINISH = "end of the body"
 
 
-_S, _A = _State, _Action
+_S, _A = _ResponseState, _ResponseStep
 _NEXT: dict[tuple[str, str], str] = {
     (_S.NO_STATUS, _A.START): _S.STATUS_SET,
     (_S.NO_STATUS, _A.START_EXC): _S.STATUS_SET,
@@ -189,7 +191,7 @@ class ResponseWriter:
         self._date = date
         self._server = server
         self._report = report
-        self._state = _State.NO_STATUS
+        self._state = _S.NO_STATUS
         self._status = ""
         self._block = ""
         self._length: int | None = None
@@ -222,17 +224,17 @@ class ResponseWriter:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None  # break the frame <-> traceback cycle (PEP 3333)
-            self._move(_Action.START_EXC)
-        elif self._state == _State.NO_STATUS:
-            self._state = _State.STATUS_SET  # the table's (NO_STATUS, START) pair, without a call
+            self._move(_A.START_EXC)
+        elif self._state == _S.NO_STATUS:
+            self._state = _S.STATUS_SET  # the table's (NO_STATUS, START) pair, without a call
         else:
-            self._move(_Action.START)  # raises
+            self._move(_A.START)  # raises
         try:
             self._set(status, headers)
         except BaseException:
             # Anything raised (a header list's own __iter__ too) leaves no status set: a body
             # after it must not go out under an empty status line.
-            self._state = _State.NO_STATUS
+            self._state = _S.NO_STATUS
             raise
         return self.write
 
@@ -280,13 +282,13 @@ class ResponseWriter:
         if type(data) is not bytes:
             data = _plain_bytes(data)
         if not data:
-            if self._state == _State.NO_STATUS:
-                self._move(_Action.BODY)
+            if self._state == _S.NO_STATUS:
+                self._move(_A.BODY)
             return
-        if self._state == _State.HEADERS_SENT:
+        if self._state == _S.HEADERS_SENT:
             self._emit_body(data)
         else:
-            self._move(_Action.BODY)
+            self._move(_A.BODY)
             self._emit_head(data, None)
 
     def write_whole(self, data: bytes) -> None:
@@ -294,11 +296,11 @@ class ResponseWriter:
         end of the response: ``write`` then ``finish`` in one call, the path of most responses."""
         if type(data) is not bytes:
             data = _plain_bytes(data)
-        if self._state != _State.STATUS_SET:
-            self._move(_Action.BODY)  # raises: no status yet, or already finished
-        self._state = _State.HEADERS_SENT
+        if self._state != _S.STATUS_SET:
+            self._move(_A.BODY)  # raises: no status yet, or already finished
+        self._state = _S.HEADERS_SENT
         self._emit_head(data, len(data))
-        self._state = _State.FINISHED
+        self._state = _S.FINISHED
         # Framing is _LENGTH or _NONE here: the body has a length.
         if self._left and self._framing == _LENGTH:
             self.keep_alive = False
@@ -308,8 +310,8 @@ class ResponseWriter:
     def finish(self) -> None:
         """The iterable is exhausted: send the headers if not yet sent, and end the framing."""
         state = self._state
-        self._move(_Action.FINISH)
-        if state == _State.STATUS_SET:
+        self._move(_A.FINISH)
+        if state == _S.STATUS_SET:
             self._emit_head(b"", 0)
         framing = self._framing
         if framing == _CHUNKED:
@@ -323,7 +325,7 @@ class ResponseWriter:
 
     def head_for_sendfile(self, length: int | None) -> int:
         """Send the headers for a body that the driver sends itself; returns how many bytes to send."""
-        self._move(_Action.BODY)
+        self._move(_A.BODY)
         self._emit_head(b"", length)
         if self._framing == _LENGTH:
             return self._left

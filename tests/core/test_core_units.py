@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from wsgicore import ApplicationError, Config, LocalProtocolError, _abnf
 from wsgicore._body import ChunkedReader, LengthReader
 from wsgicore._errors import Refusal
-from wsgicore._head import HeadScanner
 from wsgicore._head_parsers import request_fields
+from wsgicore._head_scanner import HeadScanner
 from wsgicore._receive import ReceiveBuffer
 from wsgicore._response import ResponseWriter
+from wsgicore._response_heads import ErrorResponses
 from wsgicore._state import Input, Phase, move
-from wsgicore._status import ErrorResponses
 
 # -- state table ---------------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ def test_scanner_refusals_and_their_order(data: bytes, status: int, reason: str)
 
 @pytest.mark.parametrize("bad", [b"a b", b"a\xff", b"a:b:c", b"a@b", b"[::1", b"a:80 x"])
 def test_a_remembered_host_line_lets_no_other_line_through(bad: bytes) -> None:
-    from wsgicore._head import _HOST_LINE, _valid_host_line, check_semantics
+    from wsgicore._head_semantics import _HOST_LINE, _valid_host_line, check_semantics
     assert _HOST_LINE.fullmatch(_valid_host_line)  # the initial memo is a valid line
     config = Config()
     for host in (b"a", b"a:80", bad, b"a"):

@@ -1,8 +1,6 @@
-"""The request-cycle rules every driver applies, decided once here so that drivers only move bytes.
-
-A driver keeps time and runs threads; the core says which deadline applies (:func:`Connection.deadline`),
-what to send when it passes (``Connection.time_out()``), and with which :class:`Config` a
-connection is served (:func:`serving_config`).
+"""The Config every driver serves its connections with (:func:`serving_config`), decided once here
+so that drivers only move bytes: the ``Date``/``Server`` defaults, keep-alive, ``wsgi.multithread``,
+https; and the deadline kinds a driver is told to keep.
 """
 
 from __future__ import annotations
