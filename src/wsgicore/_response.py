@@ -1,19 +1,23 @@
 """The response side of one request: PEP 3333's start_response/write/iterable, serialized by hand.
 
-The order of calls is a table (``_NEXT``): a pair missing from it is an application error whose
-message comes from ``_MISUSE``. Serialization is plain string building: h11's writer costs ~20 µs per
-response, this ~1 µs, and the validation it would do is done here, with real exceptions.
+The order of calls is a table (``_NEXT``): the writer's state changes only through it (``_move``), and
+a pair missing from it is an application error whose message comes from ``_MISUSE``. Whether the
+head was sent is read from that state. Keep-alive is the connection's (``_state.ConnectionState``):
+the writer asks it at head time and switches it off when the framing requires a close.
+Serialization is plain string building, far cheaper than h11's writer, and the validation it would
+do is done here, with real exceptions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import _abnf
 from ._errors import ApplicationError
 from ._response_heads import serialize_head
+from ._state import CloseReason, ConnectionState
 
 __all__ = ["ExcInfo", "ResponseWriter", "StartResponse", "WriteCallable"]
 
@@ -37,8 +41,10 @@ class _ResponseStep:
 
     START = "start_response()"
     START_EXC = "start_response(exc_info)"
+    START_FAILED = "start_response() raised"  # its status or headers were refused
     BODY = "body data"
     FINISH = "end of the body"
+    WHOLE = "the whole body in one piece"  # a one-item iterable: body and end at once
 
 
 _S, _A = _ResponseState, _ResponseStep
@@ -46,8 +52,10 @@ _NEXT: dict[tuple[str, str], str] = {
     (_S.NO_STATUS, _A.START): _S.STATUS_SET,
     (_S.NO_STATUS, _A.START_EXC): _S.STATUS_SET,
     (_S.STATUS_SET, _A.START_EXC): _S.STATUS_SET,
+    (_S.STATUS_SET, _A.START_FAILED): _S.NO_STATUS,  # no status: a body must not go out under none
     (_S.STATUS_SET, _A.BODY): _S.HEADERS_SENT,
     (_S.STATUS_SET, _A.FINISH): _S.FINISHED,
+    (_S.STATUS_SET, _A.WHOLE): _S.FINISHED,
     (_S.HEADERS_SENT, _A.BODY): _S.HEADERS_SENT,
     (_S.HEADERS_SENT, _A.FINISH): _S.FINISHED,
 }
@@ -55,8 +63,13 @@ _MISUSE: dict[tuple[str, str], str] = {
     (_S.STATUS_SET, _A.START): "start_response() called a second time without exc_info (PEP 3333)",
     (_S.HEADERS_SENT, _A.START): "start_response() called after the headers were sent, without exc_info",
     (_S.NO_STATUS, _A.BODY): "body data (write() or the iterable) before start_response() was called",
+    (_S.NO_STATUS, _A.WHOLE): "body data (write() or the iterable) before start_response() was called",
+    (_S.FINISHED, _A.WHOLE): "body data after the response was finished",
     (_S.NO_STATUS, _A.FINISH): "the application returned without calling start_response()",
 }
+_START, _WHOLE = _A.START, _A.WHOLE  # globals: a class attribute lookup is slower (CPython 3.11)
+#: The states in which the response head has gone to ``send`` (``ResponseWriter.head_sent``).
+_HEAD_SENT = frozenset({_S.HEADERS_SENT, _S.FINISHED})
 
 _STATUS = _abnf.STATUS_TEXT
 _TOKEN = _abnf.TOKEN_TEXT
@@ -169,10 +182,9 @@ class ResponseWriter:
     re-raised: the caller tells it apart from an application error that way.
     """
 
-    __slots__ = ("_block", "_date", "_framing", "_has_date", "_has_server", "_http11", "_keep_alive",
-                 "_left", "_length", "_no_body_request", "_report", "_send", "_server", "_state",
-                 "_status", "body_bytes", "head_sent", "keep_alive", "overflowed", "send_error",
-                 "status_code")
+    __slots__ = ("_block", "_connection", "_date", "_framing", "_has_date", "_has_server", "_http11",
+                 "_keep_alive", "_left", "_length", "_no_body_request", "_report", "_send", "_server",
+                 "_state", "_status", "body_bytes", "overflowed", "send_error", "status_code")
 
     def __init__(  # noqa: PLR0917 - positional: keywords to a class call cost a dict (CPython 3.11)
         self,
@@ -180,14 +192,18 @@ class ResponseWriter:
         head_request: bool,
         http11: bool,
         keep_alive: Callable[[], bool],
+        connection: ConnectionState,
         date: Callable[[], str] | None,
         server: str | None,
         report: Callable[[str], None],
     ) -> None:
+        """``keep_alive()``: asked when the head is written, whether it may say the connection
+        persists; ``connection``: the state whose keep-alive the framing may switch off."""
         self._send = send
         self._no_body_request = head_request
         self._http11 = http11
         self._keep_alive = keep_alive
+        self._connection = connection
         self._date = date
         self._server = server
         self._report = report
@@ -201,17 +217,25 @@ class ResponseWriter:
         self._left = 0
         self.status_code = 0
         self.body_bytes = 0
-        self.head_sent = False
-        self.keep_alive = False
         self.overflowed = False
         self.send_error: BaseException | None = None
 
     def _move(self, action: str) -> None:
-        key = (self._state, action)
-        state = _NEXT.get(key)
+        """Move through the table (the per-request paths below inline this lookup; nothing else
+        ever sets the state: ``tests/core/test_core_state_table.py`` checks it)."""
+        state = _NEXT.get((self._state, action))
         if state is None:
-            raise ApplicationError(_MISUSE.get(key, f"{action} after the response was finished"))
+            self._misuse(action)
         self._state = state
+
+    def _misuse(self, action: str) -> NoReturn:
+        default = f"{action} after the response was finished"
+        raise ApplicationError(_MISUSE.get((self._state, action), default))
+
+    @property
+    def head_sent(self) -> bool:
+        """Whether the response head has gone to ``send`` (read from the state)."""
+        return self._state in _HEAD_SENT
 
     # PEP 3333 start_response(status, response_headers, exc_info=None) -> write
     def start_response(
@@ -225,16 +249,17 @@ class ResponseWriter:
             finally:
                 exc_info = None  # break the frame <-> traceback cycle (PEP 3333)
             self._move(_A.START_EXC)
-        elif self._state == _S.NO_STATUS:
-            self._state = _S.STATUS_SET  # the table's (NO_STATUS, START) pair, without a call
         else:
-            self._move(_A.START)  # raises
+            state = _NEXT.get((self._state, _START))  # _move inline: once per response
+            if state is None:
+                self._misuse(_START)
+            self._state = state
         try:
             self._set(status, headers)
         except BaseException:
             # Anything raised (a header list's own __iter__ too) leaves no status set: a body
             # after it must not go out under an empty status line.
-            self._state = _S.NO_STATUS
+            self._move(_A.START_FAILED)
             raise
         return self.write
 
@@ -293,19 +318,27 @@ class ResponseWriter:
 
     def write_whole(self, data: bytes) -> None:
         """The whole body in one piece (a one-item iterable), sent with a Content-Length, and the
-        end of the response: ``write`` then ``finish`` in one call, the path of most responses."""
+        end of the response: ``write`` then ``finish`` in one call, the path of most responses.
+        After ``write()`` (the head is out) it is a last ``write`` and ``finish``."""
         if type(data) is not bytes:
             data = _plain_bytes(data)
-        if self._state != _S.STATUS_SET:
-            self._move(_A.BODY)  # raises: no status yet, or already finished
-        self._state = _S.HEADERS_SENT
+        if self._state is _S.HEADERS_SENT:
+            self.write(data)
+            self.finish()
+            return
+        state = _NEXT.get((self._state, _WHOLE))  # _move inline: once per response
+        if state is None:
+            self._misuse(_WHOLE)  # no status yet, or already finished
+        self._state = state
         self._emit_head(data, len(data))
-        self._state = _S.FINISHED
         # Framing is _LENGTH or _NONE here: the body has a length.
         if self._left and self._framing == _LENGTH:
-            self.keep_alive = False
-            self._report(f"response body ended {self._left} bytes short of its Content-Length; "
-                         f"closing the connection so the client sees the truncation")
+            self._short_body()
+
+    def _short_body(self) -> None:
+        self._connection.disable_keep_alive(CloseReason.SHORT_BODY)
+        self._report(f"response body ended {self._left} bytes short of its Content-Length; "
+                     f"closing the connection so the client sees the truncation")
 
     def finish(self) -> None:
         """The iterable is exhausted: send the headers if not yet sent, and end the framing."""
@@ -317,11 +350,7 @@ class ResponseWriter:
         if framing == _CHUNKED:
             self._emit(b"0\r\n\r\n")  # RFC 9112 §7.1: last-chunk and the empty trailer section
         elif framing == _LENGTH and self._left:
-            self.keep_alive = False
-            self._report(f"response body ended {self._left} bytes short of its Content-Length; "
-                         f"closing the connection so the client sees the truncation")
-        elif framing == _CLOSE:
-            self.keep_alive = False
+            self._short_body()
 
     def head_for_sendfile(self, length: int | None) -> int:
         """Send the headers for a body that the driver sends itself; returns how many bytes to send."""
@@ -350,7 +379,7 @@ class ResponseWriter:
         if length is None and total is not None and not bodiless_status:
             length = total
             block += f"Content-Length: {total}\r\n"
-        keep_alive = self._keep_alive() and code >= 200
+        keep_alive = self._keep_alive()  # the connection's verdict; a 1xx never gets here
         if self._no_body_request or bodiless_status:
             framing = _NONE
         elif length is not None:
@@ -361,6 +390,7 @@ class ResponseWriter:
             block += "Transfer-Encoding: chunked\r\n"
         else:
             framing = _CLOSE  # RFC 9112 §6.3: an HTTP/1.0 client reads to the close
+            self._connection.disable_keep_alive(CloseReason.READ_TO_CLOSE)
             keep_alive = False
         if not keep_alive:
             block += "Connection: close\r\n"
@@ -369,8 +399,6 @@ class ResponseWriter:
         if not self._has_server and self._server is not None:
             block += self._server
         self._framing = framing
-        self.keep_alive = keep_alive
-        self.head_sent = True
         head = serialize_head(self._status, block)
         if first:
             # One send for head and first chunk up to 64 KiB (a copy is cheaper than a system call
@@ -407,7 +435,7 @@ class ResponseWriter:
                 data = data[:left]
                 if not self.overflowed:
                     self.overflowed = True
-                    self.keep_alive = False
+                    self._connection.disable_keep_alive(CloseReason.LONG_BODY)
                     self._report("response body longer than its Content-Length; truncated, "
                                  "and the connection will be closed")
             self._left = left - len(data)
