@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any
 
+from ._actions import BODY_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE, Close, Receive
 from ._app_runner import ResponseInfo, SendFile, WSGIApp, call_app
 from ._body import BodyReader, ChunkedReader, LengthReader
 from ._close_and_continue import asks_for_continue, said_close
@@ -30,11 +31,16 @@ from ._problems import Problem, stream_reporter
 from ._receive import ReceiveBuffer
 from ._response import ResponseWriter
 from ._response_heads import ErrorResponses, serialize_head
-from ._serving import HEAD_DEADLINE, IDLE_DEADLINE
 from ._spool import spool_body
 from ._state import Body, BodyInput, CloseReason, ConnectionState, Continue, ContinueInput, Input, Phase
 
 __all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
+
+# The answers next_action() gives most, made once (a frozen dataclass costs ~1 µs to make).
+_RECEIVE = {(kind, starts): Receive(kind, starts)
+            for kind in (HEAD_DEADLINE, IDLE_DEADLINE, BODY_DEADLINE) for starts in (True, False)}
+_WAIT_IDLE = _RECEIVE[IDLE_DEADLINE, True]  # after every kept-alive response
+_ENDED = Close(b"", linger=False)  # asked again once the connection has ended
 
 _CONTINUE = serialize_head("100 Continue", "")
 _PROTOCOLS = tuple(f"HTTP/1.{minor}" for minor in range(10))  # SERVER_PROTOCOL by minor version
@@ -105,6 +111,8 @@ class Connection:
         )
         self._errors = ErrorResponses(self._date, self._server)
         self._requests = 0  # requests received on this connection
+        self._deadline_running: str | None = None  # the deadline the driver was last told to start
+        self._held: RequestReceived | None = None  # next_action(buffer_body=True): body not complete
         self._new_request_state()
 
     def close_after_response(self) -> None:
@@ -113,26 +121,116 @@ class Connection:
         self._state.disable_keep_alive(CloseReason.DRIVER)
 
     def time_out(self) -> bytes:
-        """The driver's deadline passed while waiting for a request. Returns what to send before
-        closing: a 408 when part of a request head had arrived (RFC 9110 §15.5.9), else ``b""``
-        (an idle connection is just closed). The connection is closed afterwards."""
+        """The driver's deadline passed while waiting for a request (or for a body it asked the core
+        to buffer). Returns what to send before closing: a 408 when part of a request had arrived
+        (RFC 9110 §15.5.9), else ``b""`` (an idle connection is just closed). The connection is
+        closed afterwards (``next_action()`` then says so: ``Close`` with nothing to send)."""
         state = self._state
-        partial = state.phase == _AWAIT_HEAD and bool(self._buf)
-        state.move(Input.CLOSE)
-        if not partial:
+        if state.phase == _AWAIT_HEAD and self._buf:
+            reason = "the request head did not arrive in time"
+        elif state.phase == _REQUEST and state.body is _UNREAD:
+            reason = "the request body did not arrive in time"
+        else:
+            state.move(Input.CLOSE)
             return b""
-        return self._error_response(408, "the request head did not arrive in time")
+        state.move(Input.CLOSE)
+        return self._error_response(408, reason)
 
     @property
     def deadline(self) -> str:
         """Which deadline applies while waiting for a request: ``"idle"`` for a kept-alive
         connection between requests with nothing received (when it passes, close silently), else
         ``"head"`` (the whole head must arrive by then, counted from the accept for the first
-        request, from its first byte for a later one; when it passes, send ``time_out()``)."""
-        if (self._requests and not self._buf and self._rx.direct is None  # nothing received
-                and self._state.phase in (_AWAIT_HEAD, _RESPONDED)):
-            return IDLE_DEADLINE
+        request, from its first byte for a later one; when it passes, send ``time_out()``).
+        ``next_action()`` gives the same in its :class:`Receive`, with when the deadline starts."""
+        kind = self._wait_kind()
+        return HEAD_DEADLINE if kind is BODY_DEADLINE else kind
+
+    def _wait_kind(self) -> str:
+        """The deadline of a wait now: the rule, stated once (``next_action``'s ``Receive`` and the
+        ``deadline`` property read it)."""
+        phase = self._state.phase
+        if phase is _REQUEST:
+            return BODY_DEADLINE  # a body the core buffers for the driver
+        if (self._requests and not self._buf and self._rx.direct is None
+                and (phase is _AWAIT_HEAD or phase is _RESPONDED)):
+            return IDLE_DEADLINE  # a kept-alive connection, nothing of the next request received
         return HEAD_DEADLINE
+
+    # -- the driver's loop ------------------------------------------------------------------
+
+    def next_action(self, *, buffer_body: bool = False) -> RequestReceived | Receive | Close:
+        """What the driver does next (see :mod:`wsgicore._actions` and docs/core-api.md):
+
+        - ``RequestReceived``: run its application with :meth:`run_app`, then ask again. With
+          ``buffer_body`` the whole body has arrived first (bounded by ``max_body_bytes``, which a
+          driver buffering bodies should set) and ``run_app`` hands it to the application, for a
+          driver that cannot block in ``wsgi.input`` reads.
+        - :class:`Receive`: send ``action.send``, receive bytes within the deadline it names and
+          feed them (``b""`` at EOF), then ask again. When the deadline passes: ``time_out()``.
+        - :class:`Close`: send ``action.send`` and close, lingering when ``action.linger``. Asked
+          again afterwards (or after ``time_out()``, ``send_failed()``), it is ``Close`` with
+          nothing to send.
+
+        The body of a request whose application did not read it is drained here, the head deadline
+        is started here (``Receive.starts``), a protocol error becomes its ``Close``; asking again
+        before ``run_app`` ran for the last ``RequestReceived`` is a :class:`LocalProtocolError`.
+        """
+        phase = self._state.phase
+        try:
+            if phase is _RESPONDED:
+                event = self._end_cycle()
+            elif phase is _AWAIT_HEAD:
+                event = self._next_head()
+            elif phase is _REQUEST and self._held is not None:
+                event = self._buffer_body()
+            elif phase is _REQUEST or phase is _RESPONDING:
+                raise LocalProtocolError("next_action() before run_app() returned for the request "
+                                         "it gave: run the application first")
+            else:
+                return _ENDED
+        except RemoteProtocolError as exc:
+            return Close(self.data_to_send() + exc.response, not self.can_close_at_once, exc)
+        if event is NEED_DATA:
+            return self._receive()
+        if type(event) is RequestReceived:
+            if buffer_body and self._state.body is _UNREAD:
+                self._held = event
+                return self.next_action()
+            self._deadline_running = None
+            return event
+        # ConnectionClosed: no further request (no keep-alive, EOF, an undrainable body).
+        return Close(self.data_to_send(), not self.can_close_at_once)
+
+    def _receive(self) -> Receive:
+        """The wait the driver does now: which deadline, and whether it starts now. A head (or
+        idle) deadline spans every receive until the wait ends; a body's starts at each receive."""
+        kind = self._wait_kind()
+        starts = kind is not self._deadline_running or kind is BODY_DEADLINE
+        self._deadline_running = kind
+        if self._out:
+            return Receive(kind, starts, self.data_to_send())
+        if kind is IDLE_DEADLINE and starts:
+            return _WAIT_IDLE  # after every kept-alive response
+        return _RECEIVE[kind, starts]
+
+    def _buffer_body(self) -> RequestReceived | Sentinel:
+        """Read the held request's body into the pieces run_app's wsgi.input replays."""
+        while True:
+            try:
+                data = self._read_body()
+            except Refusal as exc:
+                raise self._fail(exc.status, exc.reason) from None
+            if data is None:
+                # The driver wants the body: RFC 9110 §10.1.1's cue to send the 100 Continue.
+                self._send_continue_if_owed()
+                return NEED_DATA
+            if not data:
+                held, self._held = self._held, None
+                if held is None:  # not reached: only called with a held request
+                    raise LocalProtocolError("no request is waiting for its body")
+                return held
+            self._replay.append(data)
 
     def _new_request_state(self) -> None:
         """The data of one request (its states are ``_state``'s, reset with the next cycle)."""
@@ -229,6 +327,7 @@ class Connection:
 
     def _fail(self, status: int | None, reason: str) -> RemoteProtocolError:
         """The one translation of an internal :class:`Refusal` into the public error."""
+        self._held = None
         self._state.move(Input.FAIL)
         response = b"" if status is None else self._error_response(status, reason)
         return RemoteProtocolError(reason, status, response)
@@ -454,13 +553,17 @@ class Connection:
 
         With ``fetch`` (see :meth:`input_stream`) the core sets ``wsgi.input`` itself and sends a
         pending ``100 Continue`` through ``send`` before each fetch; with ``errors`` it sets
-        ``wsgi.errors``. A driver that passes both writes no environ key.
+        ``wsgi.errors``. A driver that passes both writes no environ key. Without ``fetch``, a
+        request whose whole body the core holds (``next_action(buffer_body=True)``, or none was
+        sent) gets its ``wsgi.input`` too, unless the driver set one.
         """
         state = self._state
-        if state.phase != _REQUEST:
-            raise LocalProtocolError("run_app() needs a request: call next_event() until "
+        if state.phase is not _REQUEST or self._held is not None:
+            raise LocalProtocolError("run_app() needs a request: call next_action() until "
                                      "RequestReceived, once per request")
         body_done = state.body is not _UNREAD
+        if fetch is None and body_done and "wsgi.input" not in environ:
+            fetch = _no_body  # never called: the whole body is here
         if fetch is not None:
             if body_done and not self._replay:
                 # No body, or all of it consumed: every read is the end (what _pull_body would

@@ -67,7 +67,11 @@ _MISUSE: dict[tuple[str, str], str] = {
     (_S.FINISHED, _A.WHOLE): "body data after the response was finished",
     (_S.NO_STATUS, _A.FINISH): "the application returned without calling start_response()",
 }
-_START, _WHOLE = _A.START, _A.WHOLE  # globals: a class attribute lookup is slower (CPython 3.11)
+# The table's moves for the steps of every response, keyed by the state alone (the same pairs): the
+# lookup makes no key tuple. Globals: a class attribute lookup is slower (CPython 3.11).
+_AFTER_START = {state: to for (state, step), to in _NEXT.items() if step == _A.START}
+_AFTER_WHOLE = {state: to for (state, step), to in _NEXT.items() if step == _A.WHOLE}
+_START, _WHOLE = _A.START, _A.WHOLE
 #: The states in which the response head has gone to ``send`` (``ResponseWriter.head_sent``).
 _HEAD_SENT = frozenset({_S.HEADERS_SENT, _S.FINISHED})
 
@@ -250,7 +254,7 @@ class ResponseWriter:
                 exc_info = None  # break the frame <-> traceback cycle (PEP 3333)
             self._move(_A.START_EXC)
         else:
-            state = _NEXT.get((self._state, _START))  # _move inline: once per response
+            state = _AFTER_START.get(self._state)  # _move inline: once per response
             if state is None:
                 self._misuse(_START)
             self._state = state
@@ -326,7 +330,7 @@ class ResponseWriter:
             self.write(data)
             self.finish()
             return
-        state = _NEXT.get((self._state, _WHOLE))  # _move inline: once per response
+        state = _AFTER_WHOLE.get(self._state)  # _move inline: once per response
         if state is None:
             self._misuse(_WHOLE)  # no status yet, or already finished
         self._state = state

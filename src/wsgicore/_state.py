@@ -131,12 +131,24 @@ _CONTINUES: dict[tuple[str, str], str] = {
        for state in (Continue.NONE, Continue.SENT, Continue.WAIVED)},
 }
 
-# The next cycle's moves of every table, keyed by the state alone (derived from the tables, so the
-# same transitions): start_next_cycle runs once per kept-alive request and makes no key tuples.
-_NEXT_PHASE = {phase: to for (phase, event), to in _PHASES.items() if event == Input.NEXT_REQUEST}
-_NEXT_BODY = {body: to for (body, event), to in _BODIES.items() if event == BodyInput.NEXT_REQUEST}
-_NEXT_CONTINUE = {state: to for (state, event), to in _CONTINUES.items()
-                  if event == ContinueInput.NEXT_REQUEST}
+
+
+def _by_input(table: dict[tuple[str, str], str]) -> dict[str, dict[str, str]]:
+    """``table`` as ``{input: {state: next state}}``: the same pairs, looked up without making a key
+    tuple (the phase moves several times per request)."""
+    by_input: dict[str, dict[str, str]] = {}
+    for (state, event), following in table.items():
+        by_input.setdefault(event, {})[state] = following
+    return by_input
+
+
+_PHASES_BY_INPUT = _by_input(_PHASES)
+_BODIES_BY_INPUT = _by_input(_BODIES)
+_CONTINUES_BY_INPUT = _by_input(_CONTINUES)
+_NEXT_PHASE = _PHASES_BY_INPUT[Input.NEXT_REQUEST]
+_NEXT_BODY = _BODIES_BY_INPUT[BodyInput.NEXT_REQUEST]
+_NEXT_CONTINUE = _CONTINUES_BY_INPUT[ContinueInput.NEXT_REQUEST]
+_NOWHERE: dict[str, str] = {}  # an input no table knows: every state refuses it
 
 #: Every table, by the name of the sub-state it moves (for the tests that walk them all).
 TABLES = {"phase": _PHASES, "body": _BODIES, "expect": _CONTINUES}
@@ -144,7 +156,7 @@ TABLES = {"phase": _PHASES, "body": _BODIES, "expect": _CONTINUES}
 
 def move(phase: str, event: str) -> str:
     """The phase after ``event`` in ``phase``."""
-    following = _PHASES.get((phase, event))
+    following = _PHASES_BY_INPUT.get(event, _NOWHERE).get(phase)
     if following is None:
         raise LocalProtocolError(f"{event!r} is not possible while {phase!r}")
     return following
@@ -169,20 +181,20 @@ class ConnectionState:
             self.disable_keep_alive(CloseReason.CONFIG)
 
     def move(self, event: str) -> None:
-        """Move the phase through its table."""
-        following = _PHASES.get((self.phase, event))
+        """Move the phase through its table (``event`` is one of :class:`Input`)."""
+        following = _PHASES_BY_INPUT[event].get(self.phase)  # several times per request
         if following is None:
             raise LocalProtocolError(f"{event!r} is not possible while {self.phase!r}")
         self.phase = following
 
     def move_body(self, event: str) -> None:
-        following = _BODIES.get((self.body, event))
+        following = _BODIES_BY_INPUT.get(event, _NOWHERE).get(self.body)
         if following is None:
             raise LocalProtocolError(f"{event!r} is not possible while {self.body!r}")
         self.body = following
 
     def move_expect(self, event: str) -> None:
-        following = _CONTINUES.get((self.expect, event))
+        following = _CONTINUES_BY_INPUT.get(event, _NOWHERE).get(self.expect)
         if following is None:
             raise LocalProtocolError(f"{event!r} is not possible while {self.expect!r}")
         self.expect = following

@@ -24,6 +24,7 @@ from wsgicore import (
     LocalProtocolError,
     RemoteProtocolError,
     RequestReceived,
+    _response,
 )
 from wsgicore._response import _NEXT, ResponseWriter, _ResponseState, _ResponseStep
 from wsgicore._state import (
@@ -70,6 +71,15 @@ def test_every_state_and_input_pair(name: str, state: str, event: str,
     else:
         method(connection, event)
         assert getattr(connection, name) == expected
+
+
+def test_the_lookup_views_hold_the_same_pairs() -> None:
+    from wsgicore import _state
+
+    for name, view in (("phase", _state._PHASES_BY_INPUT), ("body", _state._BODIES_BY_INPUT),
+                       ("expect", _state._CONTINUES_BY_INPUT)):
+        pairs = {(state, event): to for event, moves in view.items() for state, to in moves.items()}
+        assert pairs == TABLES[name]
 
 
 def test_the_tables_name_only_known_states_and_inputs() -> None:
@@ -162,8 +172,19 @@ def test_keep_alive_is_switched_only_by_the_state() -> None:
     assert "self.keep_alive = True" not in ast.get_source_segment(source, disable)  # type: ignore[operator]
 
 
+_TABLE_VIEWS = {"_NEXT", "_AFTER_START", "_AFTER_WHOLE"}
+
+
+def test_the_writer_table_views_are_the_table() -> None:
+    """The per-step dicts the hot paths read are exactly the table's pairs for that step."""
+    for view, step in ((_response._AFTER_START, _ResponseStep.START),
+                       (_response._AFTER_WHOLE, _ResponseStep.WHOLE)):
+        assert view == {state: to for (state, each), to in _NEXT.items() if each == step}
+
+
 def test_the_writer_state_changes_only_through_its_table() -> None:
-    """Every ``self._state = X`` in the writer is its start, or X came from a ``_NEXT`` lookup."""
+    """Every ``self._state = X`` in the writer is its start, or X came from a lookup in the table
+    (or one of its per-step views)."""
     source = (CORE / "_response.py").read_text(encoding="utf-8")
     tree = ast.parse(source)
     writer = next(node for node in tree.body
@@ -171,7 +192,8 @@ def test_the_writer_state_changes_only_through_its_table() -> None:
     for function in (node for node in ast.walk(writer) if isinstance(node, ast.FunctionDef)):
         from_table = {target.id for node in ast.walk(function) if isinstance(node, ast.Assign)
                       and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
-                      and isinstance(node.value.func.value, ast.Name) and node.value.func.value.id == "_NEXT"
+                      and isinstance(node.value.func.value, ast.Name)
+                      and node.value.func.value.id in _TABLE_VIEWS
                       for target in node.targets if isinstance(target, ast.Name)}
         for node in ast.walk(function):
             if not isinstance(node, ast.Assign):
