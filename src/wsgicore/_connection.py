@@ -36,7 +36,8 @@ from ._state import Body, BodyInput, CloseReason, ConnectionState, Continue, Con
 
 __all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
 
-# The answers next_action() gives most, made once (a frozen dataclass costs ~1 µs to make).
+# The answers next_action() gives most, made once: a frozen dataclass is slow to make (its __init__
+# goes through object.__setattr__ per field).
 _RECEIVE = {(kind, starts): Receive(kind, starts)
             for kind in (HEAD_DEADLINE, IDLE_DEADLINE, BODY_DEADLINE) for starts in (True, False)}
 _WAIT_IDLE = _RECEIVE[IDLE_DEADLINE, True]  # after every kept-alive response
@@ -126,15 +127,13 @@ class Connection:
         (RFC 9110 §15.5.9), else ``b""`` (an idle connection is just closed). The connection is
         closed afterwards (``next_action()`` then says so: ``Close`` with nothing to send)."""
         state = self._state
+        reason = None
         if state.phase == _AWAIT_HEAD and self._buf:
             reason = "the request head did not arrive in time"
         elif state.phase == _REQUEST and state.body is _UNREAD:
             reason = "the request body did not arrive in time"
-        else:
-            state.move(Input.CLOSE)
-            return b""
         state.move(Input.CLOSE)
-        return self._error_response(408, reason)
+        return b"" if reason is None else self._error_response(408, reason)
 
     @property
     def deadline(self) -> str:

@@ -35,8 +35,8 @@ from ._worker import serve_request
 __all__ = ["WSGIProtocol"]
 
 # Connection states (loop thread only).
-_IDLE: Final = 0  # between requests, nothing received: idle timeout
-_HEAD: Final = 1  # part of a request head received: head deadline
+_IDLE: Final = 0  # between requests, nothing of the next received: the idle deadline
+_HEAD: Final = 1  # waiting for a request head: the head deadline
 _APP: Final = 2  # a worker owns the Connection
 _CLOSING: Final = 3  # response sent, FIN sent, waiting for the client's FIN (or a deadline)
 _CLOSED: Final = 4
