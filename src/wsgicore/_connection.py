@@ -37,11 +37,11 @@ from ._state import Body, BodyInput, CloseReason, ConnectionState, Continue, Con
 __all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
 
 # The answers next_action() gives most, made once: a frozen dataclass is slow to make (its __init__
-# goes through object.__setattr__ per field).
-_RECEIVE = {(kind, starts): Receive(kind, starts)
-            for kind in (HEAD_DEADLINE, IDLE_DEADLINE, BODY_DEADLINE) for starts in (True, False)}
-_WAIT_IDLE = _RECEIVE[IDLE_DEADLINE, True]  # after every kept-alive response
-_ENDED = Close(b"", linger=False)  # asked again once the connection has ended
+# goes through object.__setattr__ per field). By deadline kind: a new deadline, one still running.
+_RECEIVE_STARTS = {kind: Receive(kind, True) for kind in (HEAD_DEADLINE, IDLE_DEADLINE, BODY_DEADLINE)}
+_RECEIVE_RUNS = {kind: Receive(kind, False) for kind in (HEAD_DEADLINE, IDLE_DEADLINE, BODY_DEADLINE)}
+_CLOSE_LINGERING = Close(b"", linger=True)
+_CLOSE_AT_ONCE = _ENDED = Close(b"", linger=False)  # _ENDED: asked again once it has ended
 
 _CONTINUE = serialize_head("100 Continue", "")
 _PROTOCOLS = tuple(f"HTTP/1.{minor}" for minor in range(10))  # SERVER_PROTOCOL by minor version
@@ -191,7 +191,17 @@ class Connection:
         except RemoteProtocolError as exc:
             return Close(self.data_to_send() + exc.response, not self.can_close_at_once, exc)
         if event is NEED_DATA:
-            return self._receive()
+            # A wait: which deadline (the rule: _wait_kind), and whether it starts now. A head (or
+            # idle) deadline spans every receive until the wait ends; a body's starts at each one.
+            kind = self._wait_kind()
+            if kind is self._deadline_running and kind is not BODY_DEADLINE:
+                receive = _RECEIVE_RUNS[kind]
+            else:
+                self._deadline_running = kind
+                receive = _RECEIVE_STARTS[kind]
+            if self._out:  # a 100 Continue to send first
+                return Receive(kind, receive.starts, self.data_to_send())
+            return receive
         if type(event) is RequestReceived:
             if buffer_body and self._state.body is _UNREAD:
                 self._held = event
@@ -199,19 +209,10 @@ class Connection:
             self._deadline_running = None
             return event
         # ConnectionClosed: no further request (no keep-alive, EOF, an undrainable body).
-        return Close(self.data_to_send(), not self.can_close_at_once)
-
-    def _receive(self) -> Receive:
-        """The wait the driver does now: which deadline, and whether it starts now. A head (or
-        idle) deadline spans every receive until the wait ends; a body's starts at each receive."""
-        kind = self._wait_kind()
-        starts = kind is not self._deadline_running or kind is BODY_DEADLINE
-        self._deadline_running = kind
+        linger = not self.can_close_at_once
         if self._out:
-            return Receive(kind, starts, self.data_to_send())
-        if kind is IDLE_DEADLINE and starts:
-            return _WAIT_IDLE  # after every kept-alive response
-        return _RECEIVE[kind, starts]
+            return Close(self.data_to_send(), linger)
+        return _CLOSE_LINGERING if linger else _CLOSE_AT_ONCE
 
     def _buffer_body(self) -> RequestReceived | Sentinel:
         """Read the held request's body into the pieces run_app's wsgi.input replays."""

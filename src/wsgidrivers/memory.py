@@ -119,20 +119,21 @@ class MemoryConnection:
         conn = self.connection
         for _ in range(_MAX_STEPS):
             action = conn.next_action()
-            if isinstance(action, RequestReceived):
-                # The core sets wsgi.input and wsgi.errors (PEP 3333) and flushes a 100 Continue.
-                info = conn.run_app(self.app, action.environ, self._out.extend, fetch=self._fetch,
-                                    errors=self.errors if self.errors is not None else sys.stderr,
-                                    on_problem=self.on_problem)
-                write_unreported(info.unreported)
-            elif isinstance(action, Receive):  # no clock here: deadlines never pass
-                self._out += action.send
+            if isinstance(action, Receive):  # no clock here: deadlines never pass
+                if action.send:
+                    self._out += action.send
                 # After EOF the core should not ask again; if it does, EOF again (bounded by the loop).
                 chunk = b"" if self._eof else self._next_chunk()
                 if chunk is None:
                     return  # wait for the caller's next send() or close()
                 self._eof = not chunk
                 conn.receive_data(chunk)
+            elif isinstance(action, RequestReceived):
+                # The core sets wsgi.input and wsgi.errors (PEP 3333) and flushes a 100 Continue.
+                info = conn.run_app(self.app, action.environ, self._out.extend, fetch=self._fetch,
+                                    errors=self.errors if self.errors is not None else sys.stderr,
+                                    on_problem=self.on_problem)
+                write_unreported(info.unreported)
             else:  # Close: an error response, or the end after the last response
                 self._out += action.send
                 self.closed = True
