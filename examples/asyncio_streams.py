@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from wsgicore import NEED_DATA, Config, Connection, ConnectionClosed, RemoteProtocolError, RequestReceived
+from wsgicore import Close, Config, Connection, RequestReceived
 
 CONFIG = Config(multithread=True, clock=time.time)
 TIMEOUT = 30.0  # seconds any one read or write may wait
@@ -56,24 +56,15 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         conn.run_app(app, environ, send, fetch=fetch, errors=sys.stderr)
 
     try:
-        while True:
-            try:
-                event = conn.next_event()
-            except RemoteProtocolError as exc:
-                await write(conn.data_to_send() + exc.response)
-                break
-            if event is NEED_DATA:
-                await write(conn.data_to_send())
+        while not isinstance(action := conn.next_action(), Close):
+            if isinstance(action, RequestReceived):
+                await loop.run_in_executor(POOL, run, action.environ)
+            else:  # Receive: send what is pending (usually nothing), then wait for bytes
+                await write(action.send)
                 conn.receive_data(await asyncio.wait_for(reader.read(65536), TIMEOUT))
-            elif isinstance(event, RequestReceived):
-                await loop.run_in_executor(POOL, run, event.environ)
-            elif isinstance(event, ConnectionClosed):
-                await write(conn.data_to_send())
-                break
-            else:  # we run the app at RequestReceived, so no body events or PAUSED come here
-                break
-        if writer.can_write_eof():  # half-close; read until EOF so our answer is not reset
-            writer.write_eof()
+        await write(action.send)  # an error response, or nothing
+        if action.linger and writer.can_write_eof():  # half-close; read until EOF so our answer
+            writer.write_eof()  # is not reset (RFC 9112 §9.6)
             for _ in range(16):
                 if not await asyncio.wait_for(reader.read(65536), 2.0):
                     break

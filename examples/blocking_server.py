@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from wsgicore import NEED_DATA, Config, Connection, ConnectionClosed, RemoteProtocolError, RequestReceived
+from wsgicore import Close, Config, Connection, RequestReceived
 
 TIMEOUT = 30.0  # seconds any one recv/send may wait
 
@@ -37,29 +37,19 @@ def handle(sock: socket.socket, peer: Any, config: Config) -> None:
         return sock.recv(min(size, 65536))
 
     try:
-        while True:
-            try:
-                event = conn.next_event()
-            except RemoteProtocolError as exc:  # bad request: send the core's answer, then close
-                sock.sendall(conn.data_to_send() + exc.response)
-                break
-            if event is NEED_DATA:
-                sock.sendall(conn.data_to_send())
+        while not isinstance(action := conn.next_action(), Close):
+            if isinstance(action, RequestReceived):  # the core sets wsgi.input and wsgi.errors
+                conn.run_app(app, action.environ, sock.sendall, fetch=fetch, errors=sys.stderr)
+            else:  # Receive: send what is pending (usually nothing), then wait for bytes
+                sock.sendall(action.send)
                 conn.receive_data(sock.recv(65536))  # b"" at EOF: the core handles it
-            elif isinstance(event, RequestReceived):  # the core sets wsgi.input and wsgi.errors
-                conn.run_app(app, event.environ, sock.sendall, fetch=fetch, errors=sys.stderr)
-            elif isinstance(event, ConnectionClosed):
-                sock.sendall(conn.data_to_send())
-                break
-            else:  # we run the app at RequestReceived, so no body events or PAUSED come here
-                break
-        # Half-close and drain briefly, so request bytes we did not read cannot turn our last
-        # response into a RST (RFC 9112 §9.6).
-        sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(2.0)
-        for _ in range(16):
-            if not sock.recv(65536):
-                break
+        sock.sendall(action.send)  # an error response, or nothing
+        if action.linger:  # half-close and drain briefly, so request bytes we did not read
+            sock.shutdown(socket.SHUT_WR)  # cannot turn our last response into a RST (RFC 9112 §9.6)
+            sock.settimeout(2.0)
+            for _ in range(16):
+                if not sock.recv(65536):
+                    break
     except OSError:
         pass  # timed out or the client went away
     finally:

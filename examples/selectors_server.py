@@ -3,9 +3,9 @@
     python examples/selectors_server.py --port 8000
 
 Non-blocking sockets, one thread, no waiting anywhere but in ``select()``. Because nothing may
-block, this loop reads each request body itself (``BodyReceived`` events, bounded by
-``max_body_bytes``) and hands the app a ``BytesIO``; the app runs in the loop thread and its
-response is buffered, then written as the socket accepts it. Good for small, fast apps and for
+block, the core buffers each request body before the app runs (``next_action(buffer_body=True)``,
+bounded by ``max_body_bytes``) and hands it to the app as ``wsgi.input``; the app runs in the loop
+thread and its response is buffered, then written as the socket accepts it. Good for small, fast apps and for
 seeing the whole sans-IO cycle in one page; for slow apps use ``wsgidrivers.asyncio``.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import selectors
 import signal
 import socket
@@ -22,20 +21,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from wsgicore import (
-    NEED_DATA,
-    BodyReceived,
-    Config,
-    Connection,
-    ConnectionClosed,
-    RemoteProtocolError,
-    RequestComplete,
-    RequestReceived,
-)
+from wsgicore import Config, Connection, Receive, RequestReceived
 
-# Bodies are buffered here, so bound them. "immediate": with no wsgi.input reads to wait for, a
-# client that sent "Expect: 100-continue" gets its 100 as soon as the head is parsed.
-CONFIG = Config(max_body_bytes=1 << 20, expect_continue="immediate", clock=time.time)
+# Bodies are buffered (in the core) before the app runs, so bound them.
+CONFIG = Config(max_body_bytes=1 << 20, clock=time.time)
 IDLE_TIMEOUT = 10.0  # seconds without progress before a connection is dropped
 LINGER_TIMEOUT = 2.0
 MAX_OUT = 1 << 20  # stop parsing (pipelined requests) while this much output is waiting
@@ -55,9 +44,8 @@ class Client:
         self.sock = sock
         self.conn = Connection(CONFIG, peer=peer, sockname=sock.getsockname())
         self.out = bytearray()
-        self.environ: dict[str, Any] | None = None
-        self.body: list[bytes] = []
-        self.closing = False  # no more requests: flush, half-close, linger
+        self.closing = False  # no more requests: flush, then close (half-close and linger if told)
+        self.linger = False
         self.lingering = False
         self.eof = False  # the client closed its side
         self.deadline = time.monotonic() + IDLE_TIMEOUT
@@ -69,31 +57,16 @@ class Client:
         self.advance()
 
     def advance(self) -> None:
-        """Take events until the core needs bytes, the output is full, or the connection ends."""
+        """Do what the core says until it waits for bytes, the output is full, or it closes."""
         while not self.closing and len(self.out) < MAX_OUT:
-            try:
-                event = self.conn.next_event()
-            except RemoteProtocolError as exc:
-                self.out += self.conn.data_to_send() + exc.response
-                self.closing = True
-                return
-            self.out += self.conn.data_to_send()
-            if event is NEED_DATA:
-                return
-            if isinstance(event, RequestReceived):
-                self.environ, self.body = event.environ, []
-            elif isinstance(event, BodyReceived):
-                self.body.append(event.data)
-            elif isinstance(event, RequestComplete) and self.environ is not None:
-                environ, self.environ = self.environ, None
-                # The body was read through events, so the core's wsgi.input would be empty.
-                environ["wsgi.input"] = io.BytesIO(b"".join(self.body))
-                environ["wsgi.errors"] = sys.stderr
-                self.conn.run_app(app, environ, self.out.extend)
-            elif isinstance(event, ConnectionClosed):
-                self.closing = True
-            else:  # PAUSED: not expected, since we run the app at RequestComplete
-                self.closing = True
+            action = self.conn.next_action(buffer_body=True)  # a request comes with its whole body
+            if isinstance(action, RequestReceived):  # wsgi.input holds the body, no fetch needed
+                self.conn.run_app(app, action.environ, self.out.extend, errors=sys.stderr)
+            else:  # Receive (wait for bytes) or Close (the end): first send what the core gives
+                self.out += action.send
+                if isinstance(action, Receive):
+                    return
+                self.closing, self.linger = True, action.linger
 
     def writable(self) -> bool:
         """Write what we can; False when the connection is finished and can be dropped."""
@@ -102,8 +75,8 @@ class Client:
             del self.out[:sent]
             self.deadline = time.monotonic() + IDLE_TIMEOUT
         if not self.out and self.closing and not self.lingering:
-            if self.eof:
-                return False  # the client closed its side already: nothing to linger for
+            if self.eof or not self.linger:
+                return False  # nothing more can come from the client: close at once
             self.sock.shutdown(socket.SHUT_WR)  # RFC 9112 §9.6: half-close, read until EOF
             self.lingering = True
             self.deadline = time.monotonic() + LINGER_TIMEOUT

@@ -12,12 +12,18 @@ __all__ = [
     "CONTENT_LENGTH_TEXT",
     "FIELDS",
     "FIELD_LINE",
+    "FORBIDDEN_IN_FIELD_VALUE",
     "FORBIDDEN_IN_FIELD_VALUE_TEXT",
     "HOST_VALUE",
+    "HTTP_VERSION",
+    "NOT_VCHAR",
     "ORIGIN_FORM",
     "OWS_STRIPPED_VALUE",
+    "PATH_REFUSED",
+    "QUERY_REFUSED",
     "REQUEST_LINE",
     "REQUEST_LINE_LENIENT",
+    "SCHEME",
     "STATUS_TEXT",
     "STRICT_HEAD",
     "TOKEN",
@@ -35,24 +41,57 @@ TOKEN_TEXT = re.compile(TOKEN.decode("ascii"))
 CONTENT_LENGTH = re.compile(rb"[0-9]+")
 #: A Content-Length an application may send: at most 18 digits (below 2**63).
 CONTENT_LENGTH_TEXT = re.compile(r"[0-9]{1,18}")
+# RFC 9110 §5.5: field-content is VCHAR / obs-text / SP / HTAB: every byte but the CTLs other than HTAB.
+# The one definition of it: request field lines, the reason phrase, the application's field values.
+_FIELD_CHARS = r"\t\x20-\x7e\x80-\xff"
 #: RFC 9110 §5.5 / PEP 3333: what a field value from the application or a setting must not contain:
 #: CTLs other than HTAB (CR, LF and NUL among them), and anything outside latin-1.
-FORBIDDEN_IN_FIELD_VALUE_TEXT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]")
+FORBIDDEN_IN_FIELD_VALUE_TEXT = re.compile(f"[^{_FIELD_CHARS}]")
+#: The same rule for request bytes: the first byte a field line may not hold (for the error's reason).
+FORBIDDEN_IN_FIELD_VALUE = re.compile(f"[^{_FIELD_CHARS}]".encode("ascii"))
 #: PEP 3333 status "999 Reason", latin-1; RFC 9112 §4: the reason has no CTLs but HTAB. 1xx is
 #: refused: it is interim (RFC 9110 §15.2) and WSGI has no way to send a final response after it.
-STATUS_TEXT = re.compile(r"[2-9][0-9]{2} [\t\x20-\x7e\x80-\xff]*")
-# RFC 9110 §5.5: field-value = *field-content; VCHAR / obs-text / SP / HTAB, no CTLs. OWS included,
-# h11 strips it.
-_FIELD_VALUE = rb"[\t\x20-\x7e\x80-\xff]*"
+STATUS_TEXT = re.compile(f"[2-9][0-9]{{2}} [{_FIELD_CHARS}]*")
+# field-value = *field-content, OWS included (the parsers strip it).
+_FIELD_VALUE = f"[{_FIELD_CHARS}]*".encode("ascii")
 # RFC 9112 §3.2: request-target; VCHAR only (no SP, CTL or raw 0x80-0xFF).
-_TARGET = rb"[\x21-\x7e]+"
-_TARGET_LENIENT = rb"[\x21-\x7e\x80-\xff]+"
+_VCHAR = rb"\x21-\x7e"
+_TARGET = rb"[" + _VCHAR + rb"]+"
+_TARGET_LENIENT = rb"[" + _VCHAR + rb"\x80-\xff]+"
+#: The first byte of a request-target that is not VCHAR (for the error's reason).
+NOT_VCHAR = re.compile(rb"[^" + _VCHAR + rb"]")
 _VERSION = rb"HTTP/(?P<major>[0-9])\.(?P<minor>[0-9])"
+#: RFC 9112 §2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT.
+HTTP_VERSION = re.compile(_VERSION)
+#: RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+SCHEME = re.compile(rb"[A-Za-z][-+.0-9A-Za-z]*")
+
+#: RFC 9112 §3.2.1: the VCHARs that origin-form refuses raw, by component, and the one definition of
+#: them (the strict head, ORIGIN_FORM and ABSOLUTE_FORM, and the error's reason all read these). Of the
+#: VCHARs RFC 3986 leaves out, we refuse exactly those a browser never sends raw in that component
+#: (the WHATWG URL path and query percent-encode sets): in the path '"', '<', '>', '`', '{', '}' and
+#: '\\' (browsers turn it into '/'; back ends that do the same make it a traversal vector), in the
+#: query '"', '<', '>'. '|', '^', '[' and ']' stay accepted: browsers send them raw ("?a[b]=1").
+#: '#' starts a fragment, which a client never sends (RFC 9112 §3.2.1), and '?' ends the path.
+PATH_REFUSED = b'"<>`{}\\'
+QUERY_REFUSED = b'"<>'
+
+
+def _escaped(chars: bytes) -> bytes:
+    return b"".join(re.escape(bytes([c])) for c in chars)
 
 
 def _byte_class(excluded: bytes) -> bytes:
     """A character class of the VCHARs (0x21-0x7E) not in ``excluded``."""
     return b"[" + b"".join(re.escape(bytes([c])) for c in range(0x21, 0x7F) if c not in excluded) + b"]"
+
+
+# The path and the query of origin-form, inside a target already known to be VCHARs only.
+_PATH = b"[^?#" + _escaped(PATH_REFUSED) + b"]*"
+_QUERY = b"(?:\\?[^#" + _escaped(QUERY_REFUSED) + b"]*)?"
+# The same, for the strict head's one match, which must also refuse what is not VCHAR.
+_STRICT_PATH = _byte_class(b"?#" + PATH_REFUSED) + b"*"
+_STRICT_QUERY = b"(?:\\?" + _byte_class(b"#" + QUERY_REFUSED) + b"*)?"
 
 
 #: RFC 9112 §3: request-line = method SP request-target SP HTTP-version.
@@ -70,8 +109,8 @@ FIELD_LINE = re.compile(rb"(?P<name>" + TOKEN + rb"):" + _FIELD_VALUE)
 #: an origin-form target (ORIGIN_FORM's rule, the usual case) is captured as ``origin``, already
 #: checked, any other as ``target``.
 STRICT_HEAD = re.compile(
-    rb"(?P<method>" + TOKEN + rb") (?:(?P<origin>/" + _byte_class(b'?#"<>`{}\\') + rb"*(?:\?"
-    + _byte_class(b'#"<>') + rb"*)?)|(?P<target>" + _TARGET + rb")) HTTP/1\.(?P<minor>[0-9])\r\n(?:"
+    rb"(?P<method>" + TOKEN + rb") (?:(?P<origin>/" + _STRICT_PATH + _STRICT_QUERY
+    + rb")|(?P<target>" + _TARGET + rb")) HTTP/1\.(?P<minor>[0-9])\r\n(?:"
     + TOKEN + rb":" + _FIELD_VALUE + rb"\r\n)*\r\n"
 )
 
@@ -94,13 +133,7 @@ _PORT = rb"(?::[0-9]*)?"
 HOST_VALUE = re.compile(_HOST + _PORT)
 #: RFC 9112 §3.2.3: authority-form (CONNECT only).
 AUTHORITY_FORM = re.compile(_HOST + rb":[0-9]+")
-#: RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ]; a fragment is never sent. Of the
-#: VCHARs RFC 3986 leaves out, we refuse exactly those a browser never sends raw in that component
-#: (the WHATWG URL path and query percent-encode sets): in the path '"', '<', '>', '`', '{', '}' and
-#: '\\' (browsers turn it into '/'; back ends that do the same make it a traversal vector), in the
-#: query '"', '<', '>'. '|', '^', '[' and ']' stay accepted: browsers send them raw ("?a[b]=1").
-_PATH = rb'[^?#"<>`{}\\]*'
-_QUERY = rb'(?:\?[^#"<>]*)?'
+#: RFC 9112 §3.2.1: origin-form = absolute-path [ "?" query ], less PATH_REFUSED and QUERY_REFUSED.
 ORIGIN_FORM = re.compile(rb"/" + _PATH + _QUERY)
 #: RFC 9112 §3.2.2: absolute-form, http and https only, with a non-empty host.
 ABSOLUTE_FORM = re.compile(

@@ -43,8 +43,9 @@ def call_app(
     """Call the app and write its whole response; its exceptions propagate, after ``close()``."""
     result = app(environ, writer.start_response)
     if type(result) is list or type(result) is tuple:  # exact types: no close() to call
-        if len(result) == 1 and not writer.head_sent:
-            writer.write_whole(result[0])  # PEP 3333: a one-item iterable gets a Content-Length
+        if len(result) == 1:
+            # PEP 3333: a one-item iterable gets a Content-Length (unless write() sent the head).
+            writer.write_whole(result[0])
         else:
             _write_body(result, writer, sendfile)
         return

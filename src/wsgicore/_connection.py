@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any
 
+from ._actions import BODY_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE, Close, Receive
 from ._app_runner import ResponseInfo, SendFile, WSGIApp, call_app
 from ._body import BodyReader, ChunkedReader, LengthReader
+from ._close_and_continue import asks_for_continue, said_close
 from ._config import Config
 from ._date import DateLine
 from ._environ import EnvironBuilder
@@ -21,22 +23,36 @@ from ._events import (
     RequestReceived,
     Sentinel,
 )
-from ._head import HeadScanner, RequestLine, check_semantics
 from ._head_parsers import request_fields
+from ._head_scanner import HeadScanner, RequestLine
+from ._head_semantics import check_semantics
 from ._input import InputStream
-from ._persistence import asks_for_continue, said_close
-from ._policy import HEAD_DEADLINE, IDLE_DEADLINE
 from ._problems import Problem, stream_reporter
 from ._receive import ReceiveBuffer
 from ._response import ResponseWriter
+from ._response_heads import ErrorResponses, serialize_head
 from ._spool import spool_body
-from ._state import Input, Phase, move
-from ._status import ErrorResponses, serialize_head
+from ._state import Body, BodyInput, CloseReason, ConnectionState, Continue, ContinueInput, Input, Phase
 
 __all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
 
+# The answers next_action() gives most, made once: a frozen dataclass is slow to make (its __init__
+# goes through object.__setattr__ per field). By deadline kind: a new deadline, one still running.
+_RECEIVE_STARTS = {kind: Receive(kind, True) for kind in (HEAD_DEADLINE, IDLE_DEADLINE, BODY_DEADLINE)}
+_RECEIVE_RUNS = {kind: Receive(kind, False) for kind in (HEAD_DEADLINE, IDLE_DEADLINE, BODY_DEADLINE)}
+_CLOSE_LINGERING = Close(b"", linger=True)
+_CLOSE_AT_ONCE = _ENDED = Close(b"", linger=False)  # _ENDED: asked again once it has ended
+
 _CONTINUE = serialize_head("100 Continue", "")
 _PROTOCOLS = tuple(f"HTTP/1.{minor}" for minor in range(10))  # SERVER_PROTOCOL by minor version
+
+# The (sub-)states and inputs used on every request, as module globals: on CPython 3.11 a global is a
+# specialized lookup, a class attribute (``Body.UNREAD``) is not.
+_AWAIT_HEAD, _REQUEST, _RESPONDING, _RESPONDED = (
+    Phase.AWAIT_HEAD, Phase.REQUEST, Phase.RESPONDING, Phase.RESPONDED)
+_HEAD, _RUN_APP, _RESPONSE = Input.HEAD, Input.RUN_APP, Input.RESPONSE
+_NO_BODY, _UNREAD, _FAILED = Body.NONE, Body.UNREAD, Body.FAILED
+_OWED = Continue.OWED
 
 #: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
@@ -76,6 +92,8 @@ class Connection:
 
     After :class:`RemoteProtocolError` is raised the connection is finished: every later
     ``next_event()`` returns ``ConnectionClosed``, and the rest of the input is never parsed.
+    Its state is data (``_state``, a :class:`~wsgicore._state.ConnectionState`): the phase, the body
+    and ``100 Continue`` sub-states and the keep-alive flag, each moved only through its table.
     """
 
     def __init__(
@@ -85,7 +103,7 @@ class Connection:
         self._rx = ReceiveBuffer()
         self._buf = self._rx.buf  # the same bytearray, for the head gate and the body readers
         self._out = bytearray()
-        self._phase = Phase.AWAIT_HEAD
+        self._state = ConnectionState(config.keep_alive)
         self._scanner = HeadScanner(config)
         self._environ = EnvironBuilder(config, peer, sockname)
         self._date = DateLine(config.clock) if config.clock is not None else None
@@ -93,48 +111,132 @@ class Connection:
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
         )
         self._errors = ErrorResponses(self._date, self._server)
-        self._closing = False
-        self._error_ended = False
         self._requests = 0  # requests received on this connection
+        self._deadline_running: str | None = None  # the deadline the driver was last told to start
+        self._held: RequestReceived | None = None  # next_action(buffer_body=True): body not complete
         self._new_request_state()
 
     def close_after_response(self) -> None:
         """Close the connection after the current (or next) response, which then carries
         ``Connection: close``. For graceful shutdown: in-flight requests finish, none follow."""
-        self._closing = True
-        self._request_keep_alive = False
+        self._state.disable_keep_alive(CloseReason.DRIVER)
 
     def time_out(self) -> bytes:
-        """The driver's deadline passed while waiting for a request. Returns what to send before
-        closing: a 408 when part of a request head had arrived (RFC 9110 §15.5.9), else ``b""``
-        (an idle connection is just closed). The connection is closed afterwards."""
-        partial = self._phase == Phase.AWAIT_HEAD and bool(self._buf)
-        self._phase = move(self._phase, Input.CLOSE)
-        if not partial:
-            return b""
-        return self._error_response(408, "the request head did not arrive in time")
+        """The driver's deadline passed while waiting for a request (or for a body it asked the core
+        to buffer). Returns what to send before closing: a 408 when part of a request had arrived
+        (RFC 9110 §15.5.9), else ``b""`` (an idle connection is just closed). The connection is
+        closed afterwards (``next_action()`` then says so: ``Close`` with nothing to send)."""
+        state = self._state
+        reason = None
+        if state.phase == _AWAIT_HEAD and self._buf:
+            reason = "the request head did not arrive in time"
+        elif state.phase == _REQUEST and state.body is _UNREAD:
+            reason = "the request body did not arrive in time"
+        state.move(Input.CLOSE)
+        return b"" if reason is None else self._error_response(408, reason)
 
     @property
     def deadline(self) -> str:
         """Which deadline applies while waiting for a request: ``"idle"`` for a kept-alive
         connection between requests with nothing received (when it passes, close silently), else
         ``"head"`` (the whole head must arrive by then, counted from the accept for the first
-        request, from its first byte for a later one; when it passes, send ``time_out()``)."""
-        if (self._requests and not self._buf and self._rx.direct is None  # nothing received
-                and self._phase in (Phase.AWAIT_HEAD, Phase.RESPONDED)):
-            return IDLE_DEADLINE
+        request, from its first byte for a later one; when it passes, send ``time_out()``).
+        ``next_action()`` gives the same in its :class:`Receive`, with when the deadline starts."""
+        kind = self._wait_kind()
+        return HEAD_DEADLINE if kind is BODY_DEADLINE else kind
+
+    def _wait_kind(self) -> str:
+        """The deadline of a wait now: the rule, stated once (``next_action``'s ``Receive`` and the
+        ``deadline`` property read it)."""
+        phase = self._state.phase
+        if phase is _REQUEST:
+            return BODY_DEADLINE  # a body the core buffers for the driver
+        if (self._requests and not self._buf and self._rx.direct is None
+                and (phase is _AWAIT_HEAD or phase is _RESPONDED)):
+            return IDLE_DEADLINE  # a kept-alive connection, nothing of the next request received
         return HEAD_DEADLINE
 
+    # -- the driver's loop ------------------------------------------------------------------
+
+    def next_action(self, *, buffer_body: bool = False) -> RequestReceived | Receive | Close:
+        """What the driver does next (see :mod:`wsgicore._actions` and docs/core-api.md):
+
+        - ``RequestReceived``: run its application with :meth:`run_app`, then ask again. With
+          ``buffer_body`` the whole body has arrived first (bounded by ``max_body_bytes``, which a
+          driver buffering bodies should set) and ``run_app`` hands it to the application, for a
+          driver that cannot block in ``wsgi.input`` reads.
+        - :class:`Receive`: send ``action.send``, receive bytes within the deadline it names and
+          feed them (``b""`` at EOF), then ask again. When the deadline passes: ``time_out()``.
+        - :class:`Close`: send ``action.send`` and close, lingering when ``action.linger``. Asked
+          again afterwards (or after ``time_out()``, ``send_failed()``), it is ``Close`` with
+          nothing to send.
+
+        The body of a request whose application did not read it is drained here, the head deadline
+        is started here (``Receive.starts``), a protocol error becomes its ``Close``; asking again
+        before ``run_app`` ran for the last ``RequestReceived`` is a :class:`LocalProtocolError`.
+        """
+        phase = self._state.phase
+        try:
+            if phase is _RESPONDED:
+                event = self._end_cycle()
+            elif phase is _AWAIT_HEAD:
+                event = self._next_head()
+            elif phase is _REQUEST and self._held is not None:
+                event = self._buffer_body()
+            elif phase is _REQUEST or phase is _RESPONDING:
+                raise LocalProtocolError("next_action() before run_app() returned for the request "
+                                         "it gave: run the application first")
+            else:
+                return _ENDED
+        except RemoteProtocolError as exc:
+            return Close(self.data_to_send() + exc.response, not self.can_close_at_once, exc)
+        if event is NEED_DATA:
+            # A wait: which deadline (the rule: _wait_kind), and whether it starts now. A head (or
+            # idle) deadline spans every receive until the wait ends; a body's starts at each one.
+            kind = self._wait_kind()
+            if kind is self._deadline_running and kind is not BODY_DEADLINE:
+                receive = _RECEIVE_RUNS[kind]
+            else:
+                self._deadline_running = kind
+                receive = _RECEIVE_STARTS[kind]
+            if self._out:  # a 100 Continue to send first
+                return Receive(kind, receive.starts, self.data_to_send())
+            return receive
+        if type(event) is RequestReceived:
+            if buffer_body and self._state.body is _UNREAD:
+                self._held = event
+                return self.next_action()
+            self._deadline_running = None
+            return event
+        # ConnectionClosed: no further request (no keep-alive, EOF, an undrainable body).
+        linger = not self.can_close_at_once
+        if self._out:
+            return Close(self.data_to_send(), linger)
+        return _CLOSE_LINGERING if linger else _CLOSE_AT_ONCE
+
+    def _buffer_body(self) -> RequestReceived | Sentinel:
+        """Read the held request's body into the pieces run_app's wsgi.input replays."""
+        while True:
+            try:
+                data = self._read_body()
+            except Refusal as exc:
+                raise self._fail(exc.status, exc.reason) from None
+            if data is None:
+                # The driver wants the body: RFC 9110 §10.1.1's cue to send the 100 Continue.
+                self._send_continue_if_owed()
+                return NEED_DATA
+            if not data:
+                held, self._held = self._held, None
+                if held is None:  # not reached: only called with a held request
+                    raise LocalProtocolError("no request is waiting for its body")
+                return held
+            self._replay.append(data)
+
     def _new_request_state(self) -> None:
+        """The data of one request (its states are ``_state``'s, reset with the next cycle)."""
         self._body: BodyReader | None = None
-        self._body_done = True
-        self._complete_reported = False
-        self._body_error: RequestBodyError | None = None
-        self._continue_pending = False
-        self._request_keep_alive = False
+        self._body_error: RequestBodyError | None = None  # set when the body moves to FAILED
         self._peer_said_close = False  # the request carried "Connection: close"
-        self._keep_after = False
-        self._responding = False
         self._replay: list[bytes] = []  # body pieces a driver took as events, for wsgi.input
         self._drained = 0
         self._method = b""
@@ -144,23 +246,28 @@ class Connection:
 
     def receive_data(self, data: bytes) -> None:
         """Append received bytes; ``b""`` means the peer closed its side (EOF)."""
+        state = self._state
         if data:
-            # Bytes after an "Expect: 100-continue" head: the client did not wait, no 100 is owed.
-            self._continue_pending = False
+            if state.expect is _OWED:
+                # Bytes after an "Expect: 100-continue" head: the client did not wait, no 100 is owed.
+                state.move_expect(ContinueInput.DATA)
             rx = self._rx
-            if self._body_done and rx.direct is None and not rx.eof:
+            if state.body is not _UNREAD and rx.direct is None and not rx.eof:
                 self._buf += data  # what feed() does with them then (a head's bytes): no call
                 return
-        self._rx.feed(data, direct_ok=not self._body_done and type(self._body) is LengthReader)
+        self._rx.feed(data, direct_ok=state.body is _UNREAD and type(self._body) is LengthReader)
 
     def next_event(self) -> Event | Sentinel:
-        phase = self._phase
-        if phase == Phase.AWAIT_HEAD:
+        phase = self._state.phase
+        if phase == _AWAIT_HEAD:
             return self._next_head()
-        if phase == Phase.REQUEST:
+        if phase == _REQUEST:
             return self._next_body_event()
-        if phase == Phase.RESPONDED:
+        if phase == _RESPONDED:
             return self._end_cycle()
+        if phase == _RESPONDING:
+            raise LocalProtocolError("next_event() while the application runs: its run_app() "
+                                     "has not returned")
         return ConnectionClosed()
 
     def data_to_send(self) -> bytes:
@@ -173,7 +280,7 @@ class Connection:
 
     def send_failed(self) -> None:
         """The transport broke: the connection is closed, nothing more is parsed or sent."""
-        self._phase = move(self._phase, Input.CLOSE)
+        self._state.move(Input.CLOSE)
 
     @property
     def http_version(self) -> str:
@@ -181,10 +288,12 @@ class Connection:
 
     @property
     def keep_alive(self) -> bool:
-        """Whether the connection can stay open after the current response."""
-        if self._phase == Phase.RESPONDED:
-            return self._keep_after
-        return self._phase != Phase.CLOSED and self._can_keep_alive()
+        """Whether the connection can stay open after the current response (before a request has
+        come: ``False``)."""
+        phase = self._state.phase
+        if phase == _RESPONDED:
+            return self._state.keep_alive
+        return phase in (_REQUEST, _RESPONDING) and self._keep_alive_reason() is None
 
     @property
     def peer_may_still_send(self) -> bool:
@@ -194,9 +303,10 @@ class Connection:
         a bounded time) before it closes; otherwise it can close at once."""
         if self._rx.eof:
             return False
-        if self._rx.has_data or self._error_ended:
+        state = self._state
+        if self._rx.has_data or state.phase == Phase.ERROR:
             return True
-        return self._phase != Phase.AWAIT_HEAD and not self._body_done
+        return state.body is _UNREAD or state.body is _FAILED
 
     @property
     def can_close_at_once(self) -> bool:
@@ -217,8 +327,8 @@ class Connection:
 
     def _fail(self, status: int | None, reason: str) -> RemoteProtocolError:
         """The one translation of an internal :class:`Refusal` into the public error."""
-        self._phase = move(self._phase, Input.CLOSE)
-        self._error_ended = True
+        self._held = None
+        self._state.move(Input.FAIL)
         response = b"" if status is None else self._error_response(status, reason)
         return RemoteProtocolError(reason, status, response)
 
@@ -233,7 +343,7 @@ class Connection:
                 scanner.skip_blank_lines(buf)
             if not buf:
                 if self._rx.eof:
-                    self._phase = move(self._phase, Input.CLOSE)
+                    self._state.move(Input.CLOSE)
                     return ConnectionClosed()
                 return NEED_DATA
         try:
@@ -257,9 +367,10 @@ class Connection:
         self, request_line: RequestLine, headers: list[tuple[bytes, bytes]], length: int | None
     ) -> RequestReceived:
         config = self.config
+        state = self._state
         self._scanner.reset()
-        # The per-request state is already fresh: it is reset whenever the connection enters
-        # AWAIT_HEAD (in __init__ and in _end_cycle), and only a head can leave that phase.
+        # The per-request data and sub-states are already fresh: they are reset whenever the
+        # connection enters AWAIT_HEAD (in __init__ and in _end_cycle), and only a head leaves it.
         self._requests += 1
         http11 = request_line.minor >= 1
         self._http11 = http11
@@ -272,24 +383,26 @@ class Connection:
             raise self._fail(exc.status, exc.reason) from None
         if length is None:
             self._body = ChunkedReader(config)
-            self._body_done = False
+            state.move_body(BodyInput.STARTS)
         elif length:
             self._body = LengthReader(length)
-            self._body_done = False
+            state.move_body(BodyInput.STARTS)
         # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 never does here (h11's rule).
         # Most requests carry no Connection field: no call for them.
-        self._peer_said_close = "HTTP_CONNECTION" in environ and said_close(environ)
-        self._request_keep_alive = (
-            config.keep_alive and http11 and not self._closing and not self._peer_said_close
-        )
-        if not self._body_done and asks_for_continue(environ, http11):
+        if "HTTP_CONNECTION" in environ and said_close(environ):
+            self._peer_said_close = True
+            state.disable_keep_alive(CloseReason.PEER_CLOSE)
+        if not http11:
+            state.disable_keep_alive(CloseReason.HTTP10)
+        if state.body is _UNREAD and asks_for_continue(environ, http11):
             if config.expect_continue == "immediate":
                 self._out += _CONTINUE
+                state.move_expect(ContinueInput.SEND)
             elif not self._buf:
                 # A body that has begun to arrive is being sent: no 100 is owed (the server MAY
                 # omit it), so none is pending and keep-alive is not in doubt.
-                self._continue_pending = True
-        self._phase = move(self._phase, Input.HEAD)
+                state.move_expect(ContinueInput.ASKED)
+        state.move(_HEAD)
         return RequestReceived(environ)
 
     # -- request bodies ---------------------------------------------------------------------
@@ -297,7 +410,8 @@ class Connection:
     def _read_body(self) -> bytes | None:
         """The next piece of body, b"" at its end, None when more input is needed."""
         body = self._body
-        if self._body_done or body is None:
+        state = self._state
+        if state.body is not _UNREAD or body is None:
             return b""
         rx = self._rx
         if rx.direct is not None and type(body) is LengthReader:
@@ -305,11 +419,11 @@ class Connection:
             if direct is not None:
                 body.remaining -= len(direct)
                 if body.remaining == 0:
-                    self._body_done = True
+                    state.move_body(BodyInput.ENDS)
                 return direct
         data = body.read(self._buf, rx.eof)
         if body.done:
-            self._body_done = True
+            state.move_body(BodyInput.ENDS)
         return data
 
     def _next_body_event(self) -> Event | Sentinel:
@@ -318,19 +432,23 @@ class Connection:
         except Refusal as exc:
             raise self._fail(exc.status, exc.reason) from None
         if data is None:
-            if self._continue_pending:
-                # A driver asking for body events wants the body: RFC 9110 §10.1.1's cue to send 100.
-                self._continue_pending = False
-                self._out += _CONTINUE
+            # A driver asking for body events wants the body: RFC 9110 §10.1.1's cue to send 100.
+            self._send_continue_if_owed()
             return NEED_DATA
         if data:
             # Kept so that input_stream() can still hand the whole body to the app.
             self._replay.append(data)
             return BodyReceived(data)
-        if not self._complete_reported:
-            self._complete_reported = True
+        if self._state.body is _NO_BODY:
+            self._state.move_body(BodyInput.REPORT)
             return RequestComplete()
         return PAUSED
+
+    def _send_continue_if_owed(self) -> None:
+        state = self._state
+        if state.expect is _OWED:
+            state.move_expect(ContinueInput.SEND)
+            self._out += _CONTINUE
 
     def input_stream(self, fetch: Callable[[int], bytes]) -> InputStream:
         """``wsgi.input`` for the current request (``run_app(..., fetch=...)`` makes it itself).
@@ -342,7 +460,7 @@ class Connection:
         normal. Called outside ``run_app``'s ``fetch``, it must send ``data_to_send()`` (a pending
         ``100 Continue``) before it blocks.
         """
-        if self._phase != Phase.REQUEST:
+        if self._state.phase not in (_REQUEST, _RESPONDING):
             raise LocalProtocolError("input_stream() needs a request in progress")
         if not callable(fetch):
             raise TypeError(f"input_stream() needs a callable fetch(n), not {fetch!r}")
@@ -362,13 +480,11 @@ class Connection:
                 data = self._read_body()
             except Refusal as exc:
                 response = b"" if exc.status is None else self._error_response(exc.status, exc.reason)
-                self._body_error = RequestBodyError(exc.reason, exc.status, response)
+                self._body_failed(RequestBodyError(exc.reason, exc.status, response))
                 continue
             if data is not None:
                 return data
-            if self._continue_pending:
-                self._continue_pending = False
-                self._out += _CONTINUE
+            self._send_continue_if_owed()
             size = wanted if wanted > MIN_FETCH else MIN_FETCH
             body = self._body
             if type(body) is LengthReader and 0 < body.remaining < size:
@@ -383,20 +499,44 @@ class Connection:
                 response = b""
                 if timed_out:
                     response = self._error_response(408, "the request body did not arrive in time")
-                self._body_error = RequestBodyError(reason, 408 if timed_out else None, response)
-                raise self._body_error from exc
+                error = RequestBodyError(reason, 408 if timed_out else None, response)
+                self._body_failed(error)
+                raise error from exc
             self.receive_data(received)
+
+    def _body_failed(self, error: RequestBodyError) -> None:
+        self._body_error = error
+        self._state.move_body(BodyInput.FAILS)
 
     # -- responses --------------------------------------------------------------------------
 
-    def _can_keep_alive(self) -> bool:
-        if not self._request_keep_alive or self._body_error is not None or self._continue_pending:
-            return False
-        body = self._body
-        # An unread body larger than we are willing to discard means closing after the response.
-        return self._body_done or not (
-            isinstance(body, LengthReader) and body.remaining > self.config.max_drain_bytes
-        )
+    def _keep_alive_reason(self) -> str | None:
+        """Why the connection could not persist after a response sent now (``None``: it could);
+        nothing is switched off here."""
+        state = self._state
+        if not state.keep_alive:
+            return state.close_reason
+        body = state.body
+        if body is _UNREAD:
+            reader = self._body
+            # An unread body larger than we are willing to discard means closing after the response.
+            if isinstance(reader, LengthReader) and reader.remaining > self.config.max_drain_bytes:
+                return CloseReason.UNREAD_BODY
+        elif body is _FAILED:
+            return CloseReason.BODY_FAILED
+        if state.expect is _OWED:
+            return CloseReason.CONTINUE_OWED
+        return None
+
+    def _keep_alive_at_head(self) -> bool:
+        """The response head is being written: whether it may say the connection persists. What the
+        request's state rules out is switched off now, for good (the head will say so)."""
+        state = self._state
+        if state.keep_alive and (state.body is not _NO_BODY or state.expect is _OWED):
+            reason = self._keep_alive_reason()
+            if reason is not None:
+                state.disable_keep_alive(reason)
+        return state.keep_alive
 
     def run_app(
         self,
@@ -413,23 +553,29 @@ class Connection:
 
         With ``fetch`` (see :meth:`input_stream`) the core sets ``wsgi.input`` itself and sends a
         pending ``100 Continue`` through ``send`` before each fetch; with ``errors`` it sets
-        ``wsgi.errors``. A driver that passes both writes no environ key.
+        ``wsgi.errors``. A driver that passes both writes no environ key. Without ``fetch``, a
+        request whose whole body the core holds (``next_action(buffer_body=True)``, or none was
+        sent) gets its ``wsgi.input`` too, unless the driver set one.
         """
-        if self._phase != Phase.REQUEST or self._responding:
-            raise LocalProtocolError("run_app() needs a request: call next_event() until "
+        state = self._state
+        if state.phase is not _REQUEST or self._held is not None:
+            raise LocalProtocolError("run_app() needs a request: call next_action() until "
                                      "RequestReceived, once per request")
+        body_done = state.body is not _UNREAD
+        if fetch is None and body_done and "wsgi.input" not in environ:
+            fetch = _no_body  # never called: the whole body is here
         if fetch is not None:
-            if self._body_done and not self._replay:
+            if body_done and not self._replay:
                 # No body, or all of it consumed: every read is the end (what _pull_body would
                 # return), with no stream and no closure over this connection per request. Nothing
                 # is ever fetched then, and no 100 Continue can be owed.
                 environ["wsgi.input"] = _NO_BODY_INPUT
             else:
                 environ["wsgi.input"] = self.input_stream(
-                    fetch if self._body_done else self._flushing(fetch, send))
+                    fetch if body_done else self._flushing(fetch, send))
         if errors is not None:
             environ["wsgi.errors"] = errors
-        self._responding = True
+        state.move(_RUN_APP)
         spool: IO[bytes] | None = None
         if self.config.buffer_chunked_body and type(self._body) is ChunkedReader:
             try:
@@ -450,10 +596,10 @@ class Connection:
             try:
                 send(exc.response)
             except BaseException:
-                self._phase = move(self._phase, Input.CLOSE)
+                self._state.move(Input.CLOSE)
                 raise
-        self._keep_after = False
-        self._phase = move(self._phase, Input.RESPONSE)
+        self._state.disable_keep_alive(CloseReason.BODY_FAILED)
+        self._state.move(_RESPONSE)
         body_bytes = len(exc.response) - exc.response.index(b"\r\n\r\n") - 4 if exc.response else 0
         return ResponseInfo(exc.status_code or 0, body_bytes, False)
 
@@ -471,33 +617,33 @@ class Connection:
         unreported: list[Problem] = []
         report = (on_problem if on_problem is not None
                   else stream_reporter(environ.get("wsgi.errors"), unreported))
+        state = self._state
         # Positional: keyword arguments to a class cost a dict per call on CPython 3.11.
         writer = ResponseWriter(
-            send, self._method == b"HEAD", self._http11, self._can_keep_alive, self._date,
-            self._server, lambda message: report(Problem(message)),
+            send, self._method == b"HEAD", self._http11, self._keep_alive_at_head, state,
+            self._date, self._server, lambda message: report(Problem(message)),
         )
         aborted = False
         try:
             call_app(app, environ, writer, sendfile, report)
         except Exception as exc:
             if writer.send_error is not None:
-                self._phase = move(self._phase, Input.CLOSE)
+                state.move(Input.CLOSE)
                 raise writer.send_error from None
-            aborted = self._app_failed(exc, writer, report, send)
+            aborted, status = self._app_failed(exc, writer, report, send)
         except BaseException:
-            self._phase = move(self._phase, Input.CLOSE)
+            state.move(Input.CLOSE)
             raise
-        status = writer.status_code if writer.head_sent else 500
-        if aborted or self._body_error is not None:
-            self._keep_after = False
         else:
-            self._keep_after = writer.keep_alive
-        if self._body_error is not None and not writer.head_sent:
-            status = self._body_error.status_code or 0
-        self._phase = move(self._phase, Input.RESPONSE)
+            status = writer.status_code  # the application's whole response went out
+        if state.body is _FAILED:
+            # A body read failed after the head went out (or the app caught the error).
+            state.disable_keep_alive(CloseReason.BODY_FAILED)
+        state.move(_RESPONSE)
+        keep_alive = state.keep_alive
         if unreported:
-            return ResponseInfo(status, writer.body_bytes, self._keep_after, aborted, tuple(unreported))
-        return _response_info(status, writer.body_bytes, self._keep_after, aborted)
+            return ResponseInfo(status, writer.body_bytes, keep_alive, aborted, tuple(unreported))
+        return _response_info(status, writer.body_bytes, keep_alive, aborted)
 
     def _flushing(
         self, fetch: Callable[[int], bytes], send: Callable[[bytes], None]
@@ -516,46 +662,54 @@ class Connection:
         writer: ResponseWriter,
         report: Callable[[Problem], None],
         send: Callable[[bytes], None],
-    ) -> bool:
-        """Report an application exception and answer it; True when the response was cut off."""
+    ) -> tuple[bool, int]:
+        """Report an application exception and answer it. Returns whether the response was cut off
+        after its head, and the status sent (0: none)."""
         body_error = self._body_error
         if body_error is not None:
             report(Problem(f"request body error: {body_error.reason}"))
         else:
             report(Problem("exception in the WSGI application", (type(exc), exc, exc.__traceback__)))
+        state = self._state
         if writer.head_sent:
-            return True  # too late for an error status: close so the client sees the cut
+            # Too late for an error status: close so the client sees the cut.
+            state.disable_keep_alive(CloseReason.APP_FAILED)
+            return True, writer.status_code
         if body_error is not None:
             response = body_error.response
+            status = body_error.status_code or 0
         else:
             response = self._error_response(500, "", self.config.server_error_body)
+            status = 500
+        state.disable_keep_alive(CloseReason.BODY_FAILED if body_error is not None
+                                 else CloseReason.APP_FAILED)
         if response:
             try:
                 send(response)
             except BaseException:
-                self._phase = move(self._phase, Input.CLOSE)
+                state.move(Input.CLOSE)
                 raise
             writer.body_bytes = len(response) - response.index(b"\r\n\r\n") - 4
-        writer.keep_alive = False
-        return False
+        return False, status
 
     def _end_cycle(self) -> Event | Sentinel:
         """After a response: discard the unread body (bounded), then parse the next request."""
-        if not self._keep_after:
-            self._phase = move(self._phase, Input.CLOSE)
+        state = self._state
+        if not state.keep_alive:
+            state.move(Input.CLOSE)
             return ConnectionClosed()
-        while not self._body_done:
+        while state.body is _UNREAD:
             try:
                 data = self._read_body()
             except Refusal:
-                self._phase = move(self._phase, Input.CLOSE)
+                state.move(Input.CLOSE)
                 return ConnectionClosed()
             if data is None:
                 return NEED_DATA
             self._drained += len(data)
             if self._drained > self.config.max_drain_bytes:
-                self._phase = move(self._phase, Input.CLOSE)
+                state.move(Input.CLOSE)
                 return ConnectionClosed()
         self._new_request_state()
-        self._phase = move(self._phase, Input.NEXT_REQUEST)
+        state.start_next_cycle()
         return self._next_head()

@@ -16,7 +16,7 @@ import h11
 
 from . import _abnf
 from ._errors import Refusal
-from ._head import HeadScanner, RequestLine
+from ._head_scanner import HeadScanner, RequestLine
 
 __all__ = ["request_fields"]
 

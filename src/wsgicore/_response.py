@@ -1,19 +1,23 @@
 """The response side of one request: PEP 3333's start_response/write/iterable, serialized by hand.
 
-The order of calls is a table (``_NEXT``): a pair missing from it is an application error whose
-message comes from ``_MISUSE``. Serialization is plain string building: h11's writer costs ~20 µs per
-response, this ~1 µs, and the validation it would do is done here, with real exceptions.
+The order of calls is a table (``_NEXT``): the writer's state changes only through it (``_move``), and
+a pair missing from it is an application error whose message comes from ``_MISUSE``. Whether the
+head was sent is read from that state. Keep-alive is the connection's (``_state.ConnectionState``):
+the writer asks it at head time and switches it off when the framing requires a close.
+Serialization is plain string building, far cheaper than h11's writer, and the validation it would
+do is done here, with real exceptions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import _abnf
 from ._errors import ApplicationError
-from ._status import serialize_head
+from ._response_heads import serialize_head
+from ._state import CloseReason, ConnectionState
 
 __all__ = ["ExcInfo", "ResponseWriter", "StartResponse", "WriteCallable"]
 
@@ -22,8 +26,8 @@ WriteCallable = Callable[[bytes], None]
 StartResponse = Callable[..., WriteCallable]
 
 
-class _State:
-    """States of one response. Plain strings, not an Enum: Enum.__hash__ is Python code, and the
+class _ResponseState:
+    """Where one response stands. Plain strings, not an Enum: Enum.__hash__ is Python code, and the
     table below is looked up several times per request."""
 
     NO_STATUS = "no status yet"
@@ -32,20 +36,26 @@ class _State:
     FINISHED = "finished"
 
 
-class _Action:
+class _ResponseStep:
+    """What the application (or the core, for it) does next to the response."""
+
     START = "start_response()"
     START_EXC = "start_response(exc_info)"
+    START_FAILED = "start_response() raised"  # its status or headers were refused
     BODY = "body data"
     FINISH = "end of the body"
+    WHOLE = "the whole body in one piece"  # a one-item iterable: body and end at once
 
 
-_S, _A = _State, _Action
+_S, _A = _ResponseState, _ResponseStep
 _NEXT: dict[tuple[str, str], str] = {
     (_S.NO_STATUS, _A.START): _S.STATUS_SET,
     (_S.NO_STATUS, _A.START_EXC): _S.STATUS_SET,
     (_S.STATUS_SET, _A.START_EXC): _S.STATUS_SET,
+    (_S.STATUS_SET, _A.START_FAILED): _S.NO_STATUS,  # no status: a body must not go out under none
     (_S.STATUS_SET, _A.BODY): _S.HEADERS_SENT,
     (_S.STATUS_SET, _A.FINISH): _S.FINISHED,
+    (_S.STATUS_SET, _A.WHOLE): _S.FINISHED,
     (_S.HEADERS_SENT, _A.BODY): _S.HEADERS_SENT,
     (_S.HEADERS_SENT, _A.FINISH): _S.FINISHED,
 }
@@ -53,8 +63,17 @@ _MISUSE: dict[tuple[str, str], str] = {
     (_S.STATUS_SET, _A.START): "start_response() called a second time without exc_info (PEP 3333)",
     (_S.HEADERS_SENT, _A.START): "start_response() called after the headers were sent, without exc_info",
     (_S.NO_STATUS, _A.BODY): "body data (write() or the iterable) before start_response() was called",
+    (_S.NO_STATUS, _A.WHOLE): "body data (write() or the iterable) before start_response() was called",
+    (_S.FINISHED, _A.WHOLE): "body data after the response was finished",
     (_S.NO_STATUS, _A.FINISH): "the application returned without calling start_response()",
 }
+# The table's moves for the steps of every response, keyed by the state alone (the same pairs): the
+# lookup makes no key tuple. Globals: a class attribute lookup is slower (CPython 3.11).
+_AFTER_START = {state: to for (state, step), to in _NEXT.items() if step == _A.START}
+_AFTER_WHOLE = {state: to for (state, step), to in _NEXT.items() if step == _A.WHOLE}
+_START, _WHOLE = _A.START, _A.WHOLE
+#: The states in which the response head has gone to ``send`` (``ResponseWriter.head_sent``).
+_HEAD_SENT = frozenset({_S.HEADERS_SENT, _S.FINISHED})
 
 _STATUS = _abnf.STATUS_TEXT
 _TOKEN = _abnf.TOKEN_TEXT
@@ -167,10 +186,9 @@ class ResponseWriter:
     re-raised: the caller tells it apart from an application error that way.
     """
 
-    __slots__ = ("_block", "_date", "_framing", "_has_date", "_has_server", "_http11", "_keep_alive",
-                 "_left", "_length", "_no_body_request", "_report", "_send", "_server", "_state",
-                 "_status", "body_bytes", "head_sent", "keep_alive", "overflowed", "send_error",
-                 "status_code")
+    __slots__ = ("_block", "_connection", "_date", "_framing", "_has_date", "_has_server", "_http11",
+                 "_keep_alive", "_left", "_length", "_no_body_request", "_report", "_send", "_server",
+                 "_state", "_status", "body_bytes", "overflowed", "send_error", "status_code")
 
     def __init__(  # noqa: PLR0917 - positional: keywords to a class call cost a dict (CPython 3.11)
         self,
@@ -178,18 +196,22 @@ class ResponseWriter:
         head_request: bool,
         http11: bool,
         keep_alive: Callable[[], bool],
+        connection: ConnectionState,
         date: Callable[[], str] | None,
         server: str | None,
         report: Callable[[str], None],
     ) -> None:
+        """``keep_alive()``: asked when the head is written, whether it may say the connection
+        persists; ``connection``: the state whose keep-alive the framing may switch off."""
         self._send = send
         self._no_body_request = head_request
         self._http11 = http11
         self._keep_alive = keep_alive
+        self._connection = connection
         self._date = date
         self._server = server
         self._report = report
-        self._state = _State.NO_STATUS
+        self._state = _S.NO_STATUS
         self._status = ""
         self._block = ""
         self._length: int | None = None
@@ -199,17 +221,25 @@ class ResponseWriter:
         self._left = 0
         self.status_code = 0
         self.body_bytes = 0
-        self.head_sent = False
-        self.keep_alive = False
         self.overflowed = False
         self.send_error: BaseException | None = None
 
     def _move(self, action: str) -> None:
-        key = (self._state, action)
-        state = _NEXT.get(key)
+        """Move through the table (the per-request paths below inline this lookup; nothing else
+        ever sets the state: ``tests/core/test_core_state_table.py`` checks it)."""
+        state = _NEXT.get((self._state, action))
         if state is None:
-            raise ApplicationError(_MISUSE.get(key, f"{action} after the response was finished"))
+            self._misuse(action)
         self._state = state
+
+    def _misuse(self, action: str) -> NoReturn:
+        default = f"{action} after the response was finished"
+        raise ApplicationError(_MISUSE.get((self._state, action), default))
+
+    @property
+    def head_sent(self) -> bool:
+        """Whether the response head has gone to ``send`` (read from the state)."""
+        return self._state in _HEAD_SENT
 
     # PEP 3333 start_response(status, response_headers, exc_info=None) -> write
     def start_response(
@@ -222,17 +252,18 @@ class ResponseWriter:
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None  # break the frame <-> traceback cycle (PEP 3333)
-            self._move(_Action.START_EXC)
-        elif self._state == _State.NO_STATUS:
-            self._state = _State.STATUS_SET  # the table's (NO_STATUS, START) pair, without a call
+            self._move(_A.START_EXC)
         else:
-            self._move(_Action.START)  # raises
+            state = _AFTER_START.get(self._state)  # _move inline: once per response
+            if state is None:
+                self._misuse(_START)
+            self._state = state
         try:
             self._set(status, headers)
         except BaseException:
             # Anything raised (a header list's own __iter__ too) leaves no status set: a body
             # after it must not go out under an empty status line.
-            self._state = _State.NO_STATUS
+            self._move(_A.START_FAILED)
             raise
         return self.write
 
@@ -280,50 +311,54 @@ class ResponseWriter:
         if type(data) is not bytes:
             data = _plain_bytes(data)
         if not data:
-            if self._state == _State.NO_STATUS:
-                self._move(_Action.BODY)
+            if self._state == _S.NO_STATUS:
+                self._move(_A.BODY)
             return
-        if self._state == _State.HEADERS_SENT:
+        if self._state == _S.HEADERS_SENT:
             self._emit_body(data)
         else:
-            self._move(_Action.BODY)
+            self._move(_A.BODY)
             self._emit_head(data, None)
 
     def write_whole(self, data: bytes) -> None:
         """The whole body in one piece (a one-item iterable), sent with a Content-Length, and the
-        end of the response: ``write`` then ``finish`` in one call, the path of most responses."""
+        end of the response: ``write`` then ``finish`` in one call, the path of most responses.
+        After ``write()`` (the head is out) it is a last ``write`` and ``finish``."""
         if type(data) is not bytes:
             data = _plain_bytes(data)
-        if self._state != _State.STATUS_SET:
-            self._move(_Action.BODY)  # raises: no status yet, or already finished
-        self._state = _State.HEADERS_SENT
+        if self._state is _S.HEADERS_SENT:
+            self.write(data)
+            self.finish()
+            return
+        state = _AFTER_WHOLE.get(self._state)  # _move inline: once per response
+        if state is None:
+            self._misuse(_WHOLE)  # no status yet, or already finished
+        self._state = state
         self._emit_head(data, len(data))
-        self._state = _State.FINISHED
         # Framing is _LENGTH or _NONE here: the body has a length.
         if self._left and self._framing == _LENGTH:
-            self.keep_alive = False
-            self._report(f"response body ended {self._left} bytes short of its Content-Length; "
-                         f"closing the connection so the client sees the truncation")
+            self._short_body()
+
+    def _short_body(self) -> None:
+        self._connection.disable_keep_alive(CloseReason.SHORT_BODY)
+        self._report(f"response body ended {self._left} bytes short of its Content-Length; "
+                     f"closing the connection so the client sees the truncation")
 
     def finish(self) -> None:
         """The iterable is exhausted: send the headers if not yet sent, and end the framing."""
         state = self._state
-        self._move(_Action.FINISH)
-        if state == _State.STATUS_SET:
+        self._move(_A.FINISH)
+        if state == _S.STATUS_SET:
             self._emit_head(b"", 0)
         framing = self._framing
         if framing == _CHUNKED:
             self._emit(b"0\r\n\r\n")  # RFC 9112 §7.1: last-chunk and the empty trailer section
         elif framing == _LENGTH and self._left:
-            self.keep_alive = False
-            self._report(f"response body ended {self._left} bytes short of its Content-Length; "
-                         f"closing the connection so the client sees the truncation")
-        elif framing == _CLOSE:
-            self.keep_alive = False
+            self._short_body()
 
     def head_for_sendfile(self, length: int | None) -> int:
         """Send the headers for a body that the driver sends itself; returns how many bytes to send."""
-        self._move(_Action.BODY)
+        self._move(_A.BODY)
         self._emit_head(b"", length)
         if self._framing == _LENGTH:
             return self._left
@@ -348,7 +383,7 @@ class ResponseWriter:
         if length is None and total is not None and not bodiless_status:
             length = total
             block += f"Content-Length: {total}\r\n"
-        keep_alive = self._keep_alive() and code >= 200
+        keep_alive = self._keep_alive()  # the connection's verdict; a 1xx never gets here
         if self._no_body_request or bodiless_status:
             framing = _NONE
         elif length is not None:
@@ -359,6 +394,7 @@ class ResponseWriter:
             block += "Transfer-Encoding: chunked\r\n"
         else:
             framing = _CLOSE  # RFC 9112 §6.3: an HTTP/1.0 client reads to the close
+            self._connection.disable_keep_alive(CloseReason.READ_TO_CLOSE)
             keep_alive = False
         if not keep_alive:
             block += "Connection: close\r\n"
@@ -367,8 +403,6 @@ class ResponseWriter:
         if not self._has_server and self._server is not None:
             block += self._server
         self._framing = framing
-        self.keep_alive = keep_alive
-        self.head_sent = True
         head = serialize_head(self._status, block)
         if first:
             # One send for head and first chunk up to 64 KiB (a copy is cheaper than a system call
@@ -405,7 +439,7 @@ class ResponseWriter:
                 data = data[:left]
                 if not self.overflowed:
                     self.overflowed = True
-                    self.keep_alive = False
+                    self._connection.disable_keep_alive(CloseReason.LONG_BODY)
                     self._report("response body longer than its Content-Length; truncated, "
                                  "and the connection will be closed")
             self._left = left - len(data)

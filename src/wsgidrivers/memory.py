@@ -13,17 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from wsgicore import (
-    NEED_DATA,
-    PAUSED,
-    Config,
-    Connection,
-    ConnectionClosed,
-    Problem,
-    RemoteProtocolError,
-    RequestReceived,
-    serving_config,
-)
+from wsgicore import Config, Connection, Problem, Receive, RequestReceived, serving_config
 
 from ._common.accesslog import write_unreported
 
@@ -128,28 +118,24 @@ class MemoryConnection:
     def _run(self) -> None:
         conn = self.connection
         for _ in range(_MAX_STEPS):
-            if self.closed:
-                return
-            try:
-                event = conn.next_event()
-            except RemoteProtocolError as exc:
-                self._out += conn.data_to_send() + exc.response
-                self.closed = True
-                return
-            if event is NEED_DATA:
+            action = conn.next_action()
+            if isinstance(action, Receive):  # no clock here: deadlines never pass
+                if action.send:
+                    self._out += action.send
                 # After EOF the core should not ask again; if it does, EOF again (bounded by the loop).
                 chunk = b"" if self._eof else self._next_chunk()
                 if chunk is None:
                     return  # wait for the caller's next send() or close()
                 self._eof = not chunk
                 conn.receive_data(chunk)
-            elif isinstance(event, RequestReceived):
+            elif isinstance(action, RequestReceived):
                 # The core sets wsgi.input and wsgi.errors (PEP 3333) and flushes a 100 Continue.
-                info = conn.run_app(self.app, event.environ, self._out.extend, fetch=self._fetch,
+                info = conn.run_app(self.app, action.environ, self._out.extend, fetch=self._fetch,
                                     errors=self.errors if self.errors is not None else sys.stderr,
                                     on_problem=self.on_problem)
                 write_unreported(info.unreported)
-            elif isinstance(event, ConnectionClosed) or event is PAUSED:
+            else:  # Close: an error response, or the end after the last response
+                self._out += action.send
                 self.closed = True
                 return
         raise RuntimeError("wsgidrivers.memory: the connection made no progress")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from wsgicore import NEED_DATA, Config, Connection, ConnectionClosed, RequestReceived
+from wsgicore import Close, Config, Connection, RequestReceived
 from wsgidrivers.asyncio import ServerThread
 from wsgidrivers.asyncio._protocol import WSGIProtocol
 from wsgidrivers.asyncio._shared import Shared
@@ -116,8 +116,8 @@ def test_no_turn_is_queued_while_shutting_down() -> None:
 def test_end_of_file_in_a_turn_is_the_loops_to_close() -> None:
     io = FakeIO(b"")
     follow = ask(FakeService(jobs_wait=True), io, idle_connection(), first=True, look=True)
-    assert isinstance(follow, ConnectionClosed)
-    assert NEED_DATA is not follow
+    assert isinstance(follow, Close)  # the client closed its side: nothing to linger for
+    assert not follow.linger
 
 
 # ---- on a real server ------------------------------------------------------------------------------

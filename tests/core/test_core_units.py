@@ -13,25 +13,26 @@ from hypothesis import strategies as st
 from wsgicore import ApplicationError, Config, LocalProtocolError, _abnf
 from wsgicore._body import ChunkedReader, LengthReader
 from wsgicore._errors import Refusal
-from wsgicore._head import HeadScanner
 from wsgicore._head_parsers import request_fields
+from wsgicore._head_scanner import HeadScanner
 from wsgicore._receive import ReceiveBuffer
 from wsgicore._response import ResponseWriter
-from wsgicore._state import Input, Phase, move
-from wsgicore._status import ErrorResponses
+from wsgicore._response_heads import ErrorResponses
+from wsgicore._state import ConnectionState, Input, Phase, move
 
 # -- state table ---------------------------------------------------------------------------------
 
 
 def test_state_table_walks_one_request_cycle() -> None:
     phase = Phase.AWAIT_HEAD
-    for event, expected in [(Input.HEAD, Phase.REQUEST), (Input.RESPONSE, Phase.RESPONDED),
-                            (Input.NEXT_REQUEST, Phase.AWAIT_HEAD)]:
+    for event, expected in [(Input.HEAD, Phase.REQUEST), (Input.RUN_APP, Phase.RESPONDING),
+                            (Input.RESPONSE, Phase.RESPONDED), (Input.NEXT_REQUEST, Phase.AWAIT_HEAD)]:
         phase = move(phase, event)
         assert phase == expected
 
 
-@pytest.mark.parametrize("phase", [Phase.AWAIT_HEAD, Phase.REQUEST, Phase.RESPONDED, Phase.CLOSED])
+@pytest.mark.parametrize("phase", [Phase.AWAIT_HEAD, Phase.REQUEST, Phase.RESPONDING, Phase.RESPONDED,
+                                   Phase.CLOSED])
 def test_close_is_possible_from_every_phase(phase: str) -> None:
     assert move(phase, Input.CLOSE) == Phase.CLOSED
 
@@ -157,7 +158,7 @@ def test_scanner_refusals_and_their_order(data: bytes, status: int, reason: str)
 
 @pytest.mark.parametrize("bad", [b"a b", b"a\xff", b"a:b:c", b"a@b", b"[::1", b"a:80 x"])
 def test_a_remembered_host_line_lets_no_other_line_through(bad: bytes) -> None:
-    from wsgicore._head import _HOST_LINE, _valid_host_line, check_semantics
+    from wsgicore._head_semantics import _HOST_LINE, _valid_host_line, check_semantics
     assert _HOST_LINE.fullmatch(_valid_host_line)  # the initial memo is a valid line
     config = Config()
     for host in (b"a", b"a:80", bad, b"a"):
@@ -283,10 +284,16 @@ def test_length_reader_stops_at_its_length() -> None:
 def writer(**kw: Any) -> tuple[ResponseWriter, list[bytes], list[str]]:
     sent: list[bytes] = []
     reports: list[str] = []
-    options: dict[str, Any] = {"head_request": False, "http11": True, "keep_alive": lambda: True,
+    state = ConnectionState(keep_alive=True)
+    options: dict[str, Any] = {"head_request": False, "http11": True,
+                               "keep_alive": lambda: state.keep_alive, "connection": state,
                                "date": None, "server": None, "report": reports.append}
     options.update(kw)
     return ResponseWriter(sent.append, **options), sent, reports
+
+
+def keeps_alive(w: ResponseWriter) -> bool:
+    return w._connection.keep_alive
 
 
 @pytest.mark.parametrize(
@@ -316,7 +323,7 @@ def test_writer_truncates_an_overlong_body_and_closes() -> None:
     w.write(b"abcd")
     w.finish()
     assert b"".join(sent).endswith(b"\r\n\r\nab")
-    assert not w.keep_alive
+    assert not keeps_alive(w)
     assert w.overflowed
     assert reports
 
@@ -326,7 +333,7 @@ def test_writer_short_body_closes() -> None:
     w.start_response("200 OK", [("Content-Length", "5")])
     w.write(b"ab")
     w.finish()
-    assert not w.keep_alive
+    assert not keeps_alive(w)
     assert "short" in reports[0]
 
 

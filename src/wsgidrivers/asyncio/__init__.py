@@ -7,8 +7,8 @@ so at most ``max_workers`` requests are inside applications at any time.
 Ownership of the :class:`wsgicore.Connection` (which is not thread-safe) moves between two threads and is
 never shared:
 
-* While no application runs, the **event loop** owns it: ``data_received`` feeds it, ``next_event`` parses,
-  error responses are written straight to the transport.
+* While no application runs, the **event loop** owns it: ``data_received`` feeds it, ``next_action`` says
+  what to do (wait, close with the core's error response, or hand a request over).
 * From the moment a ``RequestReceived`` is handed to a worker until the worker is done, the **worker**
   owns it. The loop only appends received bytes to a per-connection queue (and pauses reading when that
   queue is full); the worker's ``fetch()`` pops them (waiting on a condition, never polling). The worker's

@@ -70,8 +70,8 @@ class Leftover(NamedTuple):
     eof: bool
     #: Whether reading was paused for the worker (the loop resumes it).
     reading_paused: bool
-    #: An event (or exception) the worker took from the Connection and left for the loop to
-    #: handle, None if none.
+    #: An action (or exception) the worker took from the Connection's ``next_action`` and left for
+    #: the loop to handle, None if none.
     pending: object
     #: Whether the worker read the client's end of file itself (already given to the Connection).
     peer_eof: bool
@@ -288,8 +288,8 @@ class Bridge:
 
     def finish(self, outcome: Outcome, pending: object = None, peer_eof: bool = False) -> None:
         """Post the worker's outcome behind its last response bytes; the loop owns the Connection
-        again once it has flushed it. ``pending``: an event (or exception) from the Connection for
-        the loop to handle; ``peer_eof``: the worker read the client's end of file."""
+        again once it has flushed it. ``pending``: the Connection's next action (or the exception it
+        raised) for the loop to handle; ``peer_eof``: the worker read the client's end of file."""
         with self._cond:
             self._outcome = outcome
             self._pending = pending

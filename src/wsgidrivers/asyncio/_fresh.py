@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from wsgicore import Connection, ConnectionClosed, ResponseInfo
+from wsgicore import Close, Connection, ResponseInfo
 
 from ._bridge import SendError
 from ._shared import Shared
@@ -85,7 +85,8 @@ class Handover(NamedTuple):
     conn: Connection
     #: Requests served on it so far.
     served: int
-    #: An event (or exception) from the Connection for the loop to handle; None: wait for bytes.
+    #: The Connection's next action (or the exception it raised) for the loop to handle; None:
+    #: wait for bytes.
     pending: object
     #: Whether the worker read the client's end of file (already given to the Connection).
     peer_eof: bool
@@ -144,9 +145,15 @@ def _serve(service: Shared, fresh: FreshConnection) -> Handover | None:
         follow = next_request(service, conn, io, inline=served < MAX_INLINE)
     if isinstance(follow, SendError):
         return None
-    if isinstance(follow, ConnectionClosed) and conn.can_close_at_once:
+    if isinstance(follow, Close) and not follow.linger and follow.error is None:
         # Nothing unread and nothing more can come (RFC 9112 §9.6): no lingering; the FIN first,
-        # so the client sees the end of the response before the close.
+        # so the client sees the end of the response before the close. (An error's answer, and
+        # a lingering close, are the loop's.)
+        if follow.send:
+            try:
+                io.send(follow.send)
+            except SendError:
+                return None
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
         return None

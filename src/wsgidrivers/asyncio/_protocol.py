@@ -1,9 +1,10 @@
 """One client connection of the asyncio driver, on the event loop: parsing, hand-over, closing, deadlines.
 
-While no application runs, the loop owns the :class:`wsgicore.Connection`: ``data_received`` feeds it,
-``next_event`` parses, error responses go straight to the transport. On ``RequestReceived`` a worker
-takes it (:func:`serve_request`) until it posts its outcome through the :class:`Bridge`; then the loop
-feeds it the bytes queued meanwhile and owns it again, so pipelined requests are answered in order.
+While no application runs, the loop owns the :class:`wsgicore.Connection`: ``data_received`` feeds it
+and ``next_action`` says what to do (wait within a deadline, close, or run a request's application).
+On ``RequestReceived`` a worker takes it (:func:`serve_request`) until it posts its outcome through the
+:class:`Bridge`; then the loop feeds it the bytes queued meanwhile and owns it again, so pipelined
+requests are answered in order.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from typing import Any, Final
 
 from wsgicore import (
     IDLE_DEADLINE,
-    NEED_DATA,
-    PAUSED,
+    Close,
     Connection,
-    ConnectionClosed,
-    RemoteProtocolError,
+    Receive,
     RequestReceived,
     ResponseInfo,
 )
@@ -36,8 +35,8 @@ from ._worker import serve_request
 __all__ = ["WSGIProtocol"]
 
 # Connection states (loop thread only).
-_IDLE: Final = 0  # between requests, nothing received: idle timeout
-_HEAD: Final = 1  # part of a request head received: head deadline
+_IDLE: Final = 0  # between requests, nothing of the next received: the idle deadline
+_HEAD: Final = 1  # waiting for a request head: the head deadline
 _APP: Final = 2  # a worker owns the Connection
 _CLOSING: Final = 3  # response sent, FIN sent, waiting for the client's FIN (or a deadline)
 _CLOSED: Final = 4
@@ -110,8 +109,8 @@ class WSGIProtocol(asyncio.Protocol):
                 transport.close()
                 return
             self._one_more = True
-        # The first request gets the head deadline from the accept: a silent client is a slow one.
-        self._deadline.set(loop.time() + service.head_timeout)
+        # The first request's head deadline starts now, at the accept: a silent client is a slow one.
+        self._advance()
 
     def _adopt(self, handover: Handover, transport: asyncio.Transport) -> None:
         """Take over a connection a worker served first: its Connection, its state, and what the
@@ -140,14 +139,8 @@ class WSGIProtocol(asyncio.Protocol):
             if self._bridge.received(data) and self._transport is not None:
                 self._transport.pause_reading()
         elif state in (_IDLE, _HEAD):
-            if state == _IDLE:
-                self._state = _HEAD
-                if self._served:
-                    # A later request's head deadline counts from its first byte; the first
-                    # request's from the accept (set in connection_made), as in simple_server.
-                    self._deadline.set(self._now() + self._service.head_timeout)
             self._require_conn().receive_data(data)
-            self._advance()
+            self._advance()  # the core says whether a head deadline starts with these bytes
         elif state == _CLOSING:
             self._discarded += len(data)
             if self._discarded > self._service.linger_bytes and self._transport is not None:
@@ -215,57 +208,58 @@ class WSGIProtocol(asyncio.Protocol):
 
     # ---- parsing while the loop owns the Connection -----------------------------------------------
 
-    def _advance(self, pending: object = None) -> None:
-        """Ask the Connection for events until it needs bytes, hands a request over, or ends.
-        ``pending``: an event (or the exception) a worker already took from it."""
+    def _advance(self, pending: object = None, *, restart: bool = False,
+                 first_deadline: float | None = None) -> None:
+        """Do what the Connection says next: wait for bytes, hand a request over, or close.
+        ``pending``: what a worker already took from it (``next_action``'s answer, or the exception
+        it raised). ``restart``: the connection comes back from a worker, which keeps no deadline,
+        so a wait's deadline starts now (or at ``first_deadline``, the first request's)."""
         conn = self._require_conn()
-        transport = self._require_transport()
-        while True:
-            try:
-                if pending is None:
-                    event = conn.next_event()
-                elif isinstance(pending, BaseException):
-                    exc, pending = pending, None
-                    raise exc
-                else:
-                    event, pending = pending, None  # type: ignore[assignment]  # a worker's next_event()
-            except RemoteProtocolError as exc:
-                # The head (or a body being drained) broke HTTP: send the core's ready-made answer.
-                self._write(conn.data_to_send() + exc.response)
-                # As the blocking driver (and http.server's send_error): a log_error line.
-                self._service.log(self._addr, f"code {exc.status_code or '-'}, message {exc.reason}")
-                self._close()
+        try:
+            if pending is None:
+                action = conn.next_action()
+            elif isinstance(pending, (Receive, RequestReceived, Close)):
+                action = pending
+            else:
+                raise pending if isinstance(pending, BaseException) else TypeError(repr(pending))
+        except Exception:
+            self._service.report("wsgidrivers.asyncio: Connection.next_action failed")
+            self._require_transport().abort()
+            return
+        if isinstance(action, Receive):
+            self._write(action.send)
+            if self._stopping():
+                self._close()  # shutting down: no request is waited for
                 return
-            except Exception:
-                self._service.report("wsgidrivers.asyncio: Connection.next_event failed")
-                transport.abort()
-                return
-            if event is NEED_DATA:
-                self._write(conn.data_to_send())
-                if self._stopping():
-                    self._close()  # shutting down: no request is waited for
-                return
-            if isinstance(event, RequestReceived):
-                self._write(conn.data_to_send())
-                if self._close_after_app or self._service.closing:
-                    # Shutting down: a request already received is still answered, and its
-                    # response says Connection: close (the core's close_after_response), as
-                    # simple_server does: a client never has to guess whether it was served.
-                    # With serve_waiting_on_shutdown this is the one more request.
-                    conn.close_after_response()
-                    self._one_more = False
-                self._dispatch(conn, event.environ)
-                return
-            if isinstance(event, ConnectionClosed):
-                self._write(conn.data_to_send())
-                self._close()
-                return
-            if event is PAUSED:
-                # Only returned to drivers that ask for events before running the app; we never do.
-                self._service.report("wsgidrivers.asyncio: unexpected PAUSED from Connection")
-                transport.abort()
-                return
-            # BodyReceived / RequestComplete: body bytes the core discards for us; keep going.
+            self._wait(action, restart, first_deadline)
+        elif isinstance(action, RequestReceived):
+            if self._close_after_app or self._service.closing:
+                # Shutting down: a request already received is still answered, and its response
+                # says Connection: close (the core's close_after_response), as simple_server does:
+                # a client never has to guess whether it was served. With
+                # serve_waiting_on_shutdown this is the one more request.
+                conn.close_after_response()
+                self._one_more = False
+            self._dispatch(conn, action.environ)
+        else:
+            # Close: the last response went out, or the head (or a body being drained) broke HTTP
+            # and the core's ready-made answer is in ``send``.
+            self._write(action.send)
+            error = action.error
+            if error is not None:  # as the blocking driver (and http.server's send_error)
+                self._service.log(self._addr, f"code {error.status_code or '-'}, message {error.reason}")
+            self._close(linger=action.linger)
+
+    def _wait(self, action: Receive, restart: bool, first_deadline: float | None) -> None:
+        """Wait for bytes under the deadline the core names, started when the core says so (or
+        when the loop takes the connection back from a worker, which keeps no deadline)."""
+        idle = action.deadline is IDLE_DEADLINE
+        self._state = _IDLE if idle else _HEAD
+        if first_deadline is not None and not self._served:
+            self._deadline.set(first_deadline)  # the first request's, counted from the accept
+        elif action.starts or restart:
+            service = self._service
+            self._deadline.set(self._now() + (service.keep_alive_timeout if idle else service.head_timeout))
 
     def _dispatch(self, conn: Connection, environ: dict[str, Any]) -> None:
         self._state = _APP
@@ -309,26 +303,20 @@ class WSGIProtocol(asyncio.Protocol):
         if leftover.peer_eof:
             self._peer_eof = True  # the worker read it (and gave it to the Connection)
         if (leftover.reading_paused and not self._peer_eof
-                and not isinstance(leftover.pending, ConnectionClosed)):
+                and not isinstance(leftover.pending, Close)):
             # Not for a connection that closes now (``_close`` reads again if it lingers): two
             # epoll_ctl calls fewer per "Connection: close" request.
             self._require_transport().resume_reading()
         self._take_back(leftover.pending)
 
     def _take_back(self, pending: object, first_head_deadline: float | None = None) -> None:
-        """The loop owns the Connection again: the idle or head deadline, then what is pending.
-        ``first_head_deadline``: the first request's, counted from the accept, if none was served."""
-        conn = self._require_conn()
-        self._state = _IDLE if conn.deadline == IDLE_DEADLINE else _HEAD
-        service = self._service
-        if not self._served and first_head_deadline is not None:
-            self._deadline.set(first_head_deadline)
-        else:
-            wait = service.head_timeout if self._state == _HEAD else service.keep_alive_timeout
-            self._deadline.set(self._now() + wait)
-        # Pipelined requests, or the core's ConnectionClosed (after a failed body read, say); while
-        # shutting down, only those already received.
-        self._advance(pending)
+        """The loop owns the Connection again: what is pending (a worker's last ``next_action``),
+        else the core's next action: pipelined requests, a wait (its deadline starts now), or the
+        core's Close (after a failed body read, say); while shutting down, only requests already
+        received. ``first_head_deadline``: the first request's, counted from the accept, if none
+        was served."""
+        self._state = _HEAD  # not _APP: until _advance decides, bytes go to the Connection
+        self._advance(pending, restart=True, first_deadline=first_head_deadline)
 
     def _stopping(self) -> bool:
         """Whether no further request is waited for on this connection."""

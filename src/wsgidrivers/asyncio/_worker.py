@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
-from wsgicore import NEED_DATA, BodyReceived, Connection, RequestComplete, RequestReceived, ResponseInfo
+from wsgicore import Connection, Receive, RequestReceived, ResponseInfo
 from wsgidrivers._common.accesslog import not_completed_message, request_line, write_unreported
 
 from ._bridge import Bridge, Outcome, SendError
@@ -153,46 +153,43 @@ def next_request(
     later: bool = False, look: bool = False,
 ) -> object:
     """After a response (or, ``first``, on a fresh connection): the next request's environ if this
-    worker serves it; else what the loop must handle (an event or exception from the Connection,
-    or a SendError that ends it), or None when the loop simply waits for more bytes. Bytes are
-    waited for at most once, :data:`HOT_WAIT`, and only while no other job waits for a thread;
-    a fresh connection's first request, once here, is served even then (this thread was already
-    its turn). ``later``: when another job waits, :class:`Later` instead of handing over.
+    worker serves it; else what the loop must handle (the Connection's next action: a request, or
+    its ``Close``; an exception it raised; or a SendError that ends it), or None when the loop
+    simply waits for more bytes (it asks the Connection again then, with what arrived meanwhile).
+    Bytes are waited for at most once, :data:`HOT_WAIT`, and only while no other job waits for a
+    thread; a fresh connection's first request, once here, is served even then (this thread was
+    already its turn). ``later``: when another job waits, :class:`Later` instead of handing over.
     ``look``: one recv without waiting before handing over (a turn queued by ``Later``)."""
     waited = False
     while True:
         try:
-            event = conn.next_event()
-        except Exception as exc:  # the loop sends the core's answer (or reports a fault)
+            action = conn.next_action()
+        except Exception as exc:  # the loop reports it
             return exc
-        out = conn.data_to_send()
-        if out:
-            try:
-                io.send(out)
-            except SendError as exc:
-                return exc
-        if isinstance(event, RequestReceived):
+        if isinstance(action, RequestReceived):
             # Served here only while no other job waits for a thread and the service is not
             # stopping (the loop applies the shutdown rules to a request it is given).
             if not inline or service.closing:
-                return event
+                return action
             if first or service.may_serve_inline():
-                return event.environ
-            return Later(event) if later else event
-        if event is NEED_DATA:
-            if waited or not inline or service.closing:
-                return None
-            waited = True
-            data = io.receive_ready() if look else None
-            if data is None:
-                if service.may_serve_inline():
-                    data = io.wait_request(HOT_WAIT)
-                elif later:
-                    return Later(None)
-            if data is None:
-                return None
-            conn.receive_data(data)
-            continue
-        if isinstance(event, (BodyReceived, RequestComplete)):
-            continue  # the rest of a body the app did not read, which the core discards
-        return event
+                return action.environ
+            return Later(action) if later else action
+        if not isinstance(action, Receive):
+            return action  # Close: the loop sends it and closes (lingering, if need be)
+        if action.send:  # a 100 Continue: the core has handed it over, so it goes now
+            try:
+                io.send(action.send)
+            except SendError as exc:
+                return exc
+        if waited or not inline or service.closing:
+            return None
+        waited = True
+        data = io.receive_ready() if look else None
+        if data is None:
+            if service.may_serve_inline():
+                data = io.wait_request(HOT_WAIT)
+            elif later:
+                return Later(None)
+        if data is None:
+            return None
+        conn.receive_data(data)

@@ -12,14 +12,13 @@ objects offer for these purposes, built from the core's environ (nothing is pars
 from __future__ import annotations
 
 import datetime
-import http
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from wsgicore import ResponseInfo
+from wsgicore import ResponseInfo, reason_phrase
 
 from ._heartbeat import InFlight
 
@@ -27,13 +26,6 @@ __all__ = ["RequestCycle", "RequestView", "ResponseView", "Ticket"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _SPECIAL = {"CONTENT_TYPE": "CONTENT-TYPE", "CONTENT_LENGTH": "CONTENT-LENGTH"}
-
-
-def _reason(code: int) -> str:
-    try:
-        return http.HTTPStatus(code).phrase
-    except ValueError:
-        return ""
 
 
 class RequestView:
@@ -173,8 +165,9 @@ class RequestCycle:
         worker = self.worker
         status = ticket.status
         if info is not None and not status.startswith(str(info.status)):
-            # The core answered (a 500 after an application error): gunicorn's form of it.
-            status = f"{info.status} {_reason(info.status)}"
+            # The core answered (a 500 after an application error, a 413 for a body over the limit):
+            # gunicorn's form of it, with the reason phrase the core wrote on the wire.
+            status = f"{info.status} {reason_phrase(info.status)}"
         resp = ResponseView(status or "-", info.body_bytes if info is not None else 0, ticket.headers)
         if self._access:
             elapsed = datetime.timedelta(seconds=time.monotonic() - ticket.started)

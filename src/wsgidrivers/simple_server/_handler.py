@@ -18,11 +18,10 @@ from typing import Any, TextIO
 
 from wsgicore import (
     IDLE_DEADLINE,
-    NEED_DATA,
+    Close,
     Connection,
-    ConnectionClosed,
     Problem,
-    RemoteProtocolError,
+    Receive,
     RequestReceived,
     ResponseInfo,
 )
@@ -263,14 +262,14 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                                 peer=None if unix else self.client_address,
                                 sockname=None if unix else self._local_address(sock))
         # An orderly end gets a lingering close (RFC 9112 §9.6), finished by the server's lingerer
-        # between connections, unless no input can arrive any more (the client closed its side, or
-        # said "Connection: close" and all it sent was read). A timed-out or broken connection is
-        # closed at once.
-        if self._serve(connection, channel) and sock is not None:
-            if connection.can_close_at_once:
-                self.server.close_at_once(sock)
-            else:
+        # between connections, when the core says input may still arrive (``Close.linger``). A
+        # timed-out or broken connection is closed at once.
+        close = self._serve(connection, channel)
+        if close is not None and sock is not None:
+            if close.linger:
                 self.server.close_later(sock)
+            else:
+                self.server.close_at_once(sock)
 
     def _local_address(self, sock: socket.socket | None) -> tuple[Any, ...]:
         # Bound to one address, the server knows its side of every connection: no getsockname().
@@ -283,33 +282,28 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 pass
         return (self.server.server_name, self.server.server_port)
 
-    def _serve(self, connection: Connection, channel: SocketIO) -> bool:
-        """The connection's event loop. True when the connection ends in an orderly way (linger
-        before closing); False when it timed out or broke (close at once)."""
+    def _serve(self, connection: Connection, channel: SocketIO) -> Close | None:
+        """The connection's loop over the core's ``next_action()``. Returns the core's ``Close``
+        once it was sent (an orderly end), None when the connection timed out or broke (close at
+        once)."""
         server = self.server
         timed = channel.has_socket
-        # The head deadline: the first head's counts from the accept; a later head's from when it is
-        # first waited for (None until then), which is right after its first bytes arrived or the
-        # previous response went out. Most heads arrive whole in one read and never wait: no clock
-        # call for them.
-        deadline: float | None = time.monotonic() + server.head_timeout
+        deadline = 0.0  # when the running head deadline passes (the core says when one starts)
         while True:
-            try:
-                event = connection.next_event()
-            except RemoteProtocolError as exc:
-                self.log_error("code %s, message %s", exc.status_code or "-", exc.reason)
-                return self._send_final(channel, exc.response)
-            if event is NEED_DATA:
-                pending = connection.data_to_send()  # usually b"" (a 100 Continue, else nothing)
-                if pending and not self._send_final(channel, pending):
-                    return False
-                # The core says which deadline applies, and what to send when it passes.
-                idle = connection.deadline == IDLE_DEADLINE
+            action = connection.next_action()
+            if isinstance(action, RequestReceived):
+                if not self._run(connection, channel, action.environ):
+                    return None
+            elif isinstance(action, Receive):
+                if action.send and not self._send_final(channel, action.send):
+                    return None
+                idle = action.deadline is IDLE_DEADLINE
                 if idle:
                     if server.stopping:
-                        return False  # between requests while the server stops: nothing is lost
+                        return None  # between requests while the server stops: nothing is lost
                     timeout = server.keep_alive_timeout
-                elif deadline is None:
+                elif action.starts:
+                    # Most heads arrive whole in one read and never wait: no clock call for them.
                     timeout = server.head_timeout
                     deadline = time.monotonic() + timeout
                 else:
@@ -323,22 +317,15 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                         self.log_error("request head not received within %s s; closing",
                                        server.head_timeout)
                     self._send_final(channel, connection.time_out())
-                    return False
+                    return None
                 except OSError:
-                    return False
-                if idle:
-                    deadline = None  # the next head's first bytes (or EOF): its deadline starts
+                    return None
                 connection.receive_data(data)
-            elif isinstance(event, RequestReceived):
-                if not self._run(connection, channel, event.environ):
-                    return False
-                deadline = None
-            elif isinstance(event, ConnectionClosed):
-                return self._send_final(channel, connection.data_to_send())
             else:
-                # We run the app on RequestReceived and let wsgi.input read the body, so the core
-                # has no other event for us; getting one is a driver bug, for handle_error().
-                raise RuntimeError(f"unexpected event from wsgicore: {event!r}")
+                if action.error is not None:
+                    self.log_error("code %s, message %s", action.error.status_code or "-",
+                                   action.error.reason)
+                return action if self._send_final(channel, action.send) else None
 
     def _send_final(self, channel: SocketIO, data: bytes) -> bool:
         try:

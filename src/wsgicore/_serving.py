@@ -1,8 +1,6 @@
-"""The request-cycle rules every driver applies, decided once here so that drivers only move bytes.
-
-A driver keeps time and runs threads; the core says which deadline applies (:func:`Connection.deadline`),
-what to send when it passes (``Connection.time_out()``), and with which :class:`Config` a
-connection is served (:func:`serving_config`).
+"""The Config every driver serves its connections with (:func:`serving_config`), decided once here
+so that drivers only move bytes: the ``Date``/``Server`` defaults, keep-alive, ``wsgi.multithread``,
+https. (What a driver does with a connection, and which deadline it keeps, is ``next_action``'s.)
 """
 
 from __future__ import annotations
@@ -15,20 +13,13 @@ from typing import IO, Any, Final
 from ._config import Config
 from ._version import __version__
 
-__all__ = ["HEAD_DEADLINE", "IDLE_DEADLINE", "SERVER_SOFTWARE", "serving_config"]
+__all__ = ["SERVER_SOFTWARE", "serving_config"]
 
 #: The ``Server`` header (and ``SERVER_SOFTWARE``) of a driver given no Config, built like
 #: wsgiref's ``software_version`` (``WSGIServer/0.2 CPython/3.11.7``).
 SERVER_SOFTWARE: Final = (
     f"wsgicore/{__version__} {platform.python_implementation()}/{sys.version.split()[0]}"
 )
-
-#: The deadline that applies while a connection waits for a request: ``HEAD_DEADLINE`` (the request head
-#: must arrive whole by then: the first request, counted from the accept, and any request whose
-#: first byte arrived) or ``IDLE_DEADLINE`` (a kept-alive connection between requests, nothing received).
-HEAD_DEADLINE: Final = "head"
-IDLE_DEADLINE: Final = "idle"
-
 
 def serving_config(
     config: Config | None,

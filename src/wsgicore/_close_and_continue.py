@@ -1,5 +1,6 @@
-"""Whether a connection persists after a request, and whether a 100 Continue is owed: the
-request-side rules of RFC 9112 §9.3 and RFC 9110 §10.1.1, decided from the environ the app sees."""
+"""What a request's ``Connection`` and ``Expect`` fields ask of the connection: ``close`` (RFC 9112
+§9.6) and ``100-continue`` (RFC 9110 §10.1.1), read from the environ the app sees. What follows from
+them (the keep-alive and 100 Continue sub-states) is ``_state``'s."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Response heads on the wire (RFC 9112 §4), and ready-made error responses for requests the server
-refuses (RFC 9110 §15)."""
+"""Response heads on the wire (RFC 9112 §4): the one head serializer, the reason phrases (the one
+source of them for the core and the drivers' logs), and ready-made error responses for requests the
+server refuses (RFC 9110 §15)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,23 @@ from http import HTTPStatus
 __all__ = ["ErrorResponses", "error_response", "reason_phrase", "serialize_head"]
 
 
-# RFC 9110 §15 renamed a few; http.HTTPStatus still has the RFC 7231 phrases.
-_RFC9110_PHRASES = {413: "Content Too Large", 414: "URI Too Long", 422: "Unprocessable Content"}
+# RFC 9110 §15 renamed a few; http.HTTPStatus has the RFC 7231 phrases before Python 3.13.
+_RFC9110_PHRASES = {413: "Content Too Large", 414: "URI Too Long", 416: "Range Not Satisfiable",
+                    422: "Unprocessable Content"}
 
 
 def reason_phrase(status: int) -> str:
+    """The reason phrase of ``status`` as RFC 9110 §15 names it (the IANA registry's for the codes
+    it does not define), the same on every Python version; ``""`` for an unregistered code (the
+    reason phrase is optional, RFC 9112 §4). What the core writes on the wire, and what a driver's
+    log should say of a status the core chose."""
     phrase = _RFC9110_PHRASES.get(status)
     if phrase is not None:
         return phrase
     try:
         return HTTPStatus(status).phrase
     except ValueError:
-        return "Error"
+        return ""
 
 
 def serialize_head(status: str, fields: str) -> bytes:
