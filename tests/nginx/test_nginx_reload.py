@@ -8,6 +8,7 @@ across the reload is answered by the process that took it.
 from __future__ import annotations
 
 import http.client
+import os
 import shutil
 import signal
 import threading
@@ -120,25 +121,34 @@ def test_graceful_reload_under_load(reloadable: Reloadable, mode: str) -> None:
                 for thread in threads:
                     thread.start()
                 load.wait(lambda: len(load.pids) >= 20, "20 responses before the reload")
-                before = set(load.pids)
+                old = {str(pid) for pid in reloadable.server.worker_pids()}
                 reloadable.reload()
                 # gunicorn starts the new workers at once; the command line's new process starts
                 # once the old one has finished the held request: let that go after a moment.
                 started = time.monotonic()
-                load.wait(lambda: bool(set(load.pids) - before) or time.monotonic() - started > 1.0,
+                load.wait(lambda: bool(set(load.pids[-5:]) - old) or time.monotonic() - started > 1.0,
                           "new workers or a second")
             finally:
                 gate.touch()
             status, body = held.result(timeout=LIMIT)
-            load.wait(lambda: bool(set(load.pids[-20:]) - before), "responses from the new processes")
+            load.wait(lambda: not any(_alive(int(pid)) for pid in old), "the old processes gone")
             served_after = len(load.pids)
             load.wait(lambda: len(load.pids) >= served_after + 20, "20 more responses after the reload")
             load.stop.set()
             for thread in threads:
                 thread.join(LIMIT)
+    assert holder in old
     assert (status, body) == (200, f"released {holder}".encode()), error_log_text(reloadable, proxy)
     assert not load.failures, (load.failures[:5], error_log_text(reloadable, proxy))
-    assert set(load.pids[-10:]).isdisjoint(before), "the old processes still serve"
+    assert set(load.pids[served_after:]).isdisjoint(old), "a process that was stopped answered"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _get(port: int, target: str) -> tuple[int, bytes]:
