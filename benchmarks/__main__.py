@@ -582,10 +582,12 @@ def report(run: Run) -> list[str]:
         + ("" if set(args.only) == set(PARTS) else f" (only: {', '.join(args.only)})"),
     ]
     lines += [f"- {line}" for line in machine_lines()]
+    if run.load_description:
+        lines.append(
+            f"- load generator: {run.load_description}, pinned to CPU {args.client_cpu}; each server in"
+            f" its own process pinned to CPU {SERVER_CPU}"
+            + ("" if have_taskset() else " (taskset missing: nothing pinned)"))
     lines += [
-        f"- load generator: {run.load_description}, pinned to CPU {args.client_cpu}; each server in its"
-        f" own process pinned to CPU {SERVER_CPU}"
-        + ("" if have_taskset() else " (taskset missing: nothing pinned)"),
         f"- {args.rounds} interleaved round(s) of {args.duration} s per scenario and contender;"
         " req/s are min / median / max over the rounds; ratios are the median of round-by-round"
         " ratios (ours/peer), or their minimum where the goal says worst (run, round)",
@@ -671,16 +673,17 @@ def report(run: Run) -> list[str]:
         lines += [f"- {msg}" for msg in mem.skipped]
     elif run.inmemory_error:
         lines += ["", f"In-memory benchmark: {run.inmemory_error}"]
-    lines += [
-        "",
-        "## Servers over loopback",
-        "",
-        "req/s: min / median / max over the rounds. Server CPU: user + system time of the server's"
-        " processes per request (median over the rounds); with one client, req/s is bound by the"
-        " round trip (the wake-up of the other CPU), and CPU per request shows the work itself.",
-        "",
-        *summary_table(run),
-    ]
+    if run.samples:
+        lines += [
+            "",
+            "## Servers over loopback",
+            "",
+            "req/s: min / median / max over the rounds. Server CPU: user + system time of the server's"
+            " processes per request (median over the rounds); with one client, req/s is bound by the"
+            " round trip (the wake-up of the other CPU), and CPU per request shows the work itself.",
+            "",
+            *summary_table(run),
+        ]
     for scenario in SCENARIOS:
         data = run.samples.get(scenario.key)
         if not data:
@@ -745,8 +748,9 @@ def report(run: Run) -> list[str]:
         lines += nginx.report_lines(run.nginx)
     elif run.nginx_error:
         lines += ["## Behind nginx", "", run.nginx_error, ""]
-    lines += ["## Contenders", ""]
-    lines += [f"- {spec.label}: {spec.note}" for spec in run.contenders]
+    if run.contenders:
+        lines += ["## Contenders", ""]
+        lines += [f"- {spec.label}: {spec.note}" for spec in run.contenders]
     if run.skipped:
         lines += ["", "## Skipped", ""]
         lines += [f"- {msg}" for msg in run.skipped]

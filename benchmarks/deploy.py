@@ -82,8 +82,18 @@ class Deployment:
         return replace(self, workers=workers)
 
     def describe(self) -> str:
-        """The command line, as a user would type it (the address left out)."""
-        return " ".join(self.command(Bind(port=0))[:-1]).replace(sys.executable + " -m ", "")
+        """The command line, as a user would type it: the address, the application and the
+        readiness hook (a config file of this package's) left out."""
+        shown: list[str] = []
+        skip = False
+        for word in self.command(Bind(port=0))[:-1]:
+            if skip:
+                skip = False
+            elif word in ("-b", "-c", "--host", "--port", "--uds"):
+                skip = True
+            elif not word.startswith(("--listen=", "--unix-socket=")):
+                shown.append(word)
+        return " ".join(shown).replace(sys.executable + " -m ", "")
 
     def command(self, bind: Bind) -> list[str]:
         if self.kind == "wsgicore":

@@ -221,3 +221,11 @@ def test_only_chooses_parts_and_a_partial_output() -> None:
     assert parse_args(["--no-rss", "--only", "pinned,rss"]).only == ["pinned"]
     with pytest.raises(SystemExit):
         parse_args(["--only", "everything"])
+
+
+def test_deployments_are_described_as_a_user_types_them() -> None:
+    threadworker = next(d for d in multicore.contenders() if d.key == "threadworker")
+    assert threadworker.with_workers(2).describe().startswith(
+        "gunicorn -k wsgidrivers.gunicorn.ThreadWorker -w 2 --threads 4 ")
+    waitress = next(d for d in nginx.contenders() if d.key == "waitress")
+    assert waitress.describe() == "waitress --threads=8"
