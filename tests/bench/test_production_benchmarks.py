@@ -5,12 +5,16 @@ previous run the no-regression goal compares with."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from benchmarks import multicore, nginx, pidload
 from benchmarks.__main__ import GOALS, PARTS, Goal, goal_value, parse_args, regressions
 from benchmarks.docs_results import BEGIN, END, previous_medians, write_between_markers
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_new_goals_name_known_scenarios_and_contenders() -> None:
@@ -229,3 +233,23 @@ def test_deployments_are_described_as_a_user_types_them() -> None:
         "gunicorn -k wsgidrivers.gunicorn.ThreadWorker -w 2 --threads 4 ")
     waitress = next(d for d in nginx.contenders() if d.key == "waitress")
     assert waitress.describe() == "waitress --threads=8"
+
+
+@pytest.mark.parametrize("module", ["benchmarks.multicore", "benchmarks.nginx", "benchmarks.accepts"])
+def test_new_entry_points_start(module: str) -> None:
+    result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: python -m {module}"), result.stdout[:200]
+
+
+def test_accepts_counts_every_connection_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """A real two-worker gunicorn: the split printed covers every connection."""
+    pytest.importorskip("gunicorn")
+    from benchmarks import accepts
+
+    assert accepts.main(["--server", "threadworker", "--connections", "6", "--trials", "1"]) == 0
+    split = capsys.readouterr().out.splitlines()[-1].strip()
+    counts = [int(x) for x in split.strip("[]").split(",")]
+    assert len(counts) == 2
+    assert sum(counts) == 6
