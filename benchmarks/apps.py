@@ -7,6 +7,9 @@ closing (the load clients frame responses by Content-Length).
     /gen/<n>          <n> bytes from a generator of 64 KiB chunks (1 MiB download, 1 GiB download)
     /file             1 MiB file through wsgi.file_wrapper (or read in 64 KiB blocks without one)
     /upload           reads wsgi.input in 64 KiB chunks, answers with the byte count
+    /cpu              about 2 ms of pure-Python work, answers with the serving process's pid (the
+                      multi-core scenarios: the GIL makes it one core's work per process, and the
+                      body says which process served it)
 """
 
 from __future__ import annotations
@@ -81,8 +84,30 @@ def _file_blocks(fh: Any) -> Iterator[bytes]:
         fh.close()
 
 
+#: Iterations of the /cpu loop: about 2 ms of CPython on the benchmark machine.
+CPU_LOOP = 20_000
+
+
+def cpu_work(iterations: int = CPU_LOOP) -> int:
+    """Pure-Python work that holds the GIL throughout (no allocation-free shortcut to optimise)."""
+    x = 0
+    for i in range(iterations):
+        x += i * i
+    return x
+
+
+def _pid() -> bytes:
+    # Read per request, not at import: gunicorn imports the app in the master, then forks.
+    return str(os.getpid()).encode("ascii")
+
+
 def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     path: str = environ.get("PATH_INFO", "")
+    if path == "/cpu":
+        cpu_work()
+        body = _pid()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
     if path == "/hello":
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(HELLO)))])
         return [HELLO]
