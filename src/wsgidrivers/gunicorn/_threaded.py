@@ -37,7 +37,7 @@ __all__ = ["ThreadWorker"]
 
 #: Connection threads that wait on the listeners themselves (see _Standby): two, so that a lone
 #: client's next connection finds one waiting while the other finishes the previous connection
-#: (with one, the main loop took half of them: strace, one client).
+#: (with one, the main loop took half of them).
 _STANDBY_THREADS: Final = 2
 
 
@@ -136,7 +136,7 @@ class _State:
                 self._quiet.notify_all()
         # Wake the loop only when it waits for this: it stopped polling the listeners (full), or it
         # is stopping. A wake-up per connection cost a pipe write, two reads and a loop turn (with
-        # its GIL hand-overs) in the main thread: 7 system calls of 26 per new connection.
+        # its GIL hand-overs) in the main thread: a large share of a new connection's system calls.
         if was_full or self.stopping or not self.worker.alive:
             self.worker.wake()
 
@@ -222,7 +222,7 @@ class _WorkerServer(ThreadingWSGIServer):
         """Set on the TCP listener the options its accepted sockets inherit (Linux), as the blocking
         driver does for its own listener: TCP_NODELAY, SO_RCVTIMEO (head_timeout), SO_SNDTIMEO
         (io_timeout) and, when every client is local (a loopback listener), SO_RCVBUF. Set per
-        connection they were 4 system calls of each new connection's 26. Every worker sets the same
+        connection they were system calls of every new connection. Every worker sets the same
         values on the listener they share. (A Unix socket's accept() inherits none of them: its
         connections keep the per-connection calls.)"""
         inherited = inherit_options(listener, head_timeout=self.head_timeout,
@@ -339,16 +339,15 @@ class _WorkerServer(ThreadingWSGIServer):
 class _Standby:
     """A connection thread that waits on the listeners itself, accepts and serves (Linux).
 
-    Handing a connection from the main loop to a connection thread wakes a Python thread while the
-    main thread holds the GIL: on a shared CPU the woken thread preempts, finds the GIL taken and
-    sleeps again until the main thread blocks (py-spy: 9% of the main thread's samples on that
-    ``put``; 7 context switches per new connection with one client). The standby threads are
-    registered on the listeners (``EPOLLEXCLUSIVE``) before the main loop: a new connection wakes
-    one that waits, and nobody else, and it serves the connection in the thread the kernel woke;
-    while they are all busy, the kernel wakes the main loop, which hands over as before. Under
-    load they park (:meth:`_State.wait_quiet`): one more thread in the GIL's contention cost more
-    than the hand-overs (50 clients: 6.4 context switches per connection, 2.4 parked). A full
-    worker's standby takes nothing (the main loop's recheck does, once a connection ends).
+    Handing a connection from the main loop to a connection thread wakes a Python thread while the main
+    thread holds the GIL: on a shared CPU the woken thread preempts, finds the GIL taken and sleeps
+    again until the main thread blocks (docs/performance.md has what that ``put`` cost). The standby
+    threads are registered on the listeners (``EPOLLEXCLUSIVE``) before the main loop: a new connection
+    wakes one that waits, and nobody else, and it serves the connection in the thread the kernel woke;
+    while they are all busy, the kernel wakes the main loop, which hands over as before. Under load
+    they park (:meth:`_State.wait_quiet`): one more thread in the GIL's contention cost more than the
+    hand-overs (many clients: more context switches per connection than parked). A full worker's
+    standby takes nothing (the main loop's recheck does, once a connection ends).
     """
 
     def __init__(self, state: _State, servers: list[_WorkerServer]) -> None:
