@@ -127,3 +127,50 @@ def test_links_in_code_are_not_links(tmp_path: Path) -> None:
                     "## Title\n", encoding="utf-8")
     assert relative_links(page) == ["a.md#x"]
     assert anchors(page) == {"title", "title-1"}
+
+
+ARCHITECTURE = DOCS / "architecture.md"
+SRC = ROOT / "src"
+
+
+def _module_tree() -> str:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    start = text.index("```\nsrc/wsgicore/")
+    return text[start:text.index("```\n", start + 4)]
+
+
+def test_the_architecture_tree_names_every_module_and_no_old_one() -> None:
+    # The tree in docs/architecture.md is the map of src: every module of the core and of the drivers'
+    # packages is on it (testing/ is described as a whole), and every private name on it exists.
+    tree = _module_tree()
+    missing = []
+    names = set()
+    for path in SRC.rglob("*.py"):
+        names.update({path.stem, path.parent.name})
+        if "testing" in path.parts or path.stem in ("__init__", "__main__"):
+            continue
+        shown = path.name if path.parent.name == "wsgicore" else path.stem
+        if not re.search(rf"(?<![\w.]){re.escape(shown)}\b", tree):
+            missing.append(str(path.relative_to(SRC)))
+    assert not missing, f"docs/architecture.md's module tree lacks {missing}"
+    stale = sorted({name for name in re.findall(r"(?<![\w.])(_[a-z][a-z_]*)", tree)} - names)
+    assert not stale, f"docs/architecture.md's module tree names modules that do not exist: {stale}"
+
+
+#: A plain-text pointer at a README section: "README," or "README's" and a heading in double quotes.
+_README_SECTION = re.compile(r"README(?:'s)?,?\s+[\"“]([^\"”\n]+)[\"”]")
+
+
+def test_plain_text_pointers_at_readme_sections_name_existing_headings() -> None:
+    headings = [heading.replace("`", "").lower()
+                for heading in _HEADING.findall(_FENCE.sub("", README.read_text(encoding="utf-8")))]
+    stale = []
+    for top in ("src", "docs", "tests", "examples"):
+        for path in (ROOT / top).rglob("*"):
+            if path.suffix not in (".py", ".md") or "corpus" in path.parts:
+                continue
+            for match in _README_SECTION.finditer(path.read_text(encoding="utf-8")):
+                section = match.group(1).replace("`", "").lower()
+                if not any(heading.startswith(section) for heading in headings):
+                    stale.append(f"{path.relative_to(ROOT)}: {match.group(0)!r}")
+    assert not stale, f"pointers at README sections that are gone: {stale}"
