@@ -137,3 +137,30 @@ def test_each_default_comes_from_the_settings_object() -> None:
     service = Service(demo_app)
     assert service.settings == driver_defaults("asyncio") == defaults
     service.executor.shutdown()
+
+
+def test_the_settings_have_a_public_home() -> None:
+    import wsgidrivers
+    from wsgidrivers import Settings as PublicSettings
+    from wsgidrivers import driver_defaults as public_driver_defaults
+
+    assert PublicSettings is Settings
+    assert public_driver_defaults is driver_defaults
+    assert {"Settings", "driver_defaults"} <= set(wsgidrivers.__all__) & set(dir(wsgidrivers))
+    assert public_driver_defaults("simple") == PublicSettings(keep_alive=False)
+    with pytest.raises(AttributeError, match="no attribute 'Setting'"):
+        wsgidrivers.Setting  # noqa: B018
+
+
+def test_the_public_settings_load_on_first_use() -> None:
+    # The command line and the pytest plugin import the package: it must load no driver and not the core.
+    import subprocess
+    import sys
+
+    code = ("import sys, wsgidrivers\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('wsgicore', 'wsgidrivers.'))))\n"
+            "wsgidrivers.Settings\n"
+            "print('wsgidrivers._common.settings' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60).stdout.split("\n")
+    assert out[:2] == ["['wsgidrivers._common', 'wsgidrivers._common.runners']", "True"]
