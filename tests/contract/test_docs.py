@@ -153,7 +153,7 @@ def test_the_architecture_tree_names_every_module_and_no_old_one() -> None:
         if not re.search(rf"(?<![\w.]){re.escape(shown)}\b", tree):
             missing.append(str(path.relative_to(SRC)))
     assert not missing, f"docs/architecture.md's module tree lacks {missing}"
-    stale = sorted({name for name in re.findall(r"(?<![\w.])(_[a-z][a-z_]*)", tree)} - names)
+    stale = sorted(set(re.findall(r"(?<![\w.])(_[a-z][a-z_]*)", tree)) - names)
     assert not stale, f"docs/architecture.md's module tree names modules that do not exist: {stale}"
 
 
@@ -174,3 +174,35 @@ def test_plain_text_pointers_at_readme_sections_name_existing_headings() -> None
                 if not any(heading.startswith(section) for heading in headings):
                     stale.append(f"{path.relative_to(ROOT)}: {match.group(0)!r}")
     assert not stale, f"pointers at README sections that are gone: {stale}"
+
+
+def _settings_rows() -> dict[str, str]:
+    """The README's driver settings table: name -> its default cell."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("### Driver settings")
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|", text[start:text.index("\n## ", start)], re.MULTILINE)
+    return dict(rows)
+
+
+def test_the_readme_gives_each_settings_default_as_the_drivers_serve() -> None:
+    # A default written again in the README drifts as one written twice in the code: use_sendfile's
+    # said "asyncio: True" after every driver's became None.
+    from wsgidrivers import driver_defaults
+    from wsgidrivers._common.settings import DRIVER_DEFAULTS, SETTING_NAMES
+
+    rows = _settings_rows()
+    drivers = ("simple", "threading", "asyncio")
+    wrong = []
+    for name in SETTING_NAMES:
+        cell = rows.get(name)
+        if cell is None:
+            wrong.append(f"{name}: no row")
+            continue
+        values = {repr(getattr(driver_defaults(driver), name)) for driver in drivers}
+        first = re.search(r"`([^`]*)`", cell)
+        if first is None or first.group(1) not in values:
+            wrong.append(f"{name}: {cell!r} does not start with the default ({' or '.join(sorted(values))})")
+        differs = any(name in overrides for overrides in DRIVER_DEFAULTS.values())
+        if not differs and re.search(r"asyncio|simple|threading|WSGIServer", cell, re.IGNORECASE):
+            wrong.append(f"{name}: {cell!r} names a driver, but every driver's default is the same")
+    assert not wrong, wrong
