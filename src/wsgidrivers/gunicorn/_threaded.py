@@ -47,8 +47,10 @@ def _where(client_address: Any) -> str:
     return "a Unix-socket client"
 
 
-class _State:
-    """What every listener's server of one worker shares."""
+class _WorkerShared:
+    """What the servers of one worker (one per listener) share: the open connections and their
+    limit, the application slots, the listeners' polls, the standby threads' park, the accept
+    pause and the graceful stop."""
 
     def __init__(self, worker: ThreadWorker) -> None:
         self.worker = worker
@@ -146,7 +148,7 @@ class _WorkerServerHandler(ServerHandler):
 
     def run(self, application: WSGIApp, environ: dict[str, Any]) -> ResponseInfo:
         handler = self.request_handler
-        state: _State = handler.server.state  # type: ignore[attr-defined]
+        state: _WorkerShared = handler.server.state  # type: ignore[attr-defined]
         with state.app_slots:
             ticket = state.cycle.begin(environ, handler.client_address)
             if ticket.last:
@@ -162,7 +164,7 @@ class _WorkerServerHandler(ServerHandler):
 
     def log_problem(self, problem: Problem) -> None:
         # Application errors go to gunicorn's error log, with their traceback.
-        state: _State = self.request_handler.server.state  # type: ignore[attr-defined]
+        state: _WorkerShared = self.request_handler.server.state  # type: ignore[attr-defined]
         state.log.error(problem.message.rstrip("\n"), exc_info=problem.exc_info)
 
 
@@ -194,7 +196,7 @@ class _WorkerServer(ThreadingWSGIServer):
 
     _listener_receive_buffer = False  # SO_RCVBUF is set on the listener (see _set_inherited_options)
 
-    def __init__(self, state: _State, listener: socket.socket) -> None:
+    def __init__(self, state: _WorkerShared, listener: socket.socket) -> None:
         self.state = state
         settings = state.worker.settings
         # The blocking driver's settings are its server's attributes: set whole, before it binds.
@@ -345,12 +347,12 @@ class _Standby:
     threads are registered on the listeners (``EPOLLEXCLUSIVE``) before the main loop: a new connection
     wakes one that waits, and nobody else, and it serves the connection in the thread the kernel woke;
     while they are all busy, the kernel wakes the main loop, which hands over as before. Under load
-    they park (:meth:`_State.wait_quiet`): one more thread in the GIL's contention cost more than the
+    they park (:meth:`_WorkerShared.wait_quiet`): one more thread in the GIL's contention cost more than the
     hand-overs (many clients: more context switches per connection than parked). A full worker's
     standby takes nothing (the main loop's recheck does, once a connection ends).
     """
 
-    def __init__(self, state: _State, servers: list[_WorkerServer]) -> None:
+    def __init__(self, state: _WorkerShared, servers: list[_WorkerServer]) -> None:
         self.state = state
         #: Set when the thread has left for good: the graceful stop waits for it (a connection it
         #: was woken for as the worker stopped is accepted, and counted open, only after the wake-up).
@@ -396,7 +398,7 @@ class ThreadWorker(CoreWorker):
     """
 
     def run(self) -> None:
-        state = _State(self)
+        state = _WorkerShared(self)
         servers = [_WorkerServer(state, listening_socket(s)) for s in self.sockets]
         poller = Poller()
         poller.register(self.PIPE[0], None)
@@ -457,7 +459,7 @@ class ThreadWorker(CoreWorker):
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def _stop(self, state: _State, servers: list[_WorkerServer], poller: Poller,
+    def _stop(self, state: _WorkerShared, servers: list[_WorkerServer], poller: Poller,
               standbys: list[_Standby]) -> None:
         """Graceful stop: accept nothing more; each connection ends after its next response
         (answered with "Connection: close"), or at its keep-alive timeout if idle; wait for them,
