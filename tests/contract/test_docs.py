@@ -206,3 +206,5 @@ def test_the_readme_gives_each_settings_default_as_the_drivers_serve() -> None:
         if not differs and re.search(r"asyncio|simple|threading|WSGIServer", cell, re.IGNORECASE):
             wrong.append(f"{name}: {cell!r} names a driver, but every driver's default is the same")
     assert not wrong, wrong
+    # The settings module names them "in the order of the README's table".
+    assert [name for name in rows if name in SETTING_NAMES] == list(SETTING_NAMES)
