@@ -103,8 +103,8 @@ class ChunkedReader:
 
     def _whole_chunks(self, buf: bytearray, pieces: list[bytes]) -> None:
         """The complete chunks with a bare size line at the front of ``buf``: their data appended to
-        ``pieces`` and their bytes removed in one step, not three per chunk (a body of one-byte
-        chunks cost 22-30 times a plain request's per byte; ``python -m benchmarks.growth``). It
+        ``pieces`` and their bytes removed in one step, not three per chunk (step by step, a body of
+        one-byte chunks cost far more per byte than a plain request: docs/performance.md). It
         stops before anything else (a chunk not all here, an extension, the last chunk, a fault,
         the body limit): that is left to :meth:`_read_one`, so every verdict is the same."""
         config = self._config

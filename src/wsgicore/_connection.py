@@ -59,8 +59,8 @@ _OWED = Continue.OWED
 MIN_FETCH = 8192
 
 
-# ResponseInfo is a frozen dataclass (immutable, so equal ones can be shared), and making one costs
-# ~1.2 µs (its __init__ goes through object.__setattr__ per field): the common outcomes of a server are
+# ResponseInfo is a frozen dataclass (immutable, so equal ones can be shared), and making one is
+# slow (its __init__ goes through object.__setattr__ per field): the common outcomes of a server are
 # few, so they are made once. Process-wide and safe so: keyed by plain ints and bools, bounded,
 # emptied when full; a racing insert stores an equal object.
 _INFOS: dict[tuple[int, int, bool, bool], ResponseInfo] = {}

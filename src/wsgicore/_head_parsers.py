@@ -3,7 +3,7 @@ any other is parsed and validated by h11 first (one fresh ``h11.Connection`` per
 their field list from the one splitter, ``_abnf.FIELDS`` (or, for a strict head, a split that gives the
 same pairs), so the environ never depends on which ran.
 
-Why two: h11's parse costs ~21 µs, about two thirds of wsgiref's whole in-memory cycle, so heads
+Why two: h11's parse alone costs most of wsgiref's whole in-memory cycle (docs/performance.md), so heads
 that arrive whole and match ``_abnf.STRICT_HEAD`` skip it; heads in pieces, long heads and the legacy
 profile get h11's independent check. The split-invariance tests compare the two paths on every input.
 """

@@ -127,3 +127,84 @@ def test_links_in_code_are_not_links(tmp_path: Path) -> None:
                     "## Title\n", encoding="utf-8")
     assert relative_links(page) == ["a.md#x"]
     assert anchors(page) == {"title", "title-1"}
+
+
+ARCHITECTURE = DOCS / "architecture.md"
+SRC = ROOT / "src"
+
+
+def _module_tree() -> str:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    start = text.index("```\nsrc/wsgicore/")
+    return text[start:text.index("```\n", start + 4)]
+
+
+def test_the_architecture_tree_names_every_module_and_no_old_one() -> None:
+    # The tree in docs/architecture.md is the map of src: every module of the core and of the drivers'
+    # packages is on it (testing/ is described as a whole), and every private name on it exists.
+    tree = _module_tree()
+    missing = []
+    names = set()
+    for path in SRC.rglob("*.py"):
+        names.update({path.stem, path.parent.name})
+        if "testing" in path.parts or path.stem in ("__init__", "__main__"):
+            continue
+        shown = path.name if path.parent.name == "wsgicore" else path.stem
+        if not re.search(rf"(?<![\w.]){re.escape(shown)}\b", tree):
+            missing.append(str(path.relative_to(SRC)))
+    assert not missing, f"docs/architecture.md's module tree lacks {missing}"
+    stale = sorted(set(re.findall(r"(?<![\w.])(_[a-z][a-z_]*)", tree)) - names)
+    assert not stale, f"docs/architecture.md's module tree names modules that do not exist: {stale}"
+
+
+#: A plain-text pointer at a README section: "README," or "README's" and a heading in double quotes.
+_README_SECTION = re.compile(r"README(?:'s)?,?\s+[\"“]([^\"”\n]+)[\"”]")
+
+
+def test_plain_text_pointers_at_readme_sections_name_existing_headings() -> None:
+    headings = [heading.replace("`", "").lower()
+                for heading in _HEADING.findall(_FENCE.sub("", README.read_text(encoding="utf-8")))]
+    stale = []
+    for top in ("src", "docs", "tests", "examples"):
+        for path in (ROOT / top).rglob("*"):
+            if path.suffix not in (".py", ".md") or "corpus" in path.parts:
+                continue
+            for match in _README_SECTION.finditer(path.read_text(encoding="utf-8")):
+                section = match.group(1).replace("`", "").lower()
+                if not any(heading.startswith(section) for heading in headings):
+                    stale.append(f"{path.relative_to(ROOT)}: {match.group(0)!r}")
+    assert not stale, f"pointers at README sections that are gone: {stale}"
+
+
+def _settings_rows() -> dict[str, str]:
+    """The README's driver settings table: name -> its default cell."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("### Driver settings")
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|", text[start:text.index("\n## ", start)], re.MULTILINE)
+    return dict(rows)
+
+
+def test_the_readme_gives_each_settings_default_as_the_drivers_serve() -> None:
+    # A default written again in the README drifts as one written twice in the code: use_sendfile's
+    # said "asyncio: True" after every driver's became None.
+    from wsgidrivers import driver_defaults
+    from wsgidrivers._common.settings import DRIVER_DEFAULTS, SETTING_NAMES
+
+    rows = _settings_rows()
+    drivers = ("simple", "threading", "asyncio")
+    wrong = []
+    for name in SETTING_NAMES:
+        cell = rows.get(name)
+        if cell is None:
+            wrong.append(f"{name}: no row")
+            continue
+        values = {repr(getattr(driver_defaults(driver), name)) for driver in drivers}
+        first = re.search(r"`([^`]*)`", cell)
+        if first is None or first.group(1) not in values:
+            wrong.append(f"{name}: {cell!r} does not start with the default ({' or '.join(sorted(values))})")
+        differs = any(name in overrides for overrides in DRIVER_DEFAULTS.values())
+        if not differs and re.search(r"asyncio|simple|threading|WSGIServer", cell, re.IGNORECASE):
+            wrong.append(f"{name}: {cell!r} names a driver, but every driver's default is the same")
+    assert not wrong, wrong
+    # The settings module names them "in the order of the README's table".
+    assert [name for name in rows if name in SETTING_NAMES] == list(SETTING_NAMES)

@@ -255,3 +255,24 @@ def test_the_command_line_loads_only_the_driver_chosen() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          timeout=60).stdout.strip()
     assert out == "[] [] ['simple', 'threading', 'asyncio'] asyncio simple threading"
+
+
+#: Class names two modules define for the same role, one in each driver (HOUSE_STYLE: names that say
+#: what each holds; the same name only for the same role).
+SAME_ROLE_IN_TWO_DRIVERS = {"WSGIServer", "SocketIO"}
+
+
+def test_a_class_name_says_what_it_holds_and_is_not_reused_for_another_role() -> None:
+    # Two unrelated _State classes (the core's and the gunicorn ThreadWorker's) were one complaint of
+    # issue 26: a reader cannot tell them apart, and neither name says what it holds.
+    homes: dict[str, list[str]] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                homes.setdefault(node.name, []).append(str(path.relative_to(SRC)))
+    vague = sorted(name for name in homes
+                   if name.strip("_") in ("State", "Data", "Info", "Manager", "Helper"))
+    assert not vague, f"class names that do not say what they hold: {vague}"
+    reused = {name: paths for name, paths in homes.items()
+              if len(paths) > 1 and name not in SAME_ROLE_IN_TWO_DRIVERS}
+    assert not reused, f"one class name for different roles: {reused}"

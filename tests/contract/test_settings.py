@@ -4,11 +4,15 @@ asyncio, memory and both command lines alike."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import wsgidrivers as wsgidrivers_package
 from wsgicore import Config
 from wsgidrivers._common.settings import SETTING_NAMES, Settings, driver_defaults
 from wsgidrivers.asyncio import ServerThread, Service, create_server
@@ -137,3 +141,125 @@ def test_each_default_comes_from_the_settings_object() -> None:
     service = Service(demo_app)
     assert service.settings == driver_defaults("asyncio") == defaults
     service.executor.shutdown()
+
+
+def test_the_settings_have_a_public_home() -> None:
+    import wsgidrivers
+    from wsgidrivers import Settings as PublicSettings
+    from wsgidrivers import driver_defaults as public_driver_defaults
+
+    assert PublicSettings is Settings
+    assert public_driver_defaults is driver_defaults
+    assert {"Settings", "driver_defaults"} <= set(wsgidrivers.__all__) & set(dir(wsgidrivers))
+    assert public_driver_defaults("simple") == PublicSettings(keep_alive=False)
+    with pytest.raises(AttributeError, match="no attribute 'Setting'"):
+        wsgidrivers.Setting  # noqa: B018
+
+
+def test_the_public_settings_load_on_first_use() -> None:
+    # The command line and the pytest plugin import the package: it must load no driver and not the core.
+    import subprocess
+    import sys
+
+    code = ("import sys, wsgidrivers\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('wsgicore', 'wsgidrivers.'))))\n"
+            "wsgidrivers.Settings\n"
+            "print('wsgidrivers._common.settings' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=60).stdout.split("\n")
+    assert out[:2] == ["['wsgidrivers._common', 'wsgidrivers._common.runners']", "True"]
+
+
+#: The constants the settings module writes each default in; naming one outside it re-declares it.
+_DEFAULT_CONSTANTS = {"HEAD_TIMEOUT", "IO_TIMEOUT", "KEEP_ALIVE_TIMEOUT", "LINGER_TIMEOUT", "LINGER_BYTES",
+                      "RECEIVE_BUFFER"}
+#: Bindings of a setting's name to a fixed value that are not the setting's default, with why.
+_NOT_A_DEFAULT = {
+    # ServerHandler(..., use_sendfile): this connection's resolved choice (Settings.sendfile_for).
+    ("simple_server/_handler.py", "use_sendfile"),
+}
+#: Calls whose keep_alive= is the Config's own flag (the core's rule), not the drivers' setting.
+_CONFIG_RULES = {"serving_config", "connection_config"}
+
+
+def _fixed(node: ast.expr) -> bool:
+    """A value written here rather than read from a Settings: a literal (None aside: "not given"),
+    arithmetic on literals (``256 * 1024``), or one of the settings module's default constants."""
+    if isinstance(node, ast.Constant):
+        return node.value is not None and not isinstance(node.value, str)
+    if isinstance(node, ast.BinOp):
+        return _fixed(node.left) and _fixed(node.right)
+    if isinstance(node, ast.UnaryOp):
+        return _fixed(node.operand)
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return name in _DEFAULT_CONSTANTS
+
+
+def _bindings(tree: ast.AST) -> list[tuple[str, ast.expr]]:
+    """(name, value) for every parameter default, keyword argument, assignment (module, class and
+    instance attributes), dict entry and getattr() fallback in ``tree``."""
+    found: list[tuple[str, ast.expr]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            args = node.args
+            positional = args.posonlyargs + args.args
+            found += [(arg.arg, default) for arg, default
+                      in zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True)]
+            found += [(arg.arg, default)
+                      for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+                      if default is not None]
+        elif isinstance(node, ast.Call):
+            callee = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            found += [(keyword.arg, keyword.value) for keyword in node.keywords
+                      if keyword.arg and not (callee in _CONFIG_RULES and keyword.arg == "keep_alive")]
+            if callee == "getattr" and len(node.args) == 3 and isinstance(node.args[1], ast.Constant):
+                found.append((str(node.args[1].value), node.args[2]))
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found += [(target.id if isinstance(target, ast.Name) else getattr(target, "attr", ""), node.value)
+                      for target in targets]
+        elif isinstance(node, ast.Dict):
+            found += [(str(key.value), value) for key, value in zip(node.keys, node.values, strict=True)
+                      if isinstance(key, ast.Constant)]
+    return found
+
+
+def redeclared_defaults(drivers: Path) -> list[str]:
+    """Every place under ``drivers`` (src/wsgidrivers) that writes a driver setting's default again."""
+    settings_module = drivers / "_common" / "settings.py"
+    found = []
+    for path in sorted(drivers.rglob("*.py")):
+        if path == settings_module:
+            continue
+        where = path.relative_to(drivers).as_posix()
+        for name, value in _bindings(ast.parse(path.read_text(encoding="utf-8"))):
+            if name in SETTING_NAMES and _fixed(value) and (where, name) not in _NOT_A_DEFAULT:
+                found.append(f"{where}:{value.lineno}: {name} = {ast.unparse(value)}")
+    return found
+
+
+def test_no_driver_setting_has_its_default_written_twice() -> None:
+    # Each default lives in wsgidrivers._common.settings (a Settings field, or DRIVER_DEFAULTS);
+    # every signature, class body and call elsewhere reads it from a Settings. Issue 26 counted 8
+    # settings re-declared in 4-5 signatures and class bodies, and asyncio's use_sendfile had drifted.
+    drivers = Path(wsgidrivers_package.__file__).parent
+    assert not redeclared_defaults(drivers)
+
+
+def test_the_scan_sees_a_default_written_again(tmp_path: Path) -> None:
+    (tmp_path / "_common").mkdir()
+    (tmp_path / "_common" / "settings.py").write_text("HEAD_TIMEOUT = 10.0\nLINGER_BYTES = 1 << 20\n")
+    (tmp_path / "driver.py").write_text(textwrap.dedent("""\
+        from ._common.settings import HEAD_TIMEOUT
+        def serve(app, *, head_timeout=HEAD_TIMEOUT, io_timeout: float = 30.0, use_sendfile=None): ...
+        class Server:
+            linger_bytes = 1 << 20
+            keep_alive_timeout: float = DEFAULTS.keep_alive_timeout
+        Service(app, use_sendfile=True)
+        options = {"receive_buffer": 256 * 1024}
+        config = serving_config(None, keep_alive=True)
+        getattr(server, "linger_timeout", 2.0)
+        """))
+    assert [line.split(": ", 1)[1] for line in redeclared_defaults(tmp_path)] == [
+        "head_timeout = HEAD_TIMEOUT", "io_timeout = 30.0", "linger_bytes = 1 << 20",
+        "use_sendfile = True", "receive_buffer = 256 * 1024", "linger_timeout = 2.0"]

@@ -20,7 +20,7 @@ from gunicorn.config import Config as GunicornConfig
 from wsgidrivers._common.listening import KERNEL_TIMEOUTS
 from wsgidrivers.gunicorn._poll import Poller
 from wsgidrivers.gunicorn._settings import worker_settings
-from wsgidrivers.gunicorn._threaded import _STANDBY_THREADS, _State, _WorkerServer
+from wsgidrivers.gunicorn._threaded import _STANDBY_THREADS, _WorkerServer, _WorkerShared
 
 
 class _Worker:
@@ -45,7 +45,7 @@ def served() -> Iterator[tuple[_WorkerServer, socket.socket]]:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    server = _WorkerServer(_State(_Worker()), listener)  # type: ignore[arg-type]
+    server = _WorkerServer(_WorkerShared(_Worker()), listener)  # type: ignore[arg-type]
     try:
         yield server, listener
     finally:
@@ -77,7 +77,7 @@ def test_unix_listener_sets_nothing_to_inherit(tmp_path: Any) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(tmp_path / "s"))
     listener.listen(8)
-    server = _WorkerServer(_State(_Worker()), listener)  # type: ignore[arg-type]
+    server = _WorkerServer(_WorkerShared(_Worker()), listener)  # type: ignore[arg-type]
     try:
         # accept() on a Unix socket inherits no timeouts: each connection sets its own.
         assert server.inherited_timeouts == (-1.0, -1.0)
@@ -87,7 +87,7 @@ def test_unix_listener_sets_nothing_to_inherit(tmp_path: Any) -> None:
 
 def test_closed_connections_wake_the_loop_only_when_it_waits_for_them() -> None:
     worker = _Worker(connections=2)
-    state = _State(worker)  # type: ignore[arg-type]
+    state = _WorkerShared(worker)  # type: ignore[arg-type]
     state.opened()
     state.closed()
     assert worker.wakes == 0  # never full: the loop kept polling the listeners
@@ -109,7 +109,7 @@ def test_closed_connections_wake_the_loop_only_when_it_waits_for_them() -> None:
 
 def test_standby_waits_for_a_quiet_worker() -> None:
     worker = _Worker()
-    state = _State(worker)  # type: ignore[arg-type]
+    state = _WorkerShared(worker)  # type: ignore[arg-type]
     for _ in range(_STANDBY_THREADS):
         state.opened()
         state.wait_quiet()  # as many open as standby threads is not load: returns at once

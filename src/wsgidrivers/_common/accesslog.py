@@ -41,7 +41,7 @@ log_lock = threading.Lock()
 
 
 # The last second formatted for the log and its text, shared by every connection (an access line per
-# request would otherwise pay localtime() and the formatting, ~2 µs). Two threads racing here compute
+# request would otherwise pay localtime() and the formatting). Two threads racing here compute
 # the same text, so no lock is needed.
 _last_log_date: tuple[int, str] = (-1, "")
 

@@ -12,8 +12,7 @@ __all__ = ["COPY_BLOCK", "copy_blocks", "read_at", "sized_buffer"]
 
 #: Most bytes read and sent per block: a 1 MiB file costs one read and one send. A driver keeps
 #: its buffer (per connection, or per worker thread) sized for the largest file it sent, up to this.
-#: Measured (benchmarks.syscalls file-1mib-ka, 3 s x 3 paired with raw): 489-677 server CPU µs per
-#: response with 256 KiB blocks, 351-409 with 1 MiB blocks (raw: 236-265).
+#: Larger blocks cost less server CPU per response than 256 KiB ones (docs/performance.md).
 COPY_BLOCK: Final = 1024 * 1024
 
 

@@ -154,8 +154,8 @@ def set_connection_options(sock: socket.socket, *, head_timeout: float, io_timeo
 def inherit_options(listener: socket.socket, *, head_timeout: float,
                     io_timeout: float) -> tuple[float, float] | None:
     """Set on a TCP ``listener`` the options its accepted blocking connections inherit (Linux):
-    see :func:`set_connection_options`. Set per connection they cost 3 system calls of each new
-    connection's ~26. Returns the inherited (receive, send) timeouts, or None when nothing is
+    see :func:`set_connection_options`. Set per connection they cost system calls on every new
+    connection. Returns the inherited (receive, send) timeouts, or None when nothing is
     inherited (another OS, or a Unix socket, whose accept() passes none on)."""
     if not KERNEL_TIMEOUTS or listener.family not in (socket.AF_INET, socket.AF_INET6):
         return None

@@ -54,8 +54,8 @@ LINGER_TIMEOUT: Final = 2.0
 LINGER_BYTES: Final = 1 << 20
 #: SO_RCVBUF for connections from loopback clients (simple_server), in bytes. Linux starts a
 #: connection's receive window at net.ipv4.tcp_rmem's 128 KiB and grows it only as the connection goes
-#: on, so a client uploading 1 MiB on a new connection stalls for window updates every 128 KiB;
-#: measured on loopback: 2,121 -> 3,150 uploads/s and 446 -> 257 µs of server CPU per MiB. Not for
+#: on, so a client uploading 1 MiB on a new connection stalls for window updates every 128 KiB
+#: (the uploads per second and server CPU it saves: docs/performance.md). Not for
 #: remote clients: a fixed SO_RCVBUF switches off the kernel's autotuning (a cap on long links).
 RECEIVE_BUFFER: Final = 256 * 1024
 #: Seconds requests in progress get to finish when a server stops gracefully (the command line's

@@ -1,16 +1,15 @@
 """A fresh connection served by a worker thread first, and given to the event loop only when it idles.
 
-Through the loop, a connection costs a transport, a protocol, a task, and a loop -> worker -> loop
-round trip for its first request (measured, gunicorn AsyncioWorker, a connection per request, one
-client: 6.2 loop iterations and 7 epoll_wait per connection, 355 µs of server CPU where the
-ThreadWorker spends 163). Most clients send their request with the connection (on loopback and
-over a network alike the request follows the handshake at once), so the listener's accept hands
-the socket straight to a worker: it reads the first request itself, serves it and those that
-follow within :data:`~._worker.HOT_WAIT` (as a worker does after any response, ``_worker``), and
-closes the connection itself when no input can arrive any more. A connection that has sent
-nothing yet, or whose client went quiet, or that needs the loop (a lingering close, an error
-answer, a request queued behind others) goes to the loop with its :class:`wsgicore.Connection`
-(:class:`Handover`): from then on it costs no thread while idle, as any other.
+Through the loop, a connection costs a transport, a protocol, a task, and a loop -> worker -> loop round
+trip for its first request: several loop iterations and epoll_waits per connection, and about twice the
+ThreadWorker's server CPU (docs/performance.md). Most clients send their request with the connection (on
+loopback and over a network alike the request follows the handshake at once), so the listener's accept
+hands the socket straight to a worker: it reads the first request itself, serves it and those that
+follow within :data:`~._worker.HOT_WAIT` (as a worker does after any response, ``_worker``), and closes
+the connection itself when no input can arrive any more. A connection that has sent nothing yet, or
+whose client went quiet, or that needs the loop (a lingering close, an error answer, a request queued
+behind others) goes to the loop with its :class:`wsgicore.Connection` (:class:`Handover`): from then on
+it costs no thread while idle, as any other.
 
 Plain sockets only: a TLS handshake belongs to the loop's TLS transport.
 """

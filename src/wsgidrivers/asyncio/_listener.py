@@ -2,10 +2,9 @@
 
 ``loop.create_server`` gives every connection it accepts a transport and a protocol at once; its
 accept is internal, so a connection cannot be served by a worker thread straight from the accept
-(``Service.serve_accepted``, see ``_fresh``). Measured with ``python -m benchmarks.syscalls
---server wsgicore-asyncio --scenario upload-1mib``: through asyncio.Server a 1 MiB upload on a new
-connection cost 3.26 involuntary context switches (the loop and the worker taking turns on every
-body piece) where the threading driver has 0.02. :class:`WSGIServer` accepts itself and is an
+(``Service.serve_accepted``, see ``_fresh``): through asyncio.Server an upload on a new connection
+cost the loop and the worker taking turns on every body piece, a thread switch each, where the
+threading driver has none (docs/performance.md). :class:`WSGIServer` accepts itself and is an
 :class:`asyncio.AbstractServer`, so it stands where asyncio.Server did.
 """
 

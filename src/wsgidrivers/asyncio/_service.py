@@ -41,7 +41,7 @@ class Service(Shared):
 
     ``socket_io`` (the asyncio driver's own, on by default): on asyncio's plain-socket transport,
     the worker running a request reads its body and writes its response on the socket itself (no
-    thread switch per piece) and may serve the connection's next request if it comes within 1 ms;
+    thread switch per piece) and may serve the connection's next request if it comes within a millisecond;
     off: every byte goes through the loop (as over TLS).
 
     ``executor``: run the applications in this pool instead of a ThreadPoolExecutor of

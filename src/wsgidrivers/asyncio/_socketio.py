@@ -1,13 +1,12 @@
 """A worker's own I/O on its connection's socket, while the loop does not read it (asyncio driver):
 its :class:`SocketIO` (the blocking driver's ``_socketio.SocketIO`` plays the same role there).
 
-Handing every request, body piece and response piece between the loop thread and a worker costs
-several thread switches each (measured: 7-9 context switches and 13 futex calls per keep-alive
-request, 45% of the server's CPU, where the blocking driver has none). So on asyncio's own
-plain-socket transport the loop pauses reading when it hands a request to a worker, and the worker
-reads the body and writes the response on the socket itself, as the blocking driver does, until it
-hands the connection back; the loop resumes reading then. TLS and other transports (proactor,
-uvloop) go through the :class:`~._bridge.Bridge` instead.
+Handing every request, body piece and response piece between the loop thread and a worker costs several
+thread switches each, a large share of the server's CPU where the blocking driver has none
+(docs/performance.md). So on asyncio's own plain-socket transport the loop pauses reading when it hands
+a request to a worker, and the worker reads the body and writes the response on the socket itself, as
+the blocking driver does, until it hands the connection back; the loop resumes reading then. TLS and
+other transports (proactor, uvloop) go through the :class:`~._bridge.Bridge` instead.
 
 The socket is non-blocking (the transport's); a wait is a ``poll`` bounded by ``io_timeout``, cut
 into slices so that a connection the loop dropped (shutdown) is noticed. Every send and recv runs
@@ -34,7 +33,7 @@ __all__ = ["READ_SIZE", "Guard", "SocketIO"]
 
 #: Bytes asked of one recv, as the blocking driver. Not more: CPython allocates the whole buffer
 #: first, and above glibc's mmap threshold (128 KiB) that is an mmap, an mremap and a munmap for
-#: every recv (measured: 3 extra system calls per keep-alive request at 256 KiB).
+#: every recv.
 READ_SIZE: Final = 64 * 1024
 # Longest single poll: how soon a worker notices that the loop dropped its connection.
 _SLICE: Final = 0.25
@@ -147,8 +146,7 @@ class SocketIO(Generic[G]):
         """Send ``count`` bytes of ``file`` from ``offset`` in blocks of up to 1 MiB read into
         this thread's buffer (``use_sendfile`` off for this client); returns the bytes sent (fewer
         when the file ended early: the core reports the short body). Without it the core would
-        iterate the file in the application's blocks (measured, gunicorn AsyncioWorker, 1 MiB file,
-        64 KiB blocks: 17 reads and 16 sends per response)."""
+        iterate the file in the application's blocks, a read and a send per block."""
         buffer = _copy_buffers.buffer = sized_buffer(getattr(_copy_buffers, "buffer", None), count)
         return copy_blocks(file, offset, count, buffer, self.send)
 

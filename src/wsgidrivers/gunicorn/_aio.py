@@ -218,7 +218,7 @@ class AsyncioWorker(CoreWorker):
     def _quiet(self) -> bool:
         """Whether idle threads should stand by: accepting, and no more connections open than
         posts (under load the loop accepts: one more thread in the GIL's contention costs more
-        than it saves, as the ThreadWorker measured)."""
+        than it saves, as with the ThreadWorker's standby threads)."""
         return self._accepting and self.alive and len(self._service.connections) <= POSTS
 
     def _may_accept(self) -> bool:

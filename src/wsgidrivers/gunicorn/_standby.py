@@ -2,8 +2,8 @@
 
 Through the event loop a new connection wakes two threads on this worker's one CPU share: the loop
 (which accepts) and then a pool thread (which serves), and every other worker's loop too, whose
-accept fails (strace, one client, a connection per request: 2.9 accept calls, 1.9 of them EAGAIN,
-5.3 voluntary context switches per connection; the ThreadWorker: 1.1 and 1.1). So while the worker
+accept fails: several accept calls and context switches per connection where the ThreadWorker has
+about one each (docs/performance.md). So while the worker
 is quiet, up to :data:`POSTS` idle threads of the application pool wait on the listeners, each in
 an epoll of its own registered with ``EPOLLEXCLUSIVE`` before the loop's: a new connection wakes
 one waiting thread and nobody else, and that thread accepts it and serves it (``Service.fresh_job``),

@@ -37,7 +37,7 @@ __all__ = ["ThreadWorker"]
 
 #: Connection threads that wait on the listeners themselves (see _Standby): two, so that a lone
 #: client's next connection finds one waiting while the other finishes the previous connection
-#: (with one, the main loop took half of them: strace, one client).
+#: (with one, the main loop took half of them).
 _STANDBY_THREADS: Final = 2
 
 
@@ -47,8 +47,10 @@ def _where(client_address: Any) -> str:
     return "a Unix-socket client"
 
 
-class _State:
-    """What every listener's server of one worker shares."""
+class _WorkerShared:
+    """What the servers of one worker (one per listener) share: the open connections and their
+    limit, the application slots, the listeners' polls, the standby threads' park, the accept
+    pause and the graceful stop."""
 
     def __init__(self, worker: ThreadWorker) -> None:
         self.worker = worker
@@ -136,7 +138,7 @@ class _State:
                 self._quiet.notify_all()
         # Wake the loop only when it waits for this: it stopped polling the listeners (full), or it
         # is stopping. A wake-up per connection cost a pipe write, two reads and a loop turn (with
-        # its GIL hand-overs) in the main thread: 7 system calls of 26 per new connection.
+        # its GIL hand-overs) in the main thread: a large share of a new connection's system calls.
         if was_full or self.stopping or not self.worker.alive:
             self.worker.wake()
 
@@ -146,7 +148,7 @@ class _WorkerServerHandler(ServerHandler):
 
     def run(self, application: WSGIApp, environ: dict[str, Any]) -> ResponseInfo:
         handler = self.request_handler
-        state: _State = handler.server.state  # type: ignore[attr-defined]
+        state: _WorkerShared = handler.server.state  # type: ignore[attr-defined]
         with state.app_slots:
             ticket = state.cycle.begin(environ, handler.client_address)
             if ticket.last:
@@ -162,7 +164,7 @@ class _WorkerServerHandler(ServerHandler):
 
     def log_problem(self, problem: Problem) -> None:
         # Application errors go to gunicorn's error log, with their traceback.
-        state: _State = self.request_handler.server.state  # type: ignore[attr-defined]
+        state: _WorkerShared = self.request_handler.server.state  # type: ignore[attr-defined]
         state.log.error(problem.message.rstrip("\n"), exc_info=problem.exc_info)
 
 
@@ -194,7 +196,7 @@ class _WorkerServer(ThreadingWSGIServer):
 
     _listener_receive_buffer = False  # SO_RCVBUF is set on the listener (see _set_inherited_options)
 
-    def __init__(self, state: _State, listener: socket.socket) -> None:
+    def __init__(self, state: _WorkerShared, listener: socket.socket) -> None:
         self.state = state
         settings = state.worker.settings
         # The blocking driver's settings are its server's attributes: set whole, before it binds.
@@ -222,7 +224,7 @@ class _WorkerServer(ThreadingWSGIServer):
         """Set on the TCP listener the options its accepted sockets inherit (Linux), as the blocking
         driver does for its own listener: TCP_NODELAY, SO_RCVTIMEO (head_timeout), SO_SNDTIMEO
         (io_timeout) and, when every client is local (a loopback listener), SO_RCVBUF. Set per
-        connection they were 4 system calls of each new connection's 26. Every worker sets the same
+        connection they were system calls of every new connection. Every worker sets the same
         values on the listener they share. (A Unix socket's accept() inherits none of them: its
         connections keep the per-connection calls.)"""
         inherited = inherit_options(listener, head_timeout=self.head_timeout,
@@ -339,19 +341,18 @@ class _WorkerServer(ThreadingWSGIServer):
 class _Standby:
     """A connection thread that waits on the listeners itself, accepts and serves (Linux).
 
-    Handing a connection from the main loop to a connection thread wakes a Python thread while the
-    main thread holds the GIL: on a shared CPU the woken thread preempts, finds the GIL taken and
-    sleeps again until the main thread blocks (py-spy: 9% of the main thread's samples on that
-    ``put``; 7 context switches per new connection with one client). The standby threads are
-    registered on the listeners (``EPOLLEXCLUSIVE``) before the main loop: a new connection wakes
-    one that waits, and nobody else, and it serves the connection in the thread the kernel woke;
-    while they are all busy, the kernel wakes the main loop, which hands over as before. Under
-    load they park (:meth:`_State.wait_quiet`): one more thread in the GIL's contention cost more
-    than the hand-overs (50 clients: 6.4 context switches per connection, 2.4 parked). A full
-    worker's standby takes nothing (the main loop's recheck does, once a connection ends).
+    Handing a connection from the main loop to a connection thread wakes a Python thread while the main
+    thread holds the GIL: on a shared CPU the woken thread preempts, finds the GIL taken and sleeps
+    again until the main thread blocks (docs/performance.md has what that ``put`` cost). The standby
+    threads are registered on the listeners (``EPOLLEXCLUSIVE``) before the main loop: a new connection
+    wakes one that waits, and nobody else, and it serves the connection in the thread the kernel woke;
+    while they are all busy, the kernel wakes the main loop, which hands over as before. Under load
+    they park (:meth:`_WorkerShared.wait_quiet`): one more thread in the GIL's contention cost more than the
+    hand-overs (many clients: more context switches per connection than parked). A full worker's
+    standby takes nothing (the main loop's recheck does, once a connection ends).
     """
 
-    def __init__(self, state: _State, servers: list[_WorkerServer]) -> None:
+    def __init__(self, state: _WorkerShared, servers: list[_WorkerServer]) -> None:
         self.state = state
         #: Set when the thread has left for good: the graceful stop waits for it (a connection it
         #: was woken for as the worker stopped is accepted, and counted open, only after the wake-up).
@@ -397,7 +398,7 @@ class ThreadWorker(CoreWorker):
     """
 
     def run(self) -> None:
-        state = _State(self)
+        state = _WorkerShared(self)
         servers = [_WorkerServer(state, listening_socket(s)) for s in self.sockets]
         poller = Poller()
         poller.register(self.PIPE[0], None)
@@ -458,7 +459,7 @@ class ThreadWorker(CoreWorker):
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def _stop(self, state: _State, servers: list[_WorkerServer], poller: Poller,
+    def _stop(self, state: _WorkerShared, servers: list[_WorkerServer], poller: Poller,
               standbys: list[_Standby]) -> None:
         """Graceful stop: accept nothing more; each connection ends after its next response
         (answered with "Connection: close"), or at its keep-alive timeout if idle; wait for them,

@@ -6,13 +6,12 @@ discards the client's input until its FIN, then closes. Waiting for that FIN cos
 connection, and a blocking server that serves one connection at a time would spend it idle. So the
 sockets are kept here and looked at without waiting by the serving thread: each time a connection
 ends and each time ``serve_forever`` goes round its loop. A helper thread would cost more in GIL
-hand-overs than the round trip it saves (measured: 7 context switches and +30 µs per connection).
+hand-overs than the round trip it saves (docs/performance.md).
 
 Most clients close as soon as they have read the response, so a socket is first tried with a plain
 non-blocking ``recv`` (which finds the FIN, one system call) on the next two passes; only a client
 that is still silent then is watched through a selector (two ``epoll_ctl`` calls more). Watching
-every socket that way from the start cost 14 µs per connection of a 90 µs total (measured, new
-connection per request, 10 clients).
+every socket that way from the start cost a noticeable share of each connection (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -64,8 +63,8 @@ class Lingerer:
     def close_soon(self, sock: socket.socket) -> bool:
         """Shut ``sock`` down for sending now (the client sees the end of the response at once) and
         close it on the second pass from now, for a socket that needs no lingering. close() costs
-        about 12 µs of kernel time: done later it overlaps the client's next request instead of
-        delaying its accept (measured, one client, a connection per request: 9,400 -> 11,600/s).
+        kernel time: done later it overlaps the client's next request instead of delaying its
+        accept (more connections per second for one client: docs/performance.md).
         False (the caller closes it) when closed, too many are waiting, or the socket is broken."""
         with self._lock:
             if self._closed or len(self._closing) + len(self._closing_next) >= _MAX_SOCKETS:

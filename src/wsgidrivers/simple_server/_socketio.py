@@ -18,7 +18,7 @@ from wsgidrivers._common.listening import KERNEL_TIMEOUTS, set_kernel_timeout
 
 __all__ = ["READ_SIZE", "SocketIO"]
 
-#: Bytes asked for per read: large enough that a 1 GiB upload costs ~16k reads, small enough that
+#: Bytes asked for per read: large enough that a 1 GiB upload costs 16,384 reads, small enough that
 #: a read never holds more than this in memory.
 READ_SIZE = 65536
 
@@ -160,7 +160,7 @@ class SocketIO:
                            timeout: float | None) -> int:
         # os.sendfile() on the blocking socket, bounded by SO_SNDTIMEO: one system call per block.
         # socket.sendfile() with a timeout switches the socket to non-blocking mode and back and
-        # polls before each block (a selector made per call): 5 more system calls per response.
+        # polls before each block (a selector made per call): more system calls per response.
         if timeout != self._send_timeout:
             set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
             self._send_timeout = timeout
