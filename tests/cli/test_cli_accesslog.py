@@ -54,13 +54,13 @@ def _line(format: str, environ: dict[str, Any] | None = None, *, status: int = 2
     ("r", "POST /a/b?x=1&y=2 HTTP/1.1"), ("m", "POST"), ("U", "/a/b"), ("q", "x=1&y=2"),
     ("H", "HTTP/1.1"), ("s", "200"), ("B", "1234"), ("b", "1234"), ("f", "https://example.com/"),
     ("a", "agent/1.0"), ("T", "1"), ("M", "1500"), ("D", "1500000"), ("L", "1.500000"),
-    ("p", f"<{os.getpid()}>"), ("{user-agent}i", "agent/1.0"), ("{X-Trace}i", "t-1"),
+    ("p", "<PID>"), ("{user-agent}i", "agent/1.0"), ("{X-Trace}i", "t-1"),
     ("{content-type}i", "text/csv"), ("{x-missing}i", "-"), ("{x-id}o", "7"),
     ("{wsgi.url_scheme}e", "https"), ("{remote_addr}e", "203.0.113.9"),
 ])
 def test_each_atom(atom: str, value: str) -> None:
     assert atom in ACCESS_ATOMS or atom[0] == "{"
-    assert _line(f"%({atom})s", headers=[("X-Id", "7")]) == value
+    assert _line(f"%({atom})s", headers=[("X-Id", "7")]) == value.replace("PID", str(os.getpid()))
 
 
 def test_every_documented_atom_is_tested() -> None:

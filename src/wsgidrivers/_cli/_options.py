@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Final, NoReturn
 
 from wsgicore import __version__
-from wsgidrivers._common.accesslog import ACCESS_ATOMS, DEFAULT_ACCESS_FORMAT
+from wsgidrivers._common.accesslog import DEFAULT_ACCESS_FORMAT
 from wsgidrivers._common.runners import declared
 from wsgidrivers._common.settings import (
     HEAD_TIMEOUT,
@@ -62,8 +62,12 @@ Drivers:
   The default is threading: a browser opens several connections and keeps them open; one connection at a
   time would make each wait for the previous one to go idle, and threads cost the least per request.
 
-Access log atoms (--access-log-format, gunicorn's): {atoms}.
-Default: {default}
+Access log atoms (--access-log-format, gunicorn's, written %(h)s; %% is a percent sign):
+  h client address  l '-'  u Basic-auth user  t [date]  r request line  m method  U path  q query
+  H protocol  s status  B body bytes  b body bytes or '-'  f Referer  a User-Agent  p <pid>
+  T M D L time taken in seconds, milliseconds, microseconds, seconds with six decimals
+  {{name}}i request header  {{name}}o response header  {{name}}e environ key
+  Default: {default}
 
 Every option can also be set by an environment variable: --max-body-size 10M is WSGICORE_MAX_BODY_SIZE=10M,
 --no-access-log is WSGICORE_ACCESS_LOG=0, the application WSGICORE_APP. Options on the command line win. A
@@ -101,9 +105,7 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> Parser:
     drivers = "\n".join(textwrap.fill(driver.summary, 100, initial_indent=f"  {name:10} ",
                                        subsequent_indent=" " * 13)
                          for name, driver in declared().items())
-    atoms = textwrap.fill(", ".join(f"{name} {what}" for name, what in ACCESS_ATOMS.items()), 106,
-                          subsequent_indent="  ")
-    epilog = _EPILOG.format(drivers=drivers, atoms=atoms, default=DEFAULT_ACCESS_FORMAT)
+    epilog = _EPILOG.format(drivers=drivers, default=DEFAULT_ACCESS_FORMAT)
     parser = Parser(prog=prog, description=_DESCRIPTION, epilog=epilog,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("app", nargs="?", metavar="APP",
