@@ -299,9 +299,16 @@ def _atom(name: str) -> tuple[_Atom, bool]:
 
 
 def _text(value: Any) -> str:
+    """An atom's value as it is written: ``-`` for none, escaped where it needs it."""
+    if type(value) is int:
+        return str(value)
     if value is None or value == "":
         return "-"
-    return str(value).translate(_VALUE_ESCAPES)
+    text = value if type(value) is str else str(value)
+    # Most values need no escape: checking is several times cheaper than translating.
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    return text.translate(_VALUE_ESCAPES)
 
 
 class AccessLog:
@@ -347,8 +354,8 @@ class AccessLog:
         entry = _Entry(environ, status, size, duration, response_headers, when)
         if self.json:
             return json.dumps(self.json_record(entry)) + "\n"
-        return "".join(piece if type(piece) is str else _text(piece(entry))  # type: ignore[operator]
-                       for piece in self._pieces) + "\n"
+        return "".join([piece if type(piece) is str else _text(piece(entry))  # type: ignore[operator]
+                        for piece in self._pieces]) + "\n"
 
     @staticmethod
     def json_record(entry: _Entry) -> dict[str, Any]:

@@ -82,7 +82,7 @@ class InFlight:
     def announce_wait(self, grace: float) -> None:
         """The one line that says what the stop waits for, when it waits for anything."""
         count = len(self)
-        if count:
+        if count and grace > 0:
             logger.info("waiting up to %g s (--grace) for %d request%s in progress; "
                         "Ctrl-C or SIGTERM again stops at once", grace, count, "" if count == 1 else "s")
 
@@ -112,7 +112,7 @@ class StopSignals:
     The handlers only count (they run between two bytecodes of the main thread, which may hold any
     lock at that moment: printing or setting an Event there can deadlock); the waiting side reads
     :attr:`stopping` and :attr:`now` and calls :meth:`report`. Blocking runners :meth:`install`
-    them and :meth:`wait` (a wake-up pipe, ``signal.set_wakeup_fd``); an asyncio runner uses
+    them and :meth:`wait` (a wake-up socket, ``signal.set_wakeup_fd``); an asyncio runner uses
     :meth:`install_on` its loop.
     """
 
