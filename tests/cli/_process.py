@@ -5,12 +5,14 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import select
 import signal
 import socket
 import ssl
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +41,12 @@ class Served:
     addresses: list[tuple[str, int]] = field(default_factory=list)
     out: str = ""
     err: str = ""
+    #: What :meth:`read_err_until` has read of stderr so far (``err`` starts with it after stop()).
+    err_so_far: str = ""
 
     def stop(self, signum: int | None = signal.SIGINT) -> int:
         """Stop it (``signum`` None: it was already told to); its exit status (stdout and stderr are
-        kept in ``out``/``err``)."""
+        kept in ``out``/``err``). A process still there after LIMIT seconds is killed (-9)."""
         if signum is not None and self.process.poll() is None:
             self.process.send_signal(signum)
         try:
@@ -50,8 +54,25 @@ class Served:
         except subprocess.TimeoutExpired:
             self.process.kill()
             out, err = self.process.communicate(timeout=LIMIT)
-        self.out, self.err = out, err
+        self.out, self.err = out or "", self.err_so_far + (err or "")
         return self.process.returncode
+
+    def read_err_until(self, text: str) -> str:
+        """Read stderr as it comes until it holds ``text`` (fail after LIMIT seconds); all read so
+        far. Read from the descriptor itself, unbuffered, so that stop() gets the rest."""
+        assert self.process.stderr is not None
+        fd = self.process.stderr.fileno()
+        deadline = time.monotonic() + LIMIT
+        while text not in self.err_so_far:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{text!r} not on stderr within {LIMIT} s: {self.err_so_far!r}")
+            if select.select([fd], [], [], remaining)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise AssertionError(f"stderr ended without {text!r}: {self.err_so_far!r}")
+                self.err_so_far += chunk.decode()
+        return self.err_so_far
 
 
 def _command(args: tuple[str, ...], module: str) -> list[str]:

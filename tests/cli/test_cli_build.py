@@ -60,6 +60,21 @@ def test_nothing_given_is_the_drivers_default() -> None:
     assert _settings("--driver", "simple", "--keep-alive").keep_alive is True
 
 
+def test_a_trusted_proxy_alone_applies_the_client_address_and_the_scheme() -> None:
+    config = _settings("--trusted-proxy", "127.0.0.1").config
+    assert config is not None
+    assert config.trusted_proxy_headers == {"x-forwarded-for", "x-forwarded-proto"}
+    # A secure-scheme header on X-Forwarded-Proto says the scheme its own way: not both.
+    config = _settings("--trusted-proxy", "127.0.0.1",
+                       "--secure-scheme-header", "X-Forwarded-Proto=https").config
+    assert config is not None
+    assert config.trusted_proxy_headers == {"x-forwarded-for"}
+    config = _settings("--trusted-proxy", "127.0.0.1", "--trusted-proxy-headers", "none").config
+    assert config is not None
+    assert config.trusted_proxy_headers == frozenset()
+    assert config.trusted_proxies == ("127.0.0.1",)
+
+
 @pytest.fixture
 def signals() -> Iterator[None]:
     """The runners install SIGINT/SIGTERM handlers: put pytest's back."""
@@ -75,7 +90,7 @@ class Made(Exception):
 
 def _plan(*argv: str, threaded: bool = True) -> Plan:
     return Plan(app=demo_app, sockets=(socket.socket(),), settings=_settings(*argv),
-                threaded=threaded, threads=3, ssl=None, access_log=False, grace=1.0)
+                threaded=threaded, threads=3, ssl=None, access_log=None, grace=1.0)
 
 
 @pytest.mark.usefixtures("signals")
@@ -104,12 +119,15 @@ def test_the_asyncio_runner_passes_every_setting(monkeypatch: pytest.MonkeyPatch
     def fake(*args: Any, **kwargs: Any) -> None:
         raise Made(args, kwargs)
 
-    monkeypatch.setattr(_run, "Service", fake)
+    monkeypatch.setattr(_run, "_CommandLineService", fake)
     plan = _plan(*EVERY_OPTION)
     with pytest.raises(Made) as made:
         _run.run(plan)
     _, kwargs = made.value.args
     assert kwargs["settings"] is plan.settings  # whole: no field left behind, none validated again
-    assert set(kwargs) == {"settings", "max_workers", "access_log", "tls"}
-    assert (kwargs["max_workers"], kwargs["access_log"], kwargs["tls"]) == (3, None, False)
+    assert set(kwargs) == {"settings", "max_workers", "access", "why", "tls", "executor"}
+    assert (kwargs["max_workers"], kwargs["access"], kwargs["tls"]) == (3, None, False)
+    # Daemon threads: a request cut off at the end of the grace does not keep the process alive.
+    assert kwargs["executor"]._daemon is True
+    kwargs["executor"].shutdown(wait=False)
     plan.sockets[0].close()

@@ -131,7 +131,7 @@ def test_environment_parsing_of_each_kind() -> None:
     args, from_env = parse(parser, ["--bind", "127.0.0.1:9"], {
         "WSGICORE_BIND": "127.0.0.1:1 127.0.0.1:2", "WSGICORE_TRUSTED_PROXY": "10.0.0.1 unix",
         "WSGICORE_RELOAD": "yes", "WSGICORE_THREADS": "4", "WSGICORE_HEAD_TIMEOUT": "2.5",
-        "WSGICORE_MAX_HEAD_SIZE": "32K", "WSGICORE_NOT_AN_OPTION": "ignored"})
+        "WSGICORE_MAX_HEAD_SIZE": "32K"})
     assert [str(bind) for bind in args.bind] == ["127.0.0.1:9"]  # the command line's replaces it
     assert args.trusted_proxies == ["10.0.0.1", "unix"]
     assert (args.reload, args.threads, args.head_timeout, args.max_head_bytes) == (True, 4, 2.5, 32768)

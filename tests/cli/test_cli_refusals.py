@@ -1,4 +1,5 @@
-"""Every bad value is a usage error: status 2, one ``error:`` line naming the option, no traceback.
+"""Every bad value is a usage error: status 2, one ``error:`` line naming the option and one pointer to
+``--help`` (not argparse's usage block), no traceback.
 
 Most run in-process (``main`` exits through argparse exactly as the console script does); a few run
 as a child process to show the same from the outside.
@@ -49,12 +50,23 @@ REFUSED = [
     (["--trusted-proxy", "127.0.0.1", "--trusted-proxy-headers", "x-real-ip"],
      "argument --trusted-proxy-headers: Config.trusted_proxy_headers: 'x-real-ip'"),
     (["--trusted-proxy-count", "0"], "argument --trusted-proxy-count: must be at least 1"),
-    (["--secure-scheme-header", "X-Forwarded-Ssl"], "argument --secure-scheme-header: expected NAME=VALUE"),
+    (["--trusted-proxy", "127.0.0.1", "--secure-scheme-header", "X-Forwarded-Ssl"],
+     "argument --secure-scheme-header: expected NAME=VALUE"),
     (["--log-level", "loud"], "argument --log-level: invalid choice"),
     (["--keyfile", "key.pem"], "--keyfile needs --certfile"),
     (["--certfile", "/nonexistent/cert.pem"], "cannot read /nonexistent/cert.pem: no such file"),
     (["--chdir", "/nonexistent/dir"], "argument --chdir: No such file or directory"),
     (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    # Options that say how to believe a trusted proxy do nothing without one.
+    (["--trusted-proxy-headers", "x-forwarded-for"],
+     "argument --trusted-proxy-headers: needs --trusted-proxy"),
+    (["--trusted-proxy-count", "2"], "argument --trusted-proxy-count: needs --trusted-proxy"),
+    (["--secure-scheme-header", "X-Forwarded-Ssl=on"],
+     "argument --secure-scheme-header: needs --trusted-proxy"),
+    (["--access-log-format", "%(h)s %(zz)s"], "argument --access-log-format: unknown atom %(zz)s"),
+    (["--access-log-format", "100% done"], "argument --access-log-format: a '%' at offset 3 starts no atom"),
+    (["--access-log-format", "%(h)s", "--access-log-json"],
+     "argument --access-log-json: give --access-log-format or --access-log-json, not both"),
 ]
 
 
@@ -65,10 +77,10 @@ def test_a_bad_value_is_a_usage_error(argv: list[str], message: str,
         main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: wsgicore ")
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("wsgicore: error: ")
-    assert message in last
+    first, pointer = err.splitlines()  # two lines, no usage block
+    assert first.startswith("wsgicore: error: ")
+    assert message in first
+    assert pointer == "Try 'wsgicore --help' for more information."
     assert "Traceback" not in err
 
 
@@ -87,9 +99,9 @@ def test_a_key_that_is_not_a_certificate_is_a_usage_error(tmp_path: pytest.TempP
 def test_from_the_outside_too(module: str) -> None:
     result = run("--port", "70000", module=module)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"python -m {module}: error: argument --port: port 70000 is not in 0-65535")
-    assert "Traceback" not in result.stderr
+    assert result.stderr == (
+        f"python -m {module}: error: argument --port: port 70000 is not in 0-65535\n"
+        f"Try 'python -m {module} --help' for more information.\n")
     assert result.stdout == ""
 
 
@@ -103,3 +115,40 @@ def test_a_bad_environment_value_names_the_variable() -> None:
     settings = run(env={"WSGICORE_HEAD_TIMEOUT": "0"})
     assert settings.returncode == 2
     assert "argument --head-timeout: head_timeout must be a positive number" in settings.stderr
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"WSGICORE_MAX_BODY_BYTES": "10"},
+     "unknown environment variable WSGICORE_MAX_BODY_BYTES (did you mean WSGICORE_MAX_BODY_SIZE?)"),
+    ({"WSGICORE_LOGLEVEL": "debug"},
+     "unknown environment variable WSGICORE_LOGLEVEL (did you mean WSGICORE_LOG_LEVEL?)"),
+    ({"WSGICORE_TRUSTED_PROXIES": "10.0.0.1"},
+     "unknown environment variable WSGICORE_TRUSTED_PROXIES (did you mean WSGICORE_TRUSTED_PROXY?)"),
+    # --workers is --threads' other name: its variable is WSGICORE_THREADS.
+    ({"WSGICORE_WORKERS": "4"},
+     "unknown environment variable WSGICORE_WORKERS (did you mean WSGICORE_THREADS?)"),
+    ({"WSGICORE_FUZZ_EXAMPLES": "100"},
+     "unknown environment variable WSGICORE_FUZZ_EXAMPLES (no option has it: see --help)"),
+    ({"WSGICORE_MAX_BODY_BYTES": "10", "WSGICORE_PORTT": "1"},
+     "unknown environment variables WSGICORE_MAX_BODY_BYTES (did you mean WSGICORE_MAX_BODY_SIZE?), "
+     "WSGICORE_PORTT (did you mean WSGICORE_PORT?)"),
+])
+def test_an_unknown_environment_variable_is_refused(environ: dict[str, str], message: str) -> None:
+    result = run(env=environ)
+    assert result.returncode == 2
+    assert result.stderr == (f"python -m wsgidrivers: error: {message}\n"
+                             "Try 'python -m wsgidrivers --help' for more information.\n")
+
+
+def test_variables_that_are_not_ours_are_left_alone() -> None:
+    # The reloader's own (_WSGICORE_*) and names that only start alike are not the options' prefix.
+    from wsgidrivers._cli._options import build_parser, parse
+
+    args, from_env = parse(build_parser("wsgicore"), [], {
+        "_WSGICORE_LISTEN_FDS": "", "WSGICOREX": "1", "WSGICORE": "1", "WSGICORE_PORT": "9"})
+    assert (args.port, from_env) == (9, {"port"})
+
+
+def test_help_and_version_still_work_with_an_unknown_variable() -> None:
+    assert run("--version", env={"WSGICORE_NOPE": "1"}).returncode == 0
+    assert run("--help", env={"WSGICORE_NOPE": "1"}).returncode == 0

@@ -227,6 +227,77 @@ def test_trusted_proxy_sets_the_client_address(driver: str, tmp_path: Path) -> N
         untrusted.stop()
 
 
+FORWARDED_APP = '''\
+def app(environ, start_response):
+    text = "|".join([environ["wsgi.url_scheme"], environ.get("REMOTE_ADDR", "-"),
+                     environ.get("HTTP_HOST", "-"), environ.get("HTTP_X_FORWARDED_HOST", "-")])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [text.encode()]
+'''
+#: What a proxy in front sends: the client's address, its scheme, and a host it does not vouch for.
+FORWARDED = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9", "X-Forwarded-Proto": "https",
+             "X-Forwarded-Host": "evil.example"}
+
+
+@pytest.mark.parametrize("driver", ["simple", "threading", "asyncio"])
+@pytest.mark.parametrize("where", ["option", "environment"])
+def test_a_trusted_proxy_alone_applies_for_and_proto(driver: str, where: str, tmp_path: Path) -> None:
+    # uvicorn's --forwarded-allow-ips precedent: naming the proxy is enough for the client's address
+    # and scheme; a header not applied is removed, not handed on.
+    app = write_app(tmp_path, "forwarded", FORWARDED_APP)
+    if where == "option":
+        served = serve("--driver", driver, "--port", "0", "--trusted-proxy", "127.0.0.1", app,
+                       cwd=tmp_path)
+    else:
+        served = serve("--driver", driver, "--port", "0", app, cwd=tmp_path,
+                       env={"WSGICORE_TRUSTED_PROXY": "127.0.0.1"})
+    try:
+        status, _, body = get(served.addresses[0], "/p", headers=FORWARDED)
+    finally:
+        served.stop()
+    port = served.addresses[0][1]
+    assert (status, body) == (200, f"https|203.0.113.9|127.0.0.1:{port}|-".encode())
+    assert ("Trusted proxies: 127.0.0.1; applying X-Forwarded-For, X-Forwarded-Proto (the client's "
+            "value is the last one); other forwarding headers are removed") in served.banner
+
+
+def test_the_banner_names_every_header_applied_and_the_secure_scheme(tmp_path: Path) -> None:
+    served = serve("--port", "0", "--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "unix",
+                   "--trusted-proxy-headers", "x-forwarded-host,x-forwarded-for",
+                   "--trusted-proxy-count", "2", "--secure-scheme-header", "X-Forwarded-Ssl=on")
+    served.stop()
+    assert ("Trusted proxies: 10.0.0.0/8, unix; applying X-Forwarded-For, X-Forwarded-Host; https "
+            "when X-Forwarded-Ssl: on (the client's value is 2 from the right); other forwarding "
+            "headers are removed") in served.banner
+
+
+def test_no_proxy_trusted_no_proxy_line(tmp_path: Path) -> None:
+    served = serve("--port", "0")
+    served.stop()
+    assert not any("roxies" in line for line in served.banner)
+
+
+def test_trusted_proxy_headers_none_applies_none(tmp_path: Path) -> None:
+    served = serve("--port", "0", "--trusted-proxy", "127.0.0.1", "--trusted-proxy-headers", "none",
+                   write_app(tmp_path, "forwarded", FORWARDED_APP), cwd=tmp_path)
+    try:
+        body = get(served.addresses[0], "/p", headers=FORWARDED)[2]
+    finally:
+        served.stop()
+    assert body == f"http|127.0.0.1|127.0.0.1:{served.addresses[0][1]}|-".encode()
+    assert any("applying no forwarding header" in line for line in served.banner)
+
+
+@pytest.mark.parametrize("variable", ["WSGICORE_TRUSTED_PROXY_HEADERS", "WSGICORE_TRUSTED_PROXY_COUNT",
+                                      "WSGICORE_SECURE_SCHEME_HEADER"])
+def test_proxy_variables_without_a_trusted_proxy_are_refused(variable: str) -> None:
+    value = {"WSGICORE_TRUSTED_PROXY_HEADERS": "x-forwarded-for", "WSGICORE_TRUSTED_PROXY_COUNT": "2",
+             "WSGICORE_SECURE_SCHEME_HEADER": "X-Forwarded-Ssl=on"}[variable]
+    result = run(env={variable: value})
+    assert result.returncode == 2
+    assert "needs --trusted-proxy" in result.stderr
+
+
 @pytest.mark.parametrize("driver", ["simple", "threading", "asyncio"])
 def test_a_proxy_on_a_unix_socket(driver: str, tmp_path: Path) -> None:
     # nginx in front over a Unix socket (docs/deployment.md): 'unix' trusts its peers.

@@ -11,9 +11,22 @@ import time
 from typing import Any, Final
 
 from wsgicore import SERVER_SOFTWARE, Config
+from wsgidrivers._common.accesslog import AccessLog
 from wsgidrivers._common.settings import Settings, driver_defaults
 
-__all__ = ["CONFIG_OPTIONS", "SETTINGS_OPTIONS", "SettingsError", "build"]
+__all__ = ["CONFIG_OPTIONS", "DEFAULT_PROXY_HEADERS", "SETTINGS_OPTIONS", "SettingsError",
+           "access_log", "build"]
+
+#: What ``--trusted-proxy`` alone applies: the client's address and the scheme, what every proxy
+#: sends (uvicorn's ``--forwarded-allow-ips`` applies the same two). Host, port and prefix are
+#: one option away: a proxy that does not set them would leave the client's own values trusted.
+DEFAULT_PROXY_HEADERS: Final = ("x-forwarded-for", "x-forwarded-proto")
+#: The options that say how to believe a trusted proxy: without one, they would do nothing.
+_NEED_A_PROXY: Final = {
+    "trusted_proxy_headers": "--trusted-proxy-headers",
+    "trusted_proxy_count": "--trusted-proxy-count",
+    "secure_scheme_headers": "--secure-scheme-header",
+}
 
 #: Config field -> the option that sets it.
 CONFIG_OPTIONS: Final = {
@@ -60,9 +73,14 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
     values = {field: getattr(args, field) for field in CONFIG_OPTIONS
               if field not in ("trusted_proxy_headers", "secure_scheme_headers")
               and getattr(args, field) is not None}
+    if not args.trusted_proxies:
+        for field, option in _NEED_A_PROXY.items():
+            if getattr(args, field) is not None:
+                raise SettingsError(option, "needs --trusted-proxy (the peers whose headers are "
+                                            "believed); without one it would do nothing")
     if args.trusted_proxy_headers is not None:
-        values["trusted_proxy_headers"] = tuple(
-            name.strip() for name in args.trusted_proxy_headers.split(",") if name.strip())
+        names = tuple(name.strip() for name in args.trusted_proxy_headers.split(",") if name.strip())
+        values["trusted_proxy_headers"] = () if names == ("none",) else names
     if args.secure_scheme_headers is not None:
         pairs = {}
         for item in args.secure_scheme_headers:
@@ -73,6 +91,11 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
         values["secure_scheme_headers"] = pairs
     if "trusted_proxies" in values:
         values["trusted_proxies"] = tuple(values["trusted_proxies"])
+        if "trusted_proxy_headers" not in values:
+            # A header named by --secure-scheme-header says the scheme its own way: not both.
+            secure = {name.lower() for name in values.get("secure_scheme_headers", {})}
+            values["trusted_proxy_headers"] = tuple(
+                name for name in DEFAULT_PROXY_HEADERS if name not in secure)
     return values
 
 
@@ -90,3 +113,15 @@ def build(args: argparse.Namespace) -> Settings:
         return Settings.of("options", {"config": config, **given}, base=driver_defaults(args.driver))
     except ValueError as exc:
         raise SettingsError(_option_in(str(exc), SETTINGS_OPTIONS), str(exc)) from None
+
+
+def access_log(args: argparse.Namespace) -> AccessLog | None:
+    """The access log the options ask for (None: off); a bad format is a :class:`SettingsError`."""
+    if args.access_log_json and args.access_log_format is not None:
+        raise SettingsError("--access-log-json", "give --access-log-format or --access-log-json, "
+                                                 "not both")
+    try:
+        log = AccessLog(args.access_log_format, json=args.access_log_json)
+    except ValueError as exc:
+        raise SettingsError("--access-log-format", str(exc)) from None
+    return log if args.access_log else None

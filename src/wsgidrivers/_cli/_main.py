@@ -1,23 +1,34 @@
-"""``wsgicore``: parse, validate, load the application, listen, and hand over to the driver."""
+"""``wsgicore``: parse, validate, load the application, listen, and hand over to the driver.
+
+While it runs, stdout and stderr are guarded (``_streams``: a reader that went away never stops the
+server or its stop), and only the ``wsgicore`` logger is configured (``_logging``: never the root
+logger, the application's). The exit status: 0 after a clean stop, 1 when an address cannot be
+listened on, 2 for a usage error or an application that cannot be loaded, :data:`CUT_OFF` when the
+stop cut requests in progress off.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import ssl
 import sys
 
+from wsgidrivers._common.accesslog import AccessLog
 from wsgidrivers._common.runners import Plan, runner
 from wsgidrivers._common.settings import Settings
 
 from ._appspec import LoadError, add_search_path, load_app
 from ._banner import banner
-from ._build import SettingsError, build
+from ._build import SettingsError, access_log, build
 from ._listen import ListenError, close_all, listen_all
-from ._options import DEFAULT_DRIVER, build_parser, parse
-from ._reload import RESTART, Watcher, engine_available, inherited_sockets, supervise
+from ._logging import configure_logging
+from ._options import CUT_OFF, DEFAULT_DRIVER, build_parser, parse
+from ._reload import RESTART, Watcher, engine_available, inherited_sockets, supervise, supervised
+from ._streams import guarded_stdio
 from ._tls import TLSError, server_context
 from ._values import DEFAULT_PORT, Bind
 
@@ -51,8 +62,7 @@ def _wait_for_a_fix(files: tuple[str, ...], engine: str) -> int:
         stopped.append(signum)
         watcher.changed.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
+    signal.signal(signal.SIGTERM, stop)  # SIGINT is the supervisor's (see _serve)
     watcher.start()
     watcher.changed.wait()
     return 0 if stopped else RESTART
@@ -74,6 +84,31 @@ def _orphaned() -> None:
 
 def main(argv: list[str] | None = None, *, prog: str = "wsgicore", driver: str = DEFAULT_DRIVER) -> int:
     """The command line; returns the exit status (2 for a usage error, as argparse exits)."""
+    with guarded_stdio():
+        status = _main(argv, prog=prog, driver=driver)
+    if status == CUT_OFF or (status == RESTART and _cut_off):
+        _exit_now(status)
+    return status
+
+
+#: Set when the stop cut requests off (their threads are still running).
+_cut_off = False
+
+
+def _exit_now(status: int) -> None:
+    """Exit with ``status`` while threads are still running requests that were cut off: without
+    the interpreter's finalization, which would wait for any non-daemon thread the application
+    started and can abort when a daemon thread holds a stream's lock at that moment. What is
+    written is flushed first (the guarded streams never fail)."""
+    with contextlib.suppress(Exception):
+        logging.shutdown()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)
+
+
+def _main(argv: list[str] | None, *, prog: str, driver: str) -> int:
     parser = build_parser(prog, driver)
     args, from_env = parse(parser, argv)
     binds = _binds(parser, args, from_env)
@@ -87,24 +122,33 @@ def main(argv: list[str] | None = None, *, prog: str = "wsgicore", driver: str =
                      f"(pip install {args.reload_engine})")
     try:
         settings = build(args)
+        access = access_log(args)
         context = server_context(args.certfile, args.keyfile)
     except (SettingsError, TLSError) as exc:
         parser.error(str(exc))
+    if supervised():
+        # A reloader's serving process takes its stop from the supervisor, which passes every
+        # Ctrl-C on as SIGTERM: the terminal's own SIGINT would make each Ctrl-C count twice (and
+        # the second one stops at once).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Until the driver's runner installs its own handlers, SIGTERM (a process manager, `kill`)
     # stops as cleanly as Ctrl-C: while the application loads, or just before serving.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return _serve(parser, args, binds=binds, settings=settings, context=context, argv=argv)
+        return _serve(parser, args, binds=binds, settings=settings, access=access,
+                      context=context, argv=argv)
     except KeyboardInterrupt:
         return 0
 
 
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace, *, binds: list[Bind],
-           settings: Settings, context: ssl.SSLContext | None, argv: list[str] | None) -> int:
+           settings: Settings, access: AccessLog | None, context: ssl.SSLContext | None,
+           argv: list[str] | None) -> int:
     """Everything after the options are checked; the exit status."""
+    global _cut_off
     prog = parser.prog
     level = getattr(logging, args.log_level.upper())
-    logging.basicConfig(level=level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    configure_logging(level)
     inherited = inherited_sockets()
     if args.chdir is not None and inherited is None:  # a reloader's child starts there already
         try:
@@ -132,7 +176,8 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace, *, binds: 
         return 1
     plan = Plan(app=app, sockets=tuple(sockets), settings=settings,
                 threaded=args.driver != "simple", threads=args.threads, ssl=context,
-                access_log=args.access_log and level <= logging.INFO, grace=args.grace)
+                access_log=access if level <= logging.INFO else None, grace=args.grace,
+                stop_signals=(signal.SIGTERM,) if inherited is not None else None)
     serving = runner(args.driver)  # imports the chosen driver's package, and no other
     if level <= logging.INFO:
         print("\n".join(banner(plan, serving, args.app or "demo_app")), flush=True)
@@ -141,8 +186,9 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace, *, binds: 
         watcher = Watcher(_restart_on_change, engine=args.reload_engine, on_orphaned=_orphaned)
         watcher.start()
     try:
-        serving.run(plan)
+        cut = serving.run(plan)
     finally:
         close_all(sockets, [] if inherited is not None else binds)
+    _cut_off = cut > 0
     restart = watcher is not None and watcher.changed.is_set() and os.getppid() == watcher.parent
-    return RESTART if restart else 0
+    return RESTART if restart else CUT_OFF if cut else 0

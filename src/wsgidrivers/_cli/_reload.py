@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 
 __all__ = ["ENGINES", "LISTEN_FDS", "RESTART", "Watcher", "engine_available", "inherited_sockets",
-           "supervise"]
+           "supervise", "supervised"]
 
 #: Set by the supervisor for the processes it starts: the descriptors of the listening sockets, and
 #: its own pid (a process started by a supervisor that is gone has another parent by then).
@@ -52,6 +52,11 @@ def _installed() -> tuple[str, ...]:
                   if (path := paths.get(name))})
 
 
+def supervised() -> bool:
+    """Whether this process was started by a supervisor (a serving process of ``--reload``)."""
+    return LISTEN_FDS in os.environ
+
+
 def inherited_sockets() -> list[socket.socket] | None:
     """The listening sockets a supervisor handed to this process; None if it was not started so."""
     fds = os.environ.get(LISTEN_FDS)
@@ -62,7 +67,11 @@ def inherited_sockets() -> list[socket.socket] | None:
 
 def supervise(command: list[str], sockets: list[socket.socket]) -> int:
     """Run ``command`` (a serving process) with ``sockets``, again each time it exits with
-    :data:`RESTART`, until it exits otherwise or this process gets SIGINT/SIGTERM (passed on)."""
+    :data:`RESTART`, until it exits otherwise or this process gets SIGINT/SIGTERM.
+
+    Each of those is passed on as SIGTERM, the one stop signal of the serving process: it ignores
+    SIGINT, so a Ctrl-C at the terminal (which reaches both processes) counts once there. The
+    first asks for a graceful stop, a second for an immediate one, as without ``--reload``."""
     fds = [sock.fileno() for sock in sockets]
     env = {**os.environ, LISTEN_FDS: ",".join(map(str, fds)), SUPERVISOR: str(os.getpid())}
     stopping = False
@@ -72,7 +81,7 @@ def supervise(command: list[str], sockets: list[socket.socket]) -> int:
         nonlocal stopping
         stopping = True
         if child is not None and child.poll() is None:
-            child.send_signal(signum)  # a second one (Ctrl-C reaches both) is ignored there
+            child.send_signal(signal.SIGTERM)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)

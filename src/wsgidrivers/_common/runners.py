@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the wsgidrivers package imports this module: it must load n
     import socket
     import ssl
 
+    from .accesslog import AccessLog
     from .settings import Settings
     from .types import WSGIApplication
 
@@ -32,7 +33,9 @@ class Plan:
 
     ``settings``: taken whole (validated once, by whoever made the plan). ``threads``: the threading
     driver's most connections at once, the asyncio driver's worker pool (None: the driver's
-    default). ``ssl``: TLS on every socket. ``grace``: seconds requests in progress get at shutdown.
+    default). ``ssl``: TLS on every socket. ``access_log``: the line for each response (None: none).
+    ``grace``: seconds requests in progress get at shutdown (``wsgidrivers._common.shutdown``).
+    ``stop_signals``: the signals that stop it (None: SIGINT and SIGTERM).
     """
 
     app: WSGIApplication
@@ -41,18 +44,20 @@ class Plan:
     threaded: bool
     threads: int | None
     ssl: ssl.SSLContext | None
-    access_log: bool
+    access_log: AccessLog | None
     grace: float
+    stop_signals: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Runner:
-    """How one driver serves a :class:`Plan`: ``run(plan)`` until SIGINT or SIGTERM;
-    ``describe(plan)`` says how it will serve, for the start-up banner ("a thread per
-    connection", "8 app threads")."""
+    """How one driver serves a :class:`Plan`: ``run(plan)`` until SIGINT or SIGTERM, then stops as
+    ``wsgidrivers._common.shutdown`` says, and returns how many requests in progress the stop cut
+    off (0: a clean stop); ``describe(plan)`` says how it will serve, for the start-up banner ("a
+    thread per connection", "8 app threads")."""
 
     name: str
-    run: Callable[[Plan], None]
+    run: Callable[[Plan], int]
     describe: Callable[[Plan], str]
 
 

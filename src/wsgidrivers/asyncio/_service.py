@@ -67,6 +67,7 @@ class Service(Shared):
                          max_workers=max_workers, access_log=access_log, errors=errors, tls=tls,
                          executor=executor, socket_io=socket_io)
         self._all_closed: asyncio.Future[None] | None = None
+        self._grace_cut = False
 
     def __call__(self) -> WSGIProtocol:
         return WSGIProtocol(self)
@@ -158,6 +159,18 @@ class Service(Shared):
         if not self.connections and waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def cut_grace_short(self) -> None:
+        """Loop: end the grace of :meth:`shutdown` now (running, or still to come): what is left is
+        aborted at once (the command line's second Ctrl-C)."""
+        self._grace_cut = True
+        waiter = self._all_closed
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def grace_over(self) -> None:
+        """Hook, in the loop: :meth:`shutdown`'s grace is over and connections are left; they are
+        aborted when this returns (the command line reports the requests it cuts off here)."""
+
     async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Graceful shutdown of the connections (the listening socket is the caller's to close first).
 
@@ -172,10 +185,12 @@ class Service(Shared):
         self.closing = True
         for proto in list(self.connections):
             proto.begin_shutdown()
-        if self.connections:
+        if self.connections and not self._grace_cut:
             self._all_closed = loop.create_future()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._all_closed), timeout=max(grace, 0.0))
+        if self.connections:
+            self.grace_over()
         for proto in list(self.connections):
             proto.abort()
         # Let the aborted transports run connection_lost, which wakes workers blocked in send/fetch.

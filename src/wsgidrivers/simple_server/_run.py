@@ -2,11 +2,12 @@
 ``wsgidrivers._common.runners`` when this package loads): one server per listening socket, each in a
 thread of its own, until SIGINT or SIGTERM (``wsgidrivers._cli`` decides the rest).
 
-Shutdown is graceful: the servers stop accepting; the reading side of every open connection is
-ended, so an idle kept-alive connection ends at once instead of after ``keep_alive_timeout``, while
-a request whose application is running completes (and the connection then closes); the threading
-server's connections then get up to ``plan.grace`` seconds. Its connection threads are daemon
-threads, which the interpreter would otherwise cut off at exit in the middle of a response.
+Shutdown (``wsgidrivers._common.shutdown``): the servers stop accepting; the reading side of every
+open connection is ended, so an idle kept-alive connection ends at once instead of after
+``keep_alive_timeout``, while a request whose application is running completes (and the connection
+then closes). Those requests get up to ``plan.grace`` seconds, or until a second signal; what is
+still running then is cut off: the connection threads, and the serving threads of the
+one-at-a-time server, are daemon threads, which the process leaves behind when it exits.
 """
 
 from __future__ import annotations
@@ -16,28 +17,52 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
+from wsgicore import ResponseInfo
+from wsgidrivers._common.accesslog import AccessLog
 from wsgidrivers._common.runners import Plan, Runner, register
+from wsgidrivers._common.shutdown import RequestsRunning, StopSignals, abandon_threads
+from wsgidrivers._common.types import StartResponse, WSGIApplication
 
-from ._handler import WSGIRequestHandler
+from ._handler import ServerHandler, WSGIRequestHandler
 from ._make import make_server
 from ._server import ThreadingWSGIServer, WSGIServer
 
 __all__ = ["describe", "run"]
 
+#: Seconds between two looks at the threads a stop waits for (a signal wakes it at once).
+_POLL = 0.05
 
-class _NoAccessLog(WSGIRequestHandler):
-    def log_request(self, code: Any = "-", size: Any = "-") -> None:
-        pass
+
+def capture_headers(app: WSGIApplication, into: list[tuple[str, str]]) -> WSGIApplication:
+    """``app``, with the response headers it gives ``start_response`` copied ``into`` a list (for
+    an access-log format that shows them). The app's iterable is returned as it is: the core
+    still sees a file wrapper or a one-item list for what it is."""
+
+    def captured(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            into[:] = headers
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return captured
 
 
 class _Tracking(WSGIServer):
-    """Knows the connections it is serving, to end them at shutdown."""
+    """Knows the connections it is serving, to end them at shutdown, and the requests whose
+    application is running (``in_flight``), to wait for them and to report those cut off."""
+
+    #: Shared by the servers of one plan (a request is its thread's: no two servers share one).
+    in_flight: RequestsRunning
+    access: AccessLog | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._serving: dict[threading.Thread, Any] = {}
         self._serving_lock = threading.Lock()
+        self.in_flight = RequestsRunning()
         super().__init__(*args, **kwargs)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -67,25 +92,50 @@ class _Threading(ThreadingWSGIServer, _Tracking):
     pass
 
 
-def run(plan: Plan) -> None:
-    """Serve ``plan`` until SIGINT or SIGTERM."""
+class _TimedServerHandler(ServerHandler):
+    """Runs each request's application under the runner's watch: counted in ``in_flight`` while it
+    runs, then one access-log line with the time it took."""
+
+    def run(self, application: WSGIApplication, environ: dict[str, Any]) -> ResponseInfo:
+        server: _Tracking = self.request_handler.server  # type: ignore[assignment]
+        access = server.access
+        running = server.in_flight.begin(environ)
+        if access is not None and access.response_headers:
+            running.response_headers = []
+            application = capture_headers(application, running.response_headers)
+        try:
+            info = super().run(application, environ)
+        finally:
+            server.in_flight.end()
+        if access is not None:
+            access.write(environ, info.status, info.body_bytes, time.monotonic() - running.started,
+                         running.response_headers)
+        return info
+
+
+class _CommandLineRequestHandler(WSGIRequestHandler):
+    server_handler_class = _TimedServerHandler
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        pass  # the access log's line is _TimedServerHandler's, in the command line's format
+
+
+def run(plan: Plan) -> int:
+    """Serve ``plan`` until SIGINT or SIGTERM; how many requests in progress the stop cut off."""
     server_class: type[_Tracking] = _Tracking
     if plan.threaded:
         server_class = type("ThreadingWSGIServer", (_Threading,), {"max_threads": plan.threads})
-    handler = WSGIRequestHandler if plan.access_log else _NoAccessLog
-    stop = threading.Event()
-
-    def stop_once(signum: int, frame: object) -> None:
-        stop.set()  # a second signal (Ctrl-C reaches a reloader's child twice) changes nothing
-
-    signal.signal(signal.SIGINT, stop_once)
-    signal.signal(signal.SIGTERM, stop_once)
+    signals = StopSignals(plan.stop_signals or (signal.SIGINT, signal.SIGTERM))
+    signals.install()
+    in_flight = RequestsRunning()
     servers: list[_Tracking] = []
     loops: list[threading.Thread] = []
     try:
         for sock in plan.sockets:
-            server: Any = make_server("", 0, plan.app, server_class, handler, sock=sock,
+            server: Any = make_server("", 0, plan.app, server_class, _CommandLineRequestHandler, sock=sock,
                                       ssl=plan.ssl, settings=plan.settings)
+            server.access = plan.access_log
+            server.in_flight = in_flight
             servers.append(server)
         for server in servers:
             loop = threading.Thread(target=server.serve_forever, name=f"serve {server.server_name}",
@@ -93,20 +143,42 @@ def run(plan: Plan) -> None:
             loop.start()
             loops.append(loop)
         # The main thread only waits: signals are handled here, never inside a request.
-        while not stop.wait(1.0):
+        while not signals.stopping:
+            signals.wait(1.0)
             if not all(loop.is_alive() for loop in loops):
                 break  # a server's loop failed (its error is printed by the thread)
-        print("\nShutting down.", flush=True)
+        signals.report()
+        return _stop(servers, loops, in_flight, plan.grace, signals)
     finally:
-        connections = [thread for server in servers for thread in server.end_reading()]
-        for server, loop in zip(servers, loops, strict=False):
-            server.shutdown()  # serve_forever() returns once the current connection is done
-            loop.join()
-        deadline = time.monotonic() + plan.grace
-        for thread in connections:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        for server in servers:
-            server.server_close()
+        signals.uninstall()
+
+
+def _stop(servers: list[_Tracking], loops: list[threading.Thread], in_flight: RequestsRunning,
+          grace: float, signals: StopSignals) -> int:
+    """Stop accepting, end idle connections, give the requests in progress ``grace`` seconds (or
+    until a second signal), then close; how many requests were cut off."""
+    connections = [thread for server in servers for thread in server.end_reading()]
+    for server in servers:
+        # serve_forever() returns once the connection it serves (the simple server's) is done:
+        # waited for below, within the grace, not here.
+        threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
+    threads = loops + connections
+    in_flight.announce_wait(grace)
+    deadline = time.monotonic() + grace
+    while any(thread.is_alive() for thread in threads):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or signals.now:
+            break
+        signals.wait(min(remaining, _POLL))
+    signals.report()
+    why = "a second signal" if signals.now else f"--grace {grace:g} s ran out"
+    cut = in_flight.cut_off(why)
+    if cut:
+        abandon_threads()
+        return cut  # the process exits under them; closing the servers could fail in their threads
+    for server in servers:
+        server.server_close()
+    return 0
 
 
 def describe(plan: Plan) -> str:
