@@ -28,7 +28,8 @@ _DEFAULT_CONFIG = serving_config(None, clock=time.time, keep_alive=True, multith
 
 def _serving_config(config: Config | None) -> Config:
     """The core's rule, as every driver applies it (``wsgicore.serving_config``): none gives the
-    drivers' default (``Date``, ``Server``); a given Config is used as it is (no clock: no ``Date``)."""
+    drivers' default (``Date``, ``Server``); a given Config keeps ``Date`` (the wall clock for its
+    default ``clock="driver"``) unless it says ``clock=None``."""
     if config is None:
         return _DEFAULT_CONFIG
     if not isinstance(config, Config):
@@ -47,8 +48,8 @@ class MemoryConnection:
 
     ``errors`` is ``wsgi.errors`` (default ``sys.stderr``); ``on_problem`` is passed to
     :meth:`wsgicore.Connection.run_app`. The Config is applied as by every driver: none gives the
-    drivers' default (``Date`` and ``Server``); a given one is used as it is, so ``Config()`` sends no
-    ``Date``, as over a socket; anything but a Config is a ``TypeError``.
+    drivers' default (``Date`` and ``Server``); a given one gets the wall clock for ``Date`` unless
+    it says ``clock=None``, as over a socket; anything but a Config is a ``TypeError``.
     """
 
     def __init__(
