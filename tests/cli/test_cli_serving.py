@@ -452,7 +452,7 @@ def test_remote_host_date_under_limits_and_http10_keep_alive(driver: str, tmp_pa
                 data += chunk
         answered = 1 if driver == "simple" else 25
         assert data.count(b"127.0.0.1|127.0.0.1") == answered
-        assert data.count(b"\r\nConnection: keep-alive\r\n") == answered - 1
+        assert data.count(b"\r\nConnection: Keep-Alive\r\n") == answered - 1
         assert data.count(b"\r\nConnection: close\r\n") == 1
     finally:
         assert served.stop() == 0, served.err

@@ -67,7 +67,7 @@ OK_CLOSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r
 GET10 = b"GET / HTTP/1.0\r\n\r\n"
 GET10_KA = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
 OK_KA = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
-         b"Connection: keep-alive\r\nServer: contract/1\r\n\r\nhello")
+         b"Connection: Keep-Alive\r\nServer: contract/1\r\n\r\nhello")
 UNKNOWN_LENGTH_CLOSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
                         b"Server: contract/1\r\n\r\nhello")
 REMOTE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n"

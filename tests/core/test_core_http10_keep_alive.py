@@ -2,7 +2,7 @@
 
 An HTTP/1.0 request persists only with the ``keep-alive`` connection option and only while the
 response's length is known (a Content-Length, a body the core measures, HEAD, 204/304); the response
-then says ``Connection: keep-alive``. Otherwise the connection closes after the response, as before.
+then says ``Connection: Keep-Alive``. Otherwise the connection closes after the response, as before.
 h11 never keeps a 1.0 connection alive, but the core asks it only to parse single heads: every test
 here is also run byte by byte, which sends the heads through h11 (the fast path needs whole heads).
 """
@@ -44,7 +44,7 @@ def test_keep_alive_with_a_measured_body_persists_and_says_so() -> None:
     responses = final_responses(out)
     assert [r.body for r in responses] == [b"/1", b"/2"]
     for response in responses:
-        assert response.get(b"connection") == b"keep-alive"
+        assert response.get(b"connection") == b"Keep-Alive"
         assert response.get(b"content-length") == b"2"
 
 
@@ -89,7 +89,7 @@ def test_a_declared_length_over_several_pieces_persists() -> None:
     app = _app([b"a", b"b"], headers=[("Content-Type", "text/plain"), ("Content-Length", "2")])
     responses = final_responses(_both_ways(app, KA10 % 1 + KA10 % 2))
     assert [r.body for r in responses] == [b"ab", b"ab"]
-    assert responses[0].get(b"connection") == b"keep-alive"
+    assert responses[0].get(b"connection") == b"Keep-Alive"
 
 
 @pytest.mark.parametrize(("method", "status"), [(b"HEAD", "200 OK"), (b"GET", "204 No Content"),
@@ -100,7 +100,7 @@ def test_bodiless_responses_persist(method: bytes, status: str) -> None:
     head = method + b" /%d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
     run = run_connection(app, head % 1 + head % 2, config=PLAIN)
     assert len(run.environs) == 2
-    assert run.output.count(b"Connection: keep-alive\r\n") == 2
+    assert run.output.count(b"Connection: Keep-Alive\r\n") == 2
     assert b"Connection: close" not in run.output
 
 

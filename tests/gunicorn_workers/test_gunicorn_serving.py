@@ -45,14 +45,14 @@ def test_keep_alive_and_pipelining(worker: str) -> None:
 
 def test_http10_keep_alive_pipelined(worker: str) -> None:
     # Issue 24 item 2 (RFC 9112 §9.3): 25 pipelined HTTP/1.0 keep-alive requests, as waitress'
-    # suite sends them, each answered in order with Connection: keep-alive; then one without the
+    # suite sends them, each answered in order with Connection: Keep-Alive; then one without the
     # option closes the connection.
     with running(worker, "--keep-alive", "5", workers=1) as server, \
             socket.create_connection(server.address, timeout=10) as sock:
         requests = b"".join(b"GET /%d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" % i for i in range(25))
         responses = raw_exchange(sock, requests, 25)
         assert [body_of(r) for r in responses] == [b"ok /%d" % i for i in range(25)]
-        assert all(b"\r\nConnection: keep-alive\r\n" in r for r in responses)
+        assert all(b"\r\nConnection: Keep-Alive\r\n" in r for r in responses)
         sock.sendall(b"GET /last HTTP/1.0\r\n\r\n")
         data = b""
         while chunk := sock.recv(65536):
