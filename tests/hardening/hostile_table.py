@@ -377,6 +377,9 @@ _CASES: list[HostileCase] = [
                 "21 lines within the line limit, 80 kB in all"),
     HostileCase("head_unterminated", _GET + _fields(40, 4000), 431, {},
                 "a head that never ends is cut at max_head_bytes", alt=("close",)),
+    HostileCase("field_line_unterminated_over_head", _GET + b"X-Long: " + b"a" * 2000, 431,
+                {"max_head_bytes": 1000}, "an unfinished field line within max_header_field but "
+                "longer than what is left of max_head_bytes: 431 at once, not at the head timeout"),
     HostileCase("small_limits_line", b"GET /abcdefghij HTTP/1.1\r\n" + _H + b"\r\n", 414,
                 {"max_request_line": 20}, "configured max_request_line"),
     HostileCase("small_limits_count", _GET + _fields(3, 20) + b"\r\n", 431,
