@@ -156,8 +156,10 @@ def test_short_timeout_beats_often() -> None:
 def test_proxy_settings_are_gunicorns() -> None:
     cfg = _cfg(forwarded_allow_ips="10.0.0.0/8, 192.168.1.1", secure_scheme_headers={"X-PROTO": "tls"})
     # gunicorn trusts every Unix-socket peer: the core needs "unix" said.
+    # Every forwarding header still reaches the app, as in gunicorn's own workers.
     assert proxy_settings(cfg) == {"trusted_proxies": ("10.0.0.0/8", "192.168.1.1", "unix"),
-                                   "secure_scheme_headers": {"X-PROTO": "tls"}}
+                                   "secure_scheme_headers": {"X-PROTO": "tls"},
+                                   "clear_untrusted_proxy_headers": False}
     # The core refuses "*"; gunicorn's "*" is every peer, spelled out.
     assert proxy_settings(_cfg(forwarded_allow_ips="*"))["trusted_proxies"] == ("0.0.0.0/0", "::/0", "unix")
     assert proxy_settings(_cfg(forwarded_allow_ips=""))["trusted_proxies"] == ("unix",)

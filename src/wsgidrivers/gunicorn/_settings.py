@@ -14,8 +14,8 @@ Where the semantics differ (documented in docs/deployment.md):
 - ``--no-sendfile`` -> ``wsgi.file_wrapper`` files are copied, never sent with sendfile().
 - ``--proxy-protocol`` and ``--http-protocols h2`` are refused (the worker does not boot).
 - ``--forwarded-allow-ips`` + ``secure_scheme_headers`` -> the core's proxy settings
-  (``Config.trusted_proxies`` + ``Config.secure_scheme_headers``, see :func:`proxy_settings`); unlike
-  gunicorn, the core removes the forwarding headers it does not use from the environ.
+  (``Config.trusted_proxies`` + ``Config.secure_scheme_headers``, see :func:`proxy_settings`); as in
+  gunicorn, every forwarding header still reaches the environ as it came.
 """
 
 from __future__ import annotations
@@ -90,9 +90,10 @@ def proxy_settings(cfg: Any) -> dict[str, Any]:
     them, never ``X-Forwarded-For`` (gunicorn never sets REMOTE_ADDR from it): a listed field
     with its value means https, with another value http, fields that disagree are a 400.
 
-    With no ``secure_scheme_headers`` nothing would be believed from anyone, so no proxy is
-    trusted at all: the core then passes every forwarding header to the application untouched, as
-    gunicorn does, for middleware that does the proxy work itself (ProxyFix and the like).
+    Every forwarding header reaches the application as it came, from any peer, as gunicorn's
+    own workers pass them (``Config.clear_untrusted_proxy_headers`` off), for the application or
+    its middleware (ProxyFix and the like) to read. With no ``secure_scheme_headers`` nothing would
+    be believed from anyone, so no proxy is trusted at all.
     """
     secure = {str(name): str(value) for name, value in dict(cfg.secure_scheme_headers).items()}
     if not secure:
@@ -100,7 +101,8 @@ def proxy_settings(cfg: Any) -> dict[str, Any]:
     allowed = [str(entry).strip() for entry in cfg.forwarded_allow_ips if str(entry).strip()]
     # The core refuses "*" (trusting everyone must be spelled out); gunicorn's "*" means exactly that.
     proxies = ("0.0.0.0/0", "::/0", _UNIX) if "*" in allowed else (*allowed, _UNIX)
-    return {"trusted_proxies": proxies, "secure_scheme_headers": secure}
+    return {"trusted_proxies": proxies, "secure_scheme_headers": secure,
+            "clear_untrusted_proxy_headers": False}
 
 
 def request_limits(cfg: Any) -> tuple[int, int, int]:
