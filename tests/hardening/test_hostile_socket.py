@@ -102,3 +102,25 @@ def test_corpus_over_socket(pool: _ServerPool, entry: dict[str, Any], driver: st
             problems.append("the server neither answered nor closed within the time limit")
         assert not problems, f"{entry['name']} sent {mode}: {problems}\n{result}"
     assert not _follow_up_ok(addr)
+
+
+@pytest.mark.parametrize("driver", _servers.DRIVERS)
+@pytest.mark.parametrize(("overrides", "raw", "status"), [
+    ({"max_head_bytes": 1000}, b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 1500, 431),
+    ({"max_header_field": 100}, b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 150, 431),
+    ({"max_request_line": 100}, b"GET /" + b"a" * 150, 414),
+], ids=["head", "field", "request-line"])
+def test_unfinished_line_over_a_limit_is_answered_without_eof_or_timeout(
+    driver: str, overrides: dict[str, Any], raw: bytes, status: int
+) -> None:
+    # The client neither ends the line nor half-closes: the refusal must come from the bytes
+    # alone, long before the head deadline (waitress's suite: 431 at once, not a 408 later).
+    app = RecordingApp()
+    with _servers.serve(app, overrides, driver=driver, head_timeout=60.0) as addr:
+        for pieces in ([raw], [raw[i : i + 1] for i in range(len(raw))]):
+            result = send_raw(addr, pieces, half_close=False, timeout=20.0)
+            responses = parse_responses(result.data).responses
+            assert [r.status for r in responses] == [status], result
+            assert result.eof, result
+            assert not result.timed_out, result
+            assert app.calls == 0
