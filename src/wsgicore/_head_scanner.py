@@ -52,8 +52,8 @@ class HeadScanner:
     so bytes fed one at a time are scanned once. ``reset`` prepares it for the next request.
     """
 
-    __slots__ = ("_config", "_fast_limit", "_few_fields", "_strict", "at_eof", "fast", "lf_only",
-                 "lines", "pos", "request_line", "size")
+    __slots__ = ("_config", "_fast_limit", "_few_fields", "_strict", "_watch", "at_eof", "fast",
+                 "lf_only", "lines", "pos", "request_line", "size")
 
     def __init__(self, config: Config) -> None:
         self._config = config
@@ -67,6 +67,7 @@ class HeadScanner:
         self.pos = 0  # offset of the first line not yet validated
         self.lines = 0  # lines validated so far, the request line included
         self.size = 0  # bytes of those lines with their line ends
+        self._watch = 0  # an incomplete line shorter than this breaks no limit (0: not known yet)
         self.lf_only = False  # legacy mode: the request line ended in a bare LF
         self.at_eof = False  # legacy mode: the head was a request line ended by EOF
         self.fast = False  # the whole head matched STRICT_HEAD in one piece
@@ -108,7 +109,8 @@ class HeadScanner:
             newline = buf.find(b"\n", pos)
             if newline < 0:
                 self.pos = pos
-                self._check_incomplete_line(buf, pos)
+                if len(buf) - pos >= self._watch:
+                    self._check_incomplete_line(buf, pos)
                 if eof:
                     return self._head_at_eof(buf, pos)
                 return None
@@ -124,6 +126,7 @@ class HeadScanner:
                 self.request_line = self._check_request_line(line)
                 self.size = len(line) + (2 if crlf else 1)
                 self.lines = 1
+                self._watch = 0
                 continue
             if not line:
                 self._check_line_end(crlf)
@@ -144,6 +147,15 @@ class HeadScanner:
         length = len(buf) - pos
         if length > 1 or (length == 1 and buf[pos] != _CR):
             self._check_limits(length - 1, length + 1, complete=False)
+        # Nothing is certain before the line reaches its own limit + 2 bytes (its CR may be the
+        # last) or what is left of the head: until then, more bytes of it need no look.
+        config = self._config
+        if self.lines == 0:
+            self._watch = min(config.max_request_line + 2, config.max_head_bytes)
+        elif self.lines <= config.max_header_count:
+            self._watch = min(config.max_header_field + 2, config.max_head_bytes - self.size)
+        else:
+            self._watch = config.max_header_field + 2
 
     def _check_limits(self, length: int, added: int, *, complete: bool) -> None:
         """The first checks of every line: its own length without the line end (414 for the
@@ -214,6 +226,7 @@ class HeadScanner:
         self._check_limits(len(line), added, complete=True)
         self.lines += 1
         self.size += added
+        self._watch = 0
         self._check_line_end(crlf)
         if _abnf.FIELD_LINE.fullmatch(line) is None:
             raise Refusal(400, diagnose_field_line(line))
