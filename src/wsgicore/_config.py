@@ -100,7 +100,12 @@ class Config:
     #: gunicorn's secure_scheme_headers: {"X-Forwarded-Ssl": "on", ...}; a header present with that
     #: value means https, with another value http; from trusted proxies only; disagreement -> 400.
     secure_scheme_headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS, hash=False)
-    #: The parsed form of the four proxy settings; None when no proxy is trusted.
+    #: With a trusted proxy: remove from the environ the forwarding headers nobody vouches for (every
+    #: one from an untrusted peer; from a trusted one, those not applied). ``False`` passes them to the
+    #: app as they came, as gunicorn does, for middleware that reads them itself (waitress's
+    #: clear_untrusted_proxy_headers; its default is True too).
+    clear_untrusted_proxy_headers: bool = True
+    #: The parsed form of the proxy settings; None when no proxy is trusted.
     _proxy_policy: ProxyPolicy | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -154,8 +159,12 @@ class Config:
     def _check_proxy_settings(self) -> None:
         if (self.trusted_proxies == () and self.trusted_proxy_headers == frozenset()
                 and type(self.trusted_proxy_headers) is frozenset
-                and self.secure_scheme_headers is _NO_HEADERS and self.trusted_proxy_count == 1):
+                and self.secure_scheme_headers is _NO_HEADERS and self.trusted_proxy_count == 1
+                and self.clear_untrusted_proxy_headers is True):
             return  # the defaults (off): nothing to check or parse, Config() stays cheap
+        if not isinstance(self.clear_untrusted_proxy_headers, bool):
+            raise ValueError(f"Config.clear_untrusted_proxy_headers must be a bool, "
+                             f"not {self.clear_untrusted_proxy_headers!r}")
         # Normalized here so that a frozen Config never aliases a caller's mutable list or dict.
         for name in ("trusted_proxies", "trusted_proxy_headers"):
             value = getattr(self, name)
@@ -172,7 +181,7 @@ class Config:
             raise ValueError("Config.secure_scheme_headers must be a mapping of header name to value")
         object.__setattr__(self, "secure_scheme_headers", MappingProxyType(dict(self.secure_scheme_headers)))
         policy = ProxyPolicy(self.trusted_proxies, self.trusted_proxy_headers, self.trusted_proxy_count,
-                             self.secure_scheme_headers)
+                             self.secure_scheme_headers, clear=self.clear_untrusted_proxy_headers)
         object.__setattr__(self, "_proxy_policy", policy if self.trusted_proxies else None)
 
     @classmethod

@@ -52,6 +52,8 @@ class ProxyPolicy:
         headers: Collection[str],
         count: int,
         secure: Mapping[str, str],
+        *,
+        clear: bool = True,
     ) -> None:
         networks: list[_Network] = []
         self._unix = False
@@ -92,14 +94,15 @@ class ProxyPolicy:
         self._secure = tuple(secure_keys)
         secure_names = {key for key, _ in secure_keys}
         # A trusted peer's untrusted forwarding headers go; from any other peer, every forwarding
-        # header goes, the secure-scheme ones too (waitress' clear_untrusted_proxy_headers).
+        # header goes, the secure-scheme ones too (waitress' clear_untrusted_proxy_headers). Unless
+        # told to keep them (gunicorn's rule: they only decide the scheme, the app sees them all).
         self._strip_trusted = tuple(
             key for name, key in PROXY_HEADERS.items()
-            if name not in self._headers and key not in secure_names
+            if clear and name not in self._headers and key not in secure_names
         )
         self._strip_untrusted = tuple(PROXY_HEADERS.values()) + tuple(
             key for key in secure_names if key not in PROXY_HEADERS.values()
-        )
+        ) if clear else ()
 
     def trusts(self, peer: Any) -> bool:
         """Whether ``peer`` (as a driver passes it to ``Connection``) is a trusted proxy."""
