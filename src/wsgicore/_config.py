@@ -35,8 +35,9 @@ class Config:
     #: Request line plus field lines, with their line ends, larger than this -> 431 (h11: 16 KiB
     #: incomplete-event limit; waitress: 256 KiB; we take 64 KiB).
     max_head_bytes: int = 65536
-    #: Body larger than this -> 413 (declared Content-Length: before the app runs; chunked: when read).
-    #: ``None`` = no limit (waitress' max_request_body_size is 1 GiB; wsgiref has none).
+    #: Any body larger than this -> 413 (declared Content-Length: before the app runs; chunked: when
+    #: read, which is before the app runs when it is buffered). ``None`` = no limit (wsgiref and
+    #: gunicorn have none; a buffered body is bounded by ``max_buffered_body_bytes`` all the same).
     max_body_bytes: int | None = None
     #: Unread request body discarded after a response to keep the connection alive; a larger rest
     #: closes the connection instead (reading a large body nobody wants costs more than a reconnect).
