@@ -56,9 +56,12 @@ class Config:
     url_scheme: str = "http"
     #: Mount prefix: ``SCRIPT_NAME``; removed from the front of ``PATH_INFO`` when the path starts with it.
     script_name: str = ""
-    #: Returns POSIX seconds for the ``Date`` header (RFC 9110 §6.6.1). The core never reads a clock
-    #: itself; ``None`` sends no ``Date`` (drivers pass ``time.time``).
-    clock: Callable[[], float] | None = None
+    #: Returns POSIX seconds for the ``Date`` header (RFC 9110 §6.6.1: an origin server with a clock
+    #: MUST send Date). ``"driver"`` (the default): the driver's clock, which every driver fills in
+    #: (``serving_config``), so a Config given only to set a limit keeps ``Date``; the core never
+    #: reads a clock itself, so a ``Connection`` made with it and no driver sends none. ``None``: no
+    #: ``Date``, from every driver (the one way to turn it off).
+    clock: Callable[[], float] | Literal["driver"] | None = "driver"
     #: Read a chunked request body whole before the application runs and present it with a
     #: ``CONTENT_LENGTH`` (and no ``HTTP_TRANSFER_ENCODING``), for frameworks that read only
     #: CONTENT_LENGTH bytes (Django). Body errors (400, 413, 408) are then answered before the
@@ -144,8 +147,10 @@ class Config:
             raise ValueError(f"Config.field_separator must be ',' or ', ', not {self.field_separator!r}")
         if not isinstance(self.server_error_body, bytes):
             raise ValueError("Config.server_error_body must be bytes")
-        if self.clock is not None and not callable(self.clock):
-            raise ValueError("Config.clock must be callable or None")
+        if isinstance(self.clock, str) and str.__str__(self.clock) == "driver":
+            object.__setattr__(self, "clock", "driver")  # the plain str, whatever its subclass says
+        elif self.clock is not None and not callable(self.clock):
+            raise ValueError(f"Config.clock must be callable, 'driver' or None, not {self.clock!r}")
         if not isinstance(self.buffer_chunked_body, bool):
             raise ValueError(f"Config.buffer_chunked_body must be a bool, not {self.buffer_chunked_body!r}")
         if type(self.max_buffered_body_bytes) is not int or self.max_buffered_body_bytes < 0:

@@ -8,7 +8,7 @@ from typing import IO, Any
 from ._actions import BODY_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE, Close, Receive
 from ._app_runner import ResponseInfo, SendFile, WSGIApp, call_app
 from ._body import BodyReader, ChunkedReader, LengthReader
-from ._close_and_continue import asks_for_continue, said_close
+from ._close_and_continue import asks_for_continue, said_close, said_keep_alive
 from ._config import Config
 from ._date import DateLine
 from ._environ import EnvironBuilder
@@ -120,7 +120,8 @@ class Connection:
         self._scanner = HeadScanner(config)
         self._environ = EnvironBuilder(config, peer, sockname)
         self._mounted = bool(config.script_name)  # requests outside the mount never reach the app
-        self._date = DateLine(config.clock) if config.clock is not None else None
+        # "driver" (a driver fills it in, serving_config) or None: no clock, so no Date.
+        self._date = DateLine(config.clock) if callable(config.clock) else None
         self._server = (
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
         )
@@ -401,12 +402,14 @@ class Connection:
         elif length:
             self._body = LengthReader(length)
             state.move_body(BodyInput.STARTS)
-        # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 never does here (h11's rule).
-        # Most requests carry no Connection field: no call for them.
+        # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive" (and
+        # only while the response's length is known: ResponseWriter closes a read-to-close body).
+        # h11 never keeps 1.0 alive, but it only parses heads here, one h11.Connection each: the
+        # decision is ours. Most requests carry no Connection field: no call for them.
         if "HTTP_CONNECTION" in environ and said_close(environ):
             self._peer_said_close = True
             state.disable_keep_alive(CloseReason.PEER_CLOSE)
-        if not http11:
+        if not http11 and not said_keep_alive(environ):
             state.disable_keep_alive(CloseReason.HTTP10)
         if state.body is _UNREAD and asks_for_continue(environ, http11):
             if config.expect_continue == "immediate":

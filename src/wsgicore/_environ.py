@@ -69,8 +69,15 @@ class EnvironBuilder:
         if config.server_software is not None:
             self._base["SERVER_SOFTWARE"] = config.server_software  # RFC 3875 §4.1.17
         if peer is not None and not isinstance(peer, str):  # a str is a Unix socket's path: no address
-            self._base["REMOTE_ADDR"] = str(peer[0])
+            address = str(peer[0])
             self._base["REMOTE_PORT"] = str(peer[1])
+        else:
+            # A Unix-socket peer has no network address: "" (as gunicorn's own workers set it), so
+            # that an app indexing environ["REMOTE_ADDR"] never fails; no REMOTE_PORT (no port).
+            address = ""
+        # RFC 3875 §4.1.9: REMOTE_HOST is the client's name, or its address when the server does no
+        # lookup; a reverse DNS lookup per connection is a cost and a stall nobody asked for.
+        self._base["REMOTE_ADDR"] = self._base["REMOTE_HOST"] = address
         # Reverse-proxy trust (_proxy.py) is decided once per connection; None when it is off.
         policy = config._proxy_policy
         self._proxy: Apply | None = policy.for_peer(peer) if policy is not None else None

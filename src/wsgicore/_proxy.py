@@ -161,7 +161,7 @@ class ProxyPolicy:
                     raise _malformed("X-Forwarded-Prefix", "not a clean absolute path")
         if client is not None and client[0] is not None:
             # "unknown" and obfuscated nodes (RFC 7239 §6.2, §6.3) name no address: the peer's stays.
-            environ["REMOTE_ADDR"] = client[0]
+            environ["REMOTE_ADDR"] = environ["REMOTE_HOST"] = client[0]  # RFC 3875 §4.1.9: no lookup
             if client[1] is None:
                 environ.pop("REMOTE_PORT", None)  # the proxy's own port says nothing about the client
             else:

@@ -24,7 +24,7 @@ SERVER_SOFTWARE: Final = (
 def serving_config(
     config: Config | None,
     *,
-    clock: Callable[[], float],
+    clock: Callable[[], float] | None,
     keep_alive: bool,
     multithread: bool,
     secure: bool = False,
@@ -34,9 +34,10 @@ def serving_config(
     """The Config a driver serves its connections with: the one rule for every driver.
 
     - ``config`` None: the drivers' default, ``Date`` from ``clock`` (RFC 9110 §6.6.1: an origin
-      server with a clock sends Date) and ``Server: SERVER_SOFTWARE``. A given ``config`` is used as
-      it is: ``clock=None`` means no ``Date``, ``server_software=None`` no ``Server``, from every
-      driver alike.
+      server with a clock sends Date) and ``Server: SERVER_SOFTWARE``.
+    - A given ``config`` whose ``clock`` is ``"driver"`` (its default) gets ``clock``: a Config given
+      to set a limit keeps ``Date``. ``clock=None`` means no ``Date`` (the one way to turn it off),
+      ``server_software=None`` no ``Server``, from every driver alike.
     - Persistent connections only when both the config and the driver allow them (RFC 9112 §9.3).
     - ``wsgi.multithread`` true when the driver may run requests in several threads (PEP 3333).
     - ``wsgi.url_scheme`` ``https`` over TLS, unless the config chose a scheme of its own.
@@ -48,6 +49,8 @@ def serving_config(
     """
     base = config if config is not None else Config(clock=clock, server_software=SERVER_SOFTWARE)
     changes: dict[str, Any] = {}
+    if isinstance(base.clock, str):  # "driver", the only str a Config takes
+        changes["clock"] = clock
     if base.keep_alive and not keep_alive:
         changes["keep_alive"] = False
     if multithread and not base.multithread:

@@ -57,6 +57,7 @@ def base(**over: Any) -> dict[str, Any]:
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": PEER[0],
         "REMOTE_PORT": str(PEER[1]),
+        "REMOTE_HOST": PEER[0],  # RFC 3875 §4.1.9: the address, no lookup
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.multithread": False,
@@ -231,6 +232,7 @@ CASES = [
             SERVER_NAME="::1",
             SERVER_PORT="8443",
             REMOTE_ADDR="2001:db8::5",
+            REMOTE_HOST="2001:db8::5",
             REMOTE_PORT="40000",
         ),
         peer=("2001:db8::5", 40000, 0, 0),

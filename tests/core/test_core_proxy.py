@@ -119,17 +119,19 @@ def test_peer_table(proxies: tuple[str, ...], peer: Any, trusted: bool) -> None:
     assert environ.get("HTTP_X_FORWARDED_HOST") is None  # never trusted here: gone either way
     assert environ["HTTP_HOST"] == "backend:8000"
     if trusted:
-        check(environ, {"REMOTE_ADDR": "203.0.113.9", "REMOTE_PORT": ABSENT,
+        # REMOTE_HOST names the client the proxy names, as REMOTE_ADDR does (RFC 3875 §4.1.9).
+        check(environ, {"REMOTE_ADDR": "203.0.113.9", "REMOTE_HOST": "203.0.113.9", "REMOTE_PORT": ABSENT,
                         "HTTP_X_FORWARDED_FOR": "203.0.113.9", "wsgicore.proxy_peer": peer})
     else:
-        original = ABSENT if peer is None or isinstance(peer, str) else peer[0]
-        check(environ, {"REMOTE_ADDR": original, "HTTP_X_FORWARDED_FOR": ABSENT,
+        original = "" if peer is None or isinstance(peer, str) else peer[0]
+        check(environ, {"REMOTE_ADDR": original, "REMOTE_HOST": original, "HTTP_X_FORWARDED_FOR": ABSENT,
                         "wsgicore.proxy_peer": ABSENT})
 
 
-def test_unix_peer_without_forwarding_has_no_remote_addr() -> None:
+def test_unix_peer_without_forwarding_has_an_empty_address() -> None:
+    # No network address: "" as gunicorn's workers set it, never missing; no port at all.
     environ = environ_for(peer="/run/app.sock")
-    assert "REMOTE_ADDR" not in environ
+    assert environ["REMOTE_ADDR"] == environ["REMOTE_HOST"] == ""
     assert "REMOTE_PORT" not in environ
 
 

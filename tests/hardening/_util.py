@@ -210,16 +210,19 @@ def grade_corpus(entry: dict[str, Any], data: bytes, app: RecordingApp, *,
     expect = entry["expect"]
     status = expect["status"]
     allowed = (status, *expect.get("alt_status", ()))
+    then = expect.get("then_status")  # a later pipelined request refused after the 200s
     if status == 200:
         wanted = entry["expect_requests"]
-        result = _outcome(data, len(wanted) - 1)
+        result = _outcome(data, len(wanted) - (then is None))
+        if then is not None:
+            status, allowed = then, (then,)
     else:
         result = _outcome(data, 0)
     problems = list(result.problems)
     if result.outcome not in allowed:
         problems.append(f"outcome {result.outcome!r}, expected {status!r} (alt {allowed[1:]})")
         return problems
-    if result.outcome == 200:
+    if result.outcome == 200 or then is not None:
         wanted = entry["expect_requests"]
         if len(app.served) != len(wanted) or app.calls != len(wanted):
             problems.append(f"app served {len(app.served)} / called {app.calls}, "

@@ -7,7 +7,6 @@ API); their ``ValueError`` names the field, which is mapped back to the option t
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any, Final
 
 from wsgicore import SERVER_SOFTWARE, Config
@@ -107,9 +106,9 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
 def build(args: argparse.Namespace) -> Settings:
     """The driver settings, with the Config inside; a refused value is a :class:`SettingsError`."""
     try:
-        # The drivers' own default Config (Date from the wall clock, the Server header) plus the
-        # options: a Config given to a driver is used as it is.
-        config = Config(clock=time.time, server_software=SERVER_SOFTWARE, **_config_values(args))
+        # The drivers' own Server header plus the options; Date comes from the driver's clock
+        # (Config.clock's default, filled by every driver).
+        config = Config(server_software=SERVER_SOFTWARE, **_config_values(args))
     except ValueError as exc:
         raise SettingsError(_option_in(str(exc), CONFIG_OPTIONS), str(exc)) from None
     given = {field: getattr(args, field) for field in SETTINGS_OPTIONS

@@ -27,7 +27,6 @@ Where the semantics differ (documented in docs/deployment.md):
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -154,7 +153,8 @@ def worker_settings(cfg: Any) -> WorkerSettings:
     keep_alive_timeout = float(cfg.keepalive)
     timeout = float(cfg.timeout)
     body_config, body_settings = _body_settings(cfg)
-    # A given Config is served as it is (wsgicore.serving_config): Server and Date are set here.
+    # The Server header is set here; Date comes from the driver's clock (Config.clock's default,
+    # filled by wsgicore.serving_config as for every driver).
     config = Config(
         max_request_line=line,
         max_header_count=fields,
@@ -162,7 +162,6 @@ def worker_settings(cfg: Any) -> WorkerSettings:
         max_head_bytes=max(_HEAD_BYTES, line + field_size + 4),
         server_software=server_software(),
         script_name=_script_name(cfg),
-        clock=time.time,  # RFC 9110 §6.6.1: a server with a clock sends Date
         # PEP 3333: another process may run the app at the same time (other workers, and the old
         # and new workers overlap during a reload even with -w 1).
         multiprocess=True,

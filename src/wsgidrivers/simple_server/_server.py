@@ -298,8 +298,9 @@ class WSGIServer(HTTPServer):
         """Set ``base_environ``: server-wide keys every request's environ starts from.
 
         Only keys the core does not set survive (the core's environ wins); a subclass adds its own
-        here. wsgiref's ``REMOTE_HOST``/``CONTENT_LENGTH`` placeholders (``""``) are left out: the
-        core omits what the request does not carry (PEP 3333 allows either).
+        here. wsgiref's ``CONTENT_LENGTH`` placeholder (``""``) is left out: the core omits what the
+        request does not carry (PEP 3333 allows either); ``REMOTE_HOST`` is the core's, the client's
+        address (RFC 3875 §4.1.9, no lookup), where wsgiref puts ``""``.
         """
         self.base_environ = {
             "SERVER_NAME": self.server_name,
