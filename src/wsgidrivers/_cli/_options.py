@@ -134,7 +134,8 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> Parser:
                               "--driver simple)")
     serving.add_argument("--url-prefix", dest="script_name", metavar="PATH",
                          help="the application is mounted under PATH ('/app'): SCRIPT_NAME, "
-                              "removed from PATH_INFO")
+                              "removed from PATH_INFO; any other path ('/other', '/appx') gets 404 "
+                              "and never reaches the application")
     serving.add_argument("--certfile", metavar="FILE",
                          help="serve TLS (https) with this PEM certificate chain")
     serving.add_argument("--keyfile", metavar="FILE",
