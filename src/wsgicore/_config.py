@@ -35,8 +35,9 @@ class Config:
     #: Request line plus field lines, with their line ends, larger than this -> 431 (h11: 16 KiB
     #: incomplete-event limit; waitress: 256 KiB; we take 64 KiB).
     max_head_bytes: int = 65536
-    #: Body larger than this -> 413 (declared Content-Length: before the app runs; chunked: when read).
-    #: ``None`` = no limit (waitress' max_request_body_size is 1 GiB; wsgiref has none).
+    #: Any body larger than this -> 413 (declared Content-Length: before the app runs; chunked: when
+    #: read, which is before the app runs when it is buffered). ``None`` = no limit (wsgiref and
+    #: gunicorn have none; a buffered body is bounded by ``max_buffered_body_bytes`` all the same).
     max_body_bytes: int | None = None
     #: Unread request body discarded after a response to keep the connection alive; a larger rest
     #: closes the connection instead (reading a large body nobody wants costs more than a reconnect).
@@ -63,9 +64,16 @@ class Config:
     clock: Callable[[], float] | Literal["driver"] | None = "driver"
     #: Read a chunked request body whole before the application runs and present it with a
     #: ``CONTENT_LENGTH`` (and no ``HTTP_TRANSFER_ENCODING``), for frameworks that read only
-    #: CONTENT_LENGTH bytes (Django). Needs ``max_body_bytes``: a buffered body must be bounded.
-    #: Body errors (400, 413, 408) are then answered before the application is called.
+    #: CONTENT_LENGTH bytes (Django). Body errors (400, 413, 408) are then answered before the
+    #: application is called. Off in the core alone (the body streams, ``wsgi.input_terminated``,
+    #: and nothing is held); every driver serves with it on unless its ``stream_chunked_body``
+    #: setting says otherwise (``serving_config``), and keeps the body in its spool.
     buffer_chunked_body: bool = False
+    #: A buffered chunked body (``buffer_chunked_body``) larger than this -> 413 before the app runs
+    #: (``max_body_bytes`` bounds it too when smaller). A bound on what the server holds for the
+    #: app, not on what the app may read: a streamed body is the app's to bound. 1 GiB, as waitress'
+    #: max_request_body_size (waitress buffers every body).
+    max_buffered_body_bytes: int = 1 << 30
     #: Where a buffered body is kept: returns a new binary file-like object (write, seek, read).
     #: ``None``: in memory (``io.BytesIO``); the drivers pass a temporary file that stays in memory up
     #: to a threshold (``tempfile.SpooledTemporaryFile``); the core itself never touches a disk.
@@ -150,9 +158,9 @@ class Config:
             raise ValueError(f"Config.clock must be callable, 'driver' or None, not {self.clock!r}")
         if not isinstance(self.buffer_chunked_body, bool):
             raise ValueError(f"Config.buffer_chunked_body must be a bool, not {self.buffer_chunked_body!r}")
-        if self.buffer_chunked_body and self.max_body_bytes is None:
-            raise ValueError("Config.buffer_chunked_body needs Config.max_body_bytes: a buffered body "
-                             "must be bounded")
+        if type(self.max_buffered_body_bytes) is not int or self.max_buffered_body_bytes < 0:
+            raise ValueError(f"Config.max_buffered_body_bytes must be an int >= 0 (a buffered body is "
+                             f"always bounded), not {self.max_buffered_body_bytes!r}")
         if self.body_spool is not None and not callable(self.body_spool):
             raise ValueError("Config.body_spool must be callable or None")
 

@@ -81,6 +81,19 @@ def _no_body(wanted: int) -> bytes:
     return b""
 
 
+_OUTSIDE_MOUNT_BODY = b"404 Not Found\nThis path is outside the application's URL prefix.\n"
+_OUTSIDE_MOUNT_FIELDS = [("Content-Type", "text/plain; charset=utf-8"),
+                         ("Content-Length", str(len(_OUTSIDE_MOUNT_BODY)))]
+
+
+def _outside_the_mount(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """What answers a request whose path is outside ``Config.script_name``, instead of the
+    application: the path is no URL of the application's (a 404, RFC 9110 §15.5.5), and an app
+    given one would see a ``PATH_INFO`` that is not under its ``SCRIPT_NAME``."""
+    start_response("404 Not Found", _OUTSIDE_MOUNT_FIELDS)
+    return [_OUTSIDE_MOUNT_BODY]
+
+
 # wsgi.input of every request without a body (or with all of it consumed): every read is the end,
 # whatever happened before, so one stream serves every request in the process (it has no attribute
 # to set and nothing to close; concurrent readers only ever store its empty state again).
@@ -106,6 +119,7 @@ class Connection:
         self._state = ConnectionState(config.keep_alive)
         self._scanner = HeadScanner(config)
         self._environ = EnvironBuilder(config, peer, sockname)
+        self._mounted = bool(config.script_name)  # requests outside the mount never reach the app
         # "driver" (a driver fills it in, serving_config) or None: no clock, so no Date.
         self._date = DateLine(config.clock) if callable(config.clock) else None
         self._server = (
@@ -579,6 +593,10 @@ class Connection:
         if errors is not None:
             environ["wsgi.errors"] = errors
         state.move(_RUN_APP)
+        if self._mounted and self._environ.outside_mount:
+            # Answered here, once for every driver, as any response: keep-alive and the drain of
+            # an unread body follow the usual rules.
+            return self._run(_outside_the_mount, environ, send, sendfile, on_problem)
         spool: IO[bytes] | None = None
         if self.config.buffer_chunked_body and type(self._body) is ChunkedReader:
             try:

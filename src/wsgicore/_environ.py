@@ -42,10 +42,12 @@ def _environ_key(name: bytes) -> str:
 class EnvironBuilder:
     """Makes the environ of each request on one connection."""
 
-    __slots__ = ("_base", "_proxy", "_script_name", "_separator")
+    __slots__ = ("_base", "_proxy", "_script_name", "_separator", "outside_mount")
 
     def __init__(self, config: Config, peer: Any, sockname: Any) -> None:
         self._script_name = config.script_name
+        #: The last request's path lies outside ``Config.script_name`` (read only when one is set).
+        self.outside_mount = False
         self._separator = config.field_separator
         if sockname is not None:
             server_name, server_port = str(sockname[0]), str(sockname[1])
@@ -113,8 +115,16 @@ class EnvironBuilder:
             # PEP 3333: PATH_INFO is the decoded path as "bytes as str" (latin-1).
             path = unquote(path, encoding="latin-1")
         script_name = self._script_name
-        if script_name and (path == script_name or path.startswith(script_name + "/")):
-            path = path[len(script_name) :]
+        if script_name:
+            # Only a whole path segment is under the mount ("/app", "/app/..."; never "/appx"), so
+            # PATH_INFO stays "" or starts with "/" (PEP 3333). A path elsewhere is no URL of the
+            # application's: the connection answers 404 for it (``outside_mount``). The asterisk
+            # form names the server as a whole, not a path (RFC 9112 §3.2.4): the app is asked.
+            if path == script_name or path.startswith(script_name + "/"):
+                path = path[len(script_name) :]
+                self.outside_mount = False
+            else:
+                self.outside_mount = path != "*"
         environ["PATH_INFO"] = path
         if self._proxy is not None:
             self._proxy(environ)  # may raise Refusal (400)

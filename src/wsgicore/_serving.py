@@ -29,6 +29,7 @@ def serving_config(
     multithread: bool,
     secure: bool = False,
     spool: Callable[[], IO[bytes]] | None = None,
+    buffer_chunked_body: bool | None = None,
 ) -> Config:
     """The Config a driver serves its connections with: the one rule for every driver.
 
@@ -40,8 +41,11 @@ def serving_config(
     - Persistent connections only when both the config and the driver allow them (RFC 9112 §9.3).
     - ``wsgi.multithread`` true when the driver may run requests in several threads (PEP 3333).
     - ``wsgi.url_scheme`` ``https`` over TLS, unless the config chose a scheme of its own.
-    - A buffered chunked body (``buffer_chunked_body``) goes to the driver's ``spool`` (a file that
-      leaves memory past a threshold), unless the config names its own ``body_spool``.
+    - Chunked request bodies are buffered before the app runs when ``buffer_chunked_body`` says so
+      (the drivers': on unless their ``stream_chunked_body`` setting is set, so that no app that
+      reads ``CONTENT_LENGTH`` bytes gets an empty body), else as the config says (None). A
+      buffered body goes to the driver's ``spool`` (a file that leaves memory past a threshold),
+      unless the config names its own ``body_spool``.
     """
     base = config if config is not None else Config(clock=clock, server_software=SERVER_SOFTWARE)
     changes: dict[str, Any] = {}
@@ -53,6 +57,9 @@ def serving_config(
         changes["multithread"] = True
     if secure and base.url_scheme == "http":
         changes["url_scheme"] = "https"
-    if base.buffer_chunked_body and base.body_spool is None and spool is not None:
+    if buffer_chunked_body is not None and buffer_chunked_body != base.buffer_chunked_body:
+        changes["buffer_chunked_body"] = buffer_chunked_body
+    buffered = changes.get("buffer_chunked_body", base.buffer_chunked_body)
+    if buffered and base.body_spool is None and spool is not None:
         changes["body_spool"] = spool
     return base.replace(**changes) if changes else base

@@ -209,19 +209,7 @@ CASES = [
         base(SCRIPT_NAME="/app", PATH_INFO="", HTTP_HOST="h"),
         config={"script_name": "/app"},
     ),
-    EnvCase(
-        "script-name-not-present",
-        b"GET /other HTTP/1.1\r\nHost: h\r\n\r\n",
-        base(SCRIPT_NAME="/app", PATH_INFO="/other", HTTP_HOST="h"),
-        config={"script_name": "/app"},
-    ),
-    EnvCase(
-        # Only a whole path segment is a mount prefix: PATH_INFO must stay "" or start with "/".
-        "script-name-segment-boundary",
-        b"GET /application HTTP/1.1\r\nHost: h\r\n\r\n",
-        base(SCRIPT_NAME="/app", PATH_INFO="/application", HTTP_HOST="h"),
-        config={"script_name": "/app"},
-    ),
+    # A path outside the mount ("/other", "/application") never reaches the app: test_core_mount.py.
     EnvCase(
         "flags-and-scheme-from-config",
         b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",

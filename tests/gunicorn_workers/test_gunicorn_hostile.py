@@ -113,7 +113,7 @@ def test_corpus_entry(served: tuple[tuple[str, int], FileRecord], entry: dict[st
     for mode, pieces in modes:
         record.reset()
         result = send_raw(address, pieces, timeout=10.0)
-        problems = grade_corpus(entry, result.data, record)  # type: ignore[arg-type]
+        problems = grade_corpus(entry, result.data, record, buffered=True)  # type: ignore[arg-type]
         if result.timed_out:
             problems.append("the server neither answered nor closed within the time limit")
         assert not problems, f"{entry['name']} sent {mode}: {problems}\n{result}"

@@ -97,7 +97,7 @@ def test_corpus_over_socket(pool: _ServerPool, entry: dict[str, Any], driver: st
     for mode, pieces in modes:
         app.reset()
         result = send_raw(addr, pieces, timeout=10.0)
-        problems = grade_corpus(entry, result.data, app)
+        problems = grade_corpus(entry, result.data, app, buffered=True)
         if result.timed_out:
             problems.append("the server neither answered nor closed within the time limit")
         assert not problems, f"{entry['name']} sent {mode}: {problems}\n{result}"

@@ -34,6 +34,7 @@ CONFIG_OPTIONS: Final = {
     "max_header_count": "--max-header-count",
     "max_head_bytes": "--max-head-size",
     "max_body_bytes": "--max-body-size",
+    "max_buffered_body_bytes": "--max-buffered-body-size",
     "max_chunk_line": "--max-chunk-line",
     "max_drain_bytes": "--max-drain-size",
     "buffer_chunked_body": "--buffer-chunked-body",
@@ -50,6 +51,7 @@ SETTINGS_OPTIONS: Final = {
     "io_timeout": "--io-timeout",
     "keep_alive_timeout": "--keep-alive-timeout",
     "linger_timeout": "--linger-timeout",
+    "stream_chunked_body": "--stream-chunked-body",
 }
 
 
@@ -72,6 +74,9 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
     values = {field: getattr(args, field) for field in CONFIG_OPTIONS
               if field not in ("trusted_proxy_headers", "secure_scheme_headers")
               and getattr(args, field) is not None}
+    if args.buffer_chunked_body and args.stream_chunked_body:
+        raise SettingsError("--stream-chunked-body", "give --stream-chunked-body or "
+                                                     "--buffer-chunked-body, not both")
     if not args.trusted_proxies:
         for field, option in _NEED_A_PROXY.items():
             if getattr(args, field) is not None:

@@ -12,6 +12,11 @@ Where the semantics differ (documented in docs/deployment.md):
   gunicorn bounds the field lines at ``fields * (field_size + 2) + 4`` bytes.
 - ``--keep-alive`` (2 s; 0 = off) -> the idle timeout of a kept-alive connection.
 - ``--no-sendfile`` -> ``wsgi.file_wrapper`` files are copied, never sent with sendfile().
+- ``--env WSGICORE_STREAM_CHUNKED_BODY=1`` (or the variable in the environment) -> chunked request
+  bodies stream to the app (the drivers' ``stream_chunked_body``); by default they are read whole
+  before the app runs and given a ``CONTENT_LENGTH``, bounded by
+  ``--env WSGICORE_MAX_BUFFERED_BODY_SIZE=<bytes>`` (``Config.max_buffered_body_bytes``). gunicorn's
+  own parser hands a chunked body to the app unbuffered, with no ``CONTENT_LENGTH``.
 - ``--proxy-protocol`` and ``--http-protocols h2`` are refused (the worker does not boot).
 - ``--forwarded-allow-ips`` + ``secure_scheme_headers`` -> the core's proxy settings
   (``Config.trusted_proxies`` + ``Config.secure_scheme_headers``, see :func:`proxy_settings`); as in
@@ -129,10 +134,34 @@ def request_limits(cfg: Any) -> tuple[int, int, int]:
     return line, fields, field
 
 
+def _env(cfg: Any, name: str) -> str:
+    """A variable set by gunicorn's ``--env`` (``raw_env``), else the worker's environment."""
+    return str(cfg.env.get(name) or os.environ.get(name, "")).strip()
+
+
 def _script_name(cfg: Any) -> str:
     # gunicorn takes the mount prefix from the SCRIPT_NAME environment variable (``--env`` sets it).
-    raw = str(cfg.env.get("SCRIPT_NAME") or os.environ.get("SCRIPT_NAME", "")).rstrip("/")
+    raw = _env(cfg, "SCRIPT_NAME").rstrip("/")
     return raw if raw.startswith("/") else ""
+
+
+def _body_settings(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The chunked-body options gunicorn has no setting for, as the command line's variables
+    (``WSGICORE_STREAM_CHUNKED_BODY``, ``WSGICORE_MAX_BUFFERED_BODY_SIZE``): Config and Settings values."""
+    config: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    stream = _env(cfg, "WSGICORE_STREAM_CHUNKED_BODY").lower()
+    if stream in ("1", "true", "yes", "on"):
+        settings["stream_chunked_body"] = True
+    elif stream not in ("", "0", "false", "no", "off"):
+        raise ValueError(f"WSGICORE_STREAM_CHUNKED_BODY must be 1/0, true/false, yes/no or on/off, "
+                         f"not {stream!r}")
+    limit = _env(cfg, "WSGICORE_MAX_BUFFERED_BODY_SIZE")
+    if limit:
+        if not limit.isdigit():
+            raise ValueError(f"WSGICORE_MAX_BUFFERED_BODY_SIZE must be a number of bytes, not {limit!r}")
+        config["max_buffered_body_bytes"] = int(limit)
+    return config, settings
 
 
 def _refuse_unsupported(cfg: Any) -> None:
@@ -154,6 +183,7 @@ def worker_settings(cfg: Any) -> WorkerSettings:
     line, fields, field = request_limits(cfg)
     keep_alive_timeout = float(cfg.keepalive)
     timeout = float(cfg.timeout)
+    body_config, body_settings = _body_settings(cfg)
     # The Server header is set here; Date comes from the driver's clock (Config.clock's default,
     # filled by wsgicore.serving_config as for every driver).
     config = Config(
@@ -168,9 +198,11 @@ def worker_settings(cfg: Any) -> WorkerSettings:
         # and new workers overlap during a reload even with -w 1).
         multiprocess=True,
         **proxy_settings(cfg),
+        **body_config,
     )
     # The drivers' settings, gunicorn's values where it has them (the rest are every driver's).
-    overrides: dict[str, Any] = {"config": config, "keep_alive": keep_alive_timeout > 0}
+    overrides: dict[str, Any] = {"config": config, "keep_alive": keep_alive_timeout > 0,
+                                 **body_settings}
     if keep_alive_timeout > 0:
         overrides["keep_alive_timeout"] = keep_alive_timeout
     if timeout > 0:
