@@ -63,6 +63,9 @@ class ServerHandler:
         self.use_sendfile = use_sendfile
         self.status: int | None = None
         self.bytes_sent = 0
+        # Every write of the response, with the server's I/O timeout: the channel's own callable,
+        # made once per connection (no method of ours between the core and the socket).
+        self._send = channel.sender(request_handler.server.io_timeout)
 
     def run(self, application: WSGIApplication, environ: dict[str, Any]) -> ResponseInfo:
         """Call ``application`` and send its response; the core sets ``wsgi.input`` (reading through
@@ -78,9 +81,6 @@ class ServerHandler:
         self.status = info.status
         self.bytes_sent = info.body_bytes
         return info
-
-    def _send(self, data: bytes) -> None:
-        self.channel.send(data, self.request_handler.server.io_timeout)
 
     def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
         """Send a ``wsgi.file_wrapper`` body: with ``sendfile()`` or by copying it in blocks, as
