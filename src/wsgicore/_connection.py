@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from ._actions import BODY_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE, Close, Receive
@@ -110,7 +110,8 @@ class Connection:
     """
 
     def __init__(
-        self, config: Config | None = None, *, peer: Any = None, sockname: Any = None
+        self, config: Config | None = None, *, peer: Any = None, sockname: Any = None,
+        environ: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config = config if config is not None else Config()
         self._rx = ReceiveBuffer()
@@ -118,7 +119,7 @@ class Connection:
         self._out = bytearray()
         self._state = ConnectionState(config.keep_alive)
         self._scanner = HeadScanner(config)
-        self._environ = EnvironBuilder(config, peer, sockname)
+        self._environ = EnvironBuilder(config, peer, sockname, environ)
         self._mounted = bool(config.script_name)  # requests outside the mount never reach the app
         # "driver" (a driver fills it in, serving_config) or None: no clock, so no Date.
         self._date = DateLine(config.clock) if callable(config.clock) else None

@@ -208,14 +208,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def get_environ(self) -> dict[str, Any]:
         """The current request's environ: ``server.base_environ`` overlaid with the core's environ
-        (without ``wsgi.input``/``wsgi.errors``, added afterwards). A fresh dict on each call."""
-        # The core's environ holds all but a few of the base keys: copying it and adding the missing
-        # ones makes the same dict as copying the base and updating it with all of the core's keys.
-        environ = self._request_environ.copy()
-        for key, value in self.server.base_environ.items():
-            if key not in environ:
-                environ[key] = value
-        return environ
+        (without ``wsgi.input``/``wsgi.errors``, added afterwards). A dict made for this request."""
+        # The core made it from base_environ (given to the connection, read when it opened) under
+        # its own keys: no copy and no merge per request.
+        return self._request_environ
 
     def get_stderr(self) -> TextIO:
         """Where ``wsgi.errors`` and error reports go; looked up at each use."""
@@ -260,7 +256,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         unix = self.server.is_unix  # no addresses: peer and sockname None, as in every driver
         connection = Connection(self.server.connection_config(),
                                 peer=None if unix else self.client_address,
-                                sockname=None if unix else self._local_address(sock))
+                                sockname=None if unix else self._local_address(sock),
+                                environ=self.server.base_environ)
         # An orderly end gets a lingering close (RFC 9112 §9.6), finished by the server's lingerer
         # between connections, when the core says input may still arrive (``Close.linger``). A
         # timed-out or broken connection is closed at once.
