@@ -53,6 +53,7 @@ _AWAIT_HEAD, _REQUEST, _RESPONDING, _RESPONDED = (
 _HEAD, _RUN_APP, _RESPONSE = Input.HEAD, Input.RUN_APP, Input.RESPONSE
 _NO_BODY, _UNREAD, _FAILED = Body.NONE, Body.UNREAD, Body.FAILED
 _OWED = Continue.OWED
+_CR_LF = (13, 10)  # the bytes an empty line before a request line may start with (RFC 9112 §2.2)
 
 #: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
@@ -355,7 +356,7 @@ class Connection:
         buf = self._buf
         scanner = self._scanner
         if scanner.pos == 0:
-            if buf:  # empty after every keep-alive response: no call then
+            if buf and buf[0] in _CR_LF:  # most heads start with their method: no call then
                 scanner.skip_blank_lines(buf)
             if not buf:
                 if self._rx.eof:
