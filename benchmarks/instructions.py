@@ -2,6 +2,8 @@
 
     python -m benchmarks.instructions                    # 1000 requests (valgrind must be installed)
     python -m benchmarks.instructions --requests 2000
+    python -m benchmarks.instructions --path memory      # the core alone, no socket (see below)
+    python -m benchmarks.instructions --vary             # no two heads alike (see below)
     PYTHONPATH=/path/to/other/src python -m benchmarks.instructions   # another revision's code
 
 The real ``wsgidrivers.simple_server`` handler serves keep-alive GETs of ``/hello`` (the wrk request
@@ -13,6 +15,12 @@ The process runs twice under ``valgrind --tool=callgrind`` (N+1 requests and 1);
 divided by N is the cost of one request, repeatable to ~0.5% on a busy machine where wall time is
 not. System calls count only their user-space side. Linux only (the send buffer is forced, as
 root, or limited by ``net.core.wmem_max``).
+
+``--path memory`` counts the same keep-alive GETs through ``wsgidrivers.memory.MemoryConnection``
+(one connection, one ``send()`` per request): the core's share without the blocking driver's.
+``--vary`` gives each request its own target (``/hello?<n>``, the same length): the core parses a head
+it has seen before only once, so the default measures a client repeating its request (as wrk does)
+and ``--vary`` one that never does.
 """
 
 from __future__ import annotations
@@ -33,7 +41,13 @@ REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
 _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 
 
-def serve(requests: int) -> None:
+def _requests(count: int, vary: bool) -> list[bytes]:
+    if not vary:
+        return [REQUEST] * count
+    return [REQUEST.replace(b"/hello", b"/hello?%05d" % n) for n in range(count)]
+
+
+def serve(requests: int, vary: bool = False) -> None:
     """Serve ``requests`` keep-alive requests through the real handler (after 3 to warm up)."""
     from benchmarks.apps import app
     from wsgidrivers.simple_server import WSGIRequestHandler, make_server
@@ -45,20 +59,34 @@ def serve(requests: int) -> None:
     server = make_server("127.0.0.1", 0, app, handler_class=QuietHandler, keep_alive=True)
     try:
         for count in (3, requests):
-            _one_connection(server, count)
+            _one_connection(server, _requests(count, vary))
     finally:
         server.server_close()
 
 
-def _one_connection(server: Any, count: int) -> None:
+def serve_memory(requests: int, vary: bool = False) -> None:
+    """Serve ``requests`` keep-alive requests through ``MemoryConnection`` (after 3 to warm up)."""
+    from benchmarks.apps import app
+    from wsgidrivers.memory import MemoryConnection
+
+    for count in (3, requests):
+        connection = MemoryConnection(app)
+        for request in _requests(count, vary):
+            if not connection.send(request).startswith(b"HTTP/1.1 200 "):
+                raise SystemExit("no 200 response")
+        connection.close()
+
+
+def _one_connection(server: Any, requests: list[bytes]) -> None:
     ours, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     for sock in (ours, client):
         try:
             sock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, 1 << 28)
         except PermissionError:  # not root: as much as net.core.wmem_max allows
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 28)
-    for _ in range(count):
-        client.send(REQUEST)
+    count = len(requests)
+    for request in requests:
+        client.send(request)
     client.shutdown(socket.SHUT_WR)
     server.finish_request(ours, ("127.0.0.1", 5555))
     server.shutdown_request(ours)
@@ -74,11 +102,13 @@ def _one_connection(server: Any, count: int) -> None:
         raise SystemExit(f"{responses} responses to {count} requests (send buffer too small?)")
 
 
-def _instructions(requests: int) -> int:
+def _instructions(requests: int, path: str, vary: bool) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO_ROOT)) if p)
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-               "-m", "benchmarks.instructions", "--serve", str(requests)]
+               "-m", "benchmarks.instructions", "--path", path, "--serve", str(requests)]
+    if vary:
+        command.append("--vary")
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     match = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or match is None:
@@ -90,18 +120,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000, help="requests counted (default 1000)")
+    parser.add_argument("--path", choices=("socket", "memory"), default="socket",
+                        help="socket: the blocking driver on a socket pair (default); memory: "
+                             "MemoryConnection, the core without a socket")
+    parser.add_argument("--vary", action="store_true",
+                        help="a different target in every request (no head repeats)")
     parser.add_argument("--serve", type=int, metavar="N", help=argparse.SUPPRESS)  # the measured run
     args = parser.parse_args(argv)
     if args.serve is not None:
-        serve(args.serve)
+        (serve_memory if args.path == "memory" else serve)(args.serve, args.vary)
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     if args.requests < 1:
         raise SystemExit("--requests must be at least 1")
-    base = _instructions(1)
-    total = _instructions(1 + args.requests)
-    print(f"simple_server keep-alive hello: {(total - base) // args.requests:,} instructions per request "
+    base = _instructions(1, args.path, args.vary)
+    total = _instructions(1 + args.requests, args.path, args.vary)
+    what = "MemoryConnection" if args.path == "memory" else "simple_server"
+    what += ", varied heads" if args.vary else ""
+    print(f"{what} keep-alive hello: {(total - base) // args.requests:,} instructions per request "
           f"(callgrind, {args.requests} requests)")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from ._actions import BODY_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE, Close, Receive
@@ -53,6 +53,7 @@ _AWAIT_HEAD, _REQUEST, _RESPONDING, _RESPONDED = (
 _HEAD, _RUN_APP, _RESPONSE = Input.HEAD, Input.RUN_APP, Input.RESPONSE
 _NO_BODY, _UNREAD, _FAILED = Body.NONE, Body.UNREAD, Body.FAILED
 _OWED = Continue.OWED
+_CR_LF = (13, 10)  # the bytes an empty line before a request line may start with (RFC 9112 §2.2)
 
 #: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
@@ -110,7 +111,8 @@ class Connection:
     """
 
     def __init__(
-        self, config: Config | None = None, *, peer: Any = None, sockname: Any = None
+        self, config: Config | None = None, *, peer: Any = None, sockname: Any = None,
+        environ: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config = config if config is not None else Config()
         self._rx = ReceiveBuffer()
@@ -118,10 +120,11 @@ class Connection:
         self._out = bytearray()
         self._state = ConnectionState(config.keep_alive)
         self._scanner = HeadScanner(config)
-        self._environ = EnvironBuilder(config, peer, sockname)
+        self._environ = EnvironBuilder(config, peer, sockname, environ)
         self._mounted = bool(config.script_name)  # requests outside the mount never reach the app
-        # "driver" (a driver fills it in, serving_config) or None: no clock, so no Date.
-        self._date = DateLine(config.clock) if callable(config.clock) else None
+        # "driver" (a driver fills it in, serving_config) or None: no clock, so no Date. Its bound
+        # __call__: calling that skips the instance call's method lookup on every response.
+        self._date = DateLine(config.clock).__call__ if callable(config.clock) else None
         self._server = (
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
         )
@@ -354,7 +357,7 @@ class Connection:
         buf = self._buf
         scanner = self._scanner
         if scanner.pos == 0:
-            if buf:  # empty after every keep-alive response: no call then
+            if buf and buf[0] in _CR_LF:  # most heads start with their method: no call then
                 scanner.skip_blank_lines(buf)
             if not buf:
                 if self._rx.eof:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -20,6 +20,10 @@ __all__ = ["EnvironBuilder"]
 _KEYS: dict[bytes, str] = {}
 _KEYS_MAX = 4096
 _SPECIAL_KEYS = {"HTTP_CONTENT_TYPE": "CONTENT_TYPE", "HTTP_CONTENT_LENGTH": "CONTENT_LENGTH"}
+# Keys a request may or may not get: a field's (a default there would be joined to the request's value
+# as a repeated field) and the one the proxy rules may remove. A driver's default for one of them is
+# added after the request's own keys, only when it has none.
+_FIELD_KEYS = frozenset(_SPECIAL_KEYS.values()) | {"REMOTE_PORT"}
 
 
 def _environ_key(name: bytes) -> str:
@@ -42,9 +46,10 @@ def _environ_key(name: bytes) -> str:
 class EnvironBuilder:
     """Makes the environ of each request on one connection."""
 
-    __slots__ = ("_base", "_proxy", "_script_name", "_separator", "outside_mount")
+    __slots__ = ("_base", "_defaults", "_proxy", "_script_name", "_separator", "outside_mount")
 
-    def __init__(self, config: Config, peer: Any, sockname: Any) -> None:
+    def __init__(self, config: Config, peer: Any, sockname: Any,
+                 defaults: Mapping[str, Any] | None = None) -> None:
         self._script_name = config.script_name
         #: The last request's path lies outside ``Config.script_name`` (read only when one is set).
         self.outside_mount = False
@@ -81,6 +86,14 @@ class EnvironBuilder:
         # Reverse-proxy trust (_proxy.py) is decided once per connection; None when it is off.
         policy = config._proxy_policy
         self._proxy: Apply | None = policy.for_peer(peer) if policy is not None else None
+        # The driver's server-wide keys (``Connection(environ=...)``), merged once: under the core's
+        # own keys (which win), except those a request may or may not get, added per request.
+        self._defaults: tuple[tuple[str, Any], ...] = ()
+        if defaults:
+            self._base = {**{key: value for key, value in defaults.items()
+                             if not (key.startswith("HTTP_") or key in _FIELD_KEYS)}, **self._base}
+            self._defaults = tuple((key, value) for key, value in defaults.items()
+                                   if key.startswith("HTTP_") or key in _FIELD_KEYS)
 
     def build(
         self, method: bytes, target: bytes, http_version: str, headers: Iterable[tuple[bytes, bytes]]
@@ -128,6 +141,9 @@ class EnvironBuilder:
         environ["PATH_INFO"] = path
         if self._proxy is not None:
             self._proxy(environ)  # may raise Refusal (400)
+        for key, value in self._defaults:
+            if key not in environ:
+                environ[key] = value
         return environ
 
     @staticmethod

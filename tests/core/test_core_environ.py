@@ -353,6 +353,38 @@ def test_environ_is_fresh_dict_per_request() -> None:
     assert len(run.infos) == 2
 
 
+def test_driver_environ_defaults_sit_under_the_core_keys() -> None:
+    """Connection(environ=...): a driver's server-wide keys reach every request's environ, the
+    core's own keys win, and a default for a field's key is used only when the request lacks the
+    field (never joined to the request's value as a repeated field would be)."""
+    from wsgicore import Connection, RequestReceived
+
+    defaults = {"GATEWAY_INTERFACE": "CGI/1.1", "SERVER_NAME": "ignored", "PATH_INFO": "ignored",
+                "myserver.flag": True, "CONTENT_LENGTH": "", "HTTP_X_DEFAULT": "d"}
+    conn = Connection(peer=PEER, sockname=SOCKNAME, environ=defaults)
+    conn.receive_data(b"GET /a HTTP/1.1\r\nHost: h\r\nX-Default: mine\r\n\r\n"
+                      b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok")
+    environs = []
+    for _ in range(2):
+        event = conn.next_event()
+        assert type(event) is RequestReceived
+        environs.append(event.environ)
+        conn.run_app(lambda e, s: (s("204 No Content", []), [])[1], event.environ, lambda b: None,
+                     fetch=lambda n: b"")
+    first, second = environs
+    for environ in environs:
+        assert environ["GATEWAY_INTERFACE"] == "CGI/1.1"
+        assert environ["myserver.flag"] is True
+        assert environ["SERVER_NAME"] == str(SOCKNAME[0])
+    assert first["PATH_INFO"] == "/a"
+    assert second["PATH_INFO"] == "/b"
+    assert first["HTTP_X_DEFAULT"] == "mine"
+    assert second["HTTP_X_DEFAULT"] == "d"
+    assert first["CONTENT_LENGTH"] == ""
+    assert second["CONTENT_LENGTH"] == "2"
+    assert defaults["PATH_INFO"] == "ignored"  # the driver's mapping is read, never changed
+
+
 def test_request_uri_is_raw_target_and_headers_keep_wire_bytes() -> None:
     from wsgicore import Connection, RequestReceived
 

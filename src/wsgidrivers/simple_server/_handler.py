@@ -63,6 +63,13 @@ class ServerHandler:
         self.use_sendfile = use_sendfile
         self.status: int | None = None
         self.bytes_sent = 0
+        # Every write of the response, with the server's I/O timeout: the channel's own callable,
+        # made once per connection (no method of ours between the core and the socket).
+        self._send = channel.sender(request_handler.server.io_timeout)
+        # The callables each run hands the core, bound once (a bound method is an object per use).
+        self._fetch = self.fetch
+        self._on_problem = self.log_problem
+        self._sendfile_hook = self._sendfile if use_sendfile else None
 
     def run(self, application: WSGIApplication, environ: dict[str, Any]) -> ResponseInfo:
         """Call ``application`` and send its response; the core sets ``wsgi.input`` (reading through
@@ -71,16 +78,12 @@ class ServerHandler:
         been closed then."""
         info = self.connection.run_app(
             application, environ, self._send,
-            fetch=self.fetch, errors=self.request_handler.get_stderr(),
-            sendfile=self._sendfile if self.use_sendfile else None,
-            on_problem=self.log_problem,
+            fetch=self._fetch, errors=self.request_handler.get_stderr(),
+            sendfile=self._sendfile_hook, on_problem=self._on_problem,
         )
         self.status = info.status
         self.bytes_sent = info.body_bytes
         return info
-
-    def _send(self, data: bytes) -> None:
-        self.channel.send(data, self.request_handler.server.io_timeout)
 
     def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
         """Send a ``wsgi.file_wrapper`` body: with ``sendfile()`` or by copying it in blocks, as
@@ -150,6 +153,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
     _request_environ: dict[str, Any]
     _plain_handler: ServerHandler | None = None  # the connection's ServerHandler, when not subclassed
     _use_sendfile = False
+    _plain_environ = False
 
     def setup(self) -> None:
         """StreamRequestHandler's setup, except that ``rfile``/``wfile`` are made when first used:
@@ -208,14 +212,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
 
     def get_environ(self) -> dict[str, Any]:
         """The current request's environ: ``server.base_environ`` overlaid with the core's environ
-        (without ``wsgi.input``/``wsgi.errors``, added afterwards). A fresh dict on each call."""
-        # The core's environ holds all but a few of the base keys: copying it and adding the missing
-        # ones makes the same dict as copying the base and updating it with all of the core's keys.
-        environ = self._request_environ.copy()
-        for key, value in self.server.base_environ.items():
-            if key not in environ:
-                environ[key] = value
-        return environ
+        (without ``wsgi.input``/``wsgi.errors``, added afterwards). A dict made for this request."""
+        # The core made it from base_environ (given to the connection, read when it opened) under
+        # its own keys: no copy and no merge per request.
+        return self._request_environ
 
     def get_stderr(self) -> TextIO:
         """Where ``wsgi.errors`` and error reports go; looked up at each use."""
@@ -246,6 +246,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.requestline = self.command = self.path = self.request_version = ""
         self._plain_handler = None  # made for this connection's first request
+        # get_environ() not overridden: it returns the core's environ as it is (see _run).
+        self._plain_environ = type(self).get_environ is WSGIRequestHandler.get_environ
         sock = self.connection if isinstance(self.connection, socket.socket) else None
         # Unless a subclass replaced them, rfile/wfile are the socket's own files (wfile unbuffered):
         # then the channel may use the socket directly. Not over TLS: when a kernel timeout passes,
@@ -260,7 +262,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         unix = self.server.is_unix  # no addresses: peer and sockname None, as in every driver
         connection = Connection(self.server.connection_config(),
                                 peer=None if unix else self.client_address,
-                                sockname=None if unix else self._local_address(sock))
+                                sockname=None if unix else self._local_address(sock),
+                                environ=self.server.base_environ)
         # An orderly end gets a lingering close (RFC 9112 §9.6), finished by the server's lingerer
         # between connections, when the core says input may still arrive (``Close.linger``). A
         # timed-out or broken connection is closed at once.
@@ -339,21 +342,26 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         self._request_environ = core_environ
         if self.server.stopping:
             connection.close_after_response()
-        environ = self.get_environ()
-        # The access log's request line, rebuilt from the core's parse (never parsed here); the
-        # core's keys read directly unless a get_environ() override changed their types.
-        command = environ.get("REQUEST_METHOD")
-        path = environ.get("REQUEST_URI")
-        version = environ.get("SERVER_PROTOCOL")
-        if not (type(command) is str and type(path) is str and path and type(version) is str):
-            command, path, version = request_parts(environ)
+        # The access log's request line, rebuilt from the core's parse (never parsed here): the
+        # core's own keys and types, unless a get_environ() override may have changed them.
+        if self._plain_environ:
+            environ = core_environ
+            command = environ["REQUEST_METHOD"]
+            path = environ["REQUEST_URI"]
+            version = environ["SERVER_PROTOCOL"]
+        else:
+            environ = self.get_environ()
+            command = environ.get("REQUEST_METHOD")
+            path = environ.get("REQUEST_URI")
+            version = environ.get("SERVER_PROTOCOL")
+            if not (type(command) is str and type(path) is str and path and type(version) is str):
+                command, path, version = request_parts(environ)
         self.command, self.path, self.request_version = command, path, version
         self.requestline = f"{command} {path} {version}"
-        handler_class = self.server_handler_class
         handler = self._plain_handler
-        if handler is None or handler_class is not ServerHandler:
-            handler = handler_class(self, connection, channel, self._use_sendfile)
-            if handler_class is ServerHandler:
+        if handler is None:
+            handler = self.server_handler_class(self, connection, channel, self._use_sendfile)
+            if type(handler) is ServerHandler:
                 # It holds nothing of one request between runs (only what the connection's
                 # requests share), so the connection keeps it: a class call fewer per request.
                 # A subclass's gets made per request, as wsgiref's handlers are.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from typing import IO, Any
 
 from wsgidrivers._common.filecopy import copy_blocks, sized_buffer
@@ -46,8 +47,8 @@ class SocketIO:
     ``TimeoutError``) it must not be used again except for closing.
     """
 
-    __slots__ = ("_copy_buffer", "_direct", "_read", "_recv_timeout", "_send_timeout", "_sock",
-                 "_timeout", "_wfile")
+    __slots__ = ("_copy_buffer", "_direct", "_read", "_recv_timeout", "_send_timeout", "_sender",
+                 "_sock", "_timeout", "_wfile")
 
     def __init__(self, rfile: IO[bytes] | Any, wfile: IO[bytes] | Any,
                  sock: socket.socket | None, *, direct: bool = False,
@@ -65,6 +66,7 @@ class SocketIO:
         self._read = _no_file if rfile is None else getattr(rfile, "read1", None) or rfile.read
         self._wfile = wfile  # None when direct: never used then
         self._copy_buffer: memoryview | None = None
+        self._sender: tuple[float | None, Callable[[bytes], None]] | None = None  # see sender()
         self._sock = sock
         # What the socket has (gettimeout() is no system call); -1: unknown.
         self._timeout: float | None = sock.gettimeout() if sock is not None else -1.0
@@ -127,6 +129,33 @@ class SocketIO:
         # Flushed per write, as wsgiref does: a streamed response must reach the client as the app
         # yields it (PEP 3333, "Buffering and Streaming").
         wfile.flush()
+
+    def sender(self, timeout: float | None) -> Callable[[bytes], None]:
+        """``send`` with ``timeout`` as a one-argument callable, made once per connection and
+        timeout: every write of a response goes through it, and on a direct socket it is the
+        ``sendall`` alone (no layer between the core and the system call)."""
+        cached = self._sender
+        if cached is not None and cached[0] == timeout:
+            return cached[1]
+        sock = self._sock
+        if self._direct and sock is not None:
+            sendall = sock.sendall
+
+            def send(data: bytes) -> None:
+                if not data:
+                    return
+                if timeout != self._send_timeout:  # another write of this connection set another
+                    set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
+                    self._send_timeout = timeout
+                try:
+                    sendall(data)
+                except BlockingIOError:  # EAGAIN: SO_SNDTIMEO passed with data still unsent
+                    raise TimeoutError("timed out") from None
+        else:
+            def send(data: bytes) -> None:
+                self.send(data, timeout)
+        self._sender = (timeout, send)
+        return send
 
     def sendfile(self, file: Any, offset: int, count: int | None, timeout: float | None) -> int:
         """Send ``count`` bytes of ``file`` from ``offset`` with ``sendfile`` (zero copy when
