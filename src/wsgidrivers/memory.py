@@ -2,48 +2,66 @@
 
 :class:`MemoryConnection` is one server-side connection without a socket: ``send(data)`` feeds
 request bytes and returns what the server wrote back, as often as you like (keep-alive,
-pipelining); ``close()`` is the client's EOF. :func:`exchange` is the one-shot form.
+pipelining); ``close()`` is the client's EOF. :func:`exchange` is the one-shot form. Served as
+every driver serves (``wsgidrivers._common.settings.connection_config``): a chunked request body is
+read whole before the app runs and given a ``CONTENT_LENGTH``, unless ``stream_chunked_body``.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
-from wsgicore import Config, Connection, Problem, Receive, RequestReceived, serving_config
+from wsgicore import Config, Connection, Problem, Receive, RequestReceived
 
 from ._common.accesslog import write_unreported
+from ._common.settings import Settings, connection_config, driver_defaults
 
 __all__ = ["MemoryConnection", "exchange"]
 
 _MAX_STEPS = 1_000_000  # a guard against a core bug turning into a hang
 
-#: What every driver serves with when given no Config (the core's rule), made once: building a
-#: Config per connection would be a large share of an exchange's cost.
-_DEFAULT_CONFIG = serving_config(None, clock=time.time, keep_alive=True, multithread=False)
+#: The memory driver's settings when none is given (each default is written once, in the settings
+#: module): only ``config`` and ``stream_chunked_body`` mean anything without a socket.
+_DEFAULTS: Settings = driver_defaults("memory")
 
 
-#: The last Config given and the one it is served with (Config is frozen, so it cannot go stale).
-_last_served: tuple[Config, Config] | None = None
+def _config(stream_chunked_body: bool) -> Config:
+    return connection_config(None, keep_alive=True, multithread=False,
+                             stream_chunked_body=stream_chunked_body)
 
 
-def _serving_config(config: Config | None) -> Config:
-    """The core's rule, as every driver applies it (``wsgicore.serving_config``): none gives the
-    drivers' default (``Date``, ``Server``); a given Config keeps ``Date`` (the wall clock for its
-    default ``clock="driver"``) unless it says ``clock=None``."""
+#: What every driver serves with when given no Config (the drivers' rule), made once for each
+#: choice of ``stream_chunked_body``: building a Config per connection would be a large share of an
+#: exchange's cost.
+_DEFAULT_CONFIGS: dict[bool, Config] = {False: _config(False), True: _config(True)}
+
+#: The last Config given, the stream_chunked_body it came with and the Config served with them
+#: (Config is frozen, so it cannot go stale).
+_last_served: tuple[Config, bool, Config] | None = None
+
+
+def _serving_config(config: Config | None, stream_chunked_body: bool) -> Config:
+    """The drivers' rule, as every driver applies it (``connection_config``, the core's
+    ``wsgicore.serving_config``): none gives the drivers' default (``Date``, ``Server``); a given
+    Config keeps ``Date`` (the wall clock for its default ``clock="driver"``) unless it says
+    ``clock=None``; chunked bodies are buffered before the app runs unless ``stream_chunked_body``
+    (the setting decides, whatever the Config's own ``buffer_chunked_body``, as over a socket)."""
     global _last_served
+    if not isinstance(stream_chunked_body, bool):
+        raise ValueError(f"stream_chunked_body must be a bool, not {stream_chunked_body!r}")
     if config is None:
-        return _DEFAULT_CONFIG
+        return _DEFAULT_CONFIGS[stream_chunked_body]
     last = _last_served
-    if last is not None and last[0] is config:
-        return last[1]  # tests pass one Config to many exchanges: a copy costs a sizeable share
+    if last is not None and last[0] is config and last[1] is stream_chunked_body:
+        return last[2]  # tests pass one Config to many exchanges: a copy costs a sizeable share
     if not isinstance(config, Config):
         raise TypeError(f"config must be a wsgicore.Config or None, not {config!r}")
-    served = serving_config(config, clock=time.time, keep_alive=True, multithread=False)
-    _last_served = (config, served)  # one tuple, swapped whole: safe across threads
+    served = connection_config(config, keep_alive=True, multithread=False,
+                               stream_chunked_body=stream_chunked_body)
+    _last_served = (config, stream_chunked_body, served)  # one tuple, swapped whole: thread-safe
     return served
 
 
@@ -60,6 +78,13 @@ class MemoryConnection:
     :meth:`wsgicore.Connection.run_app`. The Config is applied as by every driver: none gives the
     drivers' default (``Date`` and ``Server``); a given one gets the wall clock for ``Date`` unless
     it says ``clock=None``, as over a socket; anything but a Config is a ``TypeError``.
+
+    ``stream_chunked_body`` is the drivers' setting of that name: off (the default), a chunked
+    request body is read whole before the app runs (bounded by ``Config.max_buffered_body_bytes``:
+    413) and the app gets it with a ``CONTENT_LENGTH``, as every server gives it, so an app that
+    reads ``CONTENT_LENGTH`` bytes (Django) gets the body; on, it streams to the app, with
+    ``wsgi.input_terminated`` and no ``CONTENT_LENGTH``. Either way the body is read as it was
+    sent by then: a chunked body still unsent when the app reads is the end of input.
     """
 
     def __init__(
@@ -67,12 +92,13 @@ class MemoryConnection:
         app: Callable[..., Iterable[bytes]],
         *,
         config: Config | None = None,
+        stream_chunked_body: bool = _DEFAULTS.stream_chunked_body,
         peer: Any = ("127.0.0.1", 50000),
         sockname: Any = ("127.0.0.1", 80),
         errors: IO[str] | None = None,
         on_problem: Callable[[Problem], None] | None = None,
     ) -> None:
-        config = _serving_config(config)
+        config = _serving_config(config, stream_chunked_body)
         self.app = app
         self.errors = errors
         self.on_problem = on_problem
@@ -157,13 +183,16 @@ def exchange(
     data: bytes | Iterable[bytes],
     *,
     config: Config | None = None,
+    stream_chunked_body: bool = _DEFAULTS.stream_chunked_body,
     peer: Any = ("127.0.0.1", 50000),
     sockname: Any = ("127.0.0.1", 80),
     errors: IO[str] | None = None,
 ) -> bytes:
     """Feed ``data`` (bytes, or byte chunks delivered in those pieces), then EOF, to one connection
     serving ``app``; return every byte the server would have sent. ``errors`` is ``wsgi.errors``
-    (default ``sys.stderr``). The Config is applied as by every driver (see :class:`MemoryConnection`).
+    (default ``sys.stderr``). The Config and ``stream_chunked_body`` are applied as by every driver
+    (see :class:`MemoryConnection`).
     """
-    memory = MemoryConnection(app, config=config, peer=peer, sockname=sockname, errors=errors)
+    memory = MemoryConnection(app, config=config, stream_chunked_body=stream_chunked_body, peer=peer,
+                              sockname=sockname, errors=errors)
     return memory.send(data) + memory.close()

@@ -112,3 +112,41 @@ def test_the_drivers_setting_decides_whatever_the_config_says(given: Config | No
     # A pre-made connection config (simple_server's class attribute is one) is turned back too.
     again = connection_config(buffered, keep_alive=True, multithread=False, stream_chunked_body=True)
     assert not again.buffer_chunked_body
+
+
+@pytest.mark.parametrize(("tail", "status"), [
+    (b"3\r\nabc\r\n0\r\n\r\n", 200),
+    (b"40000001\r\n", 413),  # past the default bound (Config.max_buffered_body_bytes, 1 GiB)
+    (b"3\r\nabc\r\nzz\r\n", 400),
+], ids=["whole", "over-the-bound", "bad-chunk"])
+@pytest.mark.parametrize("config", [None, Config(max_body_bytes=1 << 20)], ids=["none", "a-limit"])
+def test_the_memory_driver_buffers_as_the_socket_drivers(tail: bytes, status: int,
+                                                         config: Config | None) -> None:
+    # Issue 24 item 3: "every driver behaves the same wherever the protocol decides"; the memory
+    # driver (and the test client on it) used to stream, so a Content-Length reader got b"".
+    from wsgidrivers.memory import exchange
+
+    calls: list[tuple[str | None, bytes]] = []
+    (response,) = parse_responses(exchange(recording(calls), HEAD + tail, config=config))
+    assert response.status_code == status
+    assert calls == ([("3", b"abc")] if status == 200 else [])
+
+
+def test_the_memory_driver_streams_when_told() -> None:
+    from wsgidrivers.memory import MemoryConnection, exchange
+
+    seen: list[dict[str, Any]] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        seen.append(dict(environ, body=environ["wsgi.input"].read()))
+        start_response("200 OK", [])
+        return []
+
+    exchange(app, HEAD + b"3\r\nabc\r\n0\r\n\r\n", stream_chunked_body=True)
+    (environ,) = seen
+    assert "CONTENT_LENGTH" not in environ
+    assert environ["wsgi.input_terminated"] is True
+    assert environ["HTTP_TRANSFER_ENCODING"] == "chunked"
+    assert environ["body"] == b"abc"
+    with pytest.raises(ValueError, match="stream_chunked_body must be a bool"):
+        MemoryConnection(app, stream_chunked_body=1)  # type: ignore[arg-type]

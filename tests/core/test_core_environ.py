@@ -315,6 +315,7 @@ def test_environ_via_memory_exchange(case: EnvCase, leak_canary: str) -> None:
         app,
         case.raw,
         config=Config(clock=None, server_software=None, **case.config),
+        stream_chunked_body=True,  # the core's environ, as the cases above give it: no buffering
         peer=case.peer,
         sockname=case.sockname,
         errors=errors,

@@ -223,7 +223,8 @@ def test_eof_mid_body_raises_request_body_error(data: bytes, method: str) -> Non
     from wsgidrivers.memory import exchange
 
     caught.clear()
-    assert exchange(app, data) == b""
+    # Streamed (the drivers' stream_chunked_body): the app's own read meets the end of input.
+    assert exchange(app, data, stream_chunked_body=True) == b""
     assert len(caught) == 1
 
 
@@ -266,7 +267,7 @@ def test_bad_chunk_framing_is_400(bad_body: bytes) -> None:
 
     app = body_error_app(caught, b"accepted")
 
-    out = exchange(app, data)
+    out = exchange(app, data, stream_chunked_body=True)  # the app's own read meets the fault
     assert len(caught) == 1
     assert caught[0].status_code == 400
     responses = final_responses(out)
@@ -286,7 +287,7 @@ def test_chunk_line_too_long_is_400() -> None:
 
     app = body_error_app(caught, b"accepted")
 
-    out = exchange(app, data, config=Config(max_chunk_line=64))
+    out = exchange(app, data, config=Config(max_chunk_line=64), stream_chunked_body=True)
     assert [r.status for r in final_responses(out)] == [400]
     assert caught[0].status_code == 400
 

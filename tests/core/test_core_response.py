@@ -989,7 +989,7 @@ def test_chunked_over_max_body_during_read_is_413() -> None:
 
     app = body_error_app(caught, b"not reached")
 
-    out = exchange(app, CHUNKED_OVER, config=plain(max_body_bytes=10))
+    out = exchange(app, CHUNKED_OVER, config=plain(max_body_bytes=10), stream_chunked_body=True)
     assert len(caught) == 1
     assert isinstance(caught[0], OSError)
     assert caught[0].status_code == 413

@@ -94,3 +94,14 @@ def test_a_file_as_data_is_the_body(echo_app: Any) -> None:
 
     with pytest.raises(TypeError, match=r"read\(\) gave a int"):
         Client(echo_app).post("/", data=Odd())
+
+
+def test_the_wsgi_client_fixture_serves_chunked_bodies_as_the_servers(wsgi_client: Any) -> None:
+    # Issue 24 item 3: read whole with a CONTENT_LENGTH by default; stream_chunked_body streams.
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ.get("CONTENT_LENGTH", "none").encode()]
+
+    assert wsgi_client(app).post("/", data=[b"ab", b"c"], chunked=True).text == "3"
+    streamed = wsgi_client(app, stream_chunked_body=True)
+    assert streamed.post("/", data=[b"ab", b"c"], chunked=True).text == "none"

@@ -58,12 +58,63 @@ def test_bodies_json_form_bytes_and_content_length() -> None:
     assert "CONTENT_LENGTH" not in client.delete("/d").json()
 
 
-def test_chunked_upload_is_sent_in_chunks() -> None:
+CHUNKED_WIRE = b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+
+
+def length_reader(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """Reads CONTENT_LENGTH bytes only, as Django does (none: no body)."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"len": len(body)}).encode()]
+
+
+def test_chunked_upload_is_sent_in_chunks_and_read_whole_first() -> None:
+    # Issue 24 item 3: the client serves a chunked body as every server does by default: read whole
+    # before the app runs, with a CONTENT_LENGTH; the bytes sent stay chunked.
     client = Client(echo)
     r = client.post("/c", data=[b"abc", b"", b"defg"], chunked=True)
-    assert b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n" in r.request
+    assert CHUNKED_WIRE in r.request
+    assert r.json()["body"] == "abcdefg"
+    assert r.json()["CONTENT_LENGTH"] == "7"
+    assert "HTTP_TRANSFER_ENCODING" not in r.json()
+
+
+@pytest.mark.parametrize("config", [None, Config(max_body_bytes=1 << 20), Config(clock=None)],
+                         ids=["none", "a-limit", "no-clock"])
+def test_an_app_reading_content_length_bytes_gets_a_chunked_body(config: Config | None) -> None:
+    client = Client(length_reader, config=config)
+    r = client.post("/c", data=[b"abc", b"defg"], chunked=True)
+    assert CHUNKED_WIRE in r.request
+    assert r.json() == {"len": 7}
+
+
+def test_stream_chunked_body_hands_the_app_the_stream() -> None:
+    client = Client(echo, stream_chunked_body=True)
+    r = client.post("/c", data=[b"abc", b"", b"defg"], chunked=True)
+    assert CHUNKED_WIRE in r.request
     assert r.json()["body"] == "abcdefg"
     assert "CONTENT_LENGTH" not in r.json()
+    assert r.json()["HTTP_TRANSFER_ENCODING"] == "chunked"
+    assert r.environ["wsgi.input_terminated"] is True  # the app reads to the end of the stream
+    # An app that reads CONTENT_LENGTH bytes then gets none: why buffering is the default.
+    streamed = Client(length_reader, stream_chunked_body=True).post("/c", data=[b"abc"], chunked=True)
+    assert streamed.json() == {"len": 0}
+
+
+def test_a_buffered_chunked_body_is_bounded() -> None:
+    client = Client(length_reader, config=Config(max_buffered_body_bytes=5))
+    r = client.post("/c", data=[b"abc", b"defg"], chunked=True)
+    assert r.status_code == 413
+    assert b"max_buffered_body_bytes" in r.content
+    assert client.post("/c", data=[b"abc"], chunked=True).json()["len"] == 3
+
+
+def test_stream_chunked_body_defaults_to_the_drivers_setting() -> None:
+    from wsgidrivers._common.settings import driver_defaults
+
+    assert Client(echo).stream_chunked_body is driver_defaults("memory").stream_chunked_body is False
+    with pytest.raises(ValueError, match="stream_chunked_body must be a bool"):
+        Client(echo, stream_chunked_body="yes")  # type: ignore[arg-type]
 
 
 def test_multipart_upload_round_trips_through_cgi_free_parser() -> None:

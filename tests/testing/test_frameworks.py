@@ -73,8 +73,12 @@ def test_flask_json_multipart_and_chunked_upload() -> None:
         "got": {"a": [1, None]}, "type": "application/json"}
     r = client.post("/upload", data={"note": "hi"}, files={"doc": ("report.pdf", io.BytesIO(b"%PDF" * 1000))})
     assert r.json() == {"name": "report.pdf", "size": 4000, "note": "hi"}
-    # Chunked: no CONTENT_LENGTH, wsgi.input_terminated; werkzeug reads to the end.
+    # Chunked: read whole first and given a CONTENT_LENGTH, as every server does by default.
     r = client.post("/raw", data=[b"x" * 1000] * 70, chunked=True)
+    assert r.json() == {"len": 70_000, "chunked": False}
+    # Streamed: no CONTENT_LENGTH, wsgi.input_terminated; werkzeug reads to the end.
+    r = Client(make_flask_app(), stream_chunked_body=True).post("/raw", data=[b"x" * 1000] * 70,
+                                                                 chunked=True)
     assert r.json() == {"len": 70_000, "chunked": True}
 
 
@@ -187,23 +191,25 @@ def test_django_json_multipart_streaming_head(django_client: Client) -> None:
     assert head.content == b""
 
 
-def test_django_reads_no_chunked_body(django_client: Client) -> None:
-    # Django reads CONTENT_LENGTH bytes only, and a chunked request has none: the upload arrives
-    # empty unless the server buffers it (Config.buffer_chunked_body, below; every serving entry point
-    # does by default, tests/entry_points). The in-memory client shows the core's own default, as is.
-    assert django_client.post("/raw", data=[b"abc"], chunked=True).json() == {"len": 0}
+def test_django_reads_a_chunked_body(django_client: Client) -> None:
+    # Django reads CONTENT_LENGTH bytes only, and a chunked request has none: the client reads the
+    # body whole first and gives it one, as every serving entry point does by default (issue 24
+    # item 3; before, the upload arrived empty with status 200).
+    assert django_client.post("/raw", data=[b"abc"], chunked=True).json() == {"len": 3}
     assert django_client.post("/raw", data=b"abc").json() == {"len": 3}
+    # Streamed, as an app that honours wsgi.input_terminated would want it: Django sees nothing.
+    streamed = Client(django_client.app, stream_chunked_body=True)
+    assert streamed.post("/raw", data=[b"abc"], chunked=True).json() == {"len": 0}
 
 
-def test_django_reads_a_buffered_chunked_body() -> None:
+def test_django_reads_a_chunked_body_with_a_config_given_for_a_limit() -> None:
     from wsgicore import Config
 
     _configure_django()
     urlpatterns[:] = _views()
     from django.core.wsgi import get_wsgi_application
 
-    client = Client(get_wsgi_application(),
-                    config=Config(buffer_chunked_body=True, max_body_bytes=1 << 20))
+    client = Client(get_wsgi_application(), config=Config(max_body_bytes=1 << 20))
     assert client.post("/raw", data=[b"abc", b"defg"], chunked=True).json() == {"len": 7}
     r = client.post("/upload", files={"doc": ("a.bin", b"\x01" * 5000)}, chunked=True)
     assert r.json() == {"name": "a.bin", "size": 5000}

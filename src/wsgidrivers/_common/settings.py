@@ -8,8 +8,8 @@ settings by name are overrides of it (:meth:`Settings.of`, one construction, one
 line's options and gunicorn's cfg all become one Settings. An unknown name or a bad value is
 refused the same way everywhere, naming the setting, before anything is served. The core's own
 limits are ``config``'s; :func:`connection_config` gives the Config each connection uses by the
-core's rule (``wsgicore.serving_config``), which ``memory`` (whose only setting is ``config``)
-applies directly.
+core's rule (``wsgicore.serving_config``), which ``memory`` and the test client (whose only
+settings are ``config`` and ``stream_chunked_body``) apply directly.
 """
 
 from __future__ import annotations

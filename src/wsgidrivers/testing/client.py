@@ -20,6 +20,7 @@ from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 from wsgicore import Config, Problem
+from wsgidrivers._common.settings import driver_defaults
 from wsgidrivers.memory import MemoryConnection
 
 from .auth import AuthInput
@@ -34,6 +35,10 @@ __all__ = ["Client", "TooManyRedirects"]
 WSGIApp = Callable[..., Iterable[bytes]]
 
 _EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
+
+#: The memory driver's settings when none is given: the Client serves as it does (each default is
+#: written once, in the settings module).
+_DEFAULTS = driver_defaults("memory")
 
 #: Redirects followed at most by one request (browsers allow about 20; a test loops sooner).
 MAX_REDIRECTS = 10
@@ -85,6 +90,12 @@ class Client:
     Connections are kept alive per server address, scheme and client address, as a browser's pool
     keeps them: a request to another origin, or from another ``remote_addr``, goes on a connection
     of its own, which the core serves with that peer and local address.
+
+    ``stream_chunked_body`` is the drivers' setting of that name, as every server applies it: off
+    (the default), a chunked request body (``chunked=True``) is read whole before the app runs and
+    given a ``CONTENT_LENGTH``, so an app that reads ``CONTENT_LENGTH`` bytes (Django) gets it, also
+    with a ``config`` given only to set a limit; on, it streams to the app with
+    ``wsgi.input_terminated`` and no ``CONTENT_LENGTH``. The bytes sent are the same either way.
     """
 
     def __init__(
@@ -92,6 +103,7 @@ class Client:
         app: WSGIApp,
         *,
         config: Config | None = None,
+        stream_chunked_body: bool = _DEFAULTS.stream_chunked_body,
         base_url: str = "http://localhost",
         raise_app_exceptions: bool = True,
         errors: IO[str] | None = None,
@@ -102,10 +114,13 @@ class Client:
             raise TypeError(f"app must be a WSGI callable, not {type(app).__name__}")
         if config is not None and not isinstance(config, Config):
             raise TypeError(f"config must be a wsgicore.Config or None, not {type(config).__name__}")
+        if not isinstance(stream_chunked_body, bool):
+            raise ValueError(f"stream_chunked_body must be a bool, not {stream_chunked_body!r}")
         if not isinstance(peer, tuple) or len(peer) != 2 or not isinstance(peer[1], int):
             raise TypeError(f"peer must be an (address, port) tuple, not {peer!r}")
         self.app = app
         self.config = config if config is not None else Config()
+        self.stream_chunked_body = stream_chunked_body
         self.base_url = base_url
         self.raise_app_exceptions = raise_app_exceptions
         self.errors = errors
@@ -167,7 +182,8 @@ class Client:
                 else self.peer[1] + self._connections % 10000)
         peer = (request.remote_addr or self.peer[0], port)
         self._connections += 1
-        return MemoryConnection(self._recording_app, config=self._config_for(request.secure), peer=peer,
+        return MemoryConnection(self._recording_app, config=self._config_for(request.secure),
+                                stream_chunked_body=self.stream_chunked_body, peer=peer,
                                 sockname=(request.server_name or request.host, request.port),
                                 errors=self.errors, on_problem=self._on_problem)
 
