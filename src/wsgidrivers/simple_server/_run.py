@@ -190,7 +190,7 @@ def describe(plan: Plan) -> str:
     """How ``plan`` will be served, for the start-up banner."""
     if not plan.threaded:
         return "one connection at a time"
-    return f"up to {plan.threads or ThreadingWSGIServer.max_threads} connections at once"
+    return f"a thread per connection, up to {plan.threads or ThreadingWSGIServer.max_threads} at once"
 
 
 register(Runner("simple", run, describe))

@@ -438,6 +438,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
             raise ValueError(f"max_threads must be None or an int >= 1, not {limit!r}")
         if limit is not None:
             self._slots = threading.BoundedSemaphore(limit)
+        self._holding: set[Any] = set()  # connections holding one of the _slots
         self._local = threading.local()  # .server: set in the pool's threads (see process_request)
         self._stop_serving = threading.Event()
         self._pool_threads: list[threading.Thread] = []  # of earlier serve_forever() runs
@@ -540,10 +541,12 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
                 if self.stopping:
                     self.shutdown_request(request)
                     return
+            self._holding.add(request)  # its thread gives the slot back (not another's thread)
         try:
             super().process_request(request, client_address)
         except BaseException:
             if slots is not None:
+                self._holding.discard(request)
                 slots.release()
             raise
 
@@ -551,5 +554,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            if self._slots is not None and getattr(self._local, "server", None) is not self:
-                self._slots.release()
+            if request in self._holding:
+                self._holding.discard(request)
+                if self._slots is not None:
+                    self._slots.release()
