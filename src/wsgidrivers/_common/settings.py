@@ -66,8 +66,8 @@ RECEIVE_BUFFER: Final = 256 * 1024
 #: connections wait in the listen backlog until a thread is free, so a connection flood cannot
 #: start threads without end. gunicorn's ``--worker-connections`` default, for the same job.
 CONNECTION_THREADS: Final = 1000
-#: Seconds a connection thread of ``ThreadingWSGIServer`` stays idle before it ends (while another
-#: one waits for connections): the pool shrinks back after a burst.
+#: Seconds a connection thread of ``ThreadingWSGIServer`` (and of the gunicorn ``ThreadWorker``) stays
+#: idle before it ends, while another one waits for connections: the threads shrink back after a burst.
 IDLE_THREAD_TIMEOUT: Final = 10.0
 #: Seconds requests in progress get to finish when a server stops gracefully (the command line's
 #: ``--grace``, asyncio's ``shutdown``/``serve``); what is left is then cut off.
