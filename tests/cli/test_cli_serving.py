@@ -44,7 +44,8 @@ def test_the_default_driver_is_threading_with_keep_alive(tmp_path: Path) -> None
         assert headers.get("connection") != "close"
     finally:
         served.stop()
-    assert "with the threading driver (a thread per connection, up to 1000 at once, keep-alive on, TLS off)" in served.banner[-1]
+    assert ("with the threading driver (a thread per connection, up to 1000 at once, keep-alive on, "
+            "TLS off)") in served.banner[-1]
 
 
 @pytest.mark.parametrize(("option", "closes"), [("--no-keep-alive", True), ("--keep-alive", False)])

@@ -468,6 +468,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         self._acceptors = acceptors
         is_shut_down: threading.Event = getattr(self, _IS_SHUT_DOWN)
         is_shut_down.clear()
+        self._stop_serving.clear()  # an earlier run's wake-up (the flag says whether this run stops)
         try:
             while not getattr(self, _SHUTDOWN_REQUEST):
                 self._stop_serving.wait(poll_interval)
@@ -476,7 +477,6 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
             acceptors.stop()
             self._pool_threads = [t for t in self._pool_threads if t.is_alive()] + acceptors.threads()
             self._acceptors = None
-            self._stop_serving.clear()
             with contextlib.suppress(OSError, ValueError):  # closed meanwhile: nothing to undo
                 os.set_blocking(self.socket.fileno(), True)
             setattr(self, _SHUTDOWN_REQUEST, False)
@@ -515,7 +515,10 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
             raise
 
     def shutdown(self) -> None:
-        self._stop_serving.set()  # serve_forever() notices at once, not after poll_interval
+        # The request first, then the wake-up: serve_forever() notices at once, not after
+        # poll_interval (socketserver's shutdown() sets the same flag again, and waits).
+        setattr(self, _SHUTDOWN_REQUEST, True)
+        self._stop_serving.set()
         super().shutdown()
 
     def server_close(self) -> None:
