@@ -26,6 +26,7 @@ from wsgidrivers._common.listening import (
     inherit_options,
     is_transient,
     set_connection_options,
+    set_defer_accept,
 )
 from wsgidrivers._common.settings import (
     CONNECTION_THREADS,
@@ -427,6 +428,9 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     max_threads: int | None = CONNECTION_THREADS
     #: Seconds a connection thread stays idle before it ends (while another one waits).
     idle_thread_timeout: float = IDLE_THREAD_TIMEOUT
+    #: With the pool (Linux), a TCP connection is accepted once its request has arrived (see
+    #: ``wsgidrivers._common.listening.set_defer_accept``): the thread woken reads it without waiting.
+    defer_accept: bool = True
     _slots: threading.BoundedSemaphore | None = None
     _acceptors: AcceptingThreads[tuple[Any, Any]] | None = None
 
@@ -466,6 +470,8 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         # and the context manager work unchanged): shutdown() sets the request and waits for the
         # event this sets on the way out.
         self._acceptors = acceptors
+        if self.defer_accept:
+            set_defer_accept(self.socket)
         is_shut_down: threading.Event = getattr(self, _IS_SHUT_DOWN)
         is_shut_down.clear()
         self._stop_serving.clear()  # an earlier run's wake-up (the flag says whether this run stops)
