@@ -61,10 +61,19 @@ class ChunkedReader:
     fields and then discarded (RFC 9112 §7.1.2 lets a recipient discard them; WSGI has no trailers).
     """
 
-    __slots__ = ("_config", "_fault", "_left", "_state", "_total", "_trailer_bytes", "_trailer_lines")
+    __slots__ = ("_config", "_fault", "_left", "_limit", "_limit_name", "_state", "_total",
+                 "_trailer_bytes", "_trailer_lines")
 
     def __init__(self, config: Config) -> None:
         self._config = config
+        # The body's bound (413): max_body_bytes, and for a body buffered before the app also
+        # max_buffered_body_bytes, whichever is smaller.
+        self._limit = config.max_body_bytes
+        self._limit_name = "max_body_bytes"
+        if config.buffer_chunked_body and (self._limit is None
+                                           or config.max_buffered_body_bytes < self._limit):
+            self._limit = config.max_buffered_body_bytes
+            self._limit_name = "max_buffered_body_bytes"
         self._state = _SIZE
         self._left = 0  # bytes of data left in the current chunk
         self._total = 0  # body bytes so far, for max_body_bytes
@@ -109,7 +118,7 @@ class ChunkedReader:
         the body limit): that is left to :meth:`_read_one`, so every verdict is the same."""
         config = self._config
         line_limit = config.max_chunk_line
-        body_limit = config.max_body_bytes
+        body_limit = self._limit
         total = self._total
         match = _SIMPLE_SIZE_LINE.match
         available = len(buf)
@@ -214,9 +223,9 @@ class ChunkedReader:
 
     def _begin_chunk(self, size: int) -> None:
         self._total += size
-        limit = self._config.max_body_bytes
+        limit = self._limit
         if limit is not None and self._total > limit:
-            raise Refusal(413, "chunked body larger than max_body_bytes")
+            raise Refusal(413, f"chunked body larger than {self._limit_name}")
         if size == 0:
             self._state = _TRAILER
         else:

@@ -1,12 +1,13 @@
 """What a request's ``Connection`` and ``Expect`` fields ask of the connection: ``close`` (RFC 9112
-§9.6) and ``100-continue`` (RFC 9110 §10.1.1), read from the environ the app sees. What follows from
-them (the keep-alive and 100 Continue sub-states) is ``_state``'s."""
+§9.6), HTTP/1.0's ``keep-alive`` (RFC 9112 §9.3, Appendix C.2.2) and ``100-continue`` (RFC 9110
+§10.1.1), read from the environ the app sees. What follows from them (the keep-alive and 100 Continue
+sub-states) is ``_state``'s."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["asks_for_continue", "said_close"]
+__all__ = ["asks_for_continue", "said_close", "said_keep_alive"]
 
 
 def said_close(environ: dict[str, Any]) -> bool:
@@ -16,6 +17,15 @@ def said_close(environ: dict[str, Any]) -> bool:
     # take "\x85" and "\xa0" away and let "close\x85" count as "close".
     # Most requests say nothing or "keep-alive": no "close" anywhere in the value, no need to split.
     return connection is not None and "close" in connection.lower() and "close" in (
+        token.strip(" \t") for token in connection.lower().split(",")
+    )
+
+
+def said_keep_alive(environ: dict[str, Any]) -> bool:
+    """The request carried the ``keep-alive`` connection option (RFC 9112 §9.3: an HTTP/1.0
+    connection persists only with it). Option names are case-insensitive (RFC 9110 §7.6.1)."""
+    connection = environ.get("HTTP_CONNECTION")
+    return connection is not None and "keep-alive" in (
         token.strip(" \t") for token in connection.lower().split(",")
     )
 

@@ -35,8 +35,9 @@ class Config:
     #: Request line plus field lines, with their line ends, larger than this -> 431 (h11: 16 KiB
     #: incomplete-event limit; waitress: 256 KiB; we take 64 KiB).
     max_head_bytes: int = 65536
-    #: Body larger than this -> 413 (declared Content-Length: before the app runs; chunked: when read).
-    #: ``None`` = no limit (waitress' max_request_body_size is 1 GiB; wsgiref has none).
+    #: Any body larger than this -> 413 (declared Content-Length: before the app runs; chunked: when
+    #: read, which is before the app runs when it is buffered). ``None`` = no limit (wsgiref and
+    #: gunicorn have none; a buffered body is bounded by ``max_buffered_body_bytes`` all the same).
     max_body_bytes: int | None = None
     #: Unread request body discarded after a response to keep the connection alive; a larger rest
     #: closes the connection instead (reading a large body nobody wants costs more than a reconnect).
@@ -55,14 +56,24 @@ class Config:
     url_scheme: str = "http"
     #: Mount prefix: ``SCRIPT_NAME``; removed from the front of ``PATH_INFO`` when the path starts with it.
     script_name: str = ""
-    #: Returns POSIX seconds for the ``Date`` header (RFC 9110 §6.6.1). The core never reads a clock
-    #: itself; ``None`` sends no ``Date`` (drivers pass ``time.time``).
-    clock: Callable[[], float] | None = None
+    #: Returns POSIX seconds for the ``Date`` header (RFC 9110 §6.6.1: an origin server with a clock
+    #: MUST send Date). ``"driver"`` (the default): the driver's clock, which every driver fills in
+    #: (``serving_config``), so a Config given only to set a limit keeps ``Date``; the core never
+    #: reads a clock itself, so a ``Connection`` made with it and no driver sends none. ``None``: no
+    #: ``Date``, from every driver (the one way to turn it off).
+    clock: Callable[[], float] | Literal["driver"] | None = "driver"
     #: Read a chunked request body whole before the application runs and present it with a
     #: ``CONTENT_LENGTH`` (and no ``HTTP_TRANSFER_ENCODING``), for frameworks that read only
-    #: CONTENT_LENGTH bytes (Django). Needs ``max_body_bytes``: a buffered body must be bounded.
-    #: Body errors (400, 413, 408) are then answered before the application is called.
+    #: CONTENT_LENGTH bytes (Django). Body errors (400, 413, 408) are then answered before the
+    #: application is called. Off in the core alone (the body streams, ``wsgi.input_terminated``,
+    #: and nothing is held); every driver serves with it on unless its ``stream_chunked_body``
+    #: setting says otherwise (``serving_config``), and keeps the body in its spool.
     buffer_chunked_body: bool = False
+    #: A buffered chunked body (``buffer_chunked_body``) larger than this -> 413 before the app runs
+    #: (``max_body_bytes`` bounds it too when smaller). A bound on what the server holds for the
+    #: app, not on what the app may read: a streamed body is the app's to bound. 1 GiB, as waitress'
+    #: max_request_body_size (waitress buffers every body).
+    max_buffered_body_bytes: int = 1 << 30
     #: Where a buffered body is kept: returns a new binary file-like object (write, seek, read).
     #: ``None``: in memory (``io.BytesIO``); the drivers pass a temporary file that stays in memory up
     #: to a threshold (``tempfile.SpooledTemporaryFile``); the core itself never touches a disk.
@@ -97,7 +108,12 @@ class Config:
     #: gunicorn's secure_scheme_headers: {"X-Forwarded-Ssl": "on", ...}; a header present with that
     #: value means https, with another value http; from trusted proxies only; disagreement -> 400.
     secure_scheme_headers: Mapping[str, str] = field(default_factory=lambda: _NO_HEADERS, hash=False)
-    #: The parsed form of the four proxy settings; None when no proxy is trusted.
+    #: With a trusted proxy: remove from the environ the forwarding headers nobody vouches for (every
+    #: one from an untrusted peer; from a trusted one, those not applied). ``False`` passes them to the
+    #: app as they came, as gunicorn does, for middleware that reads them itself (waitress's
+    #: clear_untrusted_proxy_headers; its default is True too).
+    clear_untrusted_proxy_headers: bool = True
+    #: The parsed form of the proxy settings; None when no proxy is trusted.
     _proxy_policy: ProxyPolicy | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -136,21 +152,27 @@ class Config:
             raise ValueError(f"Config.field_separator must be ',' or ', ', not {self.field_separator!r}")
         if not isinstance(self.server_error_body, bytes):
             raise ValueError("Config.server_error_body must be bytes")
-        if self.clock is not None and not callable(self.clock):
-            raise ValueError("Config.clock must be callable or None")
+        if isinstance(self.clock, str) and str.__str__(self.clock) == "driver":
+            object.__setattr__(self, "clock", "driver")  # the plain str, whatever its subclass says
+        elif self.clock is not None and not callable(self.clock):
+            raise ValueError(f"Config.clock must be callable, 'driver' or None, not {self.clock!r}")
         if not isinstance(self.buffer_chunked_body, bool):
             raise ValueError(f"Config.buffer_chunked_body must be a bool, not {self.buffer_chunked_body!r}")
-        if self.buffer_chunked_body and self.max_body_bytes is None:
-            raise ValueError("Config.buffer_chunked_body needs Config.max_body_bytes: a buffered body "
-                             "must be bounded")
+        if type(self.max_buffered_body_bytes) is not int or self.max_buffered_body_bytes < 0:
+            raise ValueError(f"Config.max_buffered_body_bytes must be an int >= 0 (a buffered body is "
+                             f"always bounded), not {self.max_buffered_body_bytes!r}")
         if self.body_spool is not None and not callable(self.body_spool):
             raise ValueError("Config.body_spool must be callable or None")
 
     def _check_proxy_settings(self) -> None:
         if (self.trusted_proxies == () and self.trusted_proxy_headers == frozenset()
                 and type(self.trusted_proxy_headers) is frozenset
-                and self.secure_scheme_headers is _NO_HEADERS and self.trusted_proxy_count == 1):
+                and self.secure_scheme_headers is _NO_HEADERS and self.trusted_proxy_count == 1
+                and self.clear_untrusted_proxy_headers is True):
             return  # the defaults (off): nothing to check or parse, Config() stays cheap
+        if not isinstance(self.clear_untrusted_proxy_headers, bool):
+            raise ValueError(f"Config.clear_untrusted_proxy_headers must be a bool, "
+                             f"not {self.clear_untrusted_proxy_headers!r}")
         # Normalized here so that a frozen Config never aliases a caller's mutable list or dict.
         for name in ("trusted_proxies", "trusted_proxy_headers"):
             value = getattr(self, name)
@@ -167,7 +189,7 @@ class Config:
             raise ValueError("Config.secure_scheme_headers must be a mapping of header name to value")
         object.__setattr__(self, "secure_scheme_headers", MappingProxyType(dict(self.secure_scheme_headers)))
         policy = ProxyPolicy(self.trusted_proxies, self.trusted_proxy_headers, self.trusted_proxy_count,
-                             self.secure_scheme_headers)
+                             self.secure_scheme_headers, clear=self.clear_untrusted_proxy_headers)
         object.__setattr__(self, "_proxy_policy", policy if self.trusted_proxies else None)
 
     @classmethod

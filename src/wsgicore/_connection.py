@@ -8,7 +8,7 @@ from typing import IO, Any
 from ._actions import BODY_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE, Close, Receive
 from ._app_runner import ResponseInfo, SendFile, WSGIApp, call_app
 from ._body import BodyReader, ChunkedReader, LengthReader
-from ._close_and_continue import asks_for_continue, said_close
+from ._close_and_continue import asks_for_continue, said_close, said_keep_alive
 from ._config import Config
 from ._date import DateLine
 from ._environ import EnvironBuilder
@@ -81,6 +81,19 @@ def _no_body(wanted: int) -> bytes:
     return b""
 
 
+_OUTSIDE_MOUNT_BODY = b"404 Not Found\nThis path is outside the application's URL prefix.\n"
+_OUTSIDE_MOUNT_FIELDS = [("Content-Type", "text/plain; charset=utf-8"),
+                         ("Content-Length", str(len(_OUTSIDE_MOUNT_BODY)))]
+
+
+def _outside_the_mount(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """What answers a request whose path is outside ``Config.script_name``, instead of the
+    application: the path is no URL of the application's (a 404, RFC 9110 §15.5.5), and an app
+    given one would see a ``PATH_INFO`` that is not under its ``SCRIPT_NAME``."""
+    start_response("404 Not Found", _OUTSIDE_MOUNT_FIELDS)
+    return [_OUTSIDE_MOUNT_BODY]
+
+
 # wsgi.input of every request without a body (or with all of it consumed): every read is the end,
 # whatever happened before, so one stream serves every request in the process (it has no attribute
 # to set and nothing to close; concurrent readers only ever store its empty state again).
@@ -106,7 +119,9 @@ class Connection:
         self._state = ConnectionState(config.keep_alive)
         self._scanner = HeadScanner(config)
         self._environ = EnvironBuilder(config, peer, sockname)
-        self._date = DateLine(config.clock) if config.clock is not None else None
+        self._mounted = bool(config.script_name)  # requests outside the mount never reach the app
+        # "driver" (a driver fills it in, serving_config) or None: no clock, so no Date.
+        self._date = DateLine(config.clock) if callable(config.clock) else None
         self._server = (
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
         )
@@ -387,12 +402,14 @@ class Connection:
         elif length:
             self._body = LengthReader(length)
             state.move_body(BodyInput.STARTS)
-        # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 never does here (h11's rule).
-        # Most requests carry no Connection field: no call for them.
+        # RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive" (and
+        # only while the response's length is known: ResponseWriter closes a read-to-close body).
+        # h11 never keeps 1.0 alive, but it only parses heads here, one h11.Connection each: the
+        # decision is ours. Most requests carry no Connection field: no call for them.
         if "HTTP_CONNECTION" in environ and said_close(environ):
             self._peer_said_close = True
             state.disable_keep_alive(CloseReason.PEER_CLOSE)
-        if not http11:
+        if not http11 and not said_keep_alive(environ):
             state.disable_keep_alive(CloseReason.HTTP10)
         if state.body is _UNREAD and asks_for_continue(environ, http11):
             if config.expect_continue == "immediate":
@@ -576,6 +593,10 @@ class Connection:
         if errors is not None:
             environ["wsgi.errors"] = errors
         state.move(_RUN_APP)
+        if self._mounted and self._environ.outside_mount:
+            # Answered here, once for every driver, as any response: keep-alive and the drain of
+            # an unread body follow the usual rules.
+            return self._run(_outside_the_mount, environ, send, sendfile, on_problem)
         spool: IO[bytes] | None = None
         if self.config.buffer_chunked_body and type(self._body) is ChunkedReader:
             try:

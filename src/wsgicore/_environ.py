@@ -42,10 +42,12 @@ def _environ_key(name: bytes) -> str:
 class EnvironBuilder:
     """Makes the environ of each request on one connection."""
 
-    __slots__ = ("_base", "_proxy", "_script_name", "_separator")
+    __slots__ = ("_base", "_proxy", "_script_name", "_separator", "outside_mount")
 
     def __init__(self, config: Config, peer: Any, sockname: Any) -> None:
         self._script_name = config.script_name
+        #: The last request's path lies outside ``Config.script_name`` (read only when one is set).
+        self.outside_mount = False
         self._separator = config.field_separator
         if sockname is not None:
             server_name, server_port = str(sockname[0]), str(sockname[1])
@@ -67,8 +69,15 @@ class EnvironBuilder:
         if config.server_software is not None:
             self._base["SERVER_SOFTWARE"] = config.server_software  # RFC 3875 §4.1.17
         if peer is not None and not isinstance(peer, str):  # a str is a Unix socket's path: no address
-            self._base["REMOTE_ADDR"] = str(peer[0])
+            address = str(peer[0])
             self._base["REMOTE_PORT"] = str(peer[1])
+        else:
+            # A Unix-socket peer has no network address: "" (as gunicorn's own workers set it), so
+            # that an app indexing environ["REMOTE_ADDR"] never fails; no REMOTE_PORT (no port).
+            address = ""
+        # RFC 3875 §4.1.9: REMOTE_HOST is the client's name, or its address when the server does no
+        # lookup; a reverse DNS lookup per connection is a cost and a stall nobody asked for.
+        self._base["REMOTE_ADDR"] = self._base["REMOTE_HOST"] = address
         # Reverse-proxy trust (_proxy.py) is decided once per connection; None when it is off.
         policy = config._proxy_policy
         self._proxy: Apply | None = policy.for_peer(peer) if policy is not None else None
@@ -106,8 +115,16 @@ class EnvironBuilder:
             # PEP 3333: PATH_INFO is the decoded path as "bytes as str" (latin-1).
             path = unquote(path, encoding="latin-1")
         script_name = self._script_name
-        if script_name and (path == script_name or path.startswith(script_name + "/")):
-            path = path[len(script_name) :]
+        if script_name:
+            # Only a whole path segment is under the mount ("/app", "/app/..."; never "/appx"), so
+            # PATH_INFO stays "" or starts with "/" (PEP 3333). A path elsewhere is no URL of the
+            # application's: the connection answers 404 for it (``outside_mount``). The asterisk
+            # form names the server as a whole, not a path (RFC 9112 §3.2.4): the app is asked.
+            if path == script_name or path.startswith(script_name + "/"):
+                path = path[len(script_name) :]
+                self.outside_mount = False
+            else:
+                self.outside_mount = path != "*"
         environ["PATH_INFO"] = path
         if self._proxy is not None:
             self._proxy(environ)  # may raise Refusal (400)

@@ -4,10 +4,11 @@ refused is ``_head_diagnosis``'s to say; what a complete head means (Host, the b
 ``_head_semantics``'s.
 
 Every verdict is taken on complete lines, in line order, so the status never depends on how the bytes
-were split on arrival. An incomplete line is only judged on its length, which can only grow.
-Precedence (the corpus README's): request line (414, then 400/505), field lines in order (each: 431
-for its length, the field count or the head size, then 400 for its line end or syntax), head semantics
-(400s, then 501s, then 413).
+were split on arrival. An incomplete line is only judged on its length and the head size, which can
+only grow, and only once its complete form is certain to get the same verdict.
+Precedence (the corpus README's): request line (414 or 431 for its length or the head size, then
+400/505), field lines in order (each: 431 for its length, the field count or the head size, then 400
+for its line end or syntax), head semantics (400s, then 501s, then 413).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class HeadScanner:
     so bytes fed one at a time are scanned once. ``reset`` prepares it for the next request.
     """
 
-    __slots__ = ("_config", "_fast_limit", "_few_fields", "_strict", "at_eof", "fast", "lf_only",
-                 "lines", "pos", "request_line", "size")
+    __slots__ = ("_config", "_fast_limit", "_few_fields", "_strict", "_watch", "at_eof", "fast",
+                 "lf_only", "lines", "pos", "request_line", "size")
 
     def __init__(self, config: Config) -> None:
         self._config = config
@@ -66,6 +67,7 @@ class HeadScanner:
         self.pos = 0  # offset of the first line not yet validated
         self.lines = 0  # lines validated so far, the request line included
         self.size = 0  # bytes of those lines with their line ends
+        self._watch = 0  # an incomplete line shorter than this breaks no limit (0: not known yet)
         self.lf_only = False  # legacy mode: the request line ended in a bare LF
         self.at_eof = False  # legacy mode: the head was a request line ended by EOF
         self.fast = False  # the whole head matched STRICT_HEAD in one piece
@@ -107,7 +109,8 @@ class HeadScanner:
             newline = buf.find(b"\n", pos)
             if newline < 0:
                 self.pos = pos
-                self._check_incomplete_line(len(buf) - pos)
+                if len(buf) - pos >= self._watch:
+                    self._check_incomplete_line(buf, pos)
                 if eof:
                     return self._head_at_eof(buf, pos)
                 return None
@@ -115,7 +118,7 @@ class HeadScanner:
             line = bytes(buf[pos : newline - 1 if crlf else newline])
             pos = newline + 1
             if self.lines == 0:
-                self._check_line_length(len(line))
+                self._check_limits(len(line), len(line) + (2 if crlf else 1), complete=True)
                 if not crlf:
                     if not config.allow_bare_lf:
                         raise Refusal(400, "bare LF line end (RFC 9112 §2.2 requires CRLF)")
@@ -123,6 +126,7 @@ class HeadScanner:
                 self.request_line = self._check_request_line(line)
                 self.size = len(line) + (2 if crlf else 1)
                 self.lines = 1
+                self._watch = 0
                 continue
             if not line:
                 self._check_line_end(crlf)
@@ -130,25 +134,60 @@ class HeadScanner:
                 return pos
             self._check_field_line(line, crlf)
 
-    def _check_incomplete_line(self, length: int) -> None:
+    def _check_incomplete_line(self, buf: bytearray, pos: int) -> None:
         """Judge a line whose end has not arrived, only where its verdict is already certain.
 
-        The complete line's checks run in a fixed order (length, then count and head size, then
-        syntax), so an incomplete line may only fail the first of them: whether it will also break
-        the head size depends on a length not known yet. Buffering stays bounded all the same:
-        complete lines by ``max_head_bytes``, this one by its line limit.
+        Its length can only grow: the line has at least all but its last byte (which may be its
+        CR), and adds at least one byte more than it has now to the head. So a line already too
+        long for its own limit or for what is left of ``max_head_bytes`` is refused at once, with
+        the verdict its complete form would get (see ``_check_limits``), instead of waiting for a
+        line end that a peer need never send. A lone CR may still become the blank line that ends
+        the head, which is not a line of its own: it is never judged.
         """
-        # The line may still end in CRLF, so its CR may already be here.
-        self._check_line_length(length - 1)
-
-    def _check_line_length(self, length: int) -> None:
-        """The first check of every line, on its length without the line end (the one place of
-        both): 414 for the request line (RFC 9110 §15.5.15), 431 for a field line (RFC 6585 §5)."""
+        length = len(buf) - pos
+        if length > 1 or (length == 1 and buf[pos] != _CR):
+            self._check_limits(length - 1, length + 1, complete=False)
+        # Nothing is certain before the line reaches its own limit + 2 bytes (its CR may be the
+        # last) or what is left of the head: until then, more bytes of it need no look.
+        config = self._config
         if self.lines == 0:
-            if length > self._config.max_request_line:
+            self._watch = min(config.max_request_line + 2, config.max_head_bytes)
+        elif self.lines <= config.max_header_count:
+            self._watch = min(config.max_header_field + 2, config.max_head_bytes - self.size)
+        else:
+            self._watch = config.max_header_field + 2
+
+    def _check_limits(self, length: int, added: int, *, complete: bool) -> None:
+        """The first checks of every line: its own length without the line end (414 for the
+        request line, RFC 9110 §15.5.15; 431 for a field line, RFC 6585 §5), the field count (431)
+        and the head size with the ``added`` bytes (431). For an incomplete line both numbers are
+        lower bounds, and the count is left to the complete line.
+
+        When a line breaks both its own limit and the head size, the reason is that of the limit
+        the line's bytes cross first, as they would arriving one at a time: the own limit is
+        certain from ``limit + 2`` bytes of an incomplete line (its CR may be the last), the head
+        size from ``max_head_bytes - size``. Ties go to the own limit. So the verdict and its reason
+        never depend on how the bytes were split.
+        """
+        config = self._config
+        head_room = config.max_head_bytes - self.size
+        if self.lines == 0:
+            own_limit = config.max_request_line
+            counted = True
+        else:
+            own_limit = config.max_header_field
+            # A line past the field count is refused for that when complete (the count comes
+            # before the head size), so its head size is not judged before then.
+            counted = self.lines <= config.max_header_count
+        over = counted and added > head_room
+        if length > own_limit and not (over and head_room < own_limit + 2):
+            if self.lines == 0:
                 raise Refusal(414, "request line longer than max_request_line")
-        elif length > self._config.max_header_field:
             raise Refusal(431, "field line longer than max_header_field")
+        if complete and not counted:
+            raise Refusal(431, "more field lines than max_header_count")
+        if over:
+            raise Refusal(431, "request head larger than max_head_bytes")
 
     def _check_line_end(self, crlf: bool) -> None:
         # RFC 9112 §2.2: CRLF only (the legacy profile: bare LF, the same in every line of a head).
@@ -161,7 +200,7 @@ class HeadScanner:
         # Legacy (wsgiref reads the request line with readline(), which accepts EOF as its end).
         if not self._config.allow_request_line_at_eof or self.lines != 0 or len(buf) == pos:
             raise Refusal(None, "connection closed before the request head was complete")
-        self._check_line_length(len(buf) - pos)
+        self._check_limits(len(buf) - pos, len(buf) - pos, complete=True)
         self.request_line = self._check_request_line(bytes(buf[pos:]))
         self.at_eof = True
         self.pos = len(buf)
@@ -183,14 +222,11 @@ class HeadScanner:
         return RequestLine(method, target, int(match["minor"]))
 
     def _check_field_line(self, line: bytes, crlf: bool) -> None:
-        config = self._config
-        self._check_line_length(len(line))
+        added = len(line) + (2 if crlf else 1)
+        self._check_limits(len(line), added, complete=True)
         self.lines += 1
-        if self.lines - 1 > config.max_header_count:
-            raise Refusal(431, "more field lines than max_header_count")
-        self.size += len(line) + (2 if crlf else 1)
-        if self.size > config.max_head_bytes:
-            raise Refusal(431, "request head larger than max_head_bytes")
+        self.size += added
+        self._watch = 0
         self._check_line_end(crlf)
         if _abnf.FIELD_LINE.fullmatch(line) is None:
             raise Refusal(400, diagnose_field_line(line))

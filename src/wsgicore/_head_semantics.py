@@ -1,6 +1,6 @@
-"""What a complete, well-formed request head means for the exchange: one valid Host (RFC 9112 §3.2)
-and the body's framing from Content-Length and Transfer-Encoding (RFC 9112 §6), with the
-combinations that smuggle requests refused.
+"""What a complete, well-formed request head means for the exchange: one valid Host (RFC 9112 §3.2),
+at most one Content-Type (RFC 9110 §5.3) and the body's framing from Content-Length and
+Transfer-Encoding (RFC 9112 §6), with the combinations that smuggle requests refused.
 
 Works on the raw head, lower-cased, because h11 merges what we must refuse (a repeated
 Content-Length). Precedence within it: 400s, then 501s, then 413 (the corpus README's order).
@@ -55,7 +55,8 @@ def _remember_host_line(line: bytes) -> None:
 
 
 def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> int | None:
-    """Check Host and the body framing fields; return the body length, or None for chunked.
+    """Check Host, Content-Type and the body framing fields; return the body length, or None for
+    chunked.
 
     Works on the raw head because h11 merges what we must refuse (a repeated Content-Length).
     """
@@ -74,7 +75,16 @@ def check_semantics(head: bytes, request_line: RequestLine, config: Config) -> i
             if match is None:
                 raise Refusal(400, "invalid Host value (RFC 9112 §3.2)")
             _remember_host_line(match.group())
-    lengths = lower.count(b"\ncontent-length:")
+    # One pass for the Content-* fields: most heads have at most one, so the two below (and this
+    # one's cost) are the price of Content-Length's own count before.
+    contents = lower.count(b"\ncontent-")
+    if contents > 1 and lower.count(b"\ncontent-type:") > 1:
+        # RFC 9110 §5.3: a field that is not a list cannot be combined, and Content-Type
+        # (§8.3) decides how the body is read: joined, its values are one neither sender meant
+        # (a quoted parameter may hold a comma), and a hop that took the first would read the body
+        # otherwise than the app. Refused as two Host or two Content-Length are (gunicorn too).
+        raise Refusal(400, "more than one Content-Type field (RFC 9110 §5.3)")
+    lengths = lower.count(b"\ncontent-length:") if contents else 0
     codings = lower.count(b"\ntransfer-encoding:")
     length = 0
     if lengths:

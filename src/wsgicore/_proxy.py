@@ -52,6 +52,8 @@ class ProxyPolicy:
         headers: Collection[str],
         count: int,
         secure: Mapping[str, str],
+        *,
+        clear: bool = True,
     ) -> None:
         networks: list[_Network] = []
         self._unix = False
@@ -92,14 +94,15 @@ class ProxyPolicy:
         self._secure = tuple(secure_keys)
         secure_names = {key for key, _ in secure_keys}
         # A trusted peer's untrusted forwarding headers go; from any other peer, every forwarding
-        # header goes, the secure-scheme ones too (waitress' clear_untrusted_proxy_headers).
+        # header goes, the secure-scheme ones too (waitress' clear_untrusted_proxy_headers). Unless
+        # told to keep them (gunicorn's rule: they only decide the scheme, the app sees them all).
         self._strip_trusted = tuple(
             key for name, key in PROXY_HEADERS.items()
-            if name not in self._headers and key not in secure_names
+            if clear and name not in self._headers and key not in secure_names
         )
         self._strip_untrusted = tuple(PROXY_HEADERS.values()) + tuple(
             key for key in secure_names if key not in PROXY_HEADERS.values()
-        )
+        ) if clear else ()
 
     def trusts(self, peer: Any) -> bool:
         """Whether ``peer`` (as a driver passes it to ``Connection``) is a trusted proxy."""
@@ -161,7 +164,7 @@ class ProxyPolicy:
                     raise _malformed("X-Forwarded-Prefix", "not a clean absolute path")
         if client is not None and client[0] is not None:
             # "unknown" and obfuscated nodes (RFC 7239 §6.2, §6.3) name no address: the peer's stays.
-            environ["REMOTE_ADDR"] = client[0]
+            environ["REMOTE_ADDR"] = environ["REMOTE_HOST"] = client[0]  # RFC 3875 §4.1.9: no lookup
             if client[1] is None:
                 environ.pop("REMOTE_PORT", None)  # the proxy's own port says nothing about the client
             else:

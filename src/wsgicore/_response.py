@@ -398,6 +398,12 @@ class ResponseWriter:
             keep_alive = False
         if not keep_alive:
             block += "Connection: close\r\n"
+        elif not self._http11:
+            # RFC 9112 §9.3, Appendix C.2.2: an HTTP/1.0 client keeps the connection only if the
+            # response says keep-alive too (it asked; the length is known, so we can). Option names
+            # are case-insensitive; this is RFC 2068 §19.7.1's spelling, which Apache, waitress and
+            # cheroot send and their test suites compare exactly.
+            block += "Connection: Keep-Alive\r\n"
         if not self._has_date and self._date is not None:
             block += self._date()
         if not self._has_server and self._server is not None:

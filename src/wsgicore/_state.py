@@ -86,7 +86,7 @@ class CloseReason:
     """Every reason the connection does not persist after a response: the one list of them."""
 
     CONFIG = "persistent connections are off (Config.keep_alive, or the driver's setting)"
-    HTTP10 = "an HTTP/1.0 request (RFC 9112 §9.3: it persists only by 'keep-alive', which we do not use)"
+    HTTP10 = "an HTTP/1.0 request without 'Connection: keep-alive' (RFC 9112 §9.3)"
     PEER_CLOSE = "the request carried 'Connection: close' (RFC 9112 §9.6)"
     DRIVER = "the driver called close_after_response()"
     BODY_FAILED = "reading the request body failed"

@@ -26,14 +26,25 @@ _MAX_STEPS = 1_000_000  # a guard against a core bug turning into a hang
 _DEFAULT_CONFIG = serving_config(None, clock=time.time, keep_alive=True, multithread=False)
 
 
+#: The last Config given and the one it is served with (Config is frozen, so it cannot go stale).
+_last_served: tuple[Config, Config] | None = None
+
+
 def _serving_config(config: Config | None) -> Config:
     """The core's rule, as every driver applies it (``wsgicore.serving_config``): none gives the
-    drivers' default (``Date``, ``Server``); a given Config is used as it is (no clock: no ``Date``)."""
+    drivers' default (``Date``, ``Server``); a given Config keeps ``Date`` (the wall clock for its
+    default ``clock="driver"``) unless it says ``clock=None``."""
+    global _last_served
     if config is None:
         return _DEFAULT_CONFIG
+    last = _last_served
+    if last is not None and last[0] is config:
+        return last[1]  # tests pass one Config to many exchanges: a copy costs a sizeable share
     if not isinstance(config, Config):
         raise TypeError(f"config must be a wsgicore.Config or None, not {config!r}")
-    return serving_config(config, clock=time.time, keep_alive=True, multithread=False)
+    served = serving_config(config, clock=time.time, keep_alive=True, multithread=False)
+    _last_served = (config, served)  # one tuple, swapped whole: safe across threads
+    return served
 
 
 class MemoryConnection:
@@ -47,8 +58,8 @@ class MemoryConnection:
 
     ``errors`` is ``wsgi.errors`` (default ``sys.stderr``); ``on_problem`` is passed to
     :meth:`wsgicore.Connection.run_app`. The Config is applied as by every driver: none gives the
-    drivers' default (``Date`` and ``Server``); a given one is used as it is, so ``Config()`` sends no
-    ``Date``, as over a socket; anything but a Config is a ``TypeError``.
+    drivers' default (``Date`` and ``Server``); a given one gets the wall clock for ``Date`` unless
+    it says ``clock=None``, as over a socket; anything but a Config is a ``TypeError``.
     """
 
     def __init__(

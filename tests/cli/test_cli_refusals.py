@@ -42,8 +42,10 @@ REFUSED = [
     (["--max-head-size", "0"], "argument --max-head-size: Config.max_head_bytes must be"),
     (["--max-chunk-line", "0"], "argument --max-chunk-line: Config.max_chunk_line must be"),
     (["--max-drain-size", "-1"], "argument --max-drain-size: Config.max_drain_bytes must be"),
-    (["--buffer-chunked-body"], "argument --buffer-chunked-body: Config.buffer_chunked_body needs "
-                                "Config.max_body_bytes"),
+    (["--max-buffered-body-size", "-1"],
+     "argument --max-buffered-body-size: Config.max_buffered_body_bytes must be"),
+    (["--buffer-chunked-body", "--stream-chunked-body"],
+     "argument --stream-chunked-body: give --stream-chunked-body or --buffer-chunked-body, not both"),
     (["--url-prefix", "app/"], "argument --url-prefix: Config.script_name must be"),
     (["--trusted-proxy", "*"], "argument --trusted-proxy: Config.trusted_proxies: '*' is not accepted"),
     (["--trusted-proxy", "example.com"], "argument --trusted-proxy: Config.trusted_proxies: 'example.com'"),

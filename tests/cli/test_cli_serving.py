@@ -76,8 +76,8 @@ def test_two_binds_and_a_unix_socket(driver: str, tmp_path: Path) -> None:
         assert served.addresses[0] != served.addresses[1]
         for address in served.addresses:
             assert get(address, "/x")[2] == b"http||/x|127.0.0.1|0"
-        # No address on a Unix socket: REMOTE_ADDR is absent, as in every driver.
-        assert unix_get(path, "/u") == (200, b"http||/u|-|0")
+        # No address on a Unix socket: REMOTE_ADDR is "", as in every driver (and gunicorn).
+        assert unix_get(path, "/u") == (200, b"http||/u||0")
         assert f"Serving HTTP on unix:{path} ..." in served.banner
     finally:
         assert served.stop() == 0, served.err
@@ -309,7 +309,7 @@ def test_a_proxy_on_a_unix_socket(driver: str, tmp_path: Path) -> None:
     try:
         forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
         assert unix_get(path, "/u", forwarded) == (200, b"https||/u|203.0.113.9|0")
-        assert unix_get(path, "/u") == (200, b"http||/u|-|0")
+        assert unix_get(path, "/u") == (200, b"http||/u||0")
     finally:
         served.stop()
 
@@ -424,3 +424,36 @@ def test_a_request_in_progress_at_sigterm_completes(driver: str, tmp_path: Path)
     assert status == 0, served.err
     assert len(result) == 1
     assert (result[0][0], result[0][2]) == (200, b"finished")
+
+
+_REMOTE_APP = """\
+def app(environ, start_response):
+    body = (environ["REMOTE_ADDR"] + "|" + environ["REMOTE_HOST"]).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+@pytest.mark.parametrize("driver", ["simple", "threading", "asyncio"])
+def test_remote_host_date_under_limits_and_http10_keep_alive(driver: str, tmp_path: Path) -> None:
+    # Issue 24 items 1, 2, 5 through the command line: REMOTE_HOST is the client's address (RFC 3875
+    # §4.1.9), Date stays with a limit set (RFC 9110 §6.6.1), and 25 pipelined HTTP/1.0 keep-alive
+    # requests are answered in order (RFC 9112 §9.3), unless keep-alive is off (the simple driver).
+    served = serve("--driver", driver, "--port", "0", "--max-body-size", "1K",
+                   write_app(tmp_path, "remoteapp", _REMOTE_APP), cwd=tmp_path)
+    try:
+        status, headers, body = get(served.addresses[0])
+        assert (status, body) == (200, b"127.0.0.1|127.0.0.1")
+        assert headers["date"].endswith(" GMT")
+        request = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        with socket.create_connection(served.addresses[0], timeout=15) as sock:
+            sock.sendall(request * 24 + b"GET / HTTP/1.0\r\n\r\n")  # the last one closes
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        answered = 1 if driver == "simple" else 25
+        assert data.count(b"127.0.0.1|127.0.0.1") == answered
+        assert data.count(b"\r\nConnection: Keep-Alive\r\n") == answered - 1
+        assert data.count(b"\r\nConnection: close\r\n") == 1
+    finally:
+        assert served.stop() == 0, served.err

@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import io
+import re
 import socket
 import sys
 import threading
@@ -45,12 +46,32 @@ def failing_app(environ: Environ, start_response: Callable[..., Any]) -> Iterabl
     raise RuntimeError("the contract's failing app")
 
 
+def two_pieces_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hel", b"lo"]  # no Content-Length: the length is unknown when the head goes out
+
+
+def remote_app(environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    # environ[...], not .get(): a missing key must fail as it fails an app (waitress' suite did).
+    body = f"{environ['REMOTE_ADDR']}|{environ['REMOTE_HOST']}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 GET_CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 OK = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
       b"Server: contract/1\r\n\r\nhello")
 OK_CLOSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
             b"Connection: close\r\nServer: contract/1\r\n\r\nhello")
+GET10 = b"GET / HTTP/1.0\r\n\r\n"
+GET10_KA = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+OK_KA = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+         b"Connection: Keep-Alive\r\nServer: contract/1\r\n\r\nhello")
+UNKNOWN_LENGTH_CLOSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                        b"Server: contract/1\r\n\r\nhello")
+REMOTE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n"
+          b"Connection: close\r\nServer: contract/1\r\n\r\n127.0.0.1|127.0.0.1")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 EXPECT_HEAD = (b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n"
                b"Connection: close\r\n\r\n")
@@ -65,6 +86,7 @@ APP_500 = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; cha
 TIMEOUT_408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
                b"Content-Length: 60\r\nConnection: close\r\nServer: contract/1\r\n\r\n"
                b"408 Request Timeout\nthe request head did not arrive in time\n")
+_DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
 TOO_LARGE_413 = (b"HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
                  b"Content-Length: 64\r\nConnection: close\r\nServer: wsgicore/0.1.0\r\n\r\n"
                  b"413 Content Too Large\nContent-Length larger than max_body_bytes\n")
@@ -105,6 +127,18 @@ CASES: list[tuple[str, Any, list[bytes], bytes]] = [
     ("100-continue before the body is read", echo_app, [EXPECT_HEAD, b"abcde"], CONTINUE + ECHOED),
     ("a bad request: 400 and close", hello_app, [b"GET / HTTP/1.1\r\n\r\n"], NO_HOST_400),
     ("an app error before its headers: 500 and close", failing_app, [GET], APP_500),
+    # Issue 24 item 2 (RFC 9112 §9.3): HTTP/1.0 persists with "keep-alive" and a known length.
+    ("HTTP/1.0 keep-alive, pipelined, then HTTP/1.0 without it", hello_app,
+     [GET10_KA * 3 + GET10], OK_KA * 3 + OK_CLOSE),
+    ("25 pipelined HTTP/1.0 keep-alive requests (waitress' suite)", hello_app,
+     [GET10_KA * 25 + GET10], OK_KA * 25 + OK_CLOSE),
+    ("HTTP/1.0 keep-alive heads split across sends", hello_app,
+     [GET10_KA, GET10_KA[:9], GET10_KA[9:], GET10], OK_KA * 2 + OK_CLOSE),
+    ("HTTP/1.0 keep-alive with an unknown length: close", two_pieces_app,
+     [GET10_KA + GET10_KA], UNKNOWN_LENGTH_CLOSE),
+    ("HTTP/1.0 without keep-alive: close", hello_app, [GET10 + GET10_KA], OK_CLOSE),
+    # Issue 24 item 1 (RFC 3875 §4.1.9): REMOTE_HOST is the client's address, no lookup.
+    ("REMOTE_HOST beside REMOTE_ADDR", remote_app, [GET_CLOSE], REMOTE),
 ]
 
 
@@ -117,10 +151,23 @@ def test_the_same_bytes_from_every_driver(driver: str, name: str, app: Any, piec
 
 @pytest.mark.parametrize("driver", ALL_DRIVERS)
 def test_the_same_config_gives_the_same_headers(driver: str) -> None:
-    # A Config without a clock means no Date, from every driver (asyncio used to add one), and its
+    # A Config with clock=None means no Date, from every driver (asyncio used to add one), and its
     # server_software is the Server header everywhere.
     request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n" + b"a" * 20
-    assert _exchange(driver, echo_app, [request], config=Config(max_body_bytes=10)) == TOO_LARGE_413
+    config = Config(max_body_bytes=10, clock=None)
+    assert _exchange(driver, echo_app, [request], config=config) == TOO_LARGE_413
+
+
+@pytest.mark.parametrize("driver", ALL_DRIVERS)
+def test_a_config_given_to_set_a_limit_keeps_date(driver: str) -> None:
+    # Issue 24 item 5: Config.clock defaults to the driver's clock; setting a limit never switches
+    # Date off (RFC 9110 §6.6.1: an origin server with a clock MUST send it).
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n" + b"a" * 20
+    response = _exchange(driver, echo_app, [request], config=Config(max_body_bytes=10))
+    assert _DATE.search(response) is not None, response
+    assert _DATE.sub(b"", response) == TOO_LARGE_413
+    ok = _exchange(driver, hello_app, [GET_CLOSE], config=Config(max_body_bytes=10))
+    assert _DATE.search(ok) is not None, ok
 
 
 @pytest.mark.parametrize("driver", ALL_DRIVERS)
@@ -130,6 +177,13 @@ def test_without_a_config_every_driver_sends_date_and_the_same_server(driver: st
     fields = dict(line.split(b": ", 1) for line in head[1:])
     assert fields[b"Server"] == SERVER_SOFTWARE.encode()
     assert fields[b"Date"].endswith(b" GMT")  # RFC 9110 §6.6.1: an origin server with a clock
+
+
+def test_keep_alive_off_closes_http10_keep_alive_too() -> None:
+    # WSGIServer's default (wsgiref's): no persistent connections, HTTP/1.0 keep-alive included;
+    # the one switch is the core's ConnectionState.
+    assert _exchange("simple_server", hello_app, [GET10_KA + GET10_KA], keep_alive=False) == OK_CLOSE
+    assert _exchange("asyncio", hello_app, [GET10_KA + GET10_KA], keep_alive=False) == OK_CLOSE
 
 
 # -- deadlines: the core decides what each one sends ------------------------------------------
@@ -255,3 +309,17 @@ def test_asyncio_serves_a_unix_socket(tmp_path: Any) -> None:
             sock.connect(path)
             sock.sendall(GET_CLOSE)
             assert read_until_close(sock) == OK_CLOSE
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX") or sys.platform == "win32",
+                    reason="no Unix sockets")
+def test_a_unix_socket_peer_has_an_empty_address(tmp_path: Any) -> None:
+    # No network address: REMOTE_ADDR and REMOTE_HOST are "" (as gunicorn's workers), never missing.
+    path = str(tmp_path / "s")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    with serve("asyncio", remote_app, sock=listener), socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10.0)
+        sock.connect(path)
+        sock.sendall(GET_CLOSE)
+        assert read_until_close(sock).endswith(b"\r\n\r\n|")

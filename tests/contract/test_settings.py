@@ -30,7 +30,7 @@ from wsgidrivers.simple_server._cli import main as simple_server_main
 BAD_VALUES = [
     ("keep_alive", 1), ("head_timeout", 0), ("io_timeout", -1.0), ("keep_alive_timeout", "5"),
     ("linger_timeout", True), ("linger_bytes", 1.5), ("receive_buffer", 100),
-    ("use_sendfile", 1),
+    ("use_sendfile", 1), ("stream_chunked_body", "yes"),
 ]
 
 

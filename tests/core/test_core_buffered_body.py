@@ -108,10 +108,54 @@ def test_the_spool_comes_from_the_config_and_is_closed_after_the_response() -> N
 
 @pytest.mark.parametrize(
     ("kw", "message"),
-    [({"buffer_chunked_body": True}, "needs Config.max_body_bytes"),
+    [({"max_buffered_body_bytes": None}, "max_buffered_body_bytes must be an int >= 0"),
+     ({"max_buffered_body_bytes": -1}, "max_buffered_body_bytes must be an int >= 0"),
      ({"buffer_chunked_body": 1, "max_body_bytes": 5}, "must be a bool"),
      ({"body_spool": "file"}, "body_spool must be callable")],
 )
 def test_settings_are_validated(kw: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Config(**kw)
+
+
+def test_a_buffered_body_is_bounded_without_max_body_bytes() -> None:
+    # Issue 24 item 3: buffering no longer needs max_body_bytes; max_buffered_body_bytes bounds it.
+    seen: list[tuple[str | None, str | None, bytes]] = []
+    config = Config(clock=None, server_software=None, buffer_chunked_body=True,
+                    max_buffered_body_bytes=5)
+    assert config.max_body_bytes is None
+    run = run_connection(django_like(seen), CHUNKED + NEXT, config=config)
+    assert seen == []
+    (response,) = final_responses(run.output)
+    assert response.status == 413
+    assert b"max_buffered_body_bytes" in response.body
+
+
+@pytest.mark.parametrize(("limits", "status"), [
+    ({"max_buffered_body_bytes": 7}, 200),
+    ({"max_buffered_body_bytes": 6}, 413),
+    ({"max_buffered_body_bytes": 100, "max_body_bytes": 6}, 413),
+    ({"max_buffered_body_bytes": 6, "max_body_bytes": 100}, 413),
+])
+def test_the_smaller_of_the_two_bounds_a_buffered_body(limits: dict[str, int], status: int) -> None:
+    seen: list[tuple[str | None, str | None, bytes]] = []
+    config = Config(clock=None, server_software=None, buffer_chunked_body=True, **limits)
+    run = run_connection(django_like(seen), CHUNKED, config=config)
+    assert [r.status for r in final_responses(run.output)] == [status]
+
+
+def test_the_buffered_bound_leaves_streamed_bodies_alone() -> None:
+    # A bound on what the server holds: a Content-Length body, or a chunked one the app streams,
+    # is the app's to bound (max_body_bytes bounds every body).
+    seen: list[tuple[str | None, str | None, bytes]] = []
+    data = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789"
+    run_connection(django_like(seen), data,
+                   config=Config(buffer_chunked_body=True, max_buffered_body_bytes=5))
+    assert seen == [("10", None, b"0123456789")]
+
+    def reader(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    run = run_connection(reader, CHUNKED, config=Config(max_buffered_body_bytes=5))
+    assert final_responses(run.output)[0].body == b"abcdefg"

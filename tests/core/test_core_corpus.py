@@ -73,7 +73,11 @@ def grade(case: dict[str, Any], out: bytes, calls: list[tuple[dict[str, Any], by
     if status == 200 and responses[0].status == 200:
         wanted = case["expect_requests"]
         assert len(calls) == len(wanted), f"app called {len(calls)} times, expected {len(wanted)}"
-        assert [r.status for r in responses] == [200] * len(wanted)
+        # then_status: a later pipelined request on the kept connection is refused (and closes).
+        then = [expect["then_status"]] if "then_status" in expect else []
+        assert [r.status for r in responses] == [200] * len(wanted) + then
+        if then:
+            assert responses[-1].connection_close, "an error response must say Connection: close"
         for (environ, body), want in zip(calls, wanted, strict=True):
             assert environ["REQUEST_METHOD"] == want["method"]
             assert environ["PATH_INFO"] == want["path_info"]

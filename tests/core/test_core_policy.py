@@ -5,6 +5,7 @@ defaults, keep-alive, multithread, https), which deadline applies, and ``run_app
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -44,10 +45,31 @@ def test_no_config_gives_the_drivers_default() -> None:
     assert SERVER_SOFTWARE.startswith(f"wsgicore/{__version__} ")
 
 
-def test_a_given_config_is_used_as_it_is() -> None:
+def test_a_config_given_for_a_limit_keeps_the_drivers_clock() -> None:
+    # Issue 24 item 5: Config.clock defaults to "driver", which every driver fills with its clock
+    # (RFC 9110 §6.6.1); only an explicit clock=None turns Date off.
     given = Config(max_body_bytes=10)
-    assert serving_config(given, clock=_clock, keep_alive=True, multithread=False) is given
-    assert given.clock is None  # no Date: the user's choice, not overridden by a driver
+    assert given.clock == "driver"
+    served = serving_config(given, clock=_clock, keep_alive=True, multithread=False)
+    assert served.clock is _clock
+    assert served.max_body_bytes == 10
+    off = Config(max_body_bytes=10, clock=None)
+    assert serving_config(off, clock=_clock, keep_alive=True, multithread=False) is off
+    own = Config(clock=time.time)
+    assert serving_config(own, clock=_clock, keep_alive=True, multithread=False) is own
+
+
+def test_the_core_alone_reads_no_clock() -> None:
+    # The core never reads a clock of its own: "driver" with no driver to fill it sends no Date.
+    conn = Connection(Config(max_body_bytes=10))
+    conn.receive_data(GET)
+    request = conn.next_action()
+    assert isinstance(request, RequestReceived)
+    out: list[bytes] = []
+    conn.run_app(_hello, request.environ, out.append)
+    assert b"Date:" not in b"".join(out)
+    with pytest.raises(ValueError, match="clock"):
+        Config(clock="wall")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("config_keep_alive", "driver_keep_alive", "expected"),

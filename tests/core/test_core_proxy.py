@@ -119,17 +119,19 @@ def test_peer_table(proxies: tuple[str, ...], peer: Any, trusted: bool) -> None:
     assert environ.get("HTTP_X_FORWARDED_HOST") is None  # never trusted here: gone either way
     assert environ["HTTP_HOST"] == "backend:8000"
     if trusted:
-        check(environ, {"REMOTE_ADDR": "203.0.113.9", "REMOTE_PORT": ABSENT,
+        # REMOTE_HOST names the client the proxy names, as REMOTE_ADDR does (RFC 3875 §4.1.9).
+        check(environ, {"REMOTE_ADDR": "203.0.113.9", "REMOTE_HOST": "203.0.113.9", "REMOTE_PORT": ABSENT,
                         "HTTP_X_FORWARDED_FOR": "203.0.113.9", "wsgicore.proxy_peer": peer})
     else:
-        original = ABSENT if peer is None or isinstance(peer, str) else peer[0]
-        check(environ, {"REMOTE_ADDR": original, "HTTP_X_FORWARDED_FOR": ABSENT,
+        original = "" if peer is None or isinstance(peer, str) else peer[0]
+        check(environ, {"REMOTE_ADDR": original, "REMOTE_HOST": original, "HTTP_X_FORWARDED_FOR": ABSENT,
                         "wsgicore.proxy_peer": ABSENT})
 
 
-def test_unix_peer_without_forwarding_has_no_remote_addr() -> None:
+def test_unix_peer_without_forwarding_has_an_empty_address() -> None:
+    # No network address: "" as gunicorn's workers set it, never missing; no port at all.
     environ = environ_for(peer="/run/app.sock")
-    assert "REMOTE_ADDR" not in environ
+    assert environ["REMOTE_ADDR"] == environ["REMOTE_HOST"] == ""
     assert "REMOTE_PORT" not in environ
 
 
@@ -587,3 +589,35 @@ def test_forwarded_environ_passes_wsgiref_validator(peer: Any) -> None:
     assert response.status == 200
     got = json.loads(response.body)
     assert (got["REMOTE_ADDR"] == "203.0.113.9") == (peer != CLIENT)
+
+
+EVERY_FORWARDING_FIELD = (b"X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n"
+                          b"X-Forwarded-Host: h.example\r\nX-Forwarded-Port: 443\r\n"
+                          b"X-Forwarded-Prefix: /p\r\nForwarded: for=203.0.113.9\r\n"
+                          b"X-Forwarded-Ssl: on\r\n")
+
+
+@pytest.mark.parametrize("peer", [PROXY, CLIENT])
+def test_forwarding_headers_can_be_kept_for_the_app(peer: Any) -> None:
+    # gunicorn's rule (its workers set this): the trusted peer's scheme headers decide the scheme,
+    # nothing else is applied, and every forwarding header reaches the app as it came.
+    settings = {"trusted_proxies": ("10.0.0.5",), "secure_scheme_headers": {"X-Forwarded-Ssl": "on"}}
+    kept = environ_for(EVERY_FORWARDING_FIELD, peer=peer, clear_untrusted_proxy_headers=False,
+                       **settings)
+    for key in (*ALL_FORWARDING, "HTTP_X_FORWARDED_SSL"):
+        assert key in kept
+    assert kept["HTTP_X_FORWARDED_FOR"] == "203.0.113.9"
+    assert kept["REMOTE_ADDR"] == peer[0]
+    assert kept["wsgi.url_scheme"] == ("https" if peer == PROXY else "http")
+    assert kept["SCRIPT_NAME"] == ""
+    # The default removes what nobody vouches for.
+    cleared = environ_for(EVERY_FORWARDING_FIELD, peer=peer, **settings)
+    assert not any(key in cleared for key in ALL_FORWARDING)
+    assert cleared["wsgi.url_scheme"] == kept["wsgi.url_scheme"]
+
+
+def test_clear_untrusted_proxy_headers_is_a_bool() -> None:
+    with pytest.raises(ValueError, match="clear_untrusted_proxy_headers"):
+        Config(trusted_proxies=("10.0.0.5",), clear_untrusted_proxy_headers=0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="clear_untrusted_proxy_headers"):
+        Config(clear_untrusted_proxy_headers="no")  # type: ignore[arg-type]

@@ -150,7 +150,8 @@ def normalize_wsgiref(req: Req, env: dict[str, Any]) -> dict[str, Any]:
     for key in ("wsgi.input", "wsgi.errors", "wsgi.file_wrapper"):
         env.pop(key, None)
     # Exclusion 3: SERVER_SOFTWARE names the server; GATEWAY_INTERFACE and REMOTE_HOST are CGI
-    # leftovers PEP 3333 does not require (wsgiref sets REMOTE_HOST to "").
+    # keys PEP 3333 does not require (wsgiref sets REMOTE_HOST to "", we to the client's address
+    # as RFC 3875 §4.1.9 says when no lookup is done).
     for key in ("SERVER_SOFTWARE", "GATEWAY_INTERFACE", "REMOTE_HOST"):
         env.pop(key, None)
     names = [n.lower() for n, _ in req.headers]

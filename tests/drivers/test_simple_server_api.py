@@ -79,10 +79,12 @@ def test_handle_request_honours_timeout() -> None:
 
 def test_get_environ_override_reaches_the_app() -> None:
     seen = {}
+    from_handler: dict[str, Any] = {}
 
     class Handler(WSGIRequestHandler):
         def get_environ(self) -> dict[str, Any]:
             environ = super().get_environ()
+            from_handler.update(environ)
             environ["myapp.added"] = "by the handler"
             environ["REMOTE_USER"] = "alice"
             return environ
@@ -97,6 +99,8 @@ def test_get_environ_override_reaches_the_app() -> None:
     assert seen["REMOTE_USER"] == "alice"
     assert seen["REQUEST_METHOD"] == "GET"
     assert "wsgi.input" in seen
+    # RFC 3875 §4.1.9: REMOTE_HOST is the address when no lookup is done (wsgiref sets "").
+    assert from_handler["REMOTE_HOST"] == from_handler["REMOTE_ADDR"] == "127.0.0.1"
 
 
 def test_base_environ_keys_reach_the_app() -> None:

@@ -162,7 +162,8 @@ ENVIRON_DIFFERENCES: dict[str, tuple[bool, bool, str]] = {
     "SERVER_NAME": (True, True, "ours: the connection's local address; wsgiref: socket.getfqdn() "
                     "of the bound host, a DNS lookup at start-up"),
     "SERVER_SOFTWARE": (True, True, "each names itself (Config.server_software)"),
-    "REMOTE_HOST": (True, False, "wsgiref sets '' (no reverse lookup); CGI says omit it then"),
+    "REMOTE_HOST": (True, True, "wsgiref sets '' (no reverse lookup); ours the client's address, as "
+                    "RFC 3875 §4.1.9 says when no lookup is done (waitress likewise)"),
     "CONTENT_TYPE": (True, False, "wsgiref invents 'text/plain' when the request has none"),
     "REQUEST_URI": (False, True, "the raw request target, as gunicorn/uWSGI provide"),
     "RAW_URI": (False, True, "same as REQUEST_URI (gunicorn's name)"),

@@ -43,6 +43,24 @@ def test_keep_alive_and_pipelining(worker: str) -> None:
         assert data.endswith(b"ok /x")
 
 
+def test_http10_keep_alive_pipelined(worker: str) -> None:
+    # Issue 24 item 2 (RFC 9112 §9.3): 25 pipelined HTTP/1.0 keep-alive requests, as waitress'
+    # suite sends them, each answered in order with Connection: Keep-Alive; then one without the
+    # option closes the connection.
+    with running(worker, "--keep-alive", "5", workers=1) as server, \
+            socket.create_connection(server.address, timeout=10) as sock:
+        requests = b"".join(b"GET /%d HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" % i for i in range(25))
+        responses = raw_exchange(sock, requests, 25)
+        assert [body_of(r) for r in responses] == [b"ok /%d" % i for i in range(25)]
+        assert all(b"\r\nConnection: Keep-Alive\r\n" in r for r in responses)
+        sock.sendall(b"GET /last HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        assert b"\r\nConnection: close\r\n" in data
+        assert data.endswith(b"ok /last")
+
+
 def test_keep_alive_zero_closes_each_connection(worker: str) -> None:
     with running(worker, "--keep-alive", "0", workers=1) as server, \
             socket.create_connection(server.address, timeout=10) as sock:
@@ -69,6 +87,8 @@ def test_environ_and_server_header(worker: str) -> None:
     assert environ["wsgi.multithread"] is True
     assert environ["wsgi.url_scheme"] == "http"
     assert environ["REMOTE_ADDR"] == "127.0.0.1"
+    assert environ["REMOTE_HOST"] == "127.0.0.1"  # RFC 3875 §4.1.9: the address, no lookup
+    assert headers["Date"].endswith(" GMT")  # RFC 9110 §6.6.1, from the driver's clock
     assert environ["QUERY_STRING"] == "a=1"
     assert environ["SERVER_PORT"] == str(server.address[1])
 
@@ -83,7 +103,9 @@ def test_unix_socket_bind(worker: str, tmp_path: Path) -> None:
             responses = raw_exchange(sock, request * 2, 2)
     assert [status_of(r) for r in responses] == [200, 200]
     environ = json.loads(body_of(responses[0]))
-    assert "REMOTE_ADDR" not in environ  # a Unix-socket peer has no address
+    # A Unix-socket peer has no address: "" as gunicorn's own workers set it, never missing.
+    assert environ["REMOTE_ADDR"] == environ["REMOTE_HOST"] == ""
+    assert "REMOTE_PORT" not in environ
     assert environ["HTTP_HOST"] == "example.org"
 
 

@@ -6,8 +6,9 @@ import json
 import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
-from .gunicorn_support import body_of, get, make_certificate, raw_exchange, running, status_of
+from .gunicorn_support import Gunicorn, body_of, get, make_certificate, raw_exchange, running, status_of
 
 
 def test_tls_with_a_throwaway_certificate(worker: str, tmp_path: Path) -> None:
@@ -69,3 +70,37 @@ def test_custom_secure_scheme_headers(worker: str, tmp_path: Path) -> None:
     with running(worker, "-c", str(config), workers=1) as server:
         assert _scheme(server.address, "127.0.0.2", {"X-Scheme": "secure"}) == (200, "https")
         assert _scheme(server.address, "127.0.0.2", {"X-Forwarded-Proto": "https"}) == (200, "http")
+
+
+FORWARDING = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+              "X-Forwarded-Host": "h.example", "X-Forwarded-Port": "443", "X-Forwarded-Prefix": "/p",
+              "Forwarded": "for=203.0.113.9", "X-Forwarded-Ssl": "on"}
+
+
+def _forwarding_seen(kind: str) -> dict[str, dict[str, Any]]:
+    """What the app sees of FORWARDING from the allowed peer and from another one, under the
+    gunicorn worker class ``kind`` with gunicorn's default proxy settings."""
+    server = Gunicorn("ThreadWorker", workers=1)
+    server.command[server.command.index("-k") + 1] = kind
+    seen = {}
+    with server:
+        for source in ("127.0.0.1", "127.0.0.2"):  # the default --forwarded-allow-ips, and not
+            status, _, body = get(server.address, "/environ", headers=FORWARDING, source=source)
+            assert status == 200
+            environ = json.loads(body)
+            seen[source] = {key: environ.get(key) for key in
+                            ("REMOTE_ADDR", "wsgi.url_scheme", "PATH_INFO", "SCRIPT_NAME",
+                             *(f"HTTP_{name.upper().replace('-', '_')}" for name in FORWARDING))}
+    return seen
+
+
+def test_forwarding_headers_reach_the_app_as_with_gunicorns_workers(worker: str) -> None:
+    # gunicorn's own workers use the trusted peer's scheme headers for wsgi.url_scheme, never
+    # X-Forwarded-For for REMOTE_ADDR, and leave every header for the app (X-Forwarded-For for
+    # its logging or ProxyFix): ours are a drop-in.
+    ours = _forwarding_seen(f"wsgidrivers.gunicorn.{worker}")
+    assert ours["127.0.0.1"]["HTTP_X_FORWARDED_FOR"] == "203.0.113.9"
+    assert ours["127.0.0.2"]["HTTP_X_FORWARDED_FOR"] == "203.0.113.9"
+    assert (ours["127.0.0.1"]["wsgi.url_scheme"], ours["127.0.0.2"]["wsgi.url_scheme"]) == ("https", "http")
+    assert ours == _forwarding_seen("sync")
+    assert ours == _forwarding_seen("gthread")

@@ -12,13 +12,17 @@ import pytest
 
 pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install 'wsgicore[gunicorn]')")
 
+import gunicorn
 from gunicorn.config import Config as GunicornConfig
+from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
+from gunicorn.http.message import Request as GunicornRequest
+from gunicorn.http.unreader import IterUnreader
 
 from wsgicore import ResponseInfo
 from wsgidrivers._common.workerpool import WorkerPool
 from wsgidrivers.gunicorn._cycle import RequestCycle, RequestView
 from wsgidrivers.gunicorn._heartbeat import InFlight
-from wsgidrivers.gunicorn._settings import proxy_settings, worker_settings
+from wsgidrivers.gunicorn._settings import proxy_settings, request_limits, worker_settings
 from wsgidrivers.memory import exchange
 
 
@@ -32,12 +36,13 @@ def _cfg(**values: Any) -> Any:
 def test_defaults_map_to_gunicorns_limits() -> None:
     settings = worker_settings(_cfg())
     config = settings.serving_config(secure=False)
-    assert (config.max_request_line, config.max_header_count, config.max_header_field) == (4094, 100, 8190)
+    # gunicorn counts a field line with its CRLF (8190), the core without it.
+    assert (config.max_request_line, config.max_header_count, config.max_header_field) == (4094, 100, 8188)
     assert config.keep_alive
     assert settings.driver.keep_alive_timeout == 2.0
     assert config.multiprocess
     assert config.multithread
-    assert config.clock is not None
+    assert callable(config.clock)  # the driver filled Config.clock's default ("driver")
     assert config.server_software is not None
     assert config.server_software.startswith("wsgicore/")
     assert "gunicorn/" in config.server_software
@@ -55,11 +60,93 @@ def test_zero_means_gunicorns_maximum_or_off() -> None:
         _cfg(limit_request_line=0, limit_request_fields=0, limit_request_field_size=0, keepalive=0,
              timeout=0))
     config = settings.serving_config(secure=False)
-    assert (config.max_request_line, config.max_header_count, config.max_header_field) == (8190, 32768, 65536)
-    assert config.max_head_bytes >= 8190 + 65536
+    # A request line of 0 is gunicorn's "unlimited" (1 MiB, its C parser's number); 0 fields are
+    # its maximum; a field size of 0 is 8190 with its CRLF since gunicorn 26, unlimited before.
+    field = 8188 if gunicorn.version_info >= (26,) else 65536
+    assert (config.max_request_line, config.max_header_count, config.max_header_field) == (
+        1024 * 1024, 32768, field)
+    assert config.max_head_bytes >= 1024 * 1024 + field + 4
     assert not settings.driver.keep_alive
     assert not config.keep_alive
     assert settings.heartbeat == 1.0  # no --timeout: beat anyway
+
+
+def _gunicorns_verdict(cfg: Any, raw: bytes) -> int:
+    """What gunicorn's own parser makes of ``raw`` with ``cfg``: 200, or the status its workers
+    answer a limit with (414, 431; gunicorn 27's), or 400."""
+    try:
+        GunicornRequest(cfg, IterUnreader([raw]), ("127.0.0.1", 1))
+    except LimitRequestLine:
+        return 414
+    except LimitRequestHeaders:
+        return 431
+    except Exception:  # any other parse error
+        return 400
+    return 200
+
+
+def _our_verdict(cfg: Any, raw: bytes) -> int:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Length", "0")])
+        return []
+
+    config = worker_settings(cfg).serving_config(secure=False)
+    return int(exchange(app, raw, config=config, errors=None).split(b" ", 2)[1])
+
+
+def _request(line: int = 0, fields: int = 1, field_line: int = 0) -> bytes:
+    """A request whose request line has ``line`` bytes (or is short), with ``fields`` field lines
+    (Host among them), one of them ``field_line`` bytes long (each without its CRLF)."""
+    target = b"/" + b"a" * max(0, line - len(b"GET / HTTP/1.1"))
+    head = [b"GET " + target + b" HTTP/1.1", b"Host: x"]
+    head += [b"X-%d: v" % i for i in range(fields - 1)]
+    if field_line:
+        head[-1] = b"X-Long: " + b"v" * (field_line - len(b"X-Long: "))
+    return b"\r\n".join(head) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("limit", [0, 1, 20, 100, 4094, 8190, 8191, 20000])
+def test_limit_request_line_counts_as_gunicorn_counts(limit: int) -> None:
+    cfg = _cfg(limit_request_line=limit)
+    effective = 1024 * 1024 if limit == 0 else min(limit, 8190)
+    assert request_limits(cfg)[0] == effective
+    lengths = [20000] if limit == 0 else [limit - 1, limit, limit + 1, 8190, 8191]
+    for length in lengths:
+        raw = _request(line=length)
+        assert (length, _our_verdict(cfg, raw)) == (length, _gunicorns_verdict(cfg, raw))
+    if limit >= 20:
+        assert _our_verdict(cfg, _request(line=min(limit, 8190))) == 200  # exactly the limit passes
+        assert _our_verdict(cfg, _request(line=min(limit, 8190) + 1)) == 414  # one byte more
+
+
+@pytest.mark.parametrize("limit", [0, 1, 2, 5, 100, 32768, 40000])
+def test_limit_request_fields_counts_as_gunicorn_counts(limit: int) -> None:
+    cfg = _cfg(limit_request_fields=limit)
+    effective = 32768 if limit in (0, 40000) else limit
+    assert request_limits(cfg)[1] == effective
+    for count in sorted({1, 2, min(effective, 200) - 1, min(effective, 200), min(effective, 200) + 1} - {0}):
+        raw = _request(fields=count)
+        assert (count, _our_verdict(cfg, raw)) == (count, _gunicorns_verdict(cfg, raw))
+    if effective <= 200:
+        assert _our_verdict(cfg, _request(fields=effective)) == 200  # exactly the limit passes
+        assert _our_verdict(cfg, _request(fields=effective + 1)) == 431  # one field more
+
+
+@pytest.mark.parametrize("limit", [0, 1, 3, 4, 12, 60, 8190, 10000])
+def test_limit_request_field_size_counts_the_crlf_as_gunicorn_does(limit: int) -> None:
+    cfg = _cfg(limit_request_field_size=limit)
+    with_crlf = limit or (8190 if gunicorn.version_info >= (26,) else 0)
+    if with_crlf:
+        assert request_limits(cfg)[2] == max(1, with_crlf - 2)
+    longest = (with_crlf or 65538) - 2  # the longest field line that passes, without its CRLF
+    for length in sorted({8, 9, longest - 1, longest, longest + 1} - {0}):
+        if length < len(b"X-Long: "):
+            continue
+        raw = _request(field_line=length, fields=2)
+        assert (length, _our_verdict(cfg, raw)) == (length, _gunicorns_verdict(cfg, raw))
+    if longest >= 10:
+        assert _our_verdict(cfg, _request(field_line=longest, fields=2)) == 200
+        assert _our_verdict(cfg, _request(field_line=longest + 1, fields=2)) == 431
 
 
 def test_short_timeout_beats_often() -> None:
@@ -69,8 +156,10 @@ def test_short_timeout_beats_often() -> None:
 def test_proxy_settings_are_gunicorns() -> None:
     cfg = _cfg(forwarded_allow_ips="10.0.0.0/8, 192.168.1.1", secure_scheme_headers={"X-PROTO": "tls"})
     # gunicorn trusts every Unix-socket peer: the core needs "unix" said.
+    # Every forwarding header still reaches the app, as in gunicorn's own workers.
     assert proxy_settings(cfg) == {"trusted_proxies": ("10.0.0.0/8", "192.168.1.1", "unix"),
-                                   "secure_scheme_headers": {"X-PROTO": "tls"}}
+                                   "secure_scheme_headers": {"X-PROTO": "tls"},
+                                   "clear_untrusted_proxy_headers": False}
     # The core refuses "*"; gunicorn's "*" is every peer, spelled out.
     assert proxy_settings(_cfg(forwarded_allow_ips="*"))["trusted_proxies"] == ("0.0.0.0/0", "::/0", "unix")
     assert proxy_settings(_cfg(forwarded_allow_ips=""))["trusted_proxies"] == ("unix",)

@@ -195,6 +195,16 @@ _CASES: list[HostileCase] = [
     HostileCase("cl_body_is_a_request", b"GET / HTTP/1.1\r\n" + _H + b"Content-Length: %d\r\n\r\n"
                 % len(_SMUGGLED) + _SMUGGLED, 200, {},
                 "a GET body that looks like a request is a body, not a request", phase="ok"),
+    # ---- singleton fields (RFC 9110 5.3: a field that is not a list cannot be combined) ----
+    HostileCase("content_type_twice", _POST + b"Content-Type: application/json\r\n"
+                b"Content-Type: text/html\r\nContent-Length: 2\r\n\r\n{}", 400, {},
+                "two Content-Type fields: which one the body is, is ambiguous (gunicorn invalid/041)"),
+    HostileCase("content_type_twice_same", _POST + b"Content-Type: text/plain\r\n"
+                b"content-type: text/plain\r\nContent-Length: 2\r\n\r\nhi", 400, {},
+                "two Content-Type fields, even equal ones (as two Content-Length)"),
+    HostileCase("content_type_with_comma", _POST + b'Content-Type: multipart/form-data; '
+                b'boundary="a,b"\r\nContent-Length: 0\r\n\r\n', 200, {},
+                "one Content-Type whose quoted parameter holds a comma is valid", phase="ok"),
     # ---- chunk-size and chunk-extension abuse (RFC 9112 7.1) ----
     HostileCase("chunk_size_minus", _chunked(b"-5\r\nhello\r\n0\r\n\r\n"), 400, {}, "sign",
                 phase="body"),
@@ -377,6 +387,9 @@ _CASES: list[HostileCase] = [
                 "21 lines within the line limit, 80 kB in all"),
     HostileCase("head_unterminated", _GET + _fields(40, 4000), 431, {},
                 "a head that never ends is cut at max_head_bytes", alt=("close",)),
+    HostileCase("field_line_unterminated_over_head", _GET + b"X-Long: " + b"a" * 2000, 431,
+                {"max_head_bytes": 1000}, "an unfinished field line within max_header_field but "
+                "longer than what is left of max_head_bytes: 431 at once, not at the head timeout"),
     HostileCase("small_limits_line", b"GET /abcdefghij HTTP/1.1\r\n" + _H + b"\r\n", 414,
                 {"max_request_line": 20}, "configured max_request_line"),
     HostileCase("small_limits_count", _GET + _fields(3, 20) + b"\r\n", 431,

@@ -97,8 +97,35 @@ def test_corpus_over_socket(pool: _ServerPool, entry: dict[str, Any], driver: st
     for mode, pieces in modes:
         app.reset()
         result = send_raw(addr, pieces, timeout=10.0)
-        problems = grade_corpus(entry, result.data, app)
+        problems = grade_corpus(entry, result.data, app, buffered=True)
         if result.timed_out:
             problems.append("the server neither answered nor closed within the time limit")
         assert not problems, f"{entry['name']} sent {mode}: {problems}\n{result}"
     assert not _follow_up_ok(addr)
+
+
+@pytest.mark.parametrize("driver", _servers.DRIVERS)
+@pytest.mark.parametrize(("overrides", "raw", "statuses"), [
+    ({"max_head_bytes": 1000}, b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 1500, [431]),
+    ({"max_header_field": 100}, b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 150, [431]),
+    ({"max_request_line": 100}, b"GET /" + b"a" * 150, [414]),
+    # waitress's TooLargeTests (max_request_header_size=1000): the bytes after a short body are
+    # the next request's line, unfinished and longer than the head may be.
+    ({"max_head_bytes": 1000},
+     b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n" + b"a" * 1050, [200, 431]),
+], ids=["head", "field", "request-line", "request-line-after-a-body"])
+def test_unfinished_line_over_a_limit_is_answered_without_eof_or_timeout(
+    driver: str, overrides: dict[str, Any], raw: bytes, statuses: list[int]
+) -> None:
+    # The client neither ends the line nor half-closes: the refusal must come from the bytes
+    # alone, long before the head deadline (waitress's suite: 431 at once, not a 408 later).
+    app = RecordingApp()
+    with _servers.serve(app, overrides, driver=driver, head_timeout=60.0, keep_alive=True) as addr:
+        for pieces in ([raw], [raw[i : i + 1] for i in range(len(raw))]):
+            app.reset()
+            result = send_raw(addr, pieces, half_close=False, timeout=20.0)
+            responses = parse_responses(result.data).responses
+            assert [r.status for r in responses] == statuses, result
+            assert result.eof, result
+            assert not result.timed_out, result
+            assert app.calls == len(statuses) - 1

@@ -161,3 +161,31 @@ def test_raw_bytes_come_from_the_clients_address_too(echo_app: Any) -> None:
     out = client.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert b'"REMOTE_ADDR": "10.0.0.9"' in out
     assert b'"wsgi.url_scheme": "https"' in out
+
+
+def _remote(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = f"{environ['REMOTE_ADDR']}|{environ['REMOTE_HOST']}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+
+
+def test_remote_host_is_the_clients_address() -> None:
+    # RFC 3875 §4.1.9: the client's name, or its address when no lookup is done (issue 24 item 1).
+    client = Client(_remote)
+    assert client.get("/").content == b"127.0.0.1|127.0.0.1"
+    assert client.get("/", remote_addr="2001:db8::1").content == b"2001:db8::1|2001:db8::1"
+    # A trusted proxy names the client: REMOTE_HOST follows REMOTE_ADDR.
+    proxied = Client(_remote, config=Config(trusted_proxies=("127.0.0.1",),
+                                            trusted_proxy_headers=("x-forwarded-for",)))
+    response = proxied.get("/", headers={"X-Forwarded-For": "198.51.100.4"})
+    assert response.content == b"198.51.100.4|198.51.100.4"
+
+
+def test_the_client_has_no_clock_unless_given_one() -> None:
+    # The Client's responses stay byte-for-byte reproducible: Config.clock's default ("driver")
+    # is no clock here; an explicit clock sends Date.
+    import time
+
+    assert "Date" not in Client(_remote).get("/").headers
+    assert "Date" not in Client(_remote, config=Config(max_body_bytes=10)).get("/").headers
+    assert Client(_remote, config=Config(clock=time.time)).get("/").headers["Date"].endswith(" GMT")

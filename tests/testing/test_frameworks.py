@@ -189,7 +189,8 @@ def test_django_json_multipart_streaming_head(django_client: Client) -> None:
 
 def test_django_reads_no_chunked_body(django_client: Client) -> None:
     # Django reads CONTENT_LENGTH bytes only, and a chunked request has none: the upload arrives
-    # empty unless the server buffers it (Config.buffer_chunked_body, below). The client shows it as is.
+    # empty unless the server buffers it (Config.buffer_chunked_body, below; every serving entry point
+    # does by default, tests/entry_points). The in-memory client shows the core's own default, as is.
     assert django_client.post("/raw", data=[b"abc"], chunked=True).json() == {"len": 0}
     assert django_client.post("/raw", data=b"abc").json() == {"len": 3}
 

@@ -7,7 +7,6 @@ API); their ``ValueError`` names the field, which is mapped back to the option t
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any, Final
 
 from wsgicore import SERVER_SOFTWARE, Config
@@ -35,6 +34,7 @@ CONFIG_OPTIONS: Final = {
     "max_header_count": "--max-header-count",
     "max_head_bytes": "--max-head-size",
     "max_body_bytes": "--max-body-size",
+    "max_buffered_body_bytes": "--max-buffered-body-size",
     "max_chunk_line": "--max-chunk-line",
     "max_drain_bytes": "--max-drain-size",
     "buffer_chunked_body": "--buffer-chunked-body",
@@ -51,6 +51,7 @@ SETTINGS_OPTIONS: Final = {
     "io_timeout": "--io-timeout",
     "keep_alive_timeout": "--keep-alive-timeout",
     "linger_timeout": "--linger-timeout",
+    "stream_chunked_body": "--stream-chunked-body",
 }
 
 
@@ -73,6 +74,9 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
     values = {field: getattr(args, field) for field in CONFIG_OPTIONS
               if field not in ("trusted_proxy_headers", "secure_scheme_headers")
               and getattr(args, field) is not None}
+    if args.buffer_chunked_body and args.stream_chunked_body:
+        raise SettingsError("--stream-chunked-body", "give --stream-chunked-body or "
+                                                     "--buffer-chunked-body, not both")
     if not args.trusted_proxies:
         for field, option in _NEED_A_PROXY.items():
             if getattr(args, field) is not None:
@@ -102,9 +106,9 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
 def build(args: argparse.Namespace) -> Settings:
     """The driver settings, with the Config inside; a refused value is a :class:`SettingsError`."""
     try:
-        # The drivers' own default Config (Date from the wall clock, the Server header) plus the
-        # options: a Config given to a driver is used as it is.
-        config = Config(clock=time.time, server_software=SERVER_SOFTWARE, **_config_values(args))
+        # The drivers' own Server header plus the options; Date comes from the driver's clock
+        # (Config.clock's default, filled by every driver).
+        config = Config(server_software=SERVER_SOFTWARE, **_config_values(args))
     except ValueError as exc:
         raise SettingsError(_option_in(str(exc), CONFIG_OPTIONS), str(exc)) from None
     given = {field: getattr(args, field) for field in SETTINGS_OPTIONS

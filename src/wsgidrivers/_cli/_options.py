@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any, Final, NoReturn
 
-from wsgicore import __version__
+from wsgicore import Config, __version__
 from wsgidrivers._common.accesslog import DEFAULT_ACCESS_FORMAT
 from wsgidrivers._common.runners import declared
 from wsgidrivers._common.settings import (
@@ -136,7 +136,8 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> Parser:
                               "--driver simple)")
     serving.add_argument("--url-prefix", dest="script_name", metavar="PATH",
                          help="the application is mounted under PATH ('/app'): SCRIPT_NAME, "
-                              "removed from PATH_INFO")
+                              "removed from PATH_INFO; any other path ('/other', '/appx') gets 404 "
+                              "and never reaches the application")
     serving.add_argument("--certfile", metavar="FILE",
                          help="serve TLS (https) with this PEM certificate chain")
     serving.add_argument("--keyfile", metavar="FILE",
@@ -157,17 +158,24 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> Parser:
         ("--max-header-size", "max_header_field", "8192 (one field line)", "431"),
         ("--max-header-count", "max_header_count", "100 (field lines)", "431"),
         ("--max-head-size", "max_head_bytes", "64K (request line and fields)", "431"),
-        ("--max-body-size", "max_body_bytes", "no limit", "413"),
+        ("--max-body-size", "max_body_bytes", "no limit (every body)", "413"),
+        ("--max-buffered-body-size", "max_buffered_body_bytes",
+         f"{Config().max_buffered_body_bytes >> 30}G (a chunked body read before the app)", "413"),
         ("--max-chunk-line", "max_chunk_line", "4096", "400"),
         ("--max-drain-size", "max_drain_bytes", "64K (unread body drained to keep a connection)",
          "close"),
     ):
         limits.add_argument(flag, type=size, dest=field, metavar="N" if "count" in flag else "SIZE",
                             help=f"Config.{field}; default {default}; exceeded -> {status}")
+    limits.add_argument("--stream-chunked-body", action="store_true", default=None,
+                        dest="stream_chunked_body",
+                        help="hand a chunked request body to the application as it arrives "
+                             "(wsgi.input_terminated, no CONTENT_LENGTH), for apps that read "
+                             "wsgi.input to its end. Default: read it whole before the application "
+                             "runs (memory up to 1 MiB, then a temporary file; --max-buffered-body-size) "
+                             "and give it a CONTENT_LENGTH, which Django and most frameworks read")
     limits.add_argument("--buffer-chunked-body", action="store_true", dest="buffer_chunked_body",
-                        help="read a chunked request body whole before the application runs and give "
-                             "it a CONTENT_LENGTH (Django reads only that many bytes); needs "
-                             "--max-body-size; memory up to 1 MiB, then a temporary file")
+                        help="the default (kept for old command lines): see --stream-chunked-body")
 
     timeouts = parser.add_argument_group("timeouts (seconds)")
     for flag, seconds_default, what in (

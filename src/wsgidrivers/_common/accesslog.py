@@ -367,7 +367,7 @@ class AccessLog:
         method, target, protocol = request_parts(environ)
         return {
             "time": datetime.datetime.fromtimestamp(when).astimezone().isoformat(timespec="milliseconds"),
-            "client": environ.get("REMOTE_ADDR"),
+            "client": environ.get("REMOTE_ADDR") or None,  # "" for a Unix-socket peer
             "method": method,
             "target": target,
             "protocol": protocol,

@@ -86,8 +86,13 @@ class Settings:
     ``keep_alive``'s default is each driver's own (:data:`DRIVER_DEFAULTS`): off in
     ``simple_server``'s ``WSGIServer`` (as wsgiref), on in the threading server and ``asyncio``.
     ``use_sendfile``: ``True`` sendfile(), ``False`` copied, ``None`` sendfile() except to
-    loopback clients (every driver's default). A bad value is a ``ValueError`` naming the setting;
-    a ``config`` that is not a :class:`wsgicore.Config` (a dict, say) a ``TypeError``.
+    loopback clients (every driver's default). ``stream_chunked_body``: off, every driver reads a
+    chunked request body whole before the application runs (memory, then a temporary file past
+    :data:`SPOOL_MEMORY`; bounded by ``Config.max_buffered_body_bytes``) and gives it a
+    ``CONTENT_LENGTH``, so that an app that reads only that many bytes (Django) never gets an
+    empty body; on, the body streams to the app, which must honour ``wsgi.input_terminated``.
+    A bad value is a ``ValueError`` naming the setting; a ``config`` that is not a
+    :class:`wsgicore.Config` (a dict, say) a ``TypeError``.
     """
 
     config: Config | None = None
@@ -99,12 +104,14 @@ class Settings:
     linger_bytes: int = LINGER_BYTES
     receive_buffer: int | None = RECEIVE_BUFFER
     use_sendfile: bool | None = None
+    stream_chunked_body: bool = False
 
     def __post_init__(self) -> None:
         if self.config is not None and not isinstance(self.config, Config):
             raise TypeError(f"config must be a wsgicore.Config or None, not {self.config!r}")
-        if not isinstance(self.keep_alive, bool):
-            raise ValueError(f"keep_alive must be a bool, not {self.keep_alive!r}")
+        for name in ("keep_alive", "stream_chunked_body"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, not {getattr(self, name)!r}")
         for name in ("head_timeout", "io_timeout", "keep_alive_timeout", "linger_timeout"):
             _timeout(name, getattr(self, name))
         if type(self.linger_bytes) is not int or self.linger_bytes < 0:
@@ -134,7 +141,8 @@ class Settings:
     def serving_config(self, *, multithread: bool, secure: bool = False) -> Config:
         """The Config each connection is served with (see :func:`connection_config`)."""
         return connection_config(self.config, keep_alive=self.keep_alive,
-                                 multithread=multithread, secure=secure)
+                                 multithread=multithread, secure=secure,
+                                 stream_chunked_body=self.stream_chunked_body)
 
     def receive_buffer_for(self, host: str) -> int | None:
         """The SO_RCVBUF for a connection from ``host`` (see :func:`loopback_receive_buffer`)."""
@@ -166,16 +174,19 @@ def driver_defaults(driver: str) -> Settings:
 
 
 def connection_config(config: Config | None, *, keep_alive: bool, multithread: bool,
-                      secure: bool = False) -> Config:
+                      stream_chunked_body: bool, secure: bool = False) -> Config:
     """The Config each connection of a driver is served with: the core's rule
-    (``wsgicore.serving_config``) with the wall clock for ``Date`` and the drivers' spool for a
-    buffered chunked body, the same for every driver."""
+    (``wsgicore.serving_config``) with the wall clock for ``Date``, chunked bodies buffered unless
+    ``stream_chunked_body`` (the setting decides, whatever the config's own flag) and the drivers'
+    spool for them, the same for every driver."""
     return serving_config(config, clock=time.time, keep_alive=keep_alive, multithread=multithread,
-                          secure=secure, spool=spooled_body_file)
+                          secure=secure, spool=spooled_body_file,
+                          buffer_chunked_body=not stream_chunked_body)
 
 
-#: A buffered chunked request body (``Config.buffer_chunked_body``) stays in memory up to this many
-#: bytes, then moves to a temporary file (bounded by ``Config.max_body_bytes`` all the same).
+#: A buffered chunked request body (every driver's default, ``Config.buffer_chunked_body``) stays in
+#: memory up to this many bytes, then moves to a temporary file (bounded by
+#: ``Config.max_buffered_body_bytes`` all the same). waitress' inbuf_overflow is 512 KiB.
 SPOOL_MEMORY: Final = 1 << 20
 
 

@@ -5,24 +5,27 @@ alike (keep-alive, ``wsgi.multithread``, https over TLS) is left to the drivers'
 
 Where the semantics differ (documented in docs/deployment.md):
 
-- ``--limit-request-line`` (gunicorn default 4094; 0 = its maximum, 8190) -> ``max_request_line``;
-  too long is a 414 here (gunicorn 27 answers 414 too, older releases 400).
-- ``--limit-request-fields`` (100; 0 = 32768) -> ``max_header_count``; too many is a 431.
-- ``--limit-request-field_size`` (8190; 0 = unlimited, here 65536) -> ``max_header_field``; 431.
-  The whole head is also bounded (``max_head_bytes``, 64 KiB or one line of each limit if larger),
-  which gunicorn does not do.
+- The three request limits are counted as gunicorn counts them (gunicorn/http/message.py, see
+  :func:`request_limits`): the same requests pass and the first byte more is refused, with 414 for
+  the request line and 431 for the fields (gunicorn 27 answers so too, older releases 400). The
+  whole head is also bounded (``max_head_bytes``, 64 KiB or one line of each limit if larger), where
+  gunicorn bounds the field lines at ``fields * (field_size + 2) + 4`` bytes.
 - ``--keep-alive`` (2 s; 0 = off) -> the idle timeout of a kept-alive connection.
 - ``--no-sendfile`` -> ``wsgi.file_wrapper`` files are copied, never sent with sendfile().
+- ``--env WSGICORE_STREAM_CHUNKED_BODY=1`` (or the variable in the environment) -> chunked request
+  bodies stream to the app (the drivers' ``stream_chunked_body``); by default they are read whole
+  before the app runs and given a ``CONTENT_LENGTH``, bounded by
+  ``--env WSGICORE_MAX_BUFFERED_BODY_SIZE=<bytes>`` (``Config.max_buffered_body_bytes``). gunicorn's
+  own parser hands a chunked body to the app unbuffered, with no ``CONTENT_LENGTH``.
 - ``--proxy-protocol`` and ``--http-protocols h2`` are refused (the worker does not boot).
 - ``--forwarded-allow-ips`` + ``secure_scheme_headers`` -> the core's proxy settings
-  (``Config.trusted_proxies`` + ``Config.secure_scheme_headers``, see :func:`proxy_settings`); unlike
-  gunicorn, the core removes the forwarding headers it does not use from the environ.
+  (``Config.trusted_proxies`` + ``Config.secure_scheme_headers``, see :func:`proxy_settings`); as in
+  gunicorn, every forwarding header still reaches the environ as it came.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,12 +35,19 @@ import wsgicore
 from wsgicore import Config
 from wsgidrivers._common.settings import Settings
 
-__all__ = ["WorkerSettings", "proxy_settings", "server_software", "worker_settings"]
+__all__ = ["WorkerSettings", "proxy_settings", "request_limits", "server_software", "worker_settings"]
 
-#: What gunicorn uses when a limit is 0 ("unlimited"): its own hard caps (gunicorn/http/message.py).
-_LINE_CAP: Final = 8190
-_FIELDS_CAP: Final = 32768
-_FIELD_SIZE_CAP: Final = 65536
+#: gunicorn's own numbers (gunicorn/http/message.py): the largest request line limit, and the one
+#: its C parser uses for 0 ("unlimited"; its Python parser sets none, and we need one); the largest
+#: field count (also what 0 means); the field size 0 means since gunicorn 26 (before: "unlimited",
+#: for which we take 65536).
+_LINE_MAX: Final = 8190
+_LINE_UNLIMITED: Final = 1024 * 1024
+_FIELDS_MAX: Final = 32768
+_FIELD_SIZE_DEFAULT: Final = 8190
+_FIELD_SIZE_UNLIMITED: Final = 65536
+_ZERO_FIELD_SIZE_IS_DEFAULT: Final = tuple(gunicorn.version_info) >= (26,)
+_CRLF: Final = 2
 #: The whole head's bound: the core's default, or one line of each limit if that is larger.
 _HEAD_BYTES: Final = Config().max_head_bytes
 #: ``Config.trusted_proxies``' entry for Unix-socket peers.
@@ -84,9 +94,10 @@ def proxy_settings(cfg: Any) -> dict[str, Any]:
     them, never ``X-Forwarded-For`` (gunicorn never sets REMOTE_ADDR from it): a listed field
     with its value means https, with another value http, fields that disagree are a 400.
 
-    With no ``secure_scheme_headers`` nothing would be believed from anyone, so no proxy is
-    trusted at all: the core then passes every forwarding header to the application untouched, as
-    gunicorn does, for middleware that does the proxy work itself (ProxyFix and the like).
+    Every forwarding header reaches the application as it came, from any peer, as gunicorn's
+    own workers pass them (``Config.clear_untrusted_proxy_headers`` off), for the application or
+    its middleware (ProxyFix and the like) to read. With no ``secure_scheme_headers`` nothing would
+    be believed from anyone, so no proxy is trusted at all.
     """
     secure = {str(name): str(value) for name, value in dict(cfg.secure_scheme_headers).items()}
     if not secure:
@@ -94,13 +105,63 @@ def proxy_settings(cfg: Any) -> dict[str, Any]:
     allowed = [str(entry).strip() for entry in cfg.forwarded_allow_ips if str(entry).strip()]
     # The core refuses "*" (trusting everyone must be spelled out); gunicorn's "*" means exactly that.
     proxies = ("0.0.0.0/0", "::/0", _UNIX) if "*" in allowed else (*allowed, _UNIX)
-    return {"trusted_proxies": proxies, "secure_scheme_headers": secure}
+    return {"trusted_proxies": proxies, "secure_scheme_headers": secure,
+            "clear_untrusted_proxy_headers": False}
+
+
+def request_limits(cfg: Any) -> tuple[int, int, int]:
+    """``--limit-request-line``, ``--limit-request-fields`` and ``--limit-request-field_size`` as
+    the core's ``(max_request_line, max_header_count, max_header_field)``, counted as gunicorn
+    counts them, so the same requests pass and fail:
+
+    - the request line without its CRLF, at most 8190 (a larger value is 8190); 0 is "unlimited",
+      here 1 MiB (gunicorn's C parser's number for it);
+    - the field lines (0, or more than 32768: 32768);
+    - a field line *with* its CRLF: a line of ``limit_request_field_size - 2`` bytes is the longest
+      that passes (the core counts without the CRLF). 0 is 8190 since gunicorn 26, "unlimited"
+      before (here 65536).
+    """
+    line = int(cfg.limit_request_line)
+    fields = int(cfg.limit_request_fields)
+    size = int(cfg.limit_request_field_size)
+    if fields <= 0 or fields > _FIELDS_MAX:
+        fields = _FIELDS_MAX
+    if size < 0 or (size == 0 and _ZERO_FIELD_SIZE_IS_DEFAULT):
+        size = _FIELD_SIZE_DEFAULT
+    # A field line is at least 2 bytes ("a:"), so below 3 every field line is refused either way.
+    field = _FIELD_SIZE_UNLIMITED if size == 0 else max(1, size - _CRLF)
+    line = _LINE_UNLIMITED if line == 0 else _LINE_MAX if line < 0 else min(line, _LINE_MAX)
+    return line, fields, field
+
+
+def _env(cfg: Any, name: str) -> str:
+    """A variable set by gunicorn's ``--env`` (``raw_env``), else the worker's environment."""
+    return str(cfg.env.get(name) or os.environ.get(name, "")).strip()
 
 
 def _script_name(cfg: Any) -> str:
     # gunicorn takes the mount prefix from the SCRIPT_NAME environment variable (``--env`` sets it).
-    raw = str(cfg.env.get("SCRIPT_NAME") or os.environ.get("SCRIPT_NAME", "")).rstrip("/")
+    raw = _env(cfg, "SCRIPT_NAME").rstrip("/")
     return raw if raw.startswith("/") else ""
+
+
+def _body_settings(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The chunked-body options gunicorn has no setting for, as the command line's variables
+    (``WSGICORE_STREAM_CHUNKED_BODY``, ``WSGICORE_MAX_BUFFERED_BODY_SIZE``): Config and Settings values."""
+    config: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    stream = _env(cfg, "WSGICORE_STREAM_CHUNKED_BODY").lower()
+    if stream in ("1", "true", "yes", "on"):
+        settings["stream_chunked_body"] = True
+    elif stream not in ("", "0", "false", "no", "off"):
+        raise ValueError(f"WSGICORE_STREAM_CHUNKED_BODY must be 1/0, true/false, yes/no or on/off, "
+                         f"not {stream!r}")
+    limit = _env(cfg, "WSGICORE_MAX_BUFFERED_BODY_SIZE")
+    if limit:
+        if not limit.isdigit():
+            raise ValueError(f"WSGICORE_MAX_BUFFERED_BODY_SIZE must be a number of bytes, not {limit!r}")
+        config["max_buffered_body_bytes"] = int(limit)
+    return config, settings
 
 
 def _refuse_unsupported(cfg: Any) -> None:
@@ -119,27 +180,29 @@ def worker_settings(cfg: Any) -> WorkerSettings:
     """Read gunicorn's cfg; a bad or unsupported value raises ``ValueError`` (the worker then
     cannot boot)."""
     _refuse_unsupported(cfg)
-    line = int(cfg.limit_request_line) or _LINE_CAP
-    fields = int(cfg.limit_request_fields) or _FIELDS_CAP
-    field_size = int(cfg.limit_request_field_size) or _FIELD_SIZE_CAP
+    line, fields, field = request_limits(cfg)
     keep_alive_timeout = float(cfg.keepalive)
     timeout = float(cfg.timeout)
-    # A given Config is served as it is (wsgicore.serving_config): Server and Date are set here.
+    body_config, body_settings = _body_settings(cfg)
+    # The Server header is set here; Date comes from the driver's clock (Config.clock's default,
+    # filled by wsgicore.serving_config as for every driver).
     config = Config(
         max_request_line=line,
         max_header_count=fields,
-        max_header_field=field_size,
-        max_head_bytes=max(_HEAD_BYTES, line + field_size + 4),
+        max_header_field=field,
+        # Room for one line of each limit with its CRLF.
+        max_head_bytes=max(_HEAD_BYTES, line + field + 4),
         server_software=server_software(),
         script_name=_script_name(cfg),
-        clock=time.time,  # RFC 9110 §6.6.1: a server with a clock sends Date
         # PEP 3333: another process may run the app at the same time (other workers, and the old
         # and new workers overlap during a reload even with -w 1).
         multiprocess=True,
         **proxy_settings(cfg),
+        **body_config,
     )
     # The drivers' settings, gunicorn's values where it has them (the rest are every driver's).
-    overrides: dict[str, Any] = {"config": config, "keep_alive": keep_alive_timeout > 0}
+    overrides: dict[str, Any] = {"config": config, "keep_alive": keep_alive_timeout > 0,
+                                 **body_settings}
     if keep_alive_timeout > 0:
         overrides["keep_alive_timeout"] = keep_alive_timeout
     if timeout > 0:

@@ -96,7 +96,8 @@ class WSGIServer(HTTPServer):
 
     #: The core's limits and policies; a subclass (or make_server's ``config=``) sets its own.
     #: The default is every driver's (the core's rule): Date, and Server: software_version.
-    config: Config | None = connection_config(_SIMPLE.config, keep_alive=True, multithread=False)
+    config: Config | None = connection_config(_SIMPLE.config, keep_alive=True, multithread=False,
+                                              stream_chunked_body=_SIMPLE.stream_chunked_body)
     #: Persistent connections (RFC 9112 §9.3). Off: one request per connection, as wsgiref.
     keep_alive: bool = _SIMPLE.keep_alive
     #: Deadline in seconds for a whole request head. A slow or stalled client (half a request)
@@ -117,8 +118,12 @@ class WSGIServer(HTTPServer):
     #: connection's upload then needs no window updates; remote clients keep the kernel's
     #: autotuning, which a fixed SO_RCVBUF would switch off.
     receive_buffer: int | None = _SIMPLE.receive_buffer
+    #: Chunked request bodies go to the application as they arrive (``wsgi.input_terminated``, no
+    #: ``CONTENT_LENGTH``) instead of being read whole first (memory, then a temporary file) and
+    #: given a ``CONTENT_LENGTH``: for apps that read to the end of ``wsgi.input``.
+    stream_chunked_body: bool = _SIMPLE.stream_chunked_body
 
-    _effective: tuple[Config | None, bool, Config] | None = None
+    _effective: tuple[Config | None, bool, bool, Config] | None = None
     #: Set by make_server(): the settings were given as one validated Settings (see use_settings).
     _settings_given = False
     #: The (receive, send) timeouts accepted sockets inherit from the listening socket; -1: none.
@@ -303,8 +308,9 @@ class WSGIServer(HTTPServer):
         """Set ``base_environ``: server-wide keys every request's environ starts from.
 
         Only keys the core does not set survive (the core's environ wins); a subclass adds its own
-        here. wsgiref's ``REMOTE_HOST``/``CONTENT_LENGTH`` placeholders (``""``) are left out: the
-        core omits what the request does not carry (PEP 3333 allows either).
+        here. wsgiref's ``CONTENT_LENGTH`` placeholder (``""``) is left out: the core omits what the
+        request does not carry (PEP 3333 allows either); ``REMOTE_HOST`` is the core's, the client's
+        address (RFC 3875 §4.1.9, no lookup), where wsgiref puts ``""``.
         """
         self.base_environ = {
             "SERVER_NAME": self.server_name,
@@ -393,13 +399,14 @@ class WSGIServer(HTTPServer):
         ``config.keep_alive`` allow it; ``wsgi.multithread`` when requests run in threads."""
         config = self.config
         keep_alive = self.keep_alive
+        stream = self.stream_chunked_body
         threaded = isinstance(self, socketserver.ThreadingMixIn)
         cached = self._effective
-        if cached is not None and cached[0] is config and cached[1] == keep_alive:
-            return cached[2]  # computed once per server and config, not per connection
+        if cached is not None and cached[0] is config and cached[1] == keep_alive and cached[2] == stream:
+            return cached[3]  # computed once per server and config, not per connection
         effective = connection_config(config, keep_alive=keep_alive, multithread=threaded,
-                                      secure=self.ssl_context is not None)
-        self._effective = (config, keep_alive, effective)
+                                      secure=self.ssl_context is not None, stream_chunked_body=stream)
+        self._effective = (config, keep_alive, stream, effective)
         return effective
 
 

@@ -69,8 +69,9 @@ _FOREIGN_OPTIONS = {
 class Client:
     """Test client for a WSGI ``app``: the app runs behind ``wsgicore``'s parser, in memory.
 
-    ``config`` is the core's :class:`wsgicore.Config` (default ``Config()``: no ``Date``, so
-    responses are byte-for-byte reproducible). ``base_url`` gives the scheme, Host and a default
+    ``config`` is the core's :class:`wsgicore.Config` (default ``Config()``). The Client is a driver
+    without a clock: no ``Date`` unless the Config names a clock (``clock=time.time``), so
+    responses are byte-for-byte reproducible. ``base_url`` gives the scheme, Host and a default
     for relative URLs; the app sees its scheme, host and port as a server at that address would
     (``https``: ``wsgi.url_scheme`` https and port 443 unless the URL names one).
     ``raise_app_exceptions``: an exception the app raised (which the core turned into a 500) is
@@ -114,7 +115,7 @@ class Client:
         build_request("GET", "/", base_url=base_url)  # so does a base_url that is not http(s)
         self.cookies = CookieJar()
         self._pool: dict[tuple[bool, str, int, str | None, int | None], MemoryConnection] = {}
-        self._https_config: tuple[Config, Config] | None = None  # (made from, made)
+        self._served: tuple[Config, Config, Config] | None = None  # (made from, http, https)
         self._connections = 0
         self._environs: list[dict[str, Any]] = []
         self._problems: list[Problem] = []
@@ -143,12 +144,17 @@ class Client:
 
     def _config_for(self, secure: bool) -> Config:
         """The connection's Config: https served as over TLS (``wsgi.url_scheme`` https, as
-        ``wsgicore.serving_config`` does for a TLS socket); http keeps the config's own scheme."""
-        if not secure or self.config.url_scheme == "https":
-            return self.config
-        if self._https_config is None or self._https_config[0] is not self.config:
-            self._https_config = (self.config, self.config.replace(url_scheme="https"))
-        return self._https_config[1]
+        ``wsgicore.serving_config`` does for a TLS socket); http keeps the config's own scheme.
+        The Client is a driver without a clock: ``clock="driver"`` (the default) sends no ``Date``,
+        so responses are byte-for-byte reproducible; a clock given explicitly sends it."""
+        served = self._served
+        if served is None or served[0] is not self.config:
+            config = self.config
+            if isinstance(config.clock, str):  # "driver"
+                config = config.replace(clock=None)
+            https = config if config.url_scheme == "https" else config.replace(url_scheme="https")
+            served = self._served = (self.config, config, https)
+        return served[2] if secure else served[1]
 
     def _new_connection(self, request: Request | None = None) -> MemoryConnection:
         """A connection as ``request`` needs it (default: to ``base_url``, from the client's
