@@ -394,3 +394,62 @@ def test_defer_accept_off_accepts_silent_connections_at_once() -> None:
         for _ in range(3):
             stack.enter_context(connect(_address(server)))
         assert _wait_for(lambda: len(_pool_threads()) == 4, 2.0)  # three serving, one waiting
+
+
+@pooled
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the SystemExit
+def test_a_thread_ended_by_its_connection_is_replaced() -> None:
+    # A BaseException out of serve() ends that thread (as it would end socketserver's thread); the
+    # pool starts another when nobody else waits, so later connections are still accepted.
+    from wsgidrivers._common.connthreads import AcceptingThreads
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    served: list[int] = []
+
+    def take() -> socket.socket | None:
+        try:
+            return listener.accept()[0]
+        except BlockingIOError:
+            return None
+
+    def serve(sock: socket.socket) -> None:
+        with sock:
+            served.append(1)
+            sock.sendall(b"ok")
+            if len(served) == 1:
+                raise SystemExit  # ends this thread
+
+    pool: AcceptingThreads[socket.socket] = AcceptingThreads(
+        listener, take, serve, limit=1, idle_timeout=5.0, daemon=True, name="wsgicore-connection-test")
+    try:
+        assert pool.start()
+        for _ in range(3):
+            with socket.create_connection(listener.getsockname(), timeout=TIMEOUT) as client:
+                assert client.recv(2) == b"ok"
+        assert len(served) == 3
+        assert _wait_for(lambda: pool.size == 1)  # within its limit of 1, after the replacement
+    finally:
+        pool.stop()
+        for thread in pool.threads():
+            thread.join(TIMEOUT)
+        pool.close()
+        listener.close()
+
+
+def test_without_exclusive_wakeups_serve_forever_starts_a_thread_per_connection(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from wsgidrivers._common import connthreads
+
+    monkeypatch.setattr(connthreads, "EXCLUSIVE_WAKEUPS", False)
+    names: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        names.append(threading.current_thread().name)
+        return hello_app(environ, start_response)
+
+    with serving(app) as server:
+        for _ in range(3):
+            assert _get(server).startswith(b"HTTP/1.1 200 OK")
+    assert not any(name.startswith("wsgicore-connection") for name in names)
+    assert len(set(names)) == 3
