@@ -406,6 +406,7 @@ def test_a_thread_ended_by_its_connection_is_replaced() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
     served: list[int] = []
+    ended: list[threading.Thread] = []
 
     def take() -> socket.socket | None:
         try:
@@ -418,6 +419,7 @@ def test_a_thread_ended_by_its_connection_is_replaced() -> None:
             served.append(1)
             sock.sendall(b"ok")
             if len(served) == 1:
+                ended.append(threading.current_thread())
                 raise SystemExit  # ends this thread
 
     pool: AcceptingThreads[socket.socket] = AcceptingThreads(
@@ -428,6 +430,7 @@ def test_a_thread_ended_by_its_connection_is_replaced() -> None:
             with socket.create_connection(listener.getsockname(), timeout=TIMEOUT) as client:
                 assert client.recv(2) == b"ok"
         assert len(served) == 3
+        ended[0].join(TIMEOUT)  # its SystemExit reported within this test
         assert _wait_for(lambda: pool.size == 1)  # within its limit of 1, after the replacement
     finally:
         pool.stop()
