@@ -165,8 +165,10 @@ class AcceptingThreads(Generic[_T]):
                     if self._stopped:
                         return
                     if not ready:
-                        if self._idle > 1:
-                            return  # idle too long while another thread waits: leave
+                        if self._idle > 1:  # idle too long while another thread waits: leave
+                            self._idle -= 1  # in this hold of the lock: two cannot both leave
+                            idle = False
+                            return
                         continue
                     self._taking += 1
                 try:
