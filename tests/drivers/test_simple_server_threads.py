@@ -456,3 +456,32 @@ def test_without_exclusive_wakeups_serve_forever_starts_a_thread_per_connection(
             assert _get(server).startswith(b"HTTP/1.1 200 OK")
     assert not any(name.startswith("wsgicore-connection") for name in names)
     assert len(set(names)) == 3
+
+
+@pooled
+def test_each_run_of_serve_forever_gives_its_descriptors_back() -> None:
+    # Each run's pool has a stop pipe and an epoll per thread: released when its threads are gone.
+    import os
+
+    server = make_server("127.0.0.1", 0, hello_app, ThreadingWSGIServer, recording_handler())
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(3):
+            loop = threading.Thread(target=server.serve_forever, daemon=True)
+            loop.start()
+            results: list[bytes] = []
+            clients = [threading.Thread(target=lambda into=results: into.append(_get(server)))
+                       for _ in range(5)]
+            for client in clients:
+                client.start()
+            for client in clients:
+                client.join(TIMEOUT)
+            assert len(results) == 5
+            server.shutdown()
+            loop.join(TIMEOUT)
+            assert _wait_for(lambda: not _pool_threads(), 2.0)
+        server.service_actions()  # the lingerer closes what it still holds
+        server.service_actions()
+        assert _wait_for(lambda: len(os.listdir("/proc/self/fd")) <= before, 2.0), os.listdir("/proc/self/fd")
+    finally:
+        server.server_close()

@@ -107,14 +107,23 @@ class AcceptingThreads(Generic[_T]):
             if self._stopped:
                 return
             self._stopped = True
-        with contextlib.suppress(OSError):
-            os.write(self._stop_w, b".")  # never drained: every thread's poll sees it from now on
+            if not self._threads:
+                self._close_pipe()
+            else:  # under the lock: the last thread to leave closes the pipe (see _run)
+                with contextlib.suppress(OSError):
+                    os.write(self._stop_w, b".")  # never drained: every poll sees it from now on
         with self._taken:
             while self._taking:
                 self._taken.wait()
 
     def close(self) -> None:
-        """Release the stop pipe once every thread has left (after :meth:`stop` and a join)."""
+        """Release the stop pipe of a pool that did not start (a stopped one releases it itself,
+        when its last thread leaves)."""
+        with self._lock:
+            if not self._threads:
+                self._close_pipe()
+
+    def _close_pipe(self) -> None:
         for fd in (self._stop_r, self._stop_w):
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -200,6 +209,8 @@ class AcceptingThreads(Generic[_T]):
                            and (self._limit is None or len(self._threads) < self._limit))
                 if replace:
                     self._start_thread()
+                elif self._stopped and not self._threads:
+                    self._close_pipe()  # the last one out
 
     def _left_take(self) -> None:
         with self._lock:

@@ -476,13 +476,13 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         # socketserver's shutdown() handshake (BaseServer's private flags, so that its shutdown()
         # and the context manager work unchanged): shutdown() sets the request and waits for the
         # event this sets on the way out.
-        self._acceptors = acceptors
-        if self.defer_accept:
-            set_defer_accept(self.socket)
         is_shut_down: threading.Event = getattr(self, _IS_SHUT_DOWN)
         is_shut_down.clear()
         self._stop_serving.clear()  # an earlier run's wake-up (the flag says whether this run stops)
         try:
+            self._acceptors = acceptors
+            if self.defer_accept:
+                set_defer_accept(self.socket)
             while not getattr(self, _SHUTDOWN_REQUEST):
                 self._stop_serving.wait(poll_interval)
                 self.service_actions()
