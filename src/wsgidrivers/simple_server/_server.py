@@ -435,9 +435,12 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     max_threads: int | None = CONNECTION_THREADS
     #: Seconds a connection thread stays idle before it ends (while another one waits).
     idle_thread_timeout: float = IDLE_THREAD_TIMEOUT
-    #: With the pool (Linux), a TCP connection is accepted once its request has arrived (see
-    #: ``wsgidrivers._common.listening.set_defer_accept``): the thread woken reads it without waiting.
-    defer_accept: bool = True
+    #: With the pool (Linux), accept a TCP connection once its request has arrived (see
+    #: ``wsgidrivers._common.listening.set_defer_accept``): the thread woken reads it without
+    #: waiting, fewer context switches per new connection. Off by default: the kernel then holds a
+    #: silent connection for up to about a second before the accept, which ``head_timeout``
+    #: (counted from the accept) does not see.
+    defer_accept: bool = False
     _slots: threading.BoundedSemaphore | None = None
     _acceptors: AcceptingThreads[tuple[Any, Any]] | None = None
 
