@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,18 +62,40 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx")
 
 
-def _proxy_lines(mode: str, proto: str = "$scheme") -> str:
+#: The streaming location's directives: responses passed on as they come, request bodies too.
+UNBUFFERED = "    proxy_buffering off;\n    proxy_request_buffering off;\n"
+
+
+def upstream_block(upstream: str, mode: str) -> str:
+    """The ``upstream`` block of the tested configuration (``upstream``: ``HOST:PORT`` or
+    ``unix:PATH``), at the top level of indentation: docs/deployment.md quotes it, and
+    tests/nginx checks that the quote is this text."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    keepalive = f"    keepalive {POOL};\n" if mode == "keepalive" else ""
+    return f"upstream app {{\n    server {upstream};\n{keepalive}}}\n"
+
+
+def location_block(mode: str, path: str = "/", *, proto: str = "$scheme", extra: str = "") -> str:
+    """A ``location`` block of the tested configuration, proxying to ``upstream app`` in ``mode``
+    (``extra``: more directives, one per line); quoted by docs/deployment.md like
+    :func:`upstream_block`."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     http11 = (
-        "            proxy_http_version 1.1;\n"
-        '            proxy_set_header Connection "";\n'
+        "    proxy_http_version 1.1;\n"
+        '    proxy_set_header Connection "";\n'
         if mode == "keepalive" else ""
     )
     return (
-        "            proxy_pass http://app;\n"
+        f"location {path} {{\n"
+        "    proxy_pass http://app;\n"
         f"{http11}"
-        "            proxy_set_header Host $http_host;\n"
-        "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
-        f"            proxy_set_header X-Forwarded-Proto {proto};\n"
+        "    proxy_set_header Host $http_host;\n"
+        "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        f"    proxy_set_header X-Forwarded-Proto {proto};\n"
+        f"{extra}"
+        "}\n"
     )
 
 
@@ -85,8 +108,12 @@ def nginx_config(directory: Path, port: int, upstream: str, mode: str, *, access
     # Started as root, nginx's workers would switch to "nobody", who may not reach a Unix socket or
     # the temporary paths here: they stay root (the directive is ignored for anyone else).
     user = f"user {pwd.getpwuid(0).pw_name};\n" if os.geteuid() == 0 else ""
-    keepalive = f"        keepalive {POOL};\n" if mode == "keepalive" else ""
     log = f"access_log {d}/access.log;" if access_log else "access_log off;"
+    locations = "".join((
+        location_block(mode),
+        location_block(mode, "/unbuffered/", extra=UNBUFFERED),
+        location_block(mode, "/as-https/", proto="https"),
+    ))
     return f"""\
 {user}worker_processes 1;
 pid {d}/nginx.pid;
@@ -102,20 +129,9 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     client_max_body_size 64m;
-    upstream app {{
-        server {upstream};
-{keepalive}    }}
-    server {{
+{textwrap.indent(upstream_block(upstream, mode), "    ")}    server {{
         listen {HOST}:{port};
-        location / {{
-{_proxy_lines(mode)}        }}
-        location /unbuffered/ {{
-{_proxy_lines(mode)}            proxy_buffering off;
-            proxy_request_buffering off;
-        }}
-        location /as-https/ {{
-{_proxy_lines(mode, "https")}        }}
-    }}
+{textwrap.indent(locations, "        ")}    }}
 }}
 """
 

@@ -79,7 +79,7 @@ def test_an_alias_takes_every_option() -> None:
     served = serve("--port", "0", "--driver", "threading", "--threads", "2",
                    module="wsgidrivers.simple_server")
     try:
-        assert "threading driver (up to 2 connections at once" in served.banner[-1]
+        assert "threading driver (a thread per connection, up to 2 at once" in served.banner[-1]
     finally:
         served.stop()
 

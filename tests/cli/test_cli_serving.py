@@ -44,7 +44,8 @@ def test_the_default_driver_is_threading_with_keep_alive(tmp_path: Path) -> None
         assert headers.get("connection") != "close"
     finally:
         served.stop()
-    assert "with the threading driver (a thread per connection, keep-alive on, TLS off)" in served.banner[-1]
+    assert ("with the threading driver (a thread per connection, up to 1000 at once, keep-alive on, "
+            "TLS off)") in served.banner[-1]
 
 
 @pytest.mark.parametrize(("option", "closes"), [("--no-keep-alive", True), ("--keep-alive", False)])
@@ -357,7 +358,7 @@ def test_log_level_warning_hides_the_banner_and_the_access_log(tmp_path: Path) -
 def test_threads_bound_the_threading_driver(threads: str) -> None:
     served = serve("--port", "0", "--threads", threads)
     try:
-        assert f"up to {threads} connections at once" in served.banner[-1]
+        assert f"a thread per connection, up to {threads} at once" in served.banner[-1]
         assert get(served.addresses[0])[0] == 200
     finally:
         served.stop()

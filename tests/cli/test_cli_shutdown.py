@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -191,4 +192,21 @@ def test_ctrl_c_under_reload_counts_once(tmp_path: Path) -> None:
     assert status == 0, served.err
     assert [(status, body) for status, _, body in result] == [(200, b"finished")]
     assert "second signal" not in served.err
+    assert "cut off" not in served.err
+
+
+def test_the_stop_waits_for_connections_not_for_idle_threads(tmp_path: Path) -> None:
+    # The threading driver's connection threads outlive their connections (they wait for the next
+    # one): a stop that waited for every thread it had seen ran out the whole --grace (issue 23).
+    served = serve("--driver", "threading", "--port", "0", "--grace", "30",
+                   write_app(tmp_path, "blocking", BLOCKING_APP), cwd=tmp_path)
+    (tmp_path / "go").write_text("")
+    clients = [threading.Thread(target=get, args=(served.addresses[0], "/")) for _ in range(8)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join(LIMIT)
+    started = time.monotonic()
+    assert served.stop(signal.SIGTERM) == 0, served.err
+    assert time.monotonic() - started < 5.0, served.err
     assert "cut off" not in served.err

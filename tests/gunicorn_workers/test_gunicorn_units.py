@@ -371,3 +371,31 @@ def test_connection_threads_are_reused_and_slots_bound() -> None:
     for worker in workers:
         worker.join(5)
     assert max(peak) == 2
+
+
+def test_connection_threads_shrink_back_after_a_burst() -> None:
+    # A burst of long connections starts a thread each; once they end, the threads idle for
+    # idle_timeout leave, all but one (issue 23: the ThreadWorker's threads grew and stayed).
+    from wsgidrivers.gunicorn._pool import ConnectionThreads
+
+    threads = ConnectionThreads(idle_timeout=0.1)
+    release = threading.Event()
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        release.wait(5)
+        done.release()
+
+    for _ in range(8):
+        threads.submit(job)
+    assert threads.size == 8
+    release.set()
+    for _ in range(8):
+        assert done.acquire(timeout=5)
+    deadline = time.monotonic() + 5
+    while threads.size > 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert threads.size == 1
+    threads.submit(done.release)  # the one left still serves
+    assert done.acquire(timeout=5)
+    assert threads.size == 1

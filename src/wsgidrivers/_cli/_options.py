@@ -23,6 +23,7 @@ from wsgicore import Config, __version__
 from wsgidrivers._common.accesslog import DEFAULT_ACCESS_FORMAT
 from wsgidrivers._common.runners import declared
 from wsgidrivers._common.settings import (
+    CONNECTION_THREADS,
     HEAD_TIMEOUT,
     IO_TIMEOUT,
     KEEP_ALIVE_TIMEOUT,
@@ -126,7 +127,8 @@ def build_parser(prog: str, driver: str = DEFAULT_DRIVER) -> Parser:
     serving.add_argument("--port", type=port,
                          help=f"its port (default {DEFAULT_PORT}; 0: any free port)")
     serving.add_argument("--threads", "--workers", type=positive_int, metavar="N",
-                         help="threading: the most connections served at once (default: no limit); "
+                         help=f"threading: the most connections served at once (default "
+                              f"{CONNECTION_THREADS}; past it they wait in the listen backlog); "
                               "asyncio: threads running the app (default min(32, CPUs + 4)); "
                               "--workers is its old asyncio name")
     serving.add_argument("--keep-alive", action=argparse.BooleanOptionalAction, default=None,

@@ -25,8 +25,10 @@ from typing import IO, Any, Final
 from wsgicore import Config, serving_config
 
 __all__ = [
+    "CONNECTION_THREADS",
     "DRIVER_DEFAULTS",
     "HEAD_TIMEOUT",
+    "IDLE_THREAD_TIMEOUT",
     "IO_TIMEOUT",
     "KEEP_ALIVE_TIMEOUT",
     "LINGER_BYTES",
@@ -58,6 +60,15 @@ LINGER_BYTES: Final = 1 << 20
 #: (the uploads per second and server CPU it saves: docs/performance.md). Not for
 #: remote clients: a fixed SO_RCVBUF switches off the kernel's autotuning (a cap on long links).
 RECEIVE_BUFFER: Final = 256 * 1024
+#: The most connections ``ThreadingWSGIServer`` serves at once (its ``max_threads``; the command
+#: line's ``--threads`` with ``--driver threading``), each in a thread of its own while it is open
+#: (an idle kept-alive one too, for at most ``keep_alive_timeout``). Past it nothing is accepted: new
+#: connections wait in the listen backlog until a thread is free, so a connection flood cannot
+#: start threads without end. gunicorn's ``--worker-connections`` default, for the same job.
+CONNECTION_THREADS: Final = 1000
+#: Seconds a connection thread of ``ThreadingWSGIServer`` (and of the gunicorn ``ThreadWorker``) stays
+#: idle before it ends, while another one waits for connections: the threads shrink back after a burst.
+IDLE_THREAD_TIMEOUT: Final = 10.0
 #: Seconds requests in progress get to finish when a server stops gracefully (the command line's
 #: ``--grace``, asyncio's ``shutdown``/``serve``); what is left is then cut off.
 SHUTDOWN_GRACE: Final = 10.0

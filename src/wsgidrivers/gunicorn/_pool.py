@@ -14,23 +14,36 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from wsgidrivers._common.settings import IDLE_THREAD_TIMEOUT
+
 __all__ = ["ConnectionThreads", "Slots"]
 
 
 
 class ConnectionThreads:
     """Threads that serve connections: started when none is free, then reused (a new thread per
-    connection would cost its start-up each time). The caller bounds how many jobs run at once."""
+    connection would cost its start-up each time), and ended after ``idle_timeout`` seconds
+    without a connection while another one is idle, so that the worker shrinks back after a burst.
+    The caller bounds how many jobs run at once (``--worker-connections``), and so the threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, idle_timeout: float = IDLE_THREAD_TIMEOUT) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._idle = 0
+        self._idle = 0  # threads waiting for a job, less the jobs queued for them
+        self._idle_timeout = idle_timeout
+        self._count = 0
+
+    @property
+    def size(self) -> int:
+        """Threads running now (serving or idle)."""
+        return self._count
 
     def submit(self, job: Callable[..., None], *args: Any) -> None:
         with self._lock:
             start = self._idle == 0
-            if not start:
+            if start:
+                self._count += 1
+            else:
                 self._idle -= 1
         self._jobs.put((job, args))
         if start:
@@ -38,9 +51,22 @@ class ConnectionThreads:
             threading.Thread(target=self._serve, name="wsgicore-conn", daemon=True).start()
 
     def _serve(self) -> None:
+        jobs = self._jobs
+        timeout = self._idle_timeout
         while True:
-            job, args = self._jobs.get()
+            try:
+                job, args = jobs.get(timeout=timeout)
+            except queue.Empty:
+                with self._lock:
+                    # Another thread is idle (and no job is promised to this one): leave. A job
+                    # queued meanwhile was counted against another idle thread, which takes it.
+                    if self._idle > 1:
+                        self._idle -= 1
+                        self._count -= 1
+                        return
+                continue
             job(*args)  # never raises: the ThreadWorker's serve_connection catches everything
+            del job, args  # no reference to a finished connection while waiting
             with self._lock:
                 self._idle += 1
 

@@ -75,17 +75,21 @@ class _Tracking(WSGIServer):
             with self._serving_lock:
                 self._serving.pop(thread, None)
 
-    def end_reading(self) -> list[threading.Thread]:
-        """End the reading side of every open connection; the threads serving them."""
+    def end_reading(self) -> None:
+        """End the reading side of every open connection."""
         self.stopping = True  # what is being served ends after its response
         with self._serving_lock:
-            serving = dict(self._serving)
-        for request in serving.values():
+            serving = list(self._serving.values())
+        for request in serving:
             # socket.socket's own shutdown, also for TLS: ssl.SSLSocket.shutdown() would drop the
             # TLS layer under a response still being sent.
             with contextlib.suppress(OSError):
                 socket.socket.shutdown(request, socket.SHUT_RD)
-        return list(serving)
+
+    def serving(self) -> int:
+        """Connections being served now. A stop waits for these, not for threads: the threading
+        server's connection threads outlive their connections (they wait for the next one)."""
+        return len(self._serving)
 
 
 class _Threading(ThreadingWSGIServer, _Tracking):
@@ -124,7 +128,8 @@ def run(plan: Plan) -> int:
     """Serve ``plan`` until SIGINT or SIGTERM; how many requests in progress the stop cut off."""
     server_class: type[_Tracking] = _Tracking
     if plan.threaded:
-        server_class = type("ThreadingWSGIServer", (_Threading,), {"max_threads": plan.threads})
+        bound = {} if plan.threads is None else {"max_threads": plan.threads}
+        server_class = type("ThreadingWSGIServer", (_Threading,), bound)
     signals = StopSignals(plan.stop_signals or (signal.SIGINT, signal.SIGTERM))
     signals.install()
     in_flight = RequestsRunning()
@@ -157,15 +162,15 @@ def _stop(servers: list[_Tracking], loops: list[threading.Thread], in_flight: Re
           grace: float, signals: StopSignals) -> int:
     """Stop accepting, end idle connections, give the requests in progress ``grace`` seconds (or
     until a second signal), then close; how many requests were cut off."""
-    connections = [thread for server in servers for thread in server.end_reading()]
+    for server in servers:
+        server.end_reading()
     for server in servers:
         # serve_forever() returns once the connection it serves (the simple server's) is done:
         # waited for below, within the grace, not here.
         threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
-    threads = loops + connections
     in_flight.announce_wait(grace)
     deadline = time.monotonic() + grace
-    while any(thread.is_alive() for thread in threads):
+    while any(loop.is_alive() for loop in loops) or any(server.serving() for server in servers):
         remaining = deadline - time.monotonic()
         if remaining <= 0 or signals.now:
             break
@@ -185,7 +190,7 @@ def describe(plan: Plan) -> str:
     """How ``plan`` will be served, for the start-up banner."""
     if not plan.threaded:
         return "one connection at a time"
-    return f"up to {plan.threads} connections at once" if plan.threads else "a thread per connection"
+    return f"a thread per connection, up to {plan.threads or ThreadingWSGIServer.max_threads} at once"
 
 
 register(Runner("simple", run, describe))

@@ -18,6 +18,7 @@ from typing import Any
 
 from wsgicore import SERVER_SOFTWARE, Config, __version__
 from wsgidrivers._common.accesslog import format_log_line, write_stderr
+from wsgidrivers._common.connthreads import AcceptingThreads
 from wsgidrivers._common.listening import (
     ACCEPT_BURST,
     KERNEL_TIMEOUTS,
@@ -25,8 +26,11 @@ from wsgidrivers._common.listening import (
     inherit_options,
     is_transient,
     set_connection_options,
+    set_defer_accept,
 )
 from wsgidrivers._common.settings import (
+    CONNECTION_THREADS,
+    IDLE_THREAD_TIMEOUT,
     SETTING_NAMES,
     Settings,
     connection_config,
@@ -54,6 +58,12 @@ LINGER_QUIET = 0.25
 #: The settings' defaults (each written once, in wsgidrivers._common.settings), as class attributes.
 _SIMPLE = driver_defaults("simple")
 _THREADING = driver_defaults("threading")
+
+
+#: socketserver.BaseServer's private shutdown() handshake (its names, mangled): the threading
+#: server's own serve_forever() keeps it, so that shutdown() works unchanged.
+_SHUTDOWN_REQUEST = "_BaseServer__shutdown_request"
+_IS_SHUT_DOWN = "_BaseServer__is_shut_down"
 
 
 def _host_of(client_address: Any) -> str:
@@ -401,15 +411,38 @@ class WSGIServer(HTTPServer):
 
 
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    """A :class:`WSGIServer` that serves each connection in its own thread, with keep-alive on."""
+    """A :class:`WSGIServer` that serves each connection in a thread of its own, with keep-alive on.
+
+    On Linux, ``serve_forever()`` serves through a pool of connection threads that accept their
+    own connections (``wsgidrivers._common.connthreads``): each idle thread waits on the listener,
+    a new connection wakes one of them, which accepts it and serves it; no thread is started per
+    connection. When the last idle thread takes a connection it starts another first (up to
+    ``max_threads``), so a slow or stalled client holds up only its own thread, and threads idle
+    for ``idle_thread_timeout`` leave. The socketserver hooks keep their meaning: ``get_request``,
+    ``verify_request`` and ``process_request`` are called for each connection, in the thread that
+    accepted it, and ``process_request`` runs ``process_request_thread`` there (an override that
+    starts threads of its own may still do so); ``daemon_threads`` is the threads' daemon flag;
+    ``server_close()`` with ``block_on_close`` waits for the connections being served (idle
+    threads leave at once). Elsewhere, and for ``handle_request()``, socketserver's thread per
+    connection.
+    """
 
     daemon_threads = True
     keep_alive = _THREADING.keep_alive
-    #: The most connections served at once (None: no limit, a thread for every connection). With
-    #: that many open, the next one waits in the listen backlog until one ends (a kept-alive idle
-    #: connection ends after ``keep_alive_timeout``), so memory and threads stay bounded.
-    max_threads: int | None = None
+    #: The most connections served at once, each in its own thread (None: no limit). With that many
+    #: open, the next one waits in the listen backlog until one ends (a kept-alive idle connection
+    #: ends after ``keep_alive_timeout``), so memory and threads stay bounded.
+    max_threads: int | None = CONNECTION_THREADS
+    #: Seconds a connection thread stays idle before it ends (while another one waits).
+    idle_thread_timeout: float = IDLE_THREAD_TIMEOUT
+    #: With the pool (Linux), accept a TCP connection once its request has arrived (see
+    #: ``wsgidrivers._common.listening.set_defer_accept``): the thread woken reads it without
+    #: waiting, fewer context switches per new connection. Off by default: the kernel then holds a
+    #: silent connection for up to about a second before the accept, which ``head_timeout``
+    #: (counted from the accept) does not see.
+    defer_accept: bool = False
     _slots: threading.BoundedSemaphore | None = None
+    _acceptors: AcceptingThreads[tuple[Any, Any]] | None = None
 
     def __init__(self, server_address: tuple[Any, ...] | str,
                  RequestHandlerClass: Callable[..., socketserver.BaseRequestHandler],
@@ -419,9 +452,107 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
             raise ValueError(f"max_threads must be None or an int >= 1, not {limit!r}")
         if limit is not None:
             self._slots = threading.BoundedSemaphore(limit)
+        self._holding: set[Any] = set()  # connections holding one of the _slots
+        self._local = threading.local()  # .server: set in the pool's threads (see process_request)
+        self._stop_serving = threading.Event()
+        self._pool_threads: list[threading.Thread] = []  # of earlier serve_forever() runs
         super().__init__(server_address, RequestHandlerClass, bind_and_activate)
 
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until ``shutdown()``: on Linux through the accepting threads (see the class), the
+        calling thread only running ``service_actions()`` every ``poll_interval`` seconds."""
+        try:
+            os.set_blocking(self.socket.fileno(), False)  # the threads' accept() never waits
+        except (OSError, ValueError):
+            super().serve_forever(poll_interval)
+            return
+        acceptors: AcceptingThreads[tuple[Any, Any]] = AcceptingThreads(
+            self.socket, self._take, self._serve_taken, limit=self.max_threads,
+            idle_timeout=self.idle_thread_timeout, daemon=self.daemon_threads,
+            name="wsgicore-connection", started=self._pool_thread_started)
+        if not acceptors.start():
+            acceptors.close()
+            with contextlib.suppress(OSError, ValueError):
+                os.set_blocking(self.socket.fileno(), True)
+            super().serve_forever(poll_interval)
+            return
+        # socketserver's shutdown() handshake (BaseServer's private flags, so that its shutdown()
+        # and the context manager work unchanged): shutdown() sets the request and waits for the
+        # event this sets on the way out.
+        is_shut_down: threading.Event = getattr(self, _IS_SHUT_DOWN)
+        is_shut_down.clear()
+        self._stop_serving.clear()  # an earlier run's wake-up (the flag says whether this run stops)
+        try:
+            self._acceptors = acceptors
+            if self.defer_accept:
+                set_defer_accept(self.socket)
+            while not getattr(self, _SHUTDOWN_REQUEST):
+                self._stop_serving.wait(poll_interval)
+                self.service_actions()
+        finally:
+            acceptors.stop()
+            self._pool_threads = [t for t in self._pool_threads if t.is_alive()] + acceptors.threads()
+            self._acceptors = None
+            with contextlib.suppress(OSError, ValueError):  # closed meanwhile: nothing to undo
+                os.set_blocking(self.socket.fileno(), True)
+            setattr(self, _SHUTDOWN_REQUEST, False)
+            is_shut_down.set()
+
+    def _pool_thread_started(self) -> None:
+        self._local.server = self
+
+    def _take(self) -> tuple[Any, Any] | None:
+        """One connection for a pool thread, or None (taken by another thread, or failed)."""
+        try:
+            taken = self.get_request()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            if not is_transient(exc):
+                self._accept_pause.failed(exc)
+                self._pause_accepting()  # EMFILE...: the listener stays readable
+            return None
+        self._accept_pause.accepted()
+        return taken
+
+    def _serve_taken(self, taken: tuple[Any, Any]) -> None:
+        """socketserver's handling of an accepted connection, in the pool thread that took it."""
+        request, client_address = taken
+        if not self.verify_request(request, client_address):
+            self.shutdown_request(request)
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+        except BaseException:
+            self.shutdown_request(request)
+            raise
+
+    def shutdown(self) -> None:
+        # The request first, then the wake-up: serve_forever() notices at once, not after
+        # poll_interval (socketserver's shutdown() sets the same flag again, and waits).
+        setattr(self, _SHUTDOWN_REQUEST, True)
+        self._stop_serving.set()
+        super().shutdown()
+
+    def server_close(self) -> None:
+        acceptors = self._acceptors
+        if acceptors is not None:  # closed under a running serve_forever(): stop accepting first
+            acceptors.stop()
+        super().server_close()
+        if self.block_on_close:
+            current = threading.current_thread()
+            for thread in self._pool_threads + (acceptors.threads() if acceptors is not None else []):
+                if thread is not current:
+                    thread.join()
+
     def process_request(self, request: Any, client_address: Any) -> None:
+        if getattr(self._local, "server", None) is self:
+            # A pool thread that accepted this connection serves it (see the class).
+            self.process_request_thread(request, client_address)
+            return
         slots = self._slots
         if slots is not None:
             # Wait for a free thread, in turns, so that shutdown() is not held up by a full house.
@@ -429,10 +560,12 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
                 if self.stopping:
                     self.shutdown_request(request)
                     return
+            self._holding.add(request)  # its thread gives the slot back (not another's thread)
         try:
             super().process_request(request, client_address)
         except BaseException:
             if slots is not None:
+                self._holding.discard(request)
                 slots.release()
             raise
 
@@ -440,5 +573,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            if self._slots is not None:
-                self._slots.release()
+            if request in self._holding:
+                self._holding.discard(request)
+                if self._slots is not None:
+                    self._slots.release()
