@@ -35,6 +35,7 @@ class _Worker:
         self.errors = None
         self.alive = True
         self.wakes = 0
+        self.seat = None  # no load board
 
     def wake(self) -> None:
         self.wakes += 1
