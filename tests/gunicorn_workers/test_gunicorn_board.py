@@ -154,3 +154,39 @@ def test_the_board_is_shared_with_processes_forked_after_it() -> None:
     # ... until the process is found gone.
     mine.check_favoured()
     assert not mine.over_share(10)
+
+
+def _worker(**settings: Any) -> Any:
+    from gunicorn.config import Config as GunicornConfig
+    from gunicorn.glogging import Logger
+
+    from wsgidrivers.gunicorn import ThreadWorker
+
+    cfg = GunicornConfig()
+    for name, value in settings.items():
+        cfg.set(name, value)
+    return ThreadWorker(1, os.getpid(), [], None, 30, cfg, Logger(cfg))
+
+
+def test_a_worker_takes_its_seat_only_where_workers_run_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wsgidrivers.gunicorn import _base
+
+    worker = _worker()
+    assert worker.board_slot is not None
+    monkeypatch.setattr(_base, "_cpus", lambda: 2)
+    worker.prepare()
+    assert worker.seat is not None
+    worker.seat.leave()
+    # One CPU: the workers cannot run at once, so spreading connections gains nothing and costs
+    # each worker its cache: no seat, no declines, no hand-backs.
+    monkeypatch.setattr(_base, "_cpus", lambda: 1)
+    worker.seat = None
+    worker.prepare()
+    assert worker.seat is None
+    assert not worker.hand_back_due(100, True)
+
+
+def test_no_board_with_a_socket_per_worker() -> None:
+    # gunicorn 27's --reuse-port gives each worker its own socket: a declined connection would
+    # wait in that worker's own queue, out of its siblings' reach.
+    assert _worker(reuse_port=True).board_slot is None

@@ -16,12 +16,21 @@ from gunicorn.http.wsgi import WSGIErrorsWrapper
 from gunicorn.sock import ssl_context
 from gunicorn.workers.base import Worker
 
-from ._board import LIVE_BEATS, BoardSeat, LoadBoard
+from ._board import HAND_BACK_INTERVAL, LIVE_BEATS, BoardSeat, LoadBoard
 from ._cycle import RequestCycle
 from ._heartbeat import InFlight
 from ._settings import WorkerSettings, worker_settings
 
 __all__ = ["CoreWorker", "listening_socket"]
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on. With one, workers cannot run at once: spreading the
+    connections over them gains nothing and costs each its cache (see _board)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def listening_socket(listener: Any) -> Any:
@@ -42,6 +51,7 @@ class CoreWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
     #: The master's board: made with the first worker object, inherited by every worker forked after.
     _board: ClassVar[LoadBoard | None] = None
     _board_failed: ClassVar[bool] = False
+    _hand_back_due_at = 0.0  # monotonic time of the next look at the board for a hand-back
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # In the master, before the fork (gunicorn's contract): the worker's slot on the board.
@@ -88,7 +98,7 @@ class CoreWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         self.inflight = InFlight()
         self.cycle = RequestCycle(self, self.inflight, self.wake)
         board, slot = CoreWorker._board, getattr(self, "board_slot", None)
-        if board is not None and slot is not None:
+        if board is not None and slot is not None and _cpus() > 1:
             self.seat = board.seat(slot, os.getpid(), LIVE_BEATS * self.settings.heartbeat)
 
     def load_wsgi(self) -> None:
@@ -126,8 +136,13 @@ class CoreWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
         that its client reconnects to a sibling holding fewer connections (see _board). One
         connection at a time: True holds the turn until :meth:`hand_back_done`."""
         seat = self.seat
-        if seat is None or not keep_alive or not self._handing_back.acquire(blocking=False):
+        if seat is None or not keep_alive:
             return False
+        now = time.monotonic()
+        if now < self._hand_back_due_at or not self._handing_back.acquire(blocking=False):
+            return False
+        # A look at the board at most every HAND_BACK_INTERVAL: not a cost of every request.
+        self._hand_back_due_at = now + HAND_BACK_INTERVAL
         if seat.hand_back_due(open_connections):
             return True
         self._handing_back.release()

@@ -10,14 +10,16 @@ requests in flight cannot split a connect burst (no request has come yet when th
 
 So the workers publish their open connections on a board and admit by *least open connections*:
 
-- **Decline.** A worker that holds more open connections than a live sibling that is accepting
-  stops polling the listeners (``over_share``): the next connections wake the sibling. It looks
-  again every :data:`RECHECK` seconds. The connection a worker was woken for is taken whatever the
-  board says (an exclusive wake-up is told to nobody else); within one wake-up's accept burst the
-  board is read before each further accept, so two workers woken by one burst share it.
-- **Never strand.** A declining worker that finds connections waiting on two rechecks in a row
-  (so nobody took them for :data:`RECHECK` seconds: the sibling is gone, stopped or starved) takes
-  one itself, and a sibling whose process is gone is struck off (``kill(pid, 0)``).
+- **Decline.** A worker that holds more open connections than a live sibling that accepts stops
+  polling the listeners (``over_share``): the next connections wake the sibling. It looks again
+  every :data:`RECHECK` seconds (a fifth of that while connections wait), and still counts as a
+  worker that accepts, so a sibling that gets above it leaves the next connections to it: in a
+  burst the two take turns. The connection a worker was woken for is taken whatever the board
+  says (an exclusive wake-up is told to nobody else); within one wake-up's accept burst the board
+  is read before each further accept, so two workers woken by one burst share it.
+- **Never strand.** A declining worker that finds connections that nobody has taken for
+  :data:`RECHECK` seconds (the sibling is gone, stopped or starved) takes one itself at each look,
+  and a sibling whose process is gone is struck off (``kill(pid, 0)``).
 - **Hand back.** A worker holding more than its share of the open connections (:func:`share`) by
   more than :data:`HAND_BACK_SLACK` answers one kept-alive request at a time with
   ``Connection: close`` (RFC 9112 §9.6): the client reconnects, and the decline rule sends the new
@@ -44,7 +46,8 @@ import os
 import time
 from typing import Any, Final
 
-__all__ = ["HAND_BACK_SLACK", "RECHECK", "SLOTS", "BoardSeat", "LoadBoard", "share"]
+__all__ = ["HAND_BACK_INTERVAL", "HAND_BACK_SLACK", "LIVE_BEATS", "RECHECK", "SLOTS", "BoardSeat",
+           "LoadBoard", "share"]
 
 #: Worker slots on one board: workers at once (old and new overlap during a HUP); a worker that finds
 #: none free serves without the board.
@@ -55,6 +58,9 @@ SLOTS: Final = 64
 RECHECK: Final = 0.005
 #: A slot is live for this many heartbeat intervals after its worker's last heartbeat.
 LIVE_BEATS: Final = 3
+#: Seconds between two looks at the board for a hand-back (at a request's start): the look is no
+#: cost of every request, and a hand-back's connection has time to close before the next look.
+HAND_BACK_INTERVAL: Final = 0.01
 #: Open connections a worker may hold above its share before it hands one back: one, so that an
 #: odd count or a connection on its way (closed here, not yet reopened there) does not swing
 #: connections back and forth.
