@@ -190,3 +190,15 @@ def test_no_board_with_a_socket_per_worker() -> None:
     # gunicorn 27's --reuse-port gives each worker its own socket: a declined connection would
     # wait in that worker's own queue, out of its siblings' reach.
     assert _worker(reuse_port=True).board_slot is None
+
+
+def test_a_worker_past_the_boards_slots_serves_without_it(monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    from wsgidrivers.gunicorn._base import CoreWorker
+
+    monkeypatch.setattr(CoreWorker, "_board", LoadBoard(1))
+    first = _worker()
+    first.pid = os.getpid()  # alive: its slot stays held
+    second = _worker()
+    assert (first.board_slot, second.board_slot) == (0, None)
+    assert "without the load board" in caplog.text

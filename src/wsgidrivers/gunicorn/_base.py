@@ -71,7 +71,13 @@ class CoreWorker(Worker):  # type: ignore[misc]  # gunicorn is untyped
             except (OSError, ValueError):
                 CoreWorker._board_failed = True
         board = CoreWorker._board
-        return board.reserve(self) if board is not None else None
+        if board is None:
+            return None
+        slot = board.reserve(self)
+        if slot is None:
+            self.log.warning("wsgidrivers.gunicorn: more than %d workers at once; this one serves "
+                             "without the load board (its accepts are not balanced)", board.slots)
+        return slot
 
     def init_process(self) -> None:
         # After fork, before gunicorn's own init (which ends by calling run()). A worker that cannot
