@@ -60,7 +60,7 @@ class _WorkerService(Service):
         handing_back = worker.hand_back_due(worker.open_connections(), conn.keep_alive)
         self._local.handing_back = handing_back
         if ticket.last or handing_back:
-            conn.close_after_response()  # the worker stops after this response
+            conn.close_after_response()  # the worker stops, or the client reconnects, after it
         return cycle.wrap(ticket, self.app)
 
     def end_request(self, environ: dict[str, Any], outcome: Any) -> None:

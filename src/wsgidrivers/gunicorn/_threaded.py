@@ -184,7 +184,7 @@ class _WorkerServerHandler(ServerHandler):
             # Handed back: a sibling holds fewer connections; the client reconnects (see _board).
             handing_back = state.worker.hand_back_due(state.open, self.connection.keep_alive)
             if ticket.last or state.stopping or handing_back:
-                self.connection.close_after_response()  # the worker stops after this response
+                self.connection.close_after_response()  # stopping, or handed back: the last response
             info: ResponseInfo | None = None
             try:
                 info = super().run(state.cycle.wrap(ticket, application), environ)
