@@ -202,3 +202,21 @@ def test_a_worker_past_the_boards_slots_serves_without_it(monkeypatch: pytest.Mo
     second = _worker()
     assert (first.board_slot, second.board_slot) == (0, None)
     assert "without the load board" in caplog.text
+
+
+def test_a_declining_worker_looks_less_often_while_nothing_changes() -> None:
+    from wsgidrivers.gunicorn._board import RECHECK, RECHECK_IDLE
+
+    _board, (a, b) = _board_of(9, 7)
+    assert a.over_share(9)
+    assert a.next_look(fresh=True) == RECHECK
+    looks = []
+    for _ in range(8):
+        assert a.over_share(9)
+        looks.append(a.next_look(fresh=False))
+    assert looks[0] == 2 * RECHECK
+    assert looks == sorted(looks)
+    assert looks[-1] == RECHECK_IDLE  # a keep-alive load that stays as it landed: few wake-ups
+    b.publish(8)  # the board changed: back to looking soon
+    assert a.over_share(9)
+    assert a.next_look(fresh=False) == RECHECK

@@ -126,7 +126,7 @@ class AsyncioWorker(CoreWorker):
         self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
         self._accepting = False
         #: The load board (see _board): a sibling holds fewer open connections, so the loop does
-        #: not accept; it looks again every RECHECK (``_recheck``).
+        #: not accept; it looks again soon (``_recheck``, BoardSeat.next_look).
         self._declining = False
         self._stranded_since: float | None = None
         self._probe: select.poll | None = None
@@ -353,20 +353,22 @@ class AsyncioWorker(CoreWorker):
             seat.publish(self._open())
 
     def _decline(self) -> None:
-        """Loop: a sibling holds fewer connections: stop accepting, look again in RECHECK."""
+        """Loop: a sibling holds fewer connections: stop accepting, look again soon."""
         if not self._declining:
             self._declining = True
             self._set_accepting(False)
             self._list()
-            self._recheck_later()
+            self._recheck_later(fresh=True)
 
-    def _recheck_later(self) -> None:
+    def _recheck_later(self, fresh: bool = False) -> None:
+        seat = self.seat
         # Sooner while connections wait: the sibling may have taken its share by now.
-        self._loop.call_later(RECHECK / 5 if self._stranded_since is not None else RECHECK,
-                              self._recheck)
+        delay = (RECHECK / 5 if self._stranded_since is not None or seat is None
+                 else seat.next_look(fresh))
+        self._loop.call_later(delay, self._recheck)
 
     def _recheck(self) -> None:
-        """Loop, every RECHECK while declining: accept again once no sibling holds fewer; a
+        """Loop, at each look while declining: accept again once no sibling holds fewer; a
         connection nobody has taken for RECHECK (the sibling is gone, stopped or starved) is
         taken here, one per look."""
         seat = self.seat

@@ -12,7 +12,8 @@ So the workers publish their open connections on a board and admit by *least ope
 
 - **Decline.** A worker that holds more open connections than a live sibling that accepts stops
   polling the listeners (``over_share``): the next connections wake the sibling. It looks again
-  every :data:`RECHECK` seconds (a fifth of that while connections wait), and still counts as a
+  after :data:`RECHECK` seconds (a fifth of that while connections wait; up to
+  :data:`RECHECK_IDLE` while the board stays as it was), and still counts as a
   worker that accepts, so a sibling that gets above it leaves the next connections to it: in a
   burst the two take turns. The connection a worker was woken for is taken whatever the board
   says (an exclusive wake-up is told to nobody else); within one wake-up's accept burst the board
@@ -46,8 +47,8 @@ import os
 import time
 from typing import Any, Final
 
-__all__ = ["HAND_BACK_INTERVAL", "HAND_BACK_SLACK", "LIVE_BEATS", "RECHECK", "SLOTS", "BoardSeat",
-           "LoadBoard", "share"]
+__all__ = ["HAND_BACK_INTERVAL", "HAND_BACK_SLACK", "LIVE_BEATS", "RECHECK", "RECHECK_IDLE", "SLOTS",
+           "BoardSeat", "LoadBoard", "share"]
 
 #: Worker slots on one board: workers at once (old and new overlap during a HUP); a worker that finds
 #: none free serves without the board.
@@ -56,6 +57,11 @@ SLOTS: Final = 64
 #: that long when the sibling it was left to cannot take it; long enough that a declining worker's
 #: looks cost little (one wake-up each).
 RECHECK: Final = 0.005
+#: Seconds between two looks at most, for a worker that has declined for a while and found the board
+#: as it was at each look (a keep-alive load that stays as it landed, 9 connections here and 7
+#: there): each look costs a wake-up, and nothing it could decide on has changed. It looks every
+#: RECHECK again as soon as anything has.
+RECHECK_IDLE: Final = 0.05
 #: A slot is live for this many heartbeat intervals after its worker's last heartbeat.
 LIVE_BEATS: Final = 3
 #: Seconds between two looks at the board for a hand-back (at a request's start): the look is no
@@ -135,6 +141,10 @@ class BoardSeat:
         self._gone: set[int] = set()
         #: The pid of the sibling the last decline was in favour of (checked while declining).
         self.favoured = 0
+        #: What the last over_share() saw: this worker's count and the fewest a sibling held.
+        self.view: tuple[int, int] = (0, 0)
+        self._seen = self.view
+        self._look = RECHECK
         self._open_cell = self.base + _OPEN
         cells[self.base + _OPEN] = 0
         cells[self.base + _ACCEPTING] = 0
@@ -194,7 +204,20 @@ class BoardSeat:
         if fewest is None:
             return False
         self.favoured = fewest[0]
+        self.view = (mine, fewest[1])
         return True
+
+    def next_look(self, fresh: bool) -> float:
+        """Seconds until a declining worker's next look at the board: RECHECK when its decline is
+        ``fresh`` or the board changed since the last look, then twice as long at each look that
+        finds it as it was, up to RECHECK_IDLE."""
+        view = self.view
+        if fresh or view != self._seen:
+            self._look = RECHECK
+        else:
+            self._look = min(self._look * 2, RECHECK_IDLE)
+        self._seen = view
+        return self._look
 
     def check_favoured(self) -> None:
         """While declining: strike off the favoured sibling if its process is gone (a worker killed

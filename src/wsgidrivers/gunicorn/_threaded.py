@@ -88,7 +88,8 @@ class _WorkerShared:
         self.accept_pause = AcceptPause(lambda line: self.log.warning("%s", line))
         self.paused_until = 0.0
         #: The load board (see _board): a sibling holds fewer open connections, so this worker
-        #: polls no listener and its standby threads park; the main loop looks again every RECHECK.
+        #: polls no listener and its standby threads park; the main loop looks again soon
+        #: (BoardSeat.next_look).
         self.seat = worker.seat
         self.declining = False
 
@@ -481,7 +482,8 @@ class ThreadWorker(CoreWorker):
                         break
                 paused = now < state.paused_until  # accept() failed: not polled meanwhile
                 declining = state.over_share()
-                if declining != state.declining:
+                fresh = declining != state.declining
+                if fresh:
                     state.set_declining(declining)
                 if declining and probe is not None:
                     stranded_since = self._rescue(state, probe, stranded_since, now)
@@ -506,10 +508,14 @@ class ThreadWorker(CoreWorker):
                     for server in servers:
                         server.accept_burst()
                 accepted = False
-                timeout = (min(interval, state.paused_until - now) if paused
-                           else interval if not declining
-                           # Connections wait: the sibling may have taken its share by now.
-                           else RECHECK / 5 if stranded_since is not None else RECHECK)
+                if paused:
+                    timeout = min(interval, state.paused_until - now)
+                elif not declining or self.seat is None:
+                    timeout = interval
+                elif stranded_since is not None:
+                    timeout = RECHECK / 5  # connections wait: the sibling may have its share by now
+                else:
+                    timeout = self.seat.next_look(fresh)
                 for ready in poller.select(timeout):
                     if ready is None:
                         self.drain_wakeups()
