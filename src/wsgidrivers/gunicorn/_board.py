@@ -158,7 +158,8 @@ class BoardSeat:
         self.cells[self._open_cell] = open_connections
 
     def set_accepting(self, accepting: bool) -> None:
-        """Whether this worker polls the listeners (siblings decline only in favour of those)."""
+        """Whether this worker takes connections: it polls the listeners, or declines for now (not:
+        full, paused, stopping, retiring). Siblings decline only in favour of such workers."""
         self.cells[self.base + _ACCEPTING] = 1 if accepting else 0
 
     def renew(self) -> None:
