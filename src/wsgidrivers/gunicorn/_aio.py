@@ -27,7 +27,7 @@ from wsgidrivers._common.workerpool import WorkerPool
 from wsgidrivers.asyncio import Service
 
 from ._base import CoreWorker, listening_socket
-from ._board import RECHECK
+from ._board import RECHECK, RESCUE_AFTER
 from ._cycle import Ticket, WSGIApp
 from ._poll import Poller
 from ._standby import POSTS, ListenerStandby, accept_one
@@ -363,13 +363,13 @@ class AsyncioWorker(CoreWorker):
     def _recheck_later(self, fresh: bool = False) -> None:
         seat = self.seat
         # Sooner while connections wait: the sibling may have taken its share by now.
-        delay = (RECHECK / 5 if self._stranded_since is not None or seat is None
+        delay = (RECHECK if self._stranded_since is not None or seat is None
                  else seat.next_look(fresh))
         self._loop.call_later(delay, self._recheck)
 
     def _recheck(self) -> None:
         """Loop, at each look while declining: accept again once no sibling holds fewer; a
-        connection nobody has taken for RECHECK (the sibling is gone, stopped or starved) is
+        connection nobody has taken for RESCUE_AFTER (the sibling is gone, stopped or starved) is
         taken here, one per look."""
         seat = self.seat
         if seat is None or not self.alive:
@@ -390,7 +390,7 @@ class AsyncioWorker(CoreWorker):
             self._stranded_since = None
         elif self._stranded_since is None:
             self._stranded_since = now
-        elif now - self._stranded_since >= RECHECK:
+        elif now - self._stranded_since >= RESCUE_AFTER:
             self._stranded_since = None
             fd = ready[0][0]
             for listener in self._listeners:

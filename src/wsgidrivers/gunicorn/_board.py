@@ -12,14 +12,14 @@ So the workers publish their open connections on a board and admit by *least ope
 
 - **Decline.** A worker that holds more open connections than a live sibling that accepts stops
   polling the listeners (``over_share``): the next connections wake the sibling. It looks again
-  after :data:`RECHECK` seconds (a fifth of that while connections wait; up to
-  :data:`RECHECK_IDLE` while the board stays as it was), and still counts as a
+  after :data:`RECHECK` seconds (up to :data:`RECHECK_IDLE` while the board stays as it was), and
+  still counts as a
   worker that accepts, so a sibling that gets above it leaves the next connections to it: in a
   burst the two take turns. The connection a worker was woken for is taken whatever the board
   says (an exclusive wake-up is told to nobody else); within one wake-up's accept burst the board
   is read before each further accept, so two workers woken by one burst share it.
 - **Never strand.** A declining worker that finds connections that nobody has taken for
-  :data:`RECHECK` seconds (the sibling is gone, stopped or starved) takes one itself at each look,
+  :data:`RESCUE_AFTER` seconds (the sibling is gone, stopped or starved) takes one itself at each look,
   and a sibling whose process is gone is struck off (``kill(pid, 0)``).
 - **Hand back.** A worker holding more than its share of the open connections (:func:`share`) by
   more than :data:`HAND_BACK_SLACK` answers one kept-alive request at a time with
@@ -47,16 +47,19 @@ import os
 import time
 from typing import Any, Final
 
-__all__ = ["HAND_BACK_INTERVAL", "HAND_BACK_SLACK", "LIVE_BEATS", "RECHECK", "RECHECK_IDLE", "SLOTS",
-           "BoardSeat", "LoadBoard", "share"]
+__all__ = ["HAND_BACK_INTERVAL", "HAND_BACK_SLACK", "LIVE_BEATS", "RECHECK", "RECHECK_IDLE",
+           "RESCUE_AFTER", "SLOTS", "BoardSeat", "LoadBoard", "share"]
 
 #: Worker slots on one board: workers at once (old and new overlap during a HUP); a worker that finds
 #: none free serves without the board.
 SLOTS: Final = 64
-#: Seconds between two looks of a declining worker at the board. Short: a connection may wait
-#: that long when the sibling it was left to cannot take it; long enough that a declining worker's
-#: looks cost little (one wake-up each).
-RECHECK: Final = 0.005
+#: Seconds between two looks of a declining worker at the board while it changes. Short: when the
+#: sibling it declined for has got above it and declines in turn, nobody accepts until one of them
+#: looks again, and with a connection per request the clients' next requests wait meanwhile.
+RECHECK: Final = 0.001
+#: Seconds connections may wait, with nobody taking them, before a declining worker takes one
+#: itself at each look (the sibling is gone, stopped or starved).
+RESCUE_AFTER: Final = 0.005
 #: Seconds between two looks at most, for a worker that has declined for a while and found the board
 #: as it was at each look (a keep-alive load that stays as it landed, 9 connections here and 7
 #: there): each look costs a wake-up, and nothing it could decide on has changed. It looks every

@@ -31,7 +31,7 @@ from wsgidrivers._common.settings import is_loopback
 from wsgidrivers.simple_server import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
 
 from ._base import CoreWorker, listening_socket
-from ._board import RECHECK
+from ._board import RECHECK, RESCUE_AFTER
 from ._cycle import WSGIApp
 from ._poll import Poller
 from ._pool import ConnectionThreads, Slots
@@ -513,7 +513,7 @@ class ThreadWorker(CoreWorker):
                 elif not declining or self.seat is None:
                     timeout = interval
                 elif stranded_since is not None:
-                    timeout = RECHECK / 5  # connections wait: the sibling may have its share by now
+                    timeout = RECHECK  # connections wait: the sibling may have its share by now
                 else:
                     timeout = self.seat.next_look(fresh)
                 for ready in poller.select(timeout):
@@ -541,7 +541,7 @@ class ThreadWorker(CoreWorker):
 
     def _rescue(self, state: _WorkerShared, probe: _ListenerProbe, since: float | None,
                 now: float) -> float | None:
-        """While declining: a connection nobody has taken for RECHECK seconds (the sibling this
+        """While declining: a connection nobody has taken for RESCUE_AFTER seconds (the sibling this
         worker declines for is gone, stopped or starved) is taken here, one per look; returns
         since when connections wait (None: none)."""
         seat = self.seat
@@ -552,7 +552,7 @@ class ThreadWorker(CoreWorker):
             return None
         if since is None:
             return now
-        if now - since < RECHECK:
+        if now - since < RESCUE_AFTER:
             return since
         for server in ready:
             server.accept_burst()  # the first unconditionally, no more while declining
