@@ -35,6 +35,7 @@ class _Worker:
         self.errors = None
         self.alive = True
         self.wakes = 0
+        self.seat = None  # no load board
 
     def wake(self) -> None:
         self.wakes += 1
@@ -186,3 +187,61 @@ def test_the_poller_reports_readable_descriptors_on_both_paths(
         poller.unregister(a)  # twice: nothing
         assert poller.select(0) == []
     poller.close()
+
+
+class _Seat:
+    """A load board seat whose siblings hold ``theirs`` open connections (see _board)."""
+
+    def __init__(self, theirs: int) -> None:
+        self.theirs = theirs
+        self.published: list[int] = []
+
+    def publish(self, count: int) -> None:
+        self.published.append(count)
+
+    def over_share(self, mine: int) -> bool:
+        return self.theirs < mine
+
+    def set_accepting(self, accepting: bool) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("theirs", "taken"), [(100, 3), (2, 1)])
+def test_a_burst_takes_the_first_connection_then_reads_the_board(
+        served: tuple[_WorkerServer, Any], theirs: int, taken: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server, listener = served
+    seat = _Seat(theirs)
+    server.state.seat = seat  # type: ignore[assignment]
+    server.state.open = 2  # more than one open: a burst (see accept_burst)
+    handed: list[Any] = []
+    monkeypatch.setattr(server, "process_request", lambda request, _address: handed.append(request))
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(3)]
+    try:
+        time.sleep(0.2)  # all three in the accept queue
+        server.accept_burst()
+        # The first is taken whatever the board says (the wake-up may have been this worker's
+        # alone); the next only while no sibling holds fewer: a sibling with 2 stops it at 3.
+        assert len(handed) == taken
+        assert server.state.declining is (taken < 3)
+        assert seat.published[:taken] == [3, 4, 5][:taken]
+    finally:
+        for sock in handed + clients:
+            sock.close()
+
+
+def test_standby_threads_park_while_the_worker_declines() -> None:
+    state = _WorkerShared(_Worker())  # type: ignore[arg-type]
+    state.set_declining(True)
+    done = threading.Event()
+
+    def park() -> None:
+        state.wait_quiet()
+        done.set()
+
+    thread = threading.Thread(target=park, daemon=True)
+    thread.start()
+    assert not done.wait(0.2)  # a sibling holds fewer: the listeners are left to it
+    state.set_declining(False)
+    assert done.wait(5)
+    thread.join(5)

@@ -3,7 +3,8 @@
 The worker's event loop accepts on the arbiter's sockets itself (so it can stop accepting while
 ``--worker-connections`` are open, and start again) and hands each connection to the driver's
 :class:`Service` with ``loop.connect_accepted_socket`` (TLS included). Idle keep-alive connections
-cost no thread; applications run in a pool of ``--threads`` daemon threads.
+cost no thread; applications run in a pool of ``--threads`` daemon threads. The loop admits by the
+load board's rule (see _board): it stops accepting while a sibling holds fewer open connections.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from wsgidrivers._common.workerpool import WorkerPool
 from wsgidrivers.asyncio import Service
 
 from ._base import CoreWorker, listening_socket
+from ._board import RECHECK, RESCUE_AFTER
 from ._cycle import Ticket, WSGIApp
 from ._poll import Poller
 from ._standby import POSTS, ListenerStandby, accept_one
@@ -50,14 +52,21 @@ class _WorkerService(Service):
         self._local = threading.local()  # begin_request and end_request run in the same thread
 
     def begin_request(self, conn: Connection, environ: dict[str, Any]) -> WSGIApp:
-        cycle = self.worker.cycle
+        worker = self.worker
+        cycle = worker.cycle
         ticket = cycle.begin(environ, _peer(environ))
         self._local.ticket = ticket
-        if ticket.last:
-            conn.close_after_response()  # the worker stops after this response
+        # Handed back: a sibling holds fewer connections; the client reconnects (see _board).
+        handing_back = worker.hand_back_due(worker.open_connections(), conn.keep_alive)
+        self._local.handing_back = handing_back
+        if ticket.last or handing_back:
+            conn.close_after_response()  # the worker stops, or the client reconnects, after it
         return cycle.wrap(ticket, self.app)
 
     def end_request(self, environ: dict[str, Any], outcome: Any) -> None:
+        if getattr(self._local, "handing_back", False):
+            self._local.handing_back = False
+            self.worker.hand_back_done()
         ticket: Ticket | None = getattr(self._local, "ticket", None)
         self._local.ticket = None
         if ticket is not None:
@@ -70,6 +79,10 @@ class _WorkerService(Service):
     def connections_changed(self) -> None:
         super().connections_changed()
         self.worker.connection_ended()
+
+    def closed_by_worker(self, proto: Any, loop: asyncio.AbstractEventLoop) -> None:
+        super().closed_by_worker(proto, loop)
+        self.worker.publish()  # the loop may not hear of it (see watch_closes)
 
 
 class AsyncioWorker(CoreWorker):
@@ -112,6 +125,15 @@ class AsyncioWorker(CoreWorker):
         # Open connections: the service's (served by a worker or with a protocol), and
         self._pending = 0  # accepted, protocol not made yet (the TLS handshake, say)
         self._accepting = False
+        #: The load board (see _board): a sibling holds fewer open connections, so the loop does
+        #: not accept; it looks again soon (``_recheck``, BoardSeat.next_look).
+        self._declining = False
+        self._stranded_since: float | None = None
+        self._probe: select.poll | None = None
+        if self.seat is not None and hasattr(select, "poll"):
+            self._probe = select.poll()
+            for listener in self._listeners:
+                self._probe.register(listener.fileno(), select.POLLIN)
         #: accept() at a resource limit (EMFILE...): the rule of every driver, one pause for the
         #: loop and the stand-by threads, logged once (see _accept).
         self._pause = AcceptPause(lambda line: self.log.warning("%s", line))
@@ -189,8 +211,8 @@ class AsyncioWorker(CoreWorker):
         if accepting == self._accepting:
             return
         # While full, every close must wake the loop (to accept again); else a connection a
-        # worker closes leaves without waking it.
-        self._service.watch_closes = not accepting
+        # worker closes leaves without waking it. (Declining, the loop looks again by itself.)
+        self._service.watch_closes = not accepting and not self._declining
         if self._poller is not None:
             if accepting:
                 self._loop.add_reader(self._poller.fileno(), self._accept_ready)
@@ -203,8 +225,15 @@ class AsyncioWorker(CoreWorker):
                 else:
                     self._loop.remove_reader(listener.fileno())
         self._accepting = accepting
+        self._list()
         if not accepting and not self.alive and self._standby is not None:
             self._standby.stop()
+
+    def _list(self) -> None:
+        """Tell the board whether this worker accepts: declining, it still counts as one that
+        does (a sibling that gets above it leaves the next connections to it; see _board)."""
+        if self.seat is not None:
+            self.seat.set_accepting((self._accepting or self._declining) and self.alive)
 
     def _accept_ready(self) -> None:
         # The loop's exclusive poll: reached only while no stand-by thread waits (see _standby).
@@ -242,6 +271,7 @@ class AsyncioWorker(CoreWorker):
             return None
         sock, address = accepted
         job = self._service.fresh_job(sock, address, self._socknames.get(listener), self._loop)
+        self.publish()
         if job is None:  # stopping meanwhile: the loop's protocol path answers it
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._connect_accepted, sock)
@@ -250,15 +280,21 @@ class AsyncioWorker(CoreWorker):
     def _connect_accepted(self, sock: socket.socket) -> None:
         self._connect(sock)
 
-    def _accept(self, listener: socket.socket) -> None:
+    def _accept(self, listener: socket.socket, *, rescue: bool = False) -> None:
         limit = self.settings.connections
-        for _ in range(accept_burst(self._open())):
+        for taken in range(accept_burst(self._open())):
             if not self.alive:
                 return  # stopping: what waits in the backlog is for the other workers
             if self._open() >= limit:
                 self._set_accepting(False)  # resumed by connection_ended()
                 # A worker may have closed one just before it could see watch_closes.
                 self.connection_ended()
+                return
+            # Every worker's loop is woken for a new connection (its poll is nested in the loop's,
+            # see _standby), so a sibling with fewer connections was told too (see _board).
+            if (self.seat is not None and not (rescue and taken == 0)
+                    and self.seat.over_share(self._open())):
+                self._decline()
                 return
             failure: OSError | None = None
             try:
@@ -272,6 +308,8 @@ class AsyncioWorker(CoreWorker):
                 return
             self._pause.accepted()
             sock, address = accepted
+            if self.seat is not None:  # counted at once: a sibling in the same burst reads it
+                self.seat.publish(self._open() + 1)
             # A worker thread serves what comes with the connection; the loop gets it once it
             # idles (the driver's ``serve_accepted``). TLS: the loop's TLS transport from the start.
             if self.tls is None and self._service.serve_accepted(
@@ -304,9 +342,68 @@ class AsyncioWorker(CoreWorker):
     def _open(self) -> int:
         return len(self._service.connections) + self._pending
 
+    def open_connections(self) -> int:
+        """Open connections now (any thread)."""
+        return self._open()
+
+    def publish(self) -> None:
+        """Tell the board the open connections (any thread)."""
+        seat = self.seat
+        if seat is not None:
+            seat.publish(self._open())
+
+    def _decline(self) -> None:
+        """Loop: a sibling holds fewer connections: stop accepting, look again soon."""
+        if not self._declining:
+            self._declining = True
+            self._set_accepting(False)
+            self._list()
+            self._recheck_later(fresh=True)
+
+    def _recheck_later(self, fresh: bool = False) -> None:
+        seat = self.seat
+        # Sooner while connections wait: the sibling may have taken its share by now.
+        delay = (RECHECK if self._stranded_since is not None or seat is None
+                 else seat.next_look(fresh))
+        self._loop.call_later(delay, self._recheck)
+
+    def _recheck(self) -> None:
+        """Loop, at each look while declining: accept again once no sibling holds fewer; a
+        connection nobody has taken for RESCUE_AFTER (the sibling is gone, stopped or starved) is
+        taken here, one per look."""
+        seat = self.seat
+        if seat is None or not self.alive:
+            self._declining = False
+            return
+        seat.check_favoured()
+        if not seat.over_share(self._open()):
+            self._declining = False
+            self._stranded_since = None
+            self._service.watch_closes = True  # as when full, until connection_ended() resumes
+            self.connection_ended()
+            self._list()
+            return
+        probe = self._probe
+        ready = probe.poll(0) if probe is not None else []
+        now = self._loop.time()
+        if not ready:
+            self._stranded_since = None
+        elif self._stranded_since is None:
+            self._stranded_since = now
+        elif now - self._stranded_since >= RESCUE_AFTER:
+            self._stranded_since = None
+            fd = ready[0][0]
+            for listener in self._listeners:
+                if listener.fileno() == fd:
+                    self._accept(listener, rescue=True)
+                    break
+        self._recheck_later()
+
     def connection_ended(self) -> None:
         """Loop thread: a connection ended; accept again if the worker was full."""
-        if self.alive and not self._accepting and self._open() < self.settings.connections:
+        self.publish()
+        if (self.alive and not self._accepting and not self._declining
+                and self._open() < self.settings.connections):
             self._set_accepting(True)
             # A connection whose wake-up went to a stand-by thread while the worker was full was
             # declined, and the kernel reports it to nobody else: look for waiting ones now.

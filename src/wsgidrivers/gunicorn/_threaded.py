@@ -4,13 +4,15 @@ Each listening socket the arbiter hands over gets a ``ThreadingWSGIServer`` of t
 (its request handler, keep-alive, timeouts and lingering close, unchanged); the worker's main thread
 accepts, heartbeats and handles signals. Connections are served by reusable threads, at most
 ``--worker-connections`` at a time (the listeners are not polled while the worker is full), and at
-most ``--threads`` requests are in the application at once.
+most ``--threads`` requests are in the application at once. The worker admits by the load board's
+rule (see _board): it stops polling the listeners while a sibling holds fewer open connections.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import ssl
 import threading
@@ -29,6 +31,7 @@ from wsgidrivers._common.settings import is_loopback
 from wsgidrivers.simple_server import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
 
 from ._base import CoreWorker, listening_socket
+from ._board import RECHECK, RESCUE_AFTER
 from ._cycle import WSGIApp
 from ._poll import Poller
 from ._pool import ConnectionThreads, Slots
@@ -84,6 +87,28 @@ class _WorkerShared:
         #: worker's threads, logged once; the main loop polls no listener until this time.
         self.accept_pause = AcceptPause(lambda line: self.log.warning("%s", line))
         self.paused_until = 0.0
+        #: The load board (see _board): a sibling holds fewer open connections, so this worker
+        #: polls no listener and its standby threads park; the main loop looks again soon
+        #: (BoardSeat.next_look).
+        self.seat = worker.seat
+        self.declining = False
+
+    def publish(self, accepting: int = 0) -> None:
+        """Tell the board the open connections (plus ``accepting`` accepted, not yet counted)."""
+        seat = self.seat
+        if seat is not None:
+            seat.publish(self.open + accepting)
+
+    def over_share(self, accepting: int = 0) -> bool:
+        """Whether a sibling holds fewer open connections than this worker (see _board)."""
+        seat = self.seat
+        return seat is not None and seat.over_share(self.open + accepting)
+
+    def set_declining(self, declining: bool) -> None:
+        with self._quiet:
+            self.declining = declining
+            if not declining and self.parked and not self.busy():
+                self._quiet.notify_all()
 
     def accept_failed(self, exc: OSError) -> None:
         """accept() failed otherwise than for one connection: pause accepting (see AcceptPause)."""
@@ -93,6 +118,7 @@ class _WorkerShared:
     def opened(self) -> None:
         with self._lock:
             self.open += 1
+            self.publish()
 
     def withdraw(self) -> None:
         """Take this worker's polls off the listeners at once (--max-requests reached, or
@@ -101,6 +127,8 @@ class _WorkerShared:
         worker's thread still accepts one it was woken for (see accept_burst and _Standby), and
         this keeps that to the moment before it."""
         self.withdrawn = True
+        if self.seat is not None:
+            self.seat.set_accepting(False)  # siblings must not leave connections to it
         for poller in self.pollers:
             for server in self.servers:
                 poller.unregister(server.socket)
@@ -110,11 +138,11 @@ class _WorkerShared:
         return self.open > _STANDBY_THREADS
 
     def wait_quiet(self) -> None:
-        """Wait until the worker is not busy, or stops: a standby thread's park."""
+        """Wait until the worker is neither busy nor declining, or stops: a standby thread's park."""
         with self._quiet:
             self.parked += 1
             try:
-                while self.busy() and not self.stopping:
+                while (self.busy() or self.declining) and not self.stopping:
                     self._quiet.wait()
             finally:
                 self.parked -= 1
@@ -131,10 +159,11 @@ class _WorkerShared:
     def closed(self) -> None:
         with self._lock:
             self.open -= 1
+            self.publish()
             was_full = self.open + 1 >= self.limit
             if was_full:
                 self.recheck = True
-            if self.parked and not self.busy():
+            if self.parked and not self.busy() and not self.declining:
                 self._quiet.notify_all()
         # Wake the loop only when it waits for this: it stopped polling the listeners (full), or it
         # is stopping. A wake-up per connection cost a pipe write, two reads and a loop turn (with
@@ -153,12 +182,16 @@ class _WorkerServerHandler(ServerHandler):
             ticket = state.cycle.begin(environ, handler.client_address)
             if ticket.last:
                 state.withdraw()
-            if ticket.last or state.stopping:
-                self.connection.close_after_response()  # the worker stops after this response
+            # Handed back: a sibling holds fewer connections; the client reconnects (see _board).
+            handing_back = state.worker.hand_back_due(state.open, self.connection.keep_alive)
+            if ticket.last or state.stopping or handing_back:
+                self.connection.close_after_response()  # stopping, or handed back: the last response
             info: ResponseInfo | None = None
             try:
                 info = super().run(state.cycle.wrap(ticket, application), environ)
             finally:
+                if handing_back:
+                    state.worker.hand_back_done()
                 state.cycle.end(ticket, environ, info)
         return info
 
@@ -255,7 +288,9 @@ class _WorkerServer(ThreadingWSGIServer):
         With at most one connection open (a lone client), one (see ``accept_burst``). The
         listener is level-triggered: connections left waiting are reported again at once. The
         threads are woken once the accepts are done, so that they do not wait for the GIL behind
-        them.
+        them. The first connection is taken whatever the load board says (the wake-up may have
+        been this worker's alone); each further one only while no sibling holds fewer
+        connections (see _board), so that two workers woken by one burst share it.
         """
         state = self.state
         limit = state.limit
@@ -265,6 +300,9 @@ class _WorkerServer(ThreadingWSGIServer):
                 break  # full: what waits in the backlog is for the other workers
             if not state.worker.alive and not (state.exclusive and not accepted):
                 break  # stopping (but one this loop was woken for alone is taken, see _poll)
+            if accepted and state.over_share(len(accepted)):
+                state.declining = True  # the main loop stops polling (see ThreadWorker.run)
+                break
             try:
                 request, client_address = self.get_request()
             except (BlockingIOError, InterruptedError):
@@ -278,6 +316,7 @@ class _WorkerServer(ThreadingWSGIServer):
             if INHERITS_NONBLOCK:
                 request.setblocking(True)  # the handler's reads and writes block (with timeouts)
             accepted.append((request, client_address))
+            state.publish(len(accepted))
         for request, client_address in accepted:
             self.process_request(request, client_address)
 
@@ -369,7 +408,7 @@ class _Standby:
         state = self.state
         try:
             while not state.stopping:
-                if state.busy():
+                if state.busy() or state.declining:
                     state.wait_quiet()
                     continue
                 # A connection this thread was woken for is accepted even when stopping: no
@@ -387,6 +426,20 @@ class _Standby:
             self.gone.set()
             if state.stopping:
                 state.worker.wake()  # the graceful stop may be waiting for this thread
+
+
+class _ListenerProbe:
+    """Whether connections wait on the listeners, without waiting (``poll`` with a zero timeout
+    registers no waiter, so it takes no wake-up from anyone)."""
+
+    def __init__(self, servers: list[_WorkerServer]) -> None:
+        self._poll = select.poll()
+        self._servers = {server.socket.fileno(): server for server in servers}
+        for fd in self._servers:
+            self._poll.register(fd, select.POLLIN)
+
+    def ready(self) -> list[_WorkerServer]:
+        return [self._servers[fd] for fd, _ in self._poll.poll(0) if fd in self._servers]
 
 
 class ThreadWorker(CoreWorker):
@@ -409,8 +462,12 @@ class ThreadWorker(CoreWorker):
         state.pollers = [standby.poller for standby in standbys] + [poller]
         state.exclusive = poller.exclusive
         accepting = False
+        listed = False  # on the board as a worker that accepts (see _board)
         interval = self.settings.heartbeat
         checks_due = 0.0
+        # Connections waiting while this worker declines (see _board): since when.
+        probe = _ListenerProbe(servers) if self.seat is not None else None
+        stranded_since: float | None = None
         try:
             for standby in standbys:
                 standby.start()
@@ -424,7 +481,21 @@ class ThreadWorker(CoreWorker):
                     if self.parent_changed():
                         break
                 paused = now < state.paused_until  # accept() failed: not polled meanwhile
-                wanted = state.open < state.limit and not state.withdrawn and not paused
+                declining = state.over_share()
+                fresh = declining != state.declining
+                if fresh:
+                    state.set_declining(declining)
+                if declining and probe is not None:
+                    stranded_since = self._rescue(state, probe, stranded_since, now)
+                else:
+                    stranded_since = None
+                # Declining, the worker still counts as one that accepts: a sibling that gets above
+                # it leaves the next connections to it (it looks again soon).
+                eligible = state.open < state.limit and not state.withdrawn and not paused
+                if eligible != listed and self.seat is not None:
+                    self.seat.set_accepting(eligible)
+                    listed = eligible
+                wanted = eligible and not declining
                 if wanted != accepting:
                     for server in servers:
                         if wanted:
@@ -437,8 +508,15 @@ class ThreadWorker(CoreWorker):
                     for server in servers:
                         server.accept_burst()
                 accepted = False
-                for ready in poller.select(min(interval, state.paused_until - now) if paused
-                                           else interval):
+                if paused:
+                    timeout = min(interval, state.paused_until - now)
+                elif not declining or self.seat is None:
+                    timeout = interval
+                elif stranded_since is not None:
+                    timeout = RECHECK  # connections wait: the sibling may have its share by now
+                else:
+                    timeout = self.seat.next_look(fresh)
+                for ready in poller.select(timeout):
                     if ready is None:
                         self.drain_wakeups()
                     else:
@@ -452,12 +530,34 @@ class ThreadWorker(CoreWorker):
             if accepting:
                 for server in servers:
                     poller.unregister(server.socket)
+            if self.seat is not None:
+                self.seat.set_accepting(False)
             self._stop(state, servers, poller, standbys)
         finally:
             poller.close()
             for fd in (state.stop_r, state.stop_w):
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+    def _rescue(self, state: _WorkerShared, probe: _ListenerProbe, since: float | None,
+                now: float) -> float | None:
+        """While declining: a connection nobody has taken for RESCUE_AFTER seconds (the sibling this
+        worker declines for is gone, stopped or starved) is taken here, one per look; returns
+        since when connections wait (None: none)."""
+        seat = self.seat
+        if seat is not None:
+            seat.check_favoured()
+        ready = probe.ready()
+        if not ready:
+            return None
+        if since is None:
+            return now
+        if now - since < RESCUE_AFTER:
+            return since
+        for server in ready:
+            server.accept_burst()  # the first unconditionally, no more while declining
+            break
+        return None
 
     def _stop(self, state: _WorkerShared, servers: list[_WorkerServer], poller: Poller,
               standbys: list[_Standby]) -> None:
