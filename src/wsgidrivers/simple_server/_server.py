@@ -280,19 +280,25 @@ class WSGIServer(HTTPServer):
                 self._pause_accepting()
                 return
             self._accept_pause.accepted()
-            if self.verify_request(request, client_address):
-                try:
-                    self.process_request(request, client_address)
-                except Exception:
-                    self.handle_error(request, client_address)
-                    self.shutdown_request(request)
-                except BaseException:
-                    self.shutdown_request(request)
-                    raise
-            else:
-                self.shutdown_request(request)
+            self._serve_accepted(request, client_address)
             if self._accepted == accepted or self.stopping:
                 return  # a subclass's get_request counts nothing: one per wake-up
+
+    def _serve_accepted(self, request: Any, client_address: Any) -> None:
+        """socketserver's handling of an accepted connection (one place for both servers):
+        verify it, process it; an error is logged and closes that connection only, anything
+        else (SystemExit, KeyboardInterrupt) closes it and goes on up."""
+        if not self.verify_request(request, client_address):
+            self.shutdown_request(request)
+            return
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+        except BaseException:
+            self.shutdown_request(request)
+            raise
 
     def _pause_accepting(self) -> None:
         """Wait before the next accept() (see AcceptPause): the listener stays readable."""
@@ -517,18 +523,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
     def _serve_taken(self, taken: tuple[Any, Any]) -> None:
         """socketserver's handling of an accepted connection, in the pool thread that took it."""
-        request, client_address = taken
-        if not self.verify_request(request, client_address):
-            self.shutdown_request(request)
-            return
-        try:
-            self.process_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-            self.shutdown_request(request)
-        except BaseException:
-            self.shutdown_request(request)
-            raise
+        self._serve_accepted(*taken)
 
     def shutdown(self) -> None:
         # The request first, then the wake-up: serve_forever() notices at once, not after
