@@ -118,7 +118,9 @@ def test_a_request_with_close_is_served_and_closed_by_the_worker(fresh_server: A
         data, _ = wait_closed(sock)
     assert data.startswith(b"HTTP/1.1 200 ")
     assert data.endswith(b"Hello, /a")
-    assert server.taken == 1
+    # The loop thread counts the socket after serve_accepted() returns, and the worker thread it
+    # handed the socket to may answer and close before that: wait for the count, do not race it.
+    _wait_for(lambda: server.taken == 1)
     # Closed by the worker, without the loop: the service's set is empty again, and no protocol
     # (a transport) was ever made for it.
     _wait_for(lambda: server.connections() == [])
