@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, NamedTuple
 
 from wsgicore import Problem
+from wsgidrivers._common.types import StartResponse, WSGIApplication
 
 __all__ = [
     "ACCESS_ATOMS",
     "DEFAULT_ACCESS_FORMAT",
     "AccessLog",
     "access_message",
+    "capture_headers",
     "clf_date",
     "format_access_line",
     "format_log_line",
@@ -382,3 +384,18 @@ class AccessLog:
               response_headers: Sequence[tuple[str, str]] | None = None) -> None:
         """Write the line to the current ``sys.stderr``."""
         write_stderr(self.line(environ, status, size, duration, response_headers=response_headers))
+
+
+def capture_headers(app: WSGIApplication, into: list[tuple[str, str]]) -> WSGIApplication:
+    """``app``, with the response headers it gives ``start_response`` copied ``into`` a list (for
+    an access-log format that shows them). The app's iterable is returned as it is: the core
+    still sees a file wrapper or a one-item list for what it is."""
+
+    def captured(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            into[:] = headers
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return captured

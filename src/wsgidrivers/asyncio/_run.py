@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from wsgicore import Connection, ResponseInfo
-from wsgidrivers._common.accesslog import AccessLog, write_stderr
+from wsgidrivers._common.accesslog import AccessLog, capture_headers, write_stderr
 from wsgidrivers._common.listening import BACKLOG
 from wsgidrivers._common.runners import Plan, Runner, register
 from wsgidrivers._common.shutdown import RequestsRunning, StopSignals, abandon_threads
-from wsgidrivers._common.types import StartResponse, WSGIApplication
+from wsgidrivers._common.types import WSGIApplication
 from wsgidrivers._common.workerpool import WorkerPool
 
 from ._bridge import Outcome
@@ -27,20 +26,6 @@ from ._service import Service
 from ._shared import DEFAULT_MAX_WORKERS
 
 __all__ = ["describe", "run"]
-
-
-def _capture_headers(app: WSGIApplication, into: list[tuple[str, str]]) -> WSGIApplication:
-    """``app``, with the response headers it gives ``start_response`` copied ``into`` a list; its
-    iterable is returned as it is (see ``simple_server._run.capture_headers``)."""
-
-    def captured(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            into[:] = headers
-            return start_response(status, headers, exc_info)
-
-        return app(environ, start)
-
-    return captured
 
 
 class _CommandLineService(Service):
@@ -63,7 +48,7 @@ class _CommandLineService(Service):
         access = self.access
         if access is not None and access.response_headers:
             running.response_headers = []
-            return _capture_headers(self.app, running.response_headers)
+            return capture_headers(self.app, running.response_headers)
         return self.app
 
     def end_request(self, environ: dict[str, Any], outcome: Outcome) -> None:

@@ -17,14 +17,13 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from wsgicore import ResponseInfo
-from wsgidrivers._common.accesslog import AccessLog
+from wsgidrivers._common.accesslog import AccessLog, capture_headers
 from wsgidrivers._common.runners import Plan, Runner, register
 from wsgidrivers._common.shutdown import RequestsRunning, StopSignals, abandon_threads
-from wsgidrivers._common.types import StartResponse, WSGIApplication
+from wsgidrivers._common.types import WSGIApplication
 
 from ._handler import ServerHandler, WSGIRequestHandler
 from ._make import make_server
@@ -34,21 +33,6 @@ __all__ = ["describe", "run"]
 
 #: Seconds between two looks at the threads a stop waits for (a signal wakes it at once).
 _POLL = 0.05
-
-
-def capture_headers(app: WSGIApplication, into: list[tuple[str, str]]) -> WSGIApplication:
-    """``app``, with the response headers it gives ``start_response`` copied ``into`` a list (for
-    an access-log format that shows them). The app's iterable is returned as it is: the core
-    still sees a file wrapper or a one-item list for what it is."""
-
-    def captured(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            into[:] = headers
-            return start_response(status, headers, exc_info)
-
-        return app(environ, start)
-
-    return captured
 
 
 class _Tracking(WSGIServer):
