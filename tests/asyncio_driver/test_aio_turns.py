@@ -155,47 +155,84 @@ def run_clients(address: Any, clients: int, requests: int) -> list[str]:
     return problems
 
 
+def test_busy_connections_share_one_thread_and_every_answer_is_right() -> None:
+    """Six busy keep-alive connections, one thread: turns interleave them, and every client gets
+    its own answers in order. (How many turns are queued depends on scheduling; the test below
+    shows, by construction, that one is queued where a job waits.)"""
+    with ServerThread(path_app, max_workers=1, access_log=None) as address:
+        assert run_clients(address, 6, 40) == []
+
+
 @pytest.mark.parametrize("turns", [True, False], ids=["turns", "hand-back"])
-def test_busy_connections_share_one_thread_without_the_loop(
+def test_a_job_waiting_after_a_response_queues_the_connections_turn(
     monkeypatch: pytest.MonkeyPatch, turns: bool,
 ) -> None:
-    """Six busy keep-alive connections, one thread: every response is followed by a waiting
-    job. With turns, most next requests are served from the queue; without (the old way), the
-    connection went back to the loop after nearly every response."""
+    """One thread. Client A pipelines two requests; its first one holds the thread until client
+    B's request waits as a job. After A's first response a job waits, so with turns A's next
+    request is queued behind B's (its connection never goes back to the loop); without them
+    (the old way) A's connection goes to the loop, which then starts A's second request."""
     if not turns:
         monkeypatch.setattr(Shared, "queues_turns", property(lambda self: False))
+    entered = threading.Event()
+    servers: list[ServerThread] = []
+    order: list[str] = []
+    handed_back: list[bool] = []
+    a_name: list[Any] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        order.append(path)
+        if path == "/a/0":
+            entered.set()
+            executor = servers[0].service.executor  # type: ignore[union-attr]
+            for _ in range(int(TIMEOUT * 1000)):  # until B's request waits for the thread
+                if executor.backlog:
+                    break
+                threading.Event().wait(0.001)
+            else:
+                raise AssertionError("B's request never waited for the thread")
+        body = path.encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
     original = WSGIProtocol._app_finished
-    clients, requests = 6, 40
-    total = clients * requests
 
-    def taken_back_in_one_run() -> int:
-        taken_back = [0]
-        server = ServerThread(path_app, max_workers=1, access_log=None)
+    def counting(self: WSGIProtocol, outcome: Any) -> None:
+        transport = self._transport
+        if transport is not None and transport.get_extra_info("peername") == a_name[0]:
+            # A's connection is back with the loop: had its second request been served by then?
+            handed_back.append("/a/1" in order)
+        original(self, outcome)
 
-        def counting(self: WSGIProtocol, outcome: Any) -> None:
-            if self._service is server.service:  # not another test's server still stopping
-                taken_back[0] += 1
-            original(self, outcome)
-
-        monkeypatch.setattr(WSGIProtocol, "_app_finished", counting)
-        with server as address:
-            assert run_clients(address, clients, requests) == []
-        return taken_back[0]
-
-    # How many responses go back to the loop depends on thread scheduling: with turns 71-112 of
-    # 240 in repeated runs here, without them 118-217 (the low end under a full suite's load). The
-    # bound sits between the two; a run on the wrong side of it is measured again (at most three
-    # runs), so one unlucky schedule does not decide, and a broken case stays on its wrong side.
-    bound = total * 0.5
-    counts = []
-    for _ in range(3):
-        counts.append(taken_back_in_one_run())
-        if (counts[-1] < bound) if turns else (counts[-1] > bound):
-            break
-    if turns:
-        assert counts[-1] < bound, (counts, total)
-    else:
-        assert counts[-1] > bound, (counts, total)
+    monkeypatch.setattr(WSGIProtocol, "_app_finished", counting)
+    servers.append(ServerThread(app, max_workers=1, access_log=None))
+    with servers[0] as address, socket.create_connection(address, timeout=TIMEOUT) as a, \
+            socket.create_connection(address, timeout=TIMEOUT) as b:
+        a_name.append(a.getsockname())
+        # A fresh connection's first requests are served by the worker that took it (``_fresh``,
+        # which never queues turns); one request each, then both idle with the loop.
+        a_reader, b_reader = a.makefile("rb"), b.makefile("rb")
+        for sock, reader in ((a, a_reader), (b, b_reader)):
+            sock.sendall(b"GET /warm HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_response(reader).body == b"/warm"
+        service = servers[0].service
+        for _ in range(int(TIMEOUT * 1000)):
+            if sum(isinstance(c, WSGIProtocol) for c in list(service.connections)) == 2:  # type: ignore[union-attr]
+                break
+            threading.Event().wait(0.001)
+        else:
+            raise AssertionError("the connections were not handed to the loop")
+        del order[:]
+        a.sendall(b"GET /a/0 HTTP/1.1\r\nHost: t\r\n\r\nGET /a/1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert entered.wait(TIMEOUT)
+        b.sendall(b"GET /b/0 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert [read_response(a_reader).body for _ in range(2)] == [b"/a/0", b"/a/1"]
+        assert read_response(b_reader).body == b"/b/0"
+    # Either way B's job ran before A's second request: A's turn waits behind it.
+    assert order == ["/a/0", "/b/0", "/a/1"]
+    # With turns A's connection stays with the workers until both its requests are served;
+    # without, it goes back to the loop between them.
+    assert handed_back[:1] == [turns], handed_back
 
 
 def test_a_turn_queued_before_the_shutdown_is_answered_with_close(
