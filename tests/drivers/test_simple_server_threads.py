@@ -317,6 +317,45 @@ def test_a_connection_flood_starts_no_more_threads_than_the_bound() -> None:
 
 
 @pooled
+def test_connections_that_end_soon_are_served_by_the_threads_there_are() -> None:
+    # All threads busy, but one comes back within spare_thread_delay: the connection waiting
+    # meanwhile is its, and no thread is started (starting one at once whenever none waited made
+    # the pool run away under a steady load of short connections, see connthreads).
+    gate = _Gate()
+    server_class = type("Patient", (ThreadingWSGIServer,), {"spare_thread_delay": TIMEOUT})
+    with serving(gate, server_class=server_class) as server, contextlib.ExitStack() as stack:
+        first = stack.enter_context(connect(_address(server)))
+        first.sendall(GET_CLOSE)
+        assert _wait_for(lambda: gate.inside == 1)
+        second = stack.enter_context(connect(_address(server)))
+        second.sendall(GET_CLOSE)
+        time.sleep(0.2)
+        assert gate.inside == 1  # the second waits in the backlog...
+        assert len(_pool_threads()) == 1
+        gate.opened.set()
+        for sock in (first, second):
+            assert read_until_close(sock).endswith(b"through")
+        assert len(_pool_threads()) == 1  # ...for the one thread, which served both
+
+
+@pooled
+def test_a_stalled_connection_gets_a_thread_started_after_spare_thread_delay() -> None:
+    gate = _Gate()
+    server_class = type("Quick", (ThreadingWSGIServer,), {"spare_thread_delay": 0.05})
+    with serving(gate, server_class=server_class) as server, contextlib.ExitStack() as stack:
+        stalled = stack.enter_context(connect(_address(server)))
+        stalled.sendall(GET_CLOSE)
+        assert _wait_for(lambda: gate.inside == 1)
+        assert _wait_for(lambda: len(_pool_threads()) == 2)  # the spare, waiting
+        other = stack.enter_context(connect(_address(server)))
+        other.sendall(GET_CLOSE)
+        assert _wait_for(lambda: gate.inside == 2)  # taken by it while the first still hangs
+        gate.opened.set()
+        for sock in (stalled, other):
+            assert read_until_close(sock).endswith(b"through")
+
+
+@pooled
 def test_idle_threads_leave_after_idle_thread_timeout() -> None:
     gate = _Gate()
     server_class = type("Shrinking", (ThreadingWSGIServer,), {"idle_thread_timeout": 0.2})
@@ -325,7 +364,10 @@ def test_idle_threads_leave_after_idle_thread_timeout() -> None:
         for sock in socks:
             sock.sendall(GET_CLOSE)
         assert _wait_for(lambda: gate.inside == 10)
-        assert len(_pool_threads()) == 11  # one more waits for the next connection
+        # One more waits for the next connection (started once none came back: spare_thread_delay).
+        assert _wait_for(lambda: len(_pool_threads()) == 11)
+        time.sleep(0.1)
+        assert len(_pool_threads()) == 11  # and only one
         gate.opened.set()
         for sock in socks:
             read_until_close(sock)
