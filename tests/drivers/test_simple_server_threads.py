@@ -484,6 +484,59 @@ def test_a_thread_ended_by_its_connection_is_replaced() -> None:
         listener.close()
 
 
+@pooled
+def test_once_no_thread_came_back_spares_are_started_without_waiting_again() -> None:
+    # Connections that stay (none comes back): only the first spare waits out spare_delay; the
+    # next ones start as soon as the last idle thread takes a connection, so a burst of kept-alive
+    # clients does not wait spare_delay each, one after the other.
+    from wsgidrivers._common.connthreads import AcceptingThreads
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    release = threading.Event()
+
+    def take() -> socket.socket | None:
+        try:
+            return listener.accept()[0]
+        except BlockingIOError:
+            return None
+
+    def serve(sock: socket.socket) -> None:
+        with sock:
+            release.wait(TIMEOUT)
+
+    pool: AcceptingThreads[socket.socket] = AcceptingThreads(
+        listener, take, serve, limit=None, idle_timeout=5.0, daemon=True,
+        name="wsgicore-connection-test", spare_delay=0.2)
+    expired: list[float] = []
+    condition = pool._short
+    real_wait = condition.wait
+
+    def recording_wait(timeout: float | None = None) -> bool:
+        notified = real_wait(timeout)
+        if timeout is not None and not notified:
+            expired.append(timeout)
+        return notified
+
+    condition.wait = recording_wait  # type: ignore[method-assign]
+    clients: list[socket.socket] = []
+    try:
+        assert pool.start()
+        for _ in range(4):
+            clients.append(socket.create_connection(listener.getsockname(), timeout=TIMEOUT))
+        assert _wait_for(lambda: pool.size - pool.idle == 4 and pool.idle == 1)
+        assert expired == [0.2]
+    finally:
+        release.set()
+        pool.stop()
+        for thread in pool.threads():
+            thread.join(TIMEOUT)
+        pool.close()
+        for client in clients:
+            client.close()
+        listener.close()
+
+
 def test_without_exclusive_wakeups_serve_forever_starts_a_thread_per_connection(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from wsgidrivers._common import connthreads

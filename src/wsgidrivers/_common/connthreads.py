@@ -9,16 +9,19 @@ hand-over, no thread start per connection.
 
 The pool grows and shrinks with the load. When the last idle thread takes a connection, the pool
 grows (within ``limit``) only if no busy thread comes back within ``spare_delay`` seconds: a thread
-of its own (the spares thread, asleep while some thread waits) starts one then. So a connection
-that stalls holds up the next ones for ``spare_delay`` at most, once, and some thread is soon
-waiting again. Starting a thread at once instead, as soon as none waits, made the pool run away
-under a steady load of short connections on a busy CPU: the threads that had sent their response
-but waited for the GIL to finish counted as busy, each new connection started another thread, and
-every added thread made the wait for the GIL longer (hundreds of threads for ten clients, each new
-one a thread start and more GIL hand-overs per request). The kernel wakes the first waiting thread in the
-order they were registered, so under a light load the first threads do the work and the later ones
-stay idle: a thread idle for ``idle_timeout`` seconds leaves while another one waits. With ``limit``
-threads busy nobody accepts: new connections wait in the listen backlog until a thread is free.
+of its own (the spares thread, asleep while some thread waits) starts one then, and from then on
+at once each time none waits, until a busy thread comes back. So a connection that stalls holds
+up the next ones for ``spare_delay`` at most, once, and a burst of clients that stay (kept-alive
+connections) gets its threads as fast as they start. Starting a thread as soon as none waited
+made the pool run away under a steady load of short connections on a busy CPU: threads that had
+sent their response but waited for the GIL to finish counted as busy, each new connection started
+another thread, and each added thread made the wait for the GIL longer (hundreds of threads for
+ten clients; a thread start and more GIL hand-overs per request).
+
+The kernel wakes the first waiting thread in the order they were registered, so under a light load
+the first threads do the work and the later ones stay idle: a thread idle for ``idle_timeout``
+seconds leaves while another one waits. With ``limit`` threads busy nobody accepts: new
+connections wait in the listen backlog until a thread is free.
 
 Nothing here knows HTTP or sockets beyond a file descriptor: ``take()`` accepts (None when another
 thread was faster), ``serve(taken)`` serves what it took.
@@ -270,7 +273,10 @@ class AcceptingThreads(Generic[_T]):
 
     def _start_spares(self) -> None:
         """The spares thread: while no thread waits, give the busy ones ``spare_delay`` to come
-        back, and start another if none did (see the module)."""
+        back, and start another if none did (see the module). Until one does come back, the pool
+        is stuck (a burst of clients that stay, stalled ones): each time the last idle thread
+        takes a connection, another is started at once, not ``spare_delay`` later each."""
+        stuck = -1  # self._returns when a thread was last started for want of any coming back
         with self._lock:
             while not self._stopped:
                 if self._idle or self._at_limit():
@@ -279,10 +285,15 @@ class AcceptingThreads(Generic[_T]):
                     self._spares_asleep = False
                     continue
                 returns = self._returns
-                self._short.wait(self._spare_delay)
-                if (not self._stopped and not self._idle and self._returns == returns
-                        and not self._at_limit()):
-                    self._start_thread()  # none to be had: the next turn tries again
+                if returns != stuck:
+                    self._short.wait(self._spare_delay)
+                    if (self._stopped or self._idle or self._returns != returns
+                            or self._at_limit()):
+                        continue
+                if self._start_thread():
+                    stuck = returns
+                else:  # no descriptor or thread now: try again later, not in a busy loop
+                    self._short.wait(self._spare_delay)
 
 
 def _report() -> None:
