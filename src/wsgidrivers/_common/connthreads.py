@@ -15,8 +15,8 @@ up the next ones for ``spare_delay`` at most, once, and a burst of clients that 
 connections) gets its threads as fast as they start. Starting a thread as soon as none waited
 made the pool run away under a steady load of short connections on a busy CPU: threads that had
 sent their response but waited for the GIL to finish counted as busy, each new connection started
-another thread, and each added thread made the wait for the GIL longer (hundreds of threads for
-ten clients; a thread start and more GIL hand-overs per request).
+another thread, and each added thread made the wait for the GIL longer (many times more threads
+than clients, and thread starts and GIL hand-overs on most requests: docs/performance.md).
 
 The kernel wakes the first waiting thread in the order they were registered, so under a light load
 the first threads do the work and the later ones stay idle: a thread idle for ``idle_timeout``
@@ -46,9 +46,10 @@ _EXCLUSIVE: Final[int] = getattr(select, "EPOLLEXCLUSIVE", 0)
 #: returns False and the caller serves its own way.
 EXCLUSIVE_WAKEUPS: Final = bool(_EXCLUSIVE) and hasattr(select, "epoll") and sys.platform == "linux"
 
-#: Seconds every thread may be busy, with none coming back, before the pool starts another: longer
-#: than a short connection's tail waiting for the GIL (the switch interval is 5 ms), short enough
-#: that a stalled client holding the last thread goes unnoticed by the others.
+#: Seconds every thread may be busy, with none coming back, before the pool starts another: a few
+#: times the GIL's switch interval (``sys.getswitchinterval()``), which a short connection's tail
+#: may wait for the GIL, and short enough that a stalled client holding the last thread goes
+#: unnoticed by the others (figures: docs/performance.md).
 SPARE_DELAY: Final = 0.02
 
 _T = TypeVar("_T")
