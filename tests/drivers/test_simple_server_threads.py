@@ -317,6 +317,45 @@ def test_a_connection_flood_starts_no_more_threads_than_the_bound() -> None:
 
 
 @pooled
+def test_connections_that_end_soon_are_served_by_the_threads_there_are() -> None:
+    # All threads busy, but one comes back within spare_thread_delay: the connection waiting
+    # meanwhile is its, and no thread is started (starting one at once whenever none waited made
+    # the pool run away under a steady load of short connections, see connthreads).
+    gate = _Gate()
+    server_class = type("Patient", (ThreadingWSGIServer,), {"spare_thread_delay": TIMEOUT})
+    with serving(gate, server_class=server_class) as server, contextlib.ExitStack() as stack:
+        first = stack.enter_context(connect(_address(server)))
+        first.sendall(GET_CLOSE)
+        assert _wait_for(lambda: gate.inside == 1)
+        second = stack.enter_context(connect(_address(server)))
+        second.sendall(GET_CLOSE)
+        time.sleep(0.2)
+        assert gate.inside == 1  # the second waits in the backlog...
+        assert len(_pool_threads()) == 1
+        gate.opened.set()
+        for sock in (first, second):
+            assert read_until_close(sock).endswith(b"through")
+        assert len(_pool_threads()) == 1  # ...for the one thread, which served both
+
+
+@pooled
+def test_a_stalled_connection_gets_a_thread_started_after_spare_thread_delay() -> None:
+    gate = _Gate()
+    server_class = type("Quick", (ThreadingWSGIServer,), {"spare_thread_delay": 0.05})
+    with serving(gate, server_class=server_class) as server, contextlib.ExitStack() as stack:
+        stalled = stack.enter_context(connect(_address(server)))
+        stalled.sendall(GET_CLOSE)
+        assert _wait_for(lambda: gate.inside == 1)
+        assert _wait_for(lambda: len(_pool_threads()) == 2)  # the spare, waiting
+        other = stack.enter_context(connect(_address(server)))
+        other.sendall(GET_CLOSE)
+        assert _wait_for(lambda: gate.inside == 2)  # taken by it while the first still hangs
+        gate.opened.set()
+        for sock in (stalled, other):
+            assert read_until_close(sock).endswith(b"through")
+
+
+@pooled
 def test_idle_threads_leave_after_idle_thread_timeout() -> None:
     gate = _Gate()
     server_class = type("Shrinking", (ThreadingWSGIServer,), {"idle_thread_timeout": 0.2})
@@ -325,7 +364,10 @@ def test_idle_threads_leave_after_idle_thread_timeout() -> None:
         for sock in socks:
             sock.sendall(GET_CLOSE)
         assert _wait_for(lambda: gate.inside == 10)
-        assert len(_pool_threads()) == 11  # one more waits for the next connection
+        # One more waits for the next connection (started once none came back: spare_thread_delay).
+        assert _wait_for(lambda: len(_pool_threads()) == 11)
+        time.sleep(0.1)
+        assert len(_pool_threads()) == 11  # and only one
         gate.opened.set()
         for sock in socks:
             read_until_close(sock)
@@ -439,6 +481,59 @@ def test_a_thread_ended_by_its_connection_is_replaced() -> None:
         for thread in pool.threads():
             thread.join(TIMEOUT)
         pool.close()
+        listener.close()
+
+
+@pooled
+def test_once_no_thread_came_back_spares_are_started_without_waiting_again() -> None:
+    # Connections that stay (none comes back): only the first spare waits out spare_delay; the
+    # next ones start as soon as the last idle thread takes a connection, so a burst of kept-alive
+    # clients does not wait spare_delay each, one after the other.
+    from wsgidrivers._common.connthreads import AcceptingThreads
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    release = threading.Event()
+
+    def take() -> socket.socket | None:
+        try:
+            return listener.accept()[0]
+        except BlockingIOError:
+            return None
+
+    def serve(sock: socket.socket) -> None:
+        with sock:
+            release.wait(TIMEOUT)
+
+    pool: AcceptingThreads[socket.socket] = AcceptingThreads(
+        listener, take, serve, limit=None, idle_timeout=5.0, daemon=True,
+        name="wsgicore-connection-test", spare_delay=0.2)
+    expired: list[float] = []
+    condition = pool._short
+    real_wait = condition.wait
+
+    def recording_wait(timeout: float | None = None) -> bool:
+        notified = real_wait(timeout)
+        if timeout is not None and not notified:
+            expired.append(timeout)
+        return notified
+
+    condition.wait = recording_wait  # type: ignore[method-assign]
+    clients: list[socket.socket] = []
+    try:
+        assert pool.start()
+        for _ in range(4):
+            clients.append(socket.create_connection(listener.getsockname(), timeout=TIMEOUT))
+        assert _wait_for(lambda: pool.size - pool.idle == 4 and pool.idle == 1)
+        assert expired == [0.2]
+    finally:
+        release.set()
+        pool.stop()
+        for thread in pool.threads():
+            thread.join(TIMEOUT)
+        pool.close()
+        for client in clients:
+            client.close()
         listener.close()
 
 

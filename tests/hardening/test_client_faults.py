@@ -8,6 +8,7 @@ no leaked file descriptor (``/proc/self/fd`` before/after), and the server still
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import struct
@@ -35,6 +36,7 @@ SETTINGS: dict[str, Any] = {"head_timeout": 2.0, "io_timeout": 2.0, "keep_alive_
 class App:
     def __init__(self) -> None:
         self.release = threading.Event()
+        self.driver = ""  # the server's (set by the fixture)
         self.closes = 0
         self.returned = 0
         self.lock = threading.Lock()
@@ -73,6 +75,7 @@ class _Big:
 @pytest.fixture(params=_servers.DRIVERS)
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[tuple[str, int], App]]:
     app = App()
+    app.driver = request.param
     with _servers.serve(app, driver=request.param, **SETTINGS) as addr:
         yield addr, app
 
@@ -148,8 +151,14 @@ FAULTS = {
 def test_client_fault(server: Any, fault: str, reset: bool,
                       capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     addr, app = server
-    # Warm up (threads, lazily created objects), then take the fd baseline.
-    assert [r.status for r in parse_responses(send_raw(addr, [GOOD]).data).responses] == [200]
+    # Warm up (threads, lazily created objects), then take the fd baseline. A server that serves
+    # connections at once is warmed up with two at once: the threading server starts its second
+    # thread (an epoll of its own) only when a connection holds the first one for a while.
+    with contextlib.ExitStack() as stack:
+        if app.driver != "simple_server":
+            held = stack.enter_context(socket.create_connection(addr))
+            held.sendall(b"GET /good HTTP/1.1\r\n")  # half a head: it holds its thread
+        assert [r.status for r in parse_responses(send_raw(addr, [GOOD]).data).responses] == [200]
     time.sleep(0.05)
     baseline = fd_count()
     before = set(fd_targets())

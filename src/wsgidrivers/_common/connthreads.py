@@ -7,12 +7,21 @@ epoll of its own where the listener is registered with ``EPOLLEXCLUSIVE`` (Linux
 connection wakes one waiting thread and nobody else, and that thread accepts it and serves it. No
 hand-over, no thread start per connection.
 
-The pool grows and shrinks with the load: when the last idle thread takes a connection, it starts
-another (within ``limit``) before serving, so a connection that stalls holds up only its own thread
-and some thread is always waiting for the next one. The kernel wakes the first waiting thread in the
-order they were registered, so under a light load the first threads do the work and the later ones
-stay idle: a thread idle for ``idle_timeout`` seconds leaves while another one waits. With ``limit``
-threads busy nobody accepts: new connections wait in the listen backlog until a thread is free.
+The pool grows and shrinks with the load. When the last idle thread takes a connection, the pool
+grows (within ``limit``) only if no busy thread comes back within ``spare_delay`` seconds: a thread
+of its own (the spares thread, asleep while some thread waits) starts one then, and from then on
+at once each time none waits, until a busy thread comes back. So a connection that stalls holds
+up the next ones for ``spare_delay`` at most, once, and a burst of clients that stay (kept-alive
+connections) gets its threads as fast as they start. Starting a thread as soon as none waited
+made the pool run away under a steady load of short connections on a busy CPU: threads that had
+sent their response but waited for the GIL to finish counted as busy, each new connection started
+another thread, and each added thread made the wait for the GIL longer (many times more threads
+than clients, and thread starts and GIL hand-overs on most requests: docs/performance.md).
+
+The kernel wakes the first waiting thread in the order they were registered, so under a light load
+the first threads do the work and the later ones stay idle: a thread idle for ``idle_timeout``
+seconds leaves while another one waits. With ``limit`` threads busy nobody accepts: new
+connections wait in the listen backlog until a thread is free.
 
 Nothing here knows HTTP or sockets beyond a file descriptor: ``take()`` accepts (None when another
 thread was faster), ``serve(taken)`` serves what it took.
@@ -28,7 +37,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final, Generic, TypeVar
 
-__all__ = ["EXCLUSIVE_WAKEUPS", "AcceptingThreads"]
+__all__ = ["EXCLUSIVE_WAKEUPS", "SPARE_DELAY", "AcceptingThreads"]
 
 _EXCLUSIVE: Final[int] = getattr(select, "EPOLLEXCLUSIVE", 0)
 
@@ -37,6 +46,12 @@ _EXCLUSIVE: Final[int] = getattr(select, "EPOLLEXCLUSIVE", 0)
 #: returns False and the caller serves its own way.
 EXCLUSIVE_WAKEUPS: Final = bool(_EXCLUSIVE) and hasattr(select, "epoll") and sys.platform == "linux"
 
+#: Seconds every thread may be busy, with none coming back, before the pool starts another: a few
+#: times the GIL's switch interval (``sys.getswitchinterval()``), which a short connection's tail
+#: may wait for the GIL, and short enough that a stalled client holding the last thread goes
+#: unnoticed by the others (figures: docs/performance.md).
+SPARE_DELAY: Final = 0.02
+
 _T = TypeVar("_T")
 
 
@@ -44,14 +59,17 @@ class AcceptingThreads(Generic[_T]):
     """Up to ``limit`` threads (None: no bound) that each wait on ``listener`` (a descriptor, or
     anything with ``fileno()``), accept with ``take()`` and serve with ``serve()``.
 
-    :meth:`start` starts the first thread; :meth:`stop` makes the idle threads leave at once and
-    the busy ones after the connection they serve; :meth:`threads` are those still running (to
-    join them). One instance serves one run of a server: after :meth:`stop` it is done.
+    :meth:`start` starts the first thread (and the spares thread, unless ``spare_delay`` is 0: then
+    the last idle thread to take a connection starts another at once); :meth:`stop` makes the idle
+    threads leave at once and the busy ones after the connection they serve; :meth:`threads` are
+    those still running (to join them). One instance serves one run of a server: after
+    :meth:`stop` it is done.
     """
 
     def __init__(self, listener: Any, take: Callable[[], _T | None], serve: Callable[[_T], None], *,
                  limit: int | None, idle_timeout: float, daemon: bool, name: str,
-                 started: Callable[[], None] | None = None) -> None:
+                 started: Callable[[], None] | None = None,
+                 spare_delay: float = SPARE_DELAY) -> None:
         if limit is not None and (type(limit) is not int or limit < 1):
             raise ValueError(f"limit must be None or an int >= 1, not {limit!r}")
         self._fd = listener if isinstance(listener, int) else listener.fileno()
@@ -70,6 +88,11 @@ class AcceptingThreads(Generic[_T]):
         self._stopped = False
         self._stop_r = self._stop_w = -1  # the stop pipe, made by start()
         self._serial = 0
+        self._spare_delay = spare_delay
+        self._spares: threading.Thread | None = None  # the spares thread (see the module)
+        self._spares_asleep = False  # it waits for _short without a timeout: _busy wakes it
+        self._short = threading.Condition(self._lock)  # notified when no thread waits any more
+        self._returns = 0  # connections served: the spares thread's measure of progress
 
     @property
     def size(self) -> int:
@@ -84,9 +107,11 @@ class AcceptingThreads(Generic[_T]):
             return self._idle
 
     def threads(self) -> list[threading.Thread]:
-        """The threads still running (each leaves after its connection once stopped)."""
+        """The threads still running (each leaves after its connection once stopped), the spares
+        thread too."""
         with self._lock:
-            return list(self._threads)
+            spares = [self._spares] if self._spares is not None and self._spares.is_alive() else []
+            return [*self._threads, *spares]
 
     def start(self) -> bool:
         """Start the first thread; False (nothing started) when the listener cannot be waited on
@@ -98,7 +123,18 @@ class AcceptingThreads(Generic[_T]):
         except OSError:
             return False
         with self._lock:
-            return self._start_thread()
+            if not self._start_thread():
+                return False
+            if self._spare_delay > 0:
+                spares = threading.Thread(target=self._start_spares, name=f"spares-of-{self._name}",
+                                          daemon=self._daemon)
+                try:
+                    spares.start()
+                except RuntimeError:  # no thread to be had: the busy threads start spares themselves
+                    self._spare_delay = 0
+                else:
+                    self._spares = spares
+            return True
 
     def stop(self) -> None:
         """No more accepts: idle threads leave now, busy ones after their connection. Returns once
@@ -107,6 +143,7 @@ class AcceptingThreads(Generic[_T]):
             if self._stopped:
                 return
             self._stopped = True
+            self._short.notify_all()  # the spares thread leaves
             if not self._threads:
                 self._close_pipe()
             else:  # under the lock: the last thread to leave closes the pipe (see _run)
@@ -196,6 +233,7 @@ class AcceptingThreads(Generic[_T]):
                     del taken
                 with self._lock:
                     self._idle += 1
+                    self._returns += 1
                     idle = True
         finally:
             epoll.close()
@@ -219,15 +257,44 @@ class AcceptingThreads(Generic[_T]):
                 self._taken.notify_all()
 
     def _busy(self) -> None:
-        """This thread took a connection: if none is left waiting, start one (within the limit)
-        before serving it."""
+        """This thread took a connection: if none is left waiting, wake the spares thread (or,
+        without one, start a thread, within the limit, before serving it)."""
         with self._lock:
             self._idle -= 1
-            if self._idle or self._stopped:
-                return
-            if self._limit is not None and len(self._threads) >= self._limit:
+            if self._idle or self._stopped or self._at_limit():
                 return  # at the bound: new connections wait in the listen backlog
-            self._start_thread()  # none to be had: this one is served all the same
+            if self._spares is None:
+                self._start_thread()  # none to be had: this one is served all the same
+            elif self._spares_asleep:
+                self._spares_asleep = False  # one notify per wake-up
+                self._short.notify()
+
+    def _at_limit(self) -> bool:
+        return self._limit is not None and len(self._threads) >= self._limit
+
+    def _start_spares(self) -> None:
+        """The spares thread: while no thread waits, give the busy ones ``spare_delay`` to come
+        back, and start another if none did (see the module). Until one does come back, the pool
+        is stuck (a burst of clients that stay, stalled ones): each time the last idle thread
+        takes a connection, another is started at once, not ``spare_delay`` later each."""
+        stuck = -1  # self._returns when a thread was last started for want of any coming back
+        with self._lock:
+            while not self._stopped:
+                if self._idle or self._at_limit():
+                    self._spares_asleep = True
+                    self._short.wait()  # until _busy takes the last idle thread, or stop()
+                    self._spares_asleep = False
+                    continue
+                returns = self._returns
+                if returns != stuck:
+                    self._short.wait(self._spare_delay)
+                    if (self._stopped or self._idle or self._returns != returns
+                            or self._at_limit()):
+                        continue
+                if self._start_thread():
+                    stuck = returns
+                else:  # no descriptor or thread now: try again later, not in a busy loop
+                    self._short.wait(self._spare_delay)
 
 
 def _report() -> None:

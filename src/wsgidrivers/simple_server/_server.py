@@ -18,7 +18,7 @@ from typing import Any
 
 from wsgicore import SERVER_SOFTWARE, Config, __version__
 from wsgidrivers._common.accesslog import format_log_line, write_stderr
-from wsgidrivers._common.connthreads import AcceptingThreads
+from wsgidrivers._common.connthreads import SPARE_DELAY, AcceptingThreads
 from wsgidrivers._common.listening import (
     ACCEPT_BURST,
     KERNEL_TIMEOUTS,
@@ -422,12 +422,13 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     On Linux, ``serve_forever()`` serves through a pool of connection threads that accept their
     own connections (``wsgidrivers._common.connthreads``): each idle thread waits on the listener,
     a new connection wakes one of them, which accepts it and serves it; no thread is started per
-    connection. When the last idle thread takes a connection it starts another first (up to
-    ``max_threads``), so a slow or stalled client holds up only its own thread, and threads idle
-    for ``idle_thread_timeout`` leave. The socketserver hooks keep their meaning: ``get_request``,
-    ``verify_request`` and ``process_request`` are called for each connection, in the thread that
-    accepted it, and ``process_request`` runs ``process_request_thread`` there (an override that
-    starts threads of its own may still do so); ``daemon_threads`` is the threads' daemon flag;
+    connection. When the last idle thread takes a connection and no busy one comes back within
+    ``spare_thread_delay``, another is started (up to ``max_threads``), so a slow or stalled client
+    holds up only its own thread, and threads idle for ``idle_thread_timeout`` leave. The
+    socketserver hooks keep their meaning: ``get_request``, ``verify_request`` and
+    ``process_request`` are called for each connection, in the thread that accepted it, and
+    ``process_request`` runs ``process_request_thread`` there (an override that starts threads of
+    its own may still do so); ``daemon_threads`` is the threads' daemon flag;
     ``server_close()`` with ``block_on_close`` waits for the connections being served (idle
     threads leave at once). Elsewhere, and for ``handle_request()``, socketserver's thread per
     connection.
@@ -441,6 +442,11 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     max_threads: int | None = CONNECTION_THREADS
     #: Seconds a connection thread stays idle before it ends (while another one waits).
     idle_thread_timeout: float = IDLE_THREAD_TIMEOUT
+    #: Seconds every connection thread may be busy, none coming back, before another one is started
+    #: (0: at once). A connection arriving then waits that long at most for a thread; short
+    #: connections meanwhile reuse the threads there are instead of adding threads that contend
+    #: for the GIL (``wsgidrivers._common.connthreads``).
+    spare_thread_delay: float = SPARE_DELAY
     #: With the pool (Linux), accept a TCP connection once its request has arrived (see
     #: ``wsgidrivers._common.listening.set_defer_accept``): the thread woken reads it without
     #: waiting, fewer context switches per new connection. Off by default: the kernel then holds a
@@ -475,7 +481,8 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         acceptors: AcceptingThreads[tuple[Any, Any]] = AcceptingThreads(
             self.socket, self._take, self._serve_taken, limit=self.max_threads,
             idle_timeout=self.idle_thread_timeout, daemon=self.daemon_threads,
-            name="wsgicore-connection", started=self._pool_thread_started)
+            name="wsgicore-connection", started=self._pool_thread_started,
+            spare_delay=self.spare_thread_delay)
         if not acceptors.start():
             acceptors.close()
             with contextlib.suppress(OSError, ValueError):
