@@ -386,7 +386,9 @@ class Connection:
     ) -> RequestReceived:
         config = self.config
         state = self._state
-        self._scanner.reset()
+        scanner = self._scanner
+        if not scanner.fast:  # a head found in one piece left the scanner ready for the next
+            scanner.reset()
         # The per-request data and sub-states are already fresh: they are reset whenever the
         # connection enters AWAIT_HEAD (in __init__ and in _end_cycle), and only a head leaves it.
         self._requests += 1
@@ -638,14 +640,21 @@ class Connection:
         if self._out:
             # A 100 Continue queued at head time ("immediate") must precede the final response.
             send(self.data_to_send())
-        unreported: list[Problem] = []
-        report = (on_problem if on_problem is not None
-                  else stream_reporter(environ.get("wsgi.errors"), unreported))
+        unreported: list[Problem] | None = None
+        if on_problem is not None:
+            report = on_problem
+        else:
+            unreported = []
+            report = stream_reporter(environ.get("wsgi.errors"), unreported)
         state = self._state
+        # Without a body left to read or a 100 Continue owed, nothing the application does can rule
+        # keep-alive out: the writer then reads the state's flag instead of asking (a call fewer).
+        keep_alive = (None if state.body is _NO_BODY and state.expect is not _OWED
+                      else self._keep_alive_at_head)
         # Positional: keyword arguments to a class cost a dict per call on CPython 3.11.
         writer = ResponseWriter(
-            send, self._method == b"HEAD", self._http11, self._keep_alive_at_head, state,
-            self._date, self._server, lambda message: report(Problem(message)),
+            send, self._method == b"HEAD", self._http11, keep_alive, state, self._date,
+            self._server, report,
         )
         aborted = False
         try:
@@ -665,9 +674,11 @@ class Connection:
             state.disable_keep_alive(CloseReason.BODY_FAILED)
         state.move(_RESPONSE)
         keep_alive = state.keep_alive
+        body_bytes = writer.body_bytes
         if unreported:
-            return ResponseInfo(status, writer.body_bytes, keep_alive, aborted, tuple(unreported))
-        return _response_info(status, writer.body_bytes, keep_alive, aborted)
+            return ResponseInfo(status, body_bytes, keep_alive, aborted, tuple(unreported))
+        info = _INFOS.get((status, body_bytes, keep_alive, aborted))  # _response_info's hit inline
+        return info if info is not None else _response_info(status, body_bytes, keep_alive, aborted)
 
     def _flushing(
         self, fetch: Callable[[int], bytes], send: Callable[[bytes], None]

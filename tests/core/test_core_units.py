@@ -287,7 +287,8 @@ def writer(**kw: Any) -> tuple[ResponseWriter, list[bytes], list[str]]:
     state = ConnectionState(keep_alive=True)
     options: dict[str, Any] = {"head_request": False, "http11": True,
                                "keep_alive": lambda: state.keep_alive, "connection": state,
-                               "date": None, "server": None, "report": reports.append}
+                               "date": None, "server": None,
+                               "report": lambda problem: reports.append(problem.message)}
     options.update(kw)
     return ResponseWriter(sent.append, **options), sent, reports
 
