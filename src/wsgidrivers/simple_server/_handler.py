@@ -292,6 +292,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         server = self.server
         timed = channel.has_socket
         deadline = 0.0  # when the running head deadline passes (the core says when one starts)
+        # A kept-alive connection waits with the same timeout each time: once the socket has it,
+        # its own recv() is called (no SocketIO layer per request).
+        direct_recv = channel.direct_recv
         while True:
             action = connection.next_action()
             if isinstance(action, RequestReceived):
@@ -314,7 +317,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 try:
                     if timeout <= 0:
                         raise TimeoutError
-                    data = channel.recv(timeout if timed else None)
+                    if direct_recv is not None and timeout == channel.recv_timeout:
+                        try:
+                            data = direct_recv(READ_SIZE)
+                        except BlockingIOError:  # EAGAIN: SO_RCVTIMEO passed (as channel.recv says)
+                            raise TimeoutError from None
+                    else:
+                        data = channel.recv(timeout if timed else None)
                 except TimeoutError:
                     if not idle:
                         self.log_error("request head not received within %s s; closing",
@@ -367,7 +376,17 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 # A subclass's gets made per request, as wsgiref's handlers are.
                 self._plain_handler = handler
         try:
-            info = handler.run(self.server.get_app() or _no_app, environ)
+            if handler is self._plain_handler:
+                # ServerHandler.run, not overridden (the class is exact), without its call.
+                info = connection.run_app(
+                    self.server.get_app() or _no_app, environ, handler._send, fetch=handler._fetch,
+                    errors=self.get_stderr(), sendfile=handler._sendfile_hook,
+                    on_problem=handler._on_problem,
+                )
+                handler.status = info.status
+                handler.bytes_sent = info.body_bytes
+            else:
+                info = handler.run(self.server.get_app() or _no_app, environ)
         except OSError as exc:
             connection.send_failed()
             self.log_error("%s", not_completed_message(self.requestline, exc))
