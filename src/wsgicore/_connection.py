@@ -54,6 +54,7 @@ _HEAD, _RUN_APP, _RESPONSE = Input.HEAD, Input.RUN_APP, Input.RESPONSE
 _NO_BODY, _UNREAD, _FAILED = Body.NONE, Body.UNREAD, Body.FAILED
 _OWED = Continue.OWED
 _CR_LF = (13, 10)  # the bytes an empty line before a request line may start with (RFC 9112 §2.2)
+_new_instance, _set_field = object.__new__, object.__setattr__  # see _start_request
 
 #: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
@@ -132,6 +133,7 @@ class Connection:
         self._requests = 0  # requests received on this connection
         self._deadline_running: str | None = None  # the deadline the driver was last told to start
         self._held: RequestReceived | None = None  # next_action(buffer_body=True): body not complete
+        self._replay: list[bytes] = []
         self._new_request_state()
 
     def close_after_response(self) -> None:
@@ -255,7 +257,8 @@ class Connection:
         self._body: BodyReader | None = None
         self._body_error: RequestBodyError | None = None  # set when the body moves to FAILED
         self._peer_said_close = False  # the request carried "Connection: close"
-        self._replay: list[bytes] = []  # body pieces a driver took as events, for wsgi.input
+        if self._replay:  # body pieces a driver took as events, for wsgi.input (none usually)
+            self._replay = []
         self._drained = 0
         self._method = b""
         self._http11 = True
@@ -425,7 +428,11 @@ class Connection:
                 # omit it), so none is pending and keep-alive is not in doubt.
                 state.move_expect(ContinueInput.ASKED)
         state.move(_HEAD)
-        return RequestReceived(environ)
+        # RequestReceived(environ), made as its dataclass __init__ makes it (object.__setattr__ on
+        # the frozen instance) without that __init__'s Python frame: once per request.
+        event = _new_instance(RequestReceived)
+        _set_field(event, "environ", environ)
+        return event
 
     # -- request bodies ---------------------------------------------------------------------
 
