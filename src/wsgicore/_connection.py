@@ -23,7 +23,7 @@ from ._events import (
     RequestReceived,
     Sentinel,
 )
-from ._head_parsers import request_fields
+from ._head_parsers import request_fields, split_strict_head
 from ._head_scanner import HeadScanner, RequestLine
 from ._head_semantics import check_semantics
 from ._input import InputStream
@@ -378,7 +378,11 @@ class Connection:
                 raise Refusal(400, "no request line")
             self._method = request_line.method
             length = check_semantics(head, request_line, self.config)
-            fields = request_fields(head, scanner, request_line, self.config.allow_raw_non_ascii_target)
+            if scanner.fast:  # request_fields' own first choice, without its call
+                fields = split_strict_head(head)
+            else:
+                fields = request_fields(head, scanner, request_line,
+                                        self.config.allow_raw_non_ascii_target)
         except Refusal as exc:
             raise self._fail(exc.status, exc.reason) from None
         del buf[:end]

@@ -102,7 +102,8 @@ class HeadScanner:
                     # The rest of the state stays as reset() left it (nothing was scanned line by
                     # line: pos 0 means no line was), so the next head needs no reset() after this
                     # one, only the line watch of an earlier piece forgotten.
-                    self.request_line = RequestLine(method, target, int(minor))
+                    # minor is one digit ([0-9]): its value without int()'s parse.
+                    self.request_line = RequestLine(method, target, minor[0] - 48)
                     self.fast = True
                     self._watch = 0
                     return end + 4
