@@ -660,11 +660,11 @@ class Connection:
         state = self._state
         # Without a body left to read or a 100 Continue owed, nothing the application does can rule
         # keep-alive out: the writer then reads the state's flag instead of asking (a call fewer).
-        keep_alive = (None if state.body is _NO_BODY and state.expect is not _OWED
-                      else self._keep_alive_at_head)
+        ask_keep_alive = (None if state.body is _NO_BODY and state.expect is not _OWED
+                          else self._keep_alive_at_head)
         # Positional: keyword arguments to a class cost a dict per call on CPython 3.11.
         writer = ResponseWriter(
-            send, self._method == b"HEAD", self._http11, keep_alive, state, self._date,
+            send, self._method == b"HEAD", self._http11, ask_keep_alive, state, self._date,
             self._server, report,
         )
         aborted = False
