@@ -259,55 +259,53 @@ class ResponseWriter:
             if state is None:
                 self._misuse(_START)
             self._state = state
+        # The status and the fields are checked and kept here, in the one call of every response.
         try:
-            self._set(status, headers)
+            code = _CHECKED_STATUS.get(status) if type(status) is str else None
+            if code is None:
+                status = _plain_str(status, "status")
+                code = _check_status(status)
+            if not isinstance(headers, list):
+                raise ApplicationError(f"response_headers must be a list, not {type(headers).__name__}")
+            # The field lines joined by +=: for the few fields of a response, cheaper than a list, an
+            # append per field and a join (CPython grows the one string in place).
+            block = ""
+            length: int | None = None
+            has_date = has_server = False
+            checked_fields = _CHECKED_FIELDS
+            for item in headers:
+                if type(item) is not tuple or len(item) != 2:
+                    raise ApplicationError(f"each header must be a (name, value) tuple, not {item!r}")
+                name, value = item
+                if type(name) is str and type(value) is str:
+                    checked = checked_fields.get(item)
+                    if checked is None:
+                        checked = _check_field(name, value)
+                else:
+                    checked = _check_field(name, value)
+                kind, line, field_length = checked
+                if kind:
+                    if kind == _CONTENT_LENGTH:
+                        if length is not None:
+                            raise ApplicationError(f"invalid or repeated Content-Length {value!r}")
+                        length = field_length
+                    elif kind == _DATE:
+                        has_date = True
+                    else:
+                        has_server = True
+                block += line
+            self._status = status
+            self.status_code = code
+            self._block = block
+            self._length = length
+            self._has_date = has_date
+            self._has_server = has_server
         except BaseException:
             # Anything raised (a header list's own __iter__ too) leaves no status set: a body
             # after it must not go out under an empty status line.
             self._move(_A.START_FAILED)
             raise
         return self.write
-
-    def _set(self, status: str, headers: list[tuple[str, str]]) -> None:
-        code = _CHECKED_STATUS.get(status) if type(status) is str else None
-        if code is None:
-            status = _plain_str(status, "status")
-            code = _check_status(status)
-        if not isinstance(headers, list):
-            raise ApplicationError(f"response_headers must be a list, not {type(headers).__name__}")
-        # The field lines joined by +=: for the few fields of a response, cheaper than a list, an
-        # append per field and a join (CPython grows the one string in place).
-        block = ""
-        length: int | None = None
-        has_date = has_server = False
-        checked_fields = _CHECKED_FIELDS
-        for item in headers:
-            if type(item) is not tuple or len(item) != 2:
-                raise ApplicationError(f"each header must be a (name, value) tuple, not {item!r}")
-            name, value = item
-            if type(name) is str and type(value) is str:
-                checked = checked_fields.get(item)
-                if checked is None:
-                    checked = _check_field(name, value)
-            else:
-                checked = _check_field(name, value)
-            kind, line, field_length = checked
-            if kind:
-                if kind == _CONTENT_LENGTH:
-                    if length is not None:
-                        raise ApplicationError(f"invalid or repeated Content-Length {value!r}")
-                    length = field_length
-                elif kind == _DATE:
-                    has_date = True
-                else:
-                    has_server = True
-            block += line
-        self._status = status
-        self.status_code = code
-        self._block = block
-        self._length = length
-        self._has_date = has_date
-        self._has_server = has_server
 
     def write(self, data: bytes) -> None:
         """PEP 3333's write() callable (and the path of every chunk of the iterable)."""
