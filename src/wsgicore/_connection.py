@@ -129,7 +129,7 @@ class Connection:
         self._server = (
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
         )
-        self._errors = ErrorResponses(self._date, self._server)
+        self._errors: ErrorResponses | None = None  # made for the first error response, if any
         self._requests = 0  # requests received on this connection
         self._deadline_running: str | None = None  # the deadline the driver was last told to start
         self._held: RequestReceived | None = None  # next_action(buffer_body=True): body not complete
@@ -354,7 +354,10 @@ class Connection:
         return RemoteProtocolError(reason, status, response)
 
     def _error_response(self, status: int, reason: str, body: bytes | None = None) -> bytes:
-        return self._errors.make(status, reason, head_request=self._method == b"HEAD", body=body)
+        errors = self._errors
+        if errors is None:
+            errors = self._errors = ErrorResponses(self._date, self._server)
+        return errors.make(status, reason, head_request=self._method == b"HEAD", body=body)
 
     def _next_head(self) -> Event | Sentinel:
         buf = self._buf

@@ -252,13 +252,14 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # Unless a subclass replaced them, rfile/wfile are the socket's own files (wfile unbuffered):
         # then the channel may use the socket directly. Not over TLS: when a kernel timeout passes,
         # ssl reads the EAGAIN as the peer's EOF (b""); its own timeouts (settimeout) report it.
-        direct = (self._own_files() and sock is not None and KERNEL_TIMEOUTS
+        own_files = self._own_files()
+        direct = (own_files and sock is not None and KERNEL_TIMEOUTS
                   and not isinstance(sock, ssl.SSLSocket))
         channel = SocketIO(None if direct else self.rfile, None if direct else self.wfile, sock,
                           direct=direct,
                           kernel_timeouts=self.server.inherited_timeouts)
         # Decided once per connection, as ``direct`` is: sendfile() needs the socket's own files.
-        self._use_sendfile = channel.has_socket and self._own_files()
+        self._use_sendfile = channel.has_socket and own_files
         unix = self.server.is_unix  # no addresses: peer and sockname None, as in every driver
         connection = Connection(self.server.connection_config(),
                                 peer=None if unix else self.client_address,
