@@ -11,7 +11,7 @@ import ssl
 import sys
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any, TextIO
@@ -67,8 +67,8 @@ class ServerHandler:
         # made once per connection (no method of ours between the core and the socket).
         self._send = channel.sender(request_handler.server.io_timeout)
         # The callables each run hands the core, bound once (a bound method is an object per use).
-        self._fetch = self.fetch
-        self._on_problem = self.log_problem
+        self._fetch: Callable[[int], bytes] = self.fetch
+        self._on_problem: Callable[[Problem], None] = self.log_problem
         self._sendfile_hook = self._sendfile if use_sendfile else None
 
     def run(self, application: WSGIApplication, environ: dict[str, Any]) -> ResponseInfo:
@@ -84,6 +84,12 @@ class ServerHandler:
         self.status = info.status
         self.bytes_sent = info.body_bytes
         return info
+
+    def drop_links(self) -> None:
+        """The connection has ended: drop the bound methods kept for its requests (each refers
+        back to this object, a reference cycle only a garbage collection would free)."""
+        self._fetch = self._on_problem = _ended
+        self._sendfile_hook = None
 
     def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
         """Send a ``wsgi.file_wrapper`` body: with ``sendfile()`` or by copying it in blocks, as
@@ -268,7 +274,16 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # An orderly end gets a lingering close (RFC 9112 §9.6), finished by the server's lingerer
         # between connections, when the core says input may still arrive (``Close.linger``). A
         # timed-out or broken connection is closed at once.
-        close = self._serve(connection, channel)
+        try:
+            close = self._serve(connection, channel)
+        finally:
+            # The connection's objects refer to each other (this handler and its ServerHandler, the
+            # bound methods that one keeps to make none per request, the channel's sender): without
+            # those links they go when the connection ends, not at a later garbage collection.
+            if self._plain_handler is not None:
+                self._plain_handler.drop_links()
+                self._plain_handler = None
+            channel.drop_links()
         if close is not None and sock is not None:
             if close.linger:
                 self.server.close_later(sock)
@@ -394,6 +409,10 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
             return False
         self.log_request(info.status, info.body_bytes)
         return True
+
+
+def _ended(*args: Any) -> Any:
+    raise OSError("the connection has ended")
 
 
 def _no_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

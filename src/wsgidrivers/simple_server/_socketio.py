@@ -165,6 +165,11 @@ class SocketIO:
         self._sender = (timeout, send)
         return send
 
+    def drop_links(self) -> None:
+        """Forget the sender made by :meth:`sender` (it refers back to this object): the
+        connection has ended, and nothing makes a cycle of it then."""
+        self._sender = None
+
     def sendfile(self, file: Any, offset: int, count: int | None, timeout: float | None) -> int:
         """Send ``count`` bytes of ``file`` from ``offset`` with ``sendfile`` (zero copy when
         the OS allows it); returns the number of bytes sent."""
