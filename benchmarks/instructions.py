@@ -4,6 +4,7 @@
     python -m benchmarks.instructions --requests 2000
     python -m benchmarks.instructions --path memory      # the core alone, no socket (see below)
     python -m benchmarks.instructions --vary             # no two heads alike (see below)
+    python -m benchmarks.instructions --new              # a new connection per request (see below)
     PYTHONPATH=/path/to/other/src python -m benchmarks.instructions   # another revision's code
 
 The real ``wsgidrivers.simple_server`` handler serves keep-alive GETs of ``/hello`` (the wrk request
@@ -21,6 +22,10 @@ root, or limited by ``net.core.wmem_max``).
 ``--vary`` gives each request its own target (``/hello?<n>``, the same length): the core parses a head
 it has seen before only once, so the default measures a client repeating its request (as wrk does)
 and ``--vary`` one that never does.
+
+``--new`` serves each request on a connection of its own (a socket pair per request, the client's
+EOF after its request): the cost of a connection's setup, first request and end in the handler and
+the core, without the kernel's accept() and TCP handshake.
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ def _requests(count: int, vary: bool) -> list[bytes]:
     return [REQUEST.replace(b"/hello", b"/hello?%05d" % n) for n in range(count)]
 
 
-def serve(requests: int, vary: bool = False) -> None:
-    """Serve ``requests`` keep-alive requests through the real handler (after 3 to warm up)."""
+def serve(requests: int, vary: bool = False, new: bool = False) -> None:
+    """Serve ``requests`` keep-alive requests through the real handler (after 3 to warm up); with
+    ``new``, each on a connection of its own."""
     from benchmarks.apps import app
     from wsgidrivers.simple_server import WSGIRequestHandler, make_server
 
@@ -59,7 +65,11 @@ def serve(requests: int, vary: bool = False) -> None:
     server = make_server("127.0.0.1", 0, app, handler_class=QuietHandler, keep_alive=True)
     try:
         for count in (3, requests):
-            _one_connection(server, _requests(count, vary))
+            if new:
+                for request in _requests(count, vary):
+                    _one_connection(server, [request])
+            else:
+                _one_connection(server, _requests(count, vary))
     finally:
         server.server_close()
 
@@ -102,13 +112,15 @@ def _one_connection(server: Any, requests: list[bytes]) -> None:
         raise SystemExit(f"{responses} responses to {count} requests (send buffer too small?)")
 
 
-def _instructions(requests: int, path: str, vary: bool) -> int:
+def _instructions(requests: int, path: str, vary: bool, new: bool = False) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO_ROOT)) if p)
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
                "-m", "benchmarks.instructions", "--path", path, "--serve", str(requests)]
     if vary:
         command.append("--vary")
+    if new:
+        command.append("--new")
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
     match = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or match is None:
@@ -125,20 +137,28 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "MemoryConnection, the core without a socket")
     parser.add_argument("--vary", action="store_true",
                         help="a different target in every request (no head repeats)")
+    parser.add_argument("--new", action="store_true",
+                        help="a new connection per request (socket path only)")
     parser.add_argument("--serve", type=int, metavar="N", help=argparse.SUPPRESS)  # the measured run
     args = parser.parse_args(argv)
     if args.serve is not None:
-        (serve_memory if args.path == "memory" else serve)(args.serve, args.vary)
+        if args.path == "memory":
+            serve_memory(args.serve, args.vary)
+        else:
+            serve(args.serve, args.vary, args.new)
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     if args.requests < 1:
         raise SystemExit("--requests must be at least 1")
-    base = _instructions(1, args.path, args.vary)
-    total = _instructions(1 + args.requests, args.path, args.vary)
+    if args.new and args.path == "memory":
+        raise SystemExit("--new counts the socket path only")
+    base = _instructions(1, args.path, args.vary, args.new)
+    total = _instructions(1 + args.requests, args.path, args.vary, args.new)
     what = "MemoryConnection" if args.path == "memory" else "simple_server"
     what += ", varied heads" if args.vary else ""
-    print(f"{what} keep-alive hello: {(total - base) // args.requests:,} instructions per request "
+    kind = "a new connection per" if args.new else "keep-alive"
+    print(f"{what} {kind} hello: {(total - base) // args.requests:,} instructions per request "
           f"(callgrind, {args.requests} requests)")
 
 

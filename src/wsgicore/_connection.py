@@ -23,7 +23,7 @@ from ._events import (
     RequestReceived,
     Sentinel,
 )
-from ._head_parsers import request_fields
+from ._head_parsers import request_fields, split_strict_head
 from ._head_scanner import HeadScanner, RequestLine
 from ._head_semantics import check_semantics
 from ._input import InputStream
@@ -54,6 +54,7 @@ _HEAD, _RUN_APP, _RESPONSE = Input.HEAD, Input.RUN_APP, Input.RESPONSE
 _NO_BODY, _UNREAD, _FAILED = Body.NONE, Body.UNREAD, Body.FAILED
 _OWED = Continue.OWED
 _CR_LF = (13, 10)  # the bytes an empty line before a request line may start with (RFC 9112 §2.2)
+_new_instance, _set_field = object.__new__, object.__setattr__  # see _start_request
 
 #: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
 #: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
@@ -128,10 +129,11 @@ class Connection:
         self._server = (
             f"Server: {config.server_software}\r\n" if config.server_software is not None else None
         )
-        self._errors = ErrorResponses(self._date, self._server)
+        self._errors: ErrorResponses | None = None  # made for the first error response, if any
         self._requests = 0  # requests received on this connection
         self._deadline_running: str | None = None  # the deadline the driver was last told to start
         self._held: RequestReceived | None = None  # next_action(buffer_body=True): body not complete
+        self._replay: list[bytes] = []
         self._new_request_state()
 
     def close_after_response(self) -> None:
@@ -255,7 +257,8 @@ class Connection:
         self._body: BodyReader | None = None
         self._body_error: RequestBodyError | None = None  # set when the body moves to FAILED
         self._peer_said_close = False  # the request carried "Connection: close"
-        self._replay: list[bytes] = []  # body pieces a driver took as events, for wsgi.input
+        if self._replay:  # body pieces a driver took as events, for wsgi.input (none usually)
+            self._replay = []
         self._drained = 0
         self._method = b""
         self._http11 = True
@@ -351,7 +354,10 @@ class Connection:
         return RemoteProtocolError(reason, status, response)
 
     def _error_response(self, status: int, reason: str, body: bytes | None = None) -> bytes:
-        return self._errors.make(status, reason, head_request=self._method == b"HEAD", body=body)
+        errors = self._errors
+        if errors is None:
+            errors = self._errors = ErrorResponses(self._date, self._server)
+        return errors.make(status, reason, head_request=self._method == b"HEAD", body=body)
 
     def _next_head(self) -> Event | Sentinel:
         buf = self._buf
@@ -375,7 +381,11 @@ class Connection:
                 raise Refusal(400, "no request line")
             self._method = request_line.method
             length = check_semantics(head, request_line, self.config)
-            fields = request_fields(head, scanner, request_line, self.config.allow_raw_non_ascii_target)
+            if scanner.fast:  # request_fields' own first choice, without its call
+                fields = split_strict_head(head)
+            else:
+                fields = request_fields(head, scanner, request_line,
+                                        self.config.allow_raw_non_ascii_target)
         except Refusal as exc:
             raise self._fail(exc.status, exc.reason) from None
         del buf[:end]
@@ -386,7 +396,9 @@ class Connection:
     ) -> RequestReceived:
         config = self.config
         state = self._state
-        self._scanner.reset()
+        scanner = self._scanner
+        if not scanner.fast:  # a head found in one piece left the scanner ready for the next
+            scanner.reset()
         # The per-request data and sub-states are already fresh: they are reset whenever the
         # connection enters AWAIT_HEAD (in __init__ and in _end_cycle), and only a head leaves it.
         self._requests += 1
@@ -423,7 +435,11 @@ class Connection:
                 # omit it), so none is pending and keep-alive is not in doubt.
                 state.move_expect(ContinueInput.ASKED)
         state.move(_HEAD)
-        return RequestReceived(environ)
+        # RequestReceived(environ), made as its dataclass __init__ makes it (object.__setattr__ on
+        # the frozen instance) without that __init__'s Python frame: once per request.
+        event = _new_instance(RequestReceived)
+        _set_field(event, "environ", environ)
+        return event
 
     # -- request bodies ---------------------------------------------------------------------
 
@@ -638,14 +654,21 @@ class Connection:
         if self._out:
             # A 100 Continue queued at head time ("immediate") must precede the final response.
             send(self.data_to_send())
-        unreported: list[Problem] = []
-        report = (on_problem if on_problem is not None
-                  else stream_reporter(environ.get("wsgi.errors"), unreported))
+        unreported: list[Problem] | None = None
+        if on_problem is not None:
+            report = on_problem
+        else:
+            unreported = []
+            report = stream_reporter(environ.get("wsgi.errors"), unreported)
         state = self._state
+        # Without a body left to read or a 100 Continue owed, nothing the application does can rule
+        # keep-alive out: the writer then reads the state's flag instead of asking (a call fewer).
+        ask_keep_alive = (None if state.body is _NO_BODY and state.expect is not _OWED
+                          else self._keep_alive_at_head)
         # Positional: keyword arguments to a class cost a dict per call on CPython 3.11.
         writer = ResponseWriter(
-            send, self._method == b"HEAD", self._http11, self._keep_alive_at_head, state,
-            self._date, self._server, lambda message: report(Problem(message)),
+            send, self._method == b"HEAD", self._http11, ask_keep_alive, state, self._date,
+            self._server, report,
         )
         aborted = False
         try:
@@ -665,9 +688,11 @@ class Connection:
             state.disable_keep_alive(CloseReason.BODY_FAILED)
         state.move(_RESPONSE)
         keep_alive = state.keep_alive
+        body_bytes = writer.body_bytes
         if unreported:
-            return ResponseInfo(status, writer.body_bytes, keep_alive, aborted, tuple(unreported))
-        return _response_info(status, writer.body_bytes, keep_alive, aborted)
+            return ResponseInfo(status, body_bytes, keep_alive, aborted, tuple(unreported))
+        info = _INFOS.get((status, body_bytes, keep_alive, aborted))  # _response_info's hit inline
+        return info if info is not None else _response_info(status, body_bytes, keep_alive, aborted)
 
     def _flushing(
         self, fetch: Callable[[int], bytes], send: Callable[[bytes], None]

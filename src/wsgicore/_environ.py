@@ -90,10 +90,18 @@ class EnvironBuilder:
         # own keys (which win), except those a request may or may not get, added per request.
         self._defaults: tuple[tuple[str, Any], ...] = ()
         if defaults:
-            self._base = {**{key: value for key, value in defaults.items()
-                             if not (key.startswith("HTTP_") or key in _FIELD_KEYS)}, **self._base}
-            self._defaults = tuple((key, value) for key, value in defaults.items()
-                                   if key.startswith("HTTP_") or key in _FIELD_KEYS)
+            # One pass over the driver's keys (once per connection): each goes under the core's
+            # keys or to the per-request defaults.
+            base: dict[str, Any] = {}
+            later = []
+            for key, value in defaults.items():
+                if key in _FIELD_KEYS or key.startswith("HTTP_"):
+                    later.append((key, value))
+                else:
+                    base[key] = value
+            base.update(self._base)  # the core's own keys win
+            self._base = base
+            self._defaults = tuple(later)
 
     def build(
         self, method: bytes, target: bytes, http_version: str, headers: Iterable[tuple[bytes, bytes]]

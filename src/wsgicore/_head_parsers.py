@@ -18,7 +18,7 @@ from . import _abnf
 from ._errors import Refusal
 from ._head_scanner import HeadScanner, RequestLine
 
-__all__ = ["request_fields"]
+__all__ = ["request_fields", "split_strict_head"]
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 
@@ -28,13 +28,13 @@ def request_fields(
 ) -> list[tuple[bytes, bytes]]:
     """The (name, value) field lines of a complete, gate-checked head, values without OWS."""
     if scanner.fast:
-        return _split_strict(head)
+        return split_strict_head(head)
     _validate_with_h11(head, request_line, scanner.at_eof, allow_raw_non_ascii_target)
     # (h11's own list would lower-case Transfer-Encoding's value, for one.)
     return _abnf.FIELDS.findall(head)
 
 
-def _split_strict(head: bytes) -> list[tuple[bytes, bytes]]:
+def split_strict_head(head: bytes) -> list[tuple[bytes, bytes]]:
     """``_abnf.FIELDS.findall(head)`` for a head that matched ``_abnf.STRICT_HEAD``, at half its
     cost: every line ends in CRLF and every field line is ``token ":" value`` with no CR or LF in
     the value, so splitting at CRLF and the first colon and stripping SP/HTAB gives the same pairs

@@ -64,6 +64,9 @@ class HeadScanner:
         self.reset()
 
     def reset(self) -> None:
+        """Ready for the next head. Not needed after a head the fast path found (``fast``): that
+        path leaves the state as this sets it, except ``fast`` and ``request_line``, which every
+        scan that finds a head sets again."""
         self.pos = 0  # offset of the first line not yet validated
         self.lines = 0  # lines validated so far, the request line included
         self.size = 0  # bytes of those lines with their line ends
@@ -96,10 +99,15 @@ class HeadScanner:
                     if target is None:
                         target = other_target
                         check_target_form(method, target)
-                    self.request_line = RequestLine(method, target, int(minor))
-                    self.pos = end + 4
+                    # The rest of the state stays as reset() left it (nothing was scanned line by
+                    # line: pos 0 means no line was), so the next head needs no reset() after this
+                    # one, only the line watch of an earlier piece forgotten.
+                    # minor is one digit ([0-9]): its value without int()'s parse.
+                    self.request_line = RequestLine(method, target, minor[0] - 48)
                     self.fast = True
+                    self._watch = 0
                     return end + 4
+        self.fast = False  # a head scanned line by line (or not complete yet)
         return self._scan_lines(buf, eof)
 
     def _scan_lines(self, buf: bytearray, eof: bool) -> int | None:

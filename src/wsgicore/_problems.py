@@ -10,11 +10,12 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import IO
 
-from ._response import ExcInfo
+__all__ = ["ExcInfo", "Problem", "ignore_problem", "stream_reporter"]
 
-__all__ = ["Problem", "ignore_problem", "stream_reporter"]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,17 +11,16 @@ do is done here, with real exceptions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, NoReturn
 
 from . import _abnf
 from ._errors import ApplicationError
+from ._problems import ExcInfo, Problem
 from ._response_heads import serialize_head
 from ._state import CloseReason, ConnectionState
 
 __all__ = ["ExcInfo", "ResponseWriter", "StartResponse", "WriteCallable"]
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WriteCallable = Callable[[bytes], None]
 StartResponse = Callable[..., WriteCallable]
 
@@ -195,14 +194,16 @@ class ResponseWriter:
         send: Callable[[bytes], None],
         head_request: bool,
         http11: bool,
-        keep_alive: Callable[[], bool],
+        keep_alive: Callable[[], bool] | None,
         connection: ConnectionState,
         date: Callable[[], str] | None,
         server: str | None,
-        report: Callable[[str], None],
+        report: Callable[[Problem], None],
     ) -> None:
         """``keep_alive()``: asked when the head is written, whether it may say the connection
-        persists; ``connection``: the state whose keep-alive the framing may switch off."""
+        persists (``None``: nothing of the request can decide it any more, so the flag of
+        ``connection`` says it); ``connection``: the state whose keep-alive the framing may switch
+        off. ``report`` gets the response's problems (a body shorter or longer than its length)."""
         self._send = send
         self._no_body_request = head_request
         self._http11 = http11
@@ -258,53 +259,53 @@ class ResponseWriter:
             if state is None:
                 self._misuse(_START)
             self._state = state
+        # The status and the fields are checked and kept here, in the one call of every response.
         try:
-            self._set(status, headers)
+            code = _CHECKED_STATUS.get(status) if type(status) is str else None
+            if code is None:
+                status = _plain_str(status, "status")
+                code = _check_status(status)
+            if not isinstance(headers, list):
+                raise ApplicationError(f"response_headers must be a list, not {type(headers).__name__}")
+            # The field lines joined by +=: for the few fields of a response, cheaper than a list, an
+            # append per field and a join (CPython grows the one string in place).
+            block = ""
+            length: int | None = None
+            has_date = has_server = False
+            checked_fields = _CHECKED_FIELDS
+            for item in headers:
+                if type(item) is not tuple or len(item) != 2:
+                    raise ApplicationError(f"each header must be a (name, value) tuple, not {item!r}")
+                name, value = item
+                if type(name) is str and type(value) is str:
+                    checked = checked_fields.get(item)
+                    if checked is None:
+                        checked = _check_field(name, value)
+                else:
+                    checked = _check_field(name, value)
+                kind, line, field_length = checked
+                if kind:
+                    if kind == _CONTENT_LENGTH:
+                        if length is not None:
+                            raise ApplicationError(f"invalid or repeated Content-Length {value!r}")
+                        length = field_length
+                    elif kind == _DATE:
+                        has_date = True
+                    else:
+                        has_server = True
+                block += line
+            self._status = status
+            self.status_code = code
+            self._block = block
+            self._length = length
+            self._has_date = has_date
+            self._has_server = has_server
         except BaseException:
             # Anything raised (a header list's own __iter__ too) leaves no status set: a body
             # after it must not go out under an empty status line.
             self._move(_A.START_FAILED)
             raise
         return self.write
-
-    def _set(self, status: str, headers: list[tuple[str, str]]) -> None:
-        code = _CHECKED_STATUS.get(status) if type(status) is str else None
-        if code is None:
-            status = _plain_str(status, "status")
-            code = _check_status(status)
-        if not isinstance(headers, list):
-            raise ApplicationError(f"response_headers must be a list, not {type(headers).__name__}")
-        lines = []
-        length: int | None = None
-        has_date = has_server = False
-        checked_fields = _CHECKED_FIELDS
-        for item in headers:
-            if type(item) is not tuple or len(item) != 2:
-                raise ApplicationError(f"each header must be a (name, value) tuple, not {item!r}")
-            name, value = item
-            if type(name) is str and type(value) is str:
-                checked = checked_fields.get(item)
-                if checked is None:
-                    checked = _check_field(name, value)
-            else:
-                checked = _check_field(name, value)
-            kind, line, field_length = checked
-            if kind:
-                if kind == _CONTENT_LENGTH:
-                    if length is not None:
-                        raise ApplicationError(f"invalid or repeated Content-Length {value!r}")
-                    length = field_length
-                elif kind == _DATE:
-                    has_date = True
-                else:
-                    has_server = True
-            lines.append(line)
-        self._status = status
-        self.status_code = code
-        self._block = "".join(lines)
-        self._length = length
-        self._has_date = has_date
-        self._has_server = has_server
 
     def write(self, data: bytes) -> None:
         """PEP 3333's write() callable (and the path of every chunk of the iterable)."""
@@ -341,8 +342,8 @@ class ResponseWriter:
 
     def _short_body(self) -> None:
         self._connection.disable_keep_alive(CloseReason.SHORT_BODY)
-        self._report(f"response body ended {self._left} bytes short of its Content-Length; "
-                     f"closing the connection so the client sees the truncation")
+        self._report(Problem(f"response body ended {self._left} bytes short of its Content-Length; "
+                             f"closing the connection so the client sees the truncation"))
 
     def finish(self) -> None:
         """The iterable is exhausted: send the headers if not yet sent, and end the framing."""
@@ -383,7 +384,10 @@ class ResponseWriter:
         if length is None and total is not None and not bodiless_status:
             length = total
             block += f"Content-Length: {total}\r\n"
-        keep_alive = self._keep_alive()  # the connection's verdict; a 1xx never gets here
+        # The connection's verdict (a 1xx never gets here): asked only while the request's state may
+        # still rule keep-alive out; otherwise its flag is the verdict, with no call per response.
+        ask = self._keep_alive
+        keep_alive = self._connection.keep_alive if ask is None else ask()
         if self._no_body_request or bodiless_status:
             framing = _NONE
         elif length is not None:
@@ -446,8 +450,8 @@ class ResponseWriter:
                 if not self.overflowed:
                     self.overflowed = True
                     self._connection.disable_keep_alive(CloseReason.LONG_BODY)
-                    self._report("response body longer than its Content-Length; truncated, "
-                                 "and the connection will be closed")
+                    self._report(Problem("response body longer than its Content-Length; truncated, "
+                                         "and the connection will be closed"))
             self._left = left - len(data)
         elif framing == _CHUNKED:
             self.body_bytes += len(data)

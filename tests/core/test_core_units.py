@@ -18,7 +18,7 @@ from wsgicore._head_scanner import HeadScanner
 from wsgicore._receive import ReceiveBuffer
 from wsgicore._response import ResponseWriter
 from wsgicore._response_heads import ErrorResponses
-from wsgicore._state import ConnectionState, Input, Phase, move
+from wsgicore._state import CloseReason, ConnectionState, Input, Phase, move
 
 # -- state table ---------------------------------------------------------------------------------
 
@@ -104,6 +104,27 @@ def test_scanner_validates_lines_once_when_fed_byte_by_byte() -> None:
     assert ends[-1] == len(HEAD)
     assert not scanner.fast  # assembled line by line: h11 will check it
     assert scanner.lines == 3
+
+
+def test_scanner_needs_no_reset_after_a_whole_head() -> None:
+    # The connection resets the scanner only after a head scanned line by line: one the fast path
+    # found leaves it ready, and the next head, arriving in pieces, is still scanned line by line.
+    scanner = HeadScanner(Config())
+    buf = bytearray(HEAD[:5])
+    assert scanner.scan(buf, False) is None  # an incomplete first piece
+    buf += HEAD[5:]
+    assert scanner.scan(buf, False) == len(HEAD)
+    assert scanner.fast
+    del buf[: len(HEAD)]
+    ends = []
+    for byte in HEAD:
+        buf.append(byte)
+        ends.append(scanner.scan(buf, False))
+    assert ends == [None] * (len(HEAD) - 1) + [len(HEAD)]
+    assert not scanner.fast
+    assert scanner.lines == 3
+    assert scanner.request_line is not None
+    assert scanner.request_line.target == b"/a"
 
 
 def test_both_head_parsers_give_the_same_fields() -> None:
@@ -287,13 +308,27 @@ def writer(**kw: Any) -> tuple[ResponseWriter, list[bytes], list[str]]:
     state = ConnectionState(keep_alive=True)
     options: dict[str, Any] = {"head_request": False, "http11": True,
                                "keep_alive": lambda: state.keep_alive, "connection": state,
-                               "date": None, "server": None, "report": reports.append}
+                               "date": None, "server": None,
+                               "report": lambda problem: reports.append(problem.message)}
     options.update(kw)
     return ResponseWriter(sent.append, **options), sent, reports
 
 
 def keeps_alive(w: ResponseWriter) -> bool:
     return w._connection.keep_alive
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_writer_without_a_keep_alive_question_takes_the_state_flag(on: bool) -> None:
+    # keep_alive=None: the connection knows nothing of the request can rule keep-alive out (no
+    # body left, no 100 Continue owed), so the state's flag alone says what the head says.
+    w, sent, _ = writer(keep_alive=None)
+    if not on:
+        w._connection.disable_keep_alive(CloseReason.DRIVER)
+    w.start_response("200 OK", [("Content-Length", "1")])
+    w.write_whole(b"x")
+    assert (b"Connection: close" in sent[0]) is not on
+    assert keeps_alive(w) is on
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ shutdown, IPv6, sendfile. Every test is bounded in time (short timeouts in the s
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import os
@@ -10,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -572,3 +574,36 @@ def test_copy_file_buffer_grows_with_the_file(tmp_path: Any, direct: bool) -> No
         ours.close()
         theirs.close()
     assert bytes(received) == b"".join(path.read_bytes() for path in files)
+
+
+def test_a_connection_is_freed_when_it_ends_without_a_garbage_collection() -> None:
+    """The handler, its ServerHandler and the channel keep references to each other (and bound
+    methods of their own) while the connection is served; when it ends they drop them, so the
+    core's Connection goes by reference counting, not at some later collection of cycles."""
+    served: list[weakref.ref[Any]] = []
+
+    class Recording(simple_server.WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _serve(self, connection: Any, channel: Any) -> Any:
+            served.append(weakref.ref(connection))
+            return super()._serve(connection, channel)
+
+    server = make_server("127.0.0.1", 0, hello_app, handler_class=Recording, keep_alive=True)
+    ours, client = socket.socketpair()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n" * 2)
+        client.shutdown(socket.SHUT_WR)
+        server.finish_request(ours, ("127.0.0.1", 5555))
+        server.shutdown_request(ours)
+        assert read_until_close(client).count(b"HTTP/1.1 200 OK") == 2
+        assert len(served) == 1
+        assert served[0]() is None
+    finally:
+        if enabled:
+            gc.enable()
+        client.close()
+        server.server_close()

@@ -11,7 +11,7 @@ import ssl
 import sys
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any, TextIO
@@ -67,8 +67,8 @@ class ServerHandler:
         # made once per connection (no method of ours between the core and the socket).
         self._send = channel.sender(request_handler.server.io_timeout)
         # The callables each run hands the core, bound once (a bound method is an object per use).
-        self._fetch = self.fetch
-        self._on_problem = self.log_problem
+        self._fetch: Callable[[int], bytes] = self.fetch
+        self._on_problem: Callable[[Problem], None] = self.log_problem
         self._sendfile_hook = self._sendfile if use_sendfile else None
 
     def run(self, application: WSGIApplication, environ: dict[str, Any]) -> ResponseInfo:
@@ -84,6 +84,12 @@ class ServerHandler:
         self.status = info.status
         self.bytes_sent = info.body_bytes
         return info
+
+    def drop_links(self) -> None:
+        """The connection has ended: drop the bound methods kept for its requests (each refers
+        back to this object, a reference cycle only a garbage collection would free)."""
+        self._fetch = self._on_problem = _ended
+        self._sendfile_hook = None
 
     def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
         """Send a ``wsgi.file_wrapper`` body: with ``sendfile()`` or by copying it in blocks, as
@@ -252,13 +258,14 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # Unless a subclass replaced them, rfile/wfile are the socket's own files (wfile unbuffered):
         # then the channel may use the socket directly. Not over TLS: when a kernel timeout passes,
         # ssl reads the EAGAIN as the peer's EOF (b""); its own timeouts (settimeout) report it.
-        direct = (self._own_files() and sock is not None and KERNEL_TIMEOUTS
+        own_files = self._own_files()
+        direct = (own_files and sock is not None and KERNEL_TIMEOUTS
                   and not isinstance(sock, ssl.SSLSocket))
         channel = SocketIO(None if direct else self.rfile, None if direct else self.wfile, sock,
                           direct=direct,
                           kernel_timeouts=self.server.inherited_timeouts)
         # Decided once per connection, as ``direct`` is: sendfile() needs the socket's own files.
-        self._use_sendfile = channel.has_socket and self._own_files()
+        self._use_sendfile = channel.has_socket and own_files
         unix = self.server.is_unix  # no addresses: peer and sockname None, as in every driver
         connection = Connection(self.server.connection_config(),
                                 peer=None if unix else self.client_address,
@@ -267,7 +274,16 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         # An orderly end gets a lingering close (RFC 9112 §9.6), finished by the server's lingerer
         # between connections, when the core says input may still arrive (``Close.linger``). A
         # timed-out or broken connection is closed at once.
-        close = self._serve(connection, channel)
+        try:
+            close = self._serve(connection, channel)
+        finally:
+            # The connection's objects refer to each other (this handler and its ServerHandler, the
+            # bound methods that one keeps to make none per request, the channel's sender): without
+            # those links they go when the connection ends, not at a later garbage collection.
+            if self._plain_handler is not None:
+                self._plain_handler.drop_links()
+                self._plain_handler = None
+            channel.drop_links()
         if close is not None and sock is not None:
             if close.linger:
                 self.server.close_later(sock)
@@ -292,6 +308,9 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         server = self.server
         timed = channel.has_socket
         deadline = 0.0  # when the running head deadline passes (the core says when one starts)
+        # A kept-alive connection waits with the same timeout each time: once the socket has it,
+        # its own recv() is called (no SocketIO layer per request).
+        direct_recv = channel.direct_recv
         while True:
             action = connection.next_action()
             if isinstance(action, RequestReceived):
@@ -314,7 +333,13 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 try:
                     if timeout <= 0:
                         raise TimeoutError
-                    data = channel.recv(timeout if timed else None)
+                    if direct_recv is not None and timeout == channel.recv_timeout:
+                        try:
+                            data = direct_recv(READ_SIZE)
+                        except BlockingIOError:  # EAGAIN: SO_RCVTIMEO passed (as channel.recv says)
+                            raise TimeoutError from None
+                    else:
+                        data = channel.recv(timeout if timed else None)
                 except TimeoutError:
                     if not idle:
                         self.log_error("request head not received within %s s; closing",
@@ -367,13 +392,27 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 # A subclass's gets made per request, as wsgiref's handlers are.
                 self._plain_handler = handler
         try:
-            info = handler.run(self.server.get_app() or _no_app, environ)
+            if handler is self._plain_handler:
+                # ServerHandler.run, not overridden (the class is exact), without its call.
+                info = connection.run_app(
+                    self.server.get_app() or _no_app, environ, handler._send, fetch=handler._fetch,
+                    errors=self.get_stderr(), sendfile=handler._sendfile_hook,
+                    on_problem=handler._on_problem,
+                )
+                handler.status = info.status
+                handler.bytes_sent = info.body_bytes
+            else:
+                info = handler.run(self.server.get_app() or _no_app, environ)
         except OSError as exc:
             connection.send_failed()
             self.log_error("%s", not_completed_message(self.requestline, exc))
             return False
         self.log_request(info.status, info.body_bytes)
         return True
+
+
+def _ended(*args: Any) -> Any:
+    raise OSError("the connection has ended")
 
 
 def _no_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -47,8 +47,8 @@ class SocketIO:
     ``TimeoutError``) it must not be used again except for closing.
     """
 
-    __slots__ = ("_copy_buffer", "_direct", "_read", "_recv_timeout", "_send_timeout", "_sender",
-                 "_sock", "_timeout", "_wfile")
+    __slots__ = ("_copy_buffer", "_direct", "_read", "_send_timeout", "_sender", "_sock", "_timeout",
+                 "_wfile", "recv_timeout")
 
     def __init__(self, rfile: IO[bytes] | Any, wfile: IO[bytes] | Any,
                  sock: socket.socket | None, *, direct: bool = False,
@@ -70,7 +70,8 @@ class SocketIO:
         self._sock = sock
         # What the socket has (gettimeout() is no system call); -1: unknown.
         self._timeout: float | None = sock.gettimeout() if sock is not None else -1.0
-        self._recv_timeout, self._send_timeout = kernel_timeouts  # SO_RCVTIMEO / SO_SNDTIMEO
+        # SO_RCVTIMEO / SO_SNDTIMEO. The first is public: see direct_recv().
+        self.recv_timeout, self._send_timeout = kernel_timeouts
         if self._direct:
             self._set_timeout(None)  # blocking: no poll() before each call; the kernel times out
 
@@ -89,11 +90,11 @@ class SocketIO:
         seconds (``None``: no limit) when there is a socket, else raises :class:`TimeoutError`."""
         sock = self._sock
         if self._direct and sock is not None:
-            current = self._recv_timeout
+            current = self.recv_timeout
             if timeout != current and (timeout is None or current is None
                                        or not 0 <= current - timeout <= _TIMEOUT_SLACK):
                 set_kernel_timeout(sock, socket.SO_RCVTIMEO, timeout)
-                self._recv_timeout = timeout
+                self.recv_timeout = timeout
             try:
                 return sock.recv(size)
             except BlockingIOError:  # EAGAIN: SO_RCVTIMEO passed
@@ -102,6 +103,13 @@ class SocketIO:
         data = self._read(size)
         # A raw file in non-blocking mode returns None; we never set one, but do not loop on it.
         return data or b""
+
+    @property
+    def direct_recv(self) -> Callable[[int], bytes] | None:
+        """The socket's own ``recv`` when this reads the socket directly, else None: while
+        ``recv_timeout`` is the timeout wanted, calling it is what :meth:`recv` does, without the
+        layer (its ``BlockingIOError`` is that timeout passing, :meth:`recv`'s ``TimeoutError``)."""
+        return self._sock.recv if self._direct and self._sock is not None else None
 
     def send(self, data: bytes | memoryview, timeout: float | None) -> None:
         """Write all of ``data``; each blocking write waits at most ``timeout`` seconds."""
@@ -156,6 +164,11 @@ class SocketIO:
                 self.send(data, timeout)
         self._sender = (timeout, send)
         return send
+
+    def drop_links(self) -> None:
+        """Forget the sender made by :meth:`sender` (it refers back to this object): the
+        connection has ended, and nothing makes a cycle of it then."""
+        self._sender = None
 
     def sendfile(self, file: Any, offset: int, count: int | None, timeout: float | None) -> int:
         """Send ``count`` bytes of ``file`` from ``offset`` with ``sendfile`` (zero copy when
