@@ -388,6 +388,9 @@ def test_connection_threads_shrink_back_after_a_burst() -> None:
 
     for _ in range(8):
         threads.submit(job)
+    deadline = time.monotonic() + 5  # none comes back: spares start after spare_delay
+    while threads.size < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert threads.size == 8
     release.set()
     for _ in range(8):
@@ -399,3 +402,57 @@ def test_connection_threads_shrink_back_after_a_burst() -> None:
     threads.submit(done.release)  # the one left still serves
     assert done.acquire(timeout=5)
     assert threads.size == 1
+
+
+def test_a_job_waits_for_a_thread_coming_back_rather_than_start_one() -> None:
+    # Issue 23: a thread was started whenever none was idle, and under a steady load of short
+    # connections the pool ran away (100-150 threads for 10 clients). A thread that comes back
+    # within spare_delay takes the waiting job; none is started for it.
+    from wsgidrivers.gunicorn._pool import ConnectionThreads
+
+    threads = ConnectionThreads(spare_delay=5.0)
+    finish = threading.Event()
+    names: list[str] = []
+    done = threading.Semaphore(0)
+
+    def short() -> None:
+        finish.wait(5)
+        names.append(threading.current_thread().name + str(threading.get_ident()))
+        done.release()
+
+    threads.submit(short)
+    threads.submit(short)  # the only thread is busy: this one waits for it
+    time.sleep(0.05)
+    assert threads.size == 1
+    finish.set()
+    assert done.acquire(timeout=5)
+    assert done.acquire(timeout=5)
+    assert threads.size == 1
+    assert len(set(names)) == 1  # the thread that came back served the waiting job
+
+
+def test_a_stalled_thread_gets_a_spare_after_spare_delay() -> None:
+    # A connection that stalls holds up a waiting one for spare_delay at most: then a thread is
+    # started for it; while none comes back, each further job gets one at once.
+    from wsgidrivers.gunicorn._pool import ConnectionThreads
+
+    delay = 0.5
+    threads = ConnectionThreads(spare_delay=delay)
+    stall = threading.Event()
+    served = threading.Semaphore(0)
+    try:
+        threads.submit(stall.wait, 5)
+        started = time.monotonic()
+        threads.submit(stall.wait, 5)  # waits spare_delay, then gets a thread (which stalls too)
+        deadline = started + 5
+        while threads.size < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert threads.size == 2
+        assert time.monotonic() - started >= delay
+        second = time.monotonic()
+        threads.submit(served.release)  # stuck, none came back: a thread at once
+        assert served.acquire(timeout=5)
+        assert time.monotonic() - second < delay
+        assert threads.size == 3
+    finally:
+        stall.set()
