@@ -44,7 +44,8 @@ class ProxyPolicy:
     """The validated proxy settings of one :class:`Config`. Construction raises ``ValueError``
     naming the setting; ``for_peer`` gives what each request's environ goes through."""
 
-    __slots__ = ("_count", "_headers", "_networks", "_secure", "_strip_trusted", "_strip_untrusted", "_unix")
+    __slots__ = ("_count", "_exact", "_headers", "_networks", "_secure", "_strip_trusted",
+                 "_strip_untrusted", "_unix")
 
     def __init__(
         self,
@@ -72,6 +73,12 @@ class ProxyPolicy:
                 raise ValueError(f"Config.trusted_proxies: {entry!r} is not an IP address, a network "
                                  f"or {UNIX!r}") from None
         self._networks = tuple(networks)
+        # Single addresses as a socket names them (inet_ntop's canonical text): a peer found here
+        # is trusted without parsing its address (ipaddress costs a few µs per connection).
+        self._exact = frozenset(
+            str(network.network_address) for network in networks
+            if network.num_addresses == 1
+        )
         self._headers = frozenset(headers)
         self._count = count
         for name in self._headers:
@@ -109,7 +116,10 @@ class ProxyPolicy:
         if peer is None or isinstance(peer, str):
             return self._unix
         try:
-            address = ipaddress.ip_address(peer[0])
+            host = peer[0]
+            if host in self._exact:
+                return True
+            address = ipaddress.ip_address(host)
         except (TypeError, ValueError, IndexError, KeyError):
             return False
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

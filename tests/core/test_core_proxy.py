@@ -621,3 +621,27 @@ def test_clear_untrusted_proxy_headers_is_a_bool() -> None:
         Config(trusted_proxies=("10.0.0.5",), clear_untrusted_proxy_headers=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="clear_untrusted_proxy_headers"):
         Config(clear_untrusted_proxy_headers="no")  # type: ignore[arg-type]
+
+
+def test_a_trusted_single_address_is_recognised_without_parsing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A peer named exactly as a trusted single address (as every connection from the proxy is) is
+    # trusted at once; any other peer is still parsed and matched against the networks.
+    from wsgicore import _proxy
+
+    policy = _proxy.ProxyPolicy(["10.0.0.5", "192.168.0.0/16", "::1"], ["x-forwarded-for"], 1, {})
+    parsed: list[str] = []
+    real = ipaddress.ip_address
+
+    def counting(text: Any) -> Any:
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(_proxy.ipaddress, "ip_address", counting)
+    assert policy.trusts(("10.0.0.5", 1))
+    assert policy.trusts(("::1", 2, 0, 0))
+    assert parsed == []
+    assert policy.trusts(("192.168.3.4", 1))
+    assert policy.trusts(("::ffff:10.0.0.5", 1, 0, 0))  # a dual-stack listener's view of the proxy
+    assert not policy.trusts(("10.0.0.6", 1))
+    assert not policy.trusts(([], 1))  # not an address at all
+    assert parsed == ["192.168.3.4", "::ffff:10.0.0.5", "10.0.0.6"]
