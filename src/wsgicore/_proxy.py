@@ -74,7 +74,7 @@ class ProxyPolicy:
                                  f"or {UNIX!r}") from None
         self._networks = tuple(networks)
         # Single addresses as a socket names them (inet_ntop's canonical text): a peer found here
-        # is trusted without parsing its address (ipaddress costs a few µs per connection).
+        # is trusted without parsing its address (ipaddress is a large share of a new connection).
         self._exact = frozenset(
             str(network.network_address) for network in networks
             if network.num_addresses == 1
