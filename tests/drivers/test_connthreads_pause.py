@@ -113,28 +113,100 @@ def test_a_paused_pool_leaves_new_connections_in_the_backlog_until_it_resumes() 
         assert rig.served == [0, 0]
 
 
+class _HeldPoll:
+    """A thread's poll that, once it reports a connection, holds the thread until released: the
+    moment between the kernel's wake-up and the thread running again."""
+
+    def __init__(self, real: Any, listener: int, woken: threading.Event, release: threading.Event) -> None:
+        self._real, self._listener, self._woken, self._release = real, listener, woken, release
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        ready: list[tuple[int, int]] = self._real.poll(timeout)
+        if any(fd == self._listener for fd, _ in ready) and not self._woken.is_set():
+            self._woken.set()
+            assert self._release.wait(TIMEOUT)
+        return ready
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
 @pytest.mark.parametrize("take_when_stopped", [True, False], ids=["taken", "left"])
-def test_a_connection_a_thread_finds_as_the_pool_stops(take_when_stopped: bool) -> None:
-    # A paused thread waits off the listener; the connection queues; stop() wakes the thread, whose
-    # poll then reports the stop and the connection at once: the case of a thread the kernel woke
-    # for a connection just as its worker stopped (the wake-up was told to nobody else).
-    with _rig(take_when_stopped=take_when_stopped) as rig:
-        _pause(rig.pool)
-        with rig.connect() as client:
-            time.sleep(0.2)
-            rig.pool.stop()
-            threads = rig.pool.threads()
-            for thread in threads:
-                thread.join(TIMEOUT)
-            assert not any(thread.is_alive() for thread in threads)
-            if take_when_stopped:
-                assert client.recv(1) == b"0"  # served, then the thread left
-                assert rig.served == [0]
-            else:
-                assert rig.served == []
-                client.settimeout(0.2)
-                with pytest.raises(TimeoutError):
-                    client.recv(1)
+def test_a_connection_a_thread_was_woken_for_as_the_pool_stops(
+        take_when_stopped: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel woke a thread for a connection (an exclusive wake-up, told to nobody else), and
+    # the pool stopped before the thread ran: with take_when_stopped it serves that connection,
+    # then leaves; without, it leaves it.
+    woken, release = threading.Event(), threading.Event()
+    real_poll = AcceptingThreads._poll
+
+    def held_poll(pool: AcceptingThreads[Any]) -> Any:
+        return _HeldPoll(real_poll(pool), pool._fds[0], woken, release)
+
+    monkeypatch.setattr(AcceptingThreads, "_poll", held_poll)
+    with _rig(take_when_stopped=take_when_stopped) as rig, rig.connect() as client:
+        assert woken.wait(TIMEOUT)
+        rig.pool.stop()  # returns at once: no thread is inside take()
+        release.set()
+        threads = rig.pool.threads()
+        for thread in threads:
+            thread.join(TIMEOUT)
+        assert not any(thread.is_alive() for thread in threads)
+        if take_when_stopped:
+            assert client.recv(1) == b"0"  # served, then the thread left
+            assert rig.served == [0]
+        else:
+            assert rig.served == []
+            client.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                client.recv(1)
+
+
+def test_a_stopped_pool_is_off_the_listener_at_once() -> None:
+    # stop() takes the listener out of every thread's poll: a connection that comes after it is
+    # left to other processes' waiters, even with take_when_stopped and a thread that polls again
+    # after it (here one that was busy when the pool stopped).
+    release = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    served: list[socket.socket] = []
+
+    def take() -> socket.socket | None:
+        try:
+            return listener.accept()[0]
+        except BlockingIOError:
+            return None
+
+    def serve(sock: socket.socket) -> None:
+        with sock:
+            served.append(sock)
+            release.wait(TIMEOUT)
+
+    pool: AcceptingThreads[socket.socket] = AcceptingThreads(
+        listener, take, serve, limit=1, idle_timeout=5.0, daemon=True,
+        name="wsgicore-pause-test", take_when_stopped=True)
+    first = second = None
+    try:
+        assert pool.start()
+        first = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
+        assert _wait_for(lambda: len(served) == 1)  # the one thread is busy with it
+        pool.stop()
+        second = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
+        time.sleep(0.1)  # queued
+        release.set()  # the thread polls once more on its way out
+        threads = pool.threads()
+        for thread in threads:
+            thread.join(TIMEOUT)
+        assert not any(thread.is_alive() for thread in threads)
+        assert len(served) == 1  # the second connection was left in the backlog
+    finally:
+        release.set()
+        pool.stop()
+        pool.close()
+        for client in (first, second):
+            if client is not None:
+                client.close()
+        listener.close()
 
 
 def test_a_pool_paused_with_every_thread_busy_starts_no_spare_until_it_resumes() -> None:

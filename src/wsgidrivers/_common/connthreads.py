@@ -90,6 +90,7 @@ class AcceptingThreads(Generic[_T]):
         self._lock = threading.Lock()
         self._taken = threading.Condition(self._lock)
         self._threads: set[threading.Thread] = set()
+        self._epolls: set[Any] = set()  # each thread's poll (see stop)
         self._idle = 0  # threads waiting on the listener (or about to)
         self._taking = 0  # threads inside take(): stop() waits for them
         self._stopped = False
@@ -161,6 +162,13 @@ class AcceptingThreads(Generic[_T]):
             self._stopped = True
             self._short.notify_all()  # the spares thread leaves
             self._resumed.notify_all()  # paused threads leave
+            # Off the listeners at once: from now on a new connection wakes another process's
+            # waiter, not a thread of this pool on its way out (only a wake-up already given
+            # counts, see take_when_stopped).
+            for epoll in self._epolls:
+                for fd in self._fds:
+                    with contextlib.suppress(OSError, ValueError):
+                        epoll.unregister(fd)
             if not self._threads:
                 self._close_pipe()
             else:  # under the lock: the last thread to leave closes the pipe (see _run)
@@ -249,6 +257,7 @@ class AcceptingThreads(Generic[_T]):
                 epoll.close()
             return False
         self._idle += 1
+        self._epolls.add(epoll)
         return True
 
     def _run(self, epoll: Any) -> None:
@@ -294,8 +303,9 @@ class AcceptingThreads(Generic[_T]):
                     self._returns += 1
                     idle = True
         finally:
-            epoll.close()
             with self._lock:
+                self._epolls.discard(epoll)
+                epoll.close()
                 self._threads.discard(threading.current_thread())
                 if idle:
                     self._idle -= 1
