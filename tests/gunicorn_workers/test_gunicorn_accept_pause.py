@@ -18,6 +18,7 @@ pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install '
 
 from gunicorn.config import Config as GunicornConfig
 
+from wsgidrivers._common import connthreads
 from wsgidrivers.gunicorn import AsyncioWorker, ThreadWorker, _threaded
 from wsgidrivers.gunicorn._poll import Poller
 
@@ -63,7 +64,7 @@ def _hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 class _Shared(Poller):
-    """A poll whose wake-ups are never exclusive: the ThreadWorker then has no stand-by threads."""
+    """A poll whose wake-ups are never exclusive (the main loop's poll of other systems)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,6 +79,7 @@ def test_out_of_descriptors_pauses_accepting_logs_once_and_serves_again(
     # Without stand-by threads (other systems, TLS) the worker's loop accepts every connection.
     if not standby:
         monkeypatch.setattr(_threaded, "Poller", _Shared)
+        monkeypatch.setattr(connthreads, "EXCLUSIVE_WAKEUPS", False)  # no accepting threads
         monkeypatch.setattr(AsyncioWorker, "_stand_by_posts", lambda self: (None, None))
     listener = _Failing(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))

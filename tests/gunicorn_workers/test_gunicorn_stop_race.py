@@ -68,7 +68,7 @@ def _standing(worker: Any) -> bool:
     if isinstance(worker, AsyncioWorker):
         standby = getattr(worker, "_standby", None)
         return standby is not None and len(standby._free) < standby.posts
-    return any(thread.name == "wsgicore-standby" for thread in threading.enumerate())
+    return any(thread.name.startswith("wsgicore-conn-") for thread in threading.enumerate())
 
 
 @pytest.mark.parametrize("kind", [ThreadWorker, AsyncioWorker], ids=lambda kind: kind.__name__)

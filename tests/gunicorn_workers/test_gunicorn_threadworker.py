@@ -1,6 +1,6 @@
 """The ThreadWorker's per-connection economies, in-process: options set once on the listener, no
-wake-up of the main loop per closed connection unless it waits for one, the standby thread's park
-and the exclusive wake-ups it relies on."""
+wake-up of the main loop per closed connection unless it waits for one, the accepting threads'
+pause when a sibling holds fewer connections, and the exclusive wake-ups they rely on."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from gunicorn.config import Config as GunicornConfig
 from wsgidrivers._common.listening import KERNEL_TIMEOUTS
 from wsgidrivers.gunicorn._poll import Poller
 from wsgidrivers.gunicorn._settings import worker_settings
-from wsgidrivers.gunicorn._threaded import _STANDBY_THREADS, _WorkerServer, _WorkerShared
+from wsgidrivers.gunicorn._threaded import _WorkerServer, _WorkerShared
 
 
 class _Worker:
@@ -108,36 +108,6 @@ def test_closed_connections_wake_the_loop_only_when_it_waits_for_them() -> None:
     assert worker.wakes == 3
 
 
-def test_standby_waits_for_a_quiet_worker() -> None:
-    worker = _Worker()
-    state = _WorkerShared(worker)  # type: ignore[arg-type]
-    for _ in range(_STANDBY_THREADS):
-        state.opened()
-        state.wait_quiet()  # as many open as standby threads is not load: returns at once
-    state.opened()
-    done = threading.Event()
-
-    def park() -> None:
-        state.wait_quiet()
-        done.set()
-
-    thread = threading.Thread(target=park, daemon=True)
-    thread.start()
-    assert not done.wait(0.2)  # busy: the main loop has the listeners
-    state.closed()
-    assert done.wait(5)
-    thread.join(5)
-    state.opened()
-    done.clear()
-    thread = threading.Thread(target=park, daemon=True)
-    thread.start()
-    assert not done.wait(0.2)
-    state.stop()  # a stopping worker's standby threads leave
-    assert done.wait(5)
-    thread.join(5)
-
-
-@pytest.mark.skipif(not KERNEL_TIMEOUTS, reason="EPOLLEXCLUSIVE is Linux's")
 def test_exclusive_poll_wakes_the_first_waiter_only(served: tuple[_WorkerServer, Any]) -> None:
     server, listener = served
     first, second = Poller(), Poller()
@@ -230,18 +200,35 @@ def test_a_burst_takes_the_first_connection_then_reads_the_board(
             sock.close()
 
 
-def test_standby_threads_park_while_the_worker_declines() -> None:
-    state = _WorkerShared(_Worker())  # type: ignore[arg-type]
-    state.set_declining(True)
-    done = threading.Event()
+class _Acceptors:
+    def __init__(self) -> None:
+        self.pauses = 0
 
-    def park() -> None:
-        state.wait_quiet()
-        done.set()
+    def pause(self) -> None:
+        self.pauses += 1
 
-    thread = threading.Thread(target=park, daemon=True)
-    thread.start()
-    assert not done.wait(0.2)  # a sibling holds fewer: the listeners are left to it
-    state.set_declining(False)
-    assert done.wait(5)
-    thread.join(5)
+
+@pytest.mark.parametrize(("theirs", "paused"), [(100, False), (0, True)])
+def test_an_accepting_thread_takes_its_connection_then_pauses_for_a_sibling_with_fewer(
+        served: tuple[_WorkerServer, Any], theirs: int, paused: bool) -> None:
+    server, listener = served
+    state = server.state
+    seat = _Seat(theirs)
+    state.seat = seat  # type: ignore[assignment]
+    state.servers = [server]
+    acceptors = _Acceptors()
+    state.acceptors = acceptors  # type: ignore[assignment]
+    worker: Any = state.worker
+    with socket.create_connection(listener.getsockname(), timeout=5):
+        time.sleep(0.1)  # in the accept queue
+        taken = state.take()
+        assert taken is not None  # whatever the board says: the wake-up may have been ours alone
+        taken_server, request, _peer = taken
+        with request:
+            assert taken_server is server
+            assert state.open == 1
+            assert seat.published == [1]
+            # A sibling holds fewer: the pool pauses and the main loop reads the board soon.
+            assert acceptors.pauses == (1 if paused else 0)
+            assert worker.wakes == (1 if paused else 0)
+        assert state.take() is None  # nothing more waits

@@ -23,6 +23,11 @@ the first threads do the work and the later ones stay idle: a thread idle for ``
 seconds leaves while another one waits. With ``limit`` threads busy nobody accepts: new
 connections wait in the listen backlog until a thread is free.
 
+A server that shares its listener with other processes (gunicorn's workers) may :meth:`pause`
+the pool: the idle threads stop waiting on the listener until :meth:`resume`, and the next
+connections wake another process's waiters instead. A thread the kernel woke for a connection as
+the pool paused takes it all the same (the exclusive wake-up was told to nobody else).
+
 Nothing here knows HTTP or sockets beyond a file descriptor: ``take()`` accepts (None when another
 thread was faster), ``serve(taken)`` serves what it took.
 """
@@ -34,7 +39,7 @@ import os
 import select
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Generic, TypeVar
 
 __all__ = ["EXCLUSIVE_WAKEUPS", "SPARE_DELAY", "AcceptingThreads"]
@@ -57,7 +62,8 @@ _T = TypeVar("_T")
 
 class AcceptingThreads(Generic[_T]):
     """Up to ``limit`` threads (None: no bound) that each wait on ``listener`` (a descriptor, or
-    anything with ``fileno()``), accept with ``take()`` and serve with ``serve()``.
+    anything with ``fileno()``, or a sequence of them: ``take()`` then finds which one is ready),
+    accept with ``take()`` and serve with ``serve()``.
 
     :meth:`start` starts the first thread (and the spares thread, unless ``spare_delay`` is 0: then
     the last idle thread to take a connection starts another at once); :meth:`stop` makes the idle
@@ -69,10 +75,11 @@ class AcceptingThreads(Generic[_T]):
     def __init__(self, listener: Any, take: Callable[[], _T | None], serve: Callable[[_T], None], *,
                  limit: int | None, idle_timeout: float, daemon: bool, name: str,
                  started: Callable[[], None] | None = None,
-                 spare_delay: float = SPARE_DELAY) -> None:
+                 spare_delay: float = SPARE_DELAY, take_when_stopped: bool = False) -> None:
         if limit is not None and (type(limit) is not int or limit < 1):
             raise ValueError(f"limit must be None or an int >= 1, not {limit!r}")
-        self._fd = listener if isinstance(listener, int) else listener.fileno()
+        listeners = listener if isinstance(listener, Sequence) else [listener]
+        self._fds = [fd if isinstance(fd, int) else fd.fileno() for fd in listeners]
         self._take = take
         self._serve = serve
         self._limit = limit
@@ -83,12 +90,19 @@ class AcceptingThreads(Generic[_T]):
         self._lock = threading.Lock()
         self._taken = threading.Condition(self._lock)
         self._threads: set[threading.Thread] = set()
+        self._epolls: set[Any] = set()  # each thread's poll (see stop)
         self._idle = 0  # threads waiting on the listener (or about to)
         self._taking = 0  # threads inside take(): stop() waits for them
         self._stopped = False
         self._stop_r = self._stop_w = -1  # the stop pipe, made by start()
+        self._pause_r = self._pause_w = -1  # readable while paused, made by start()
+        self._paused = False
+        self._resumed = threading.Condition(self._lock)  # paused idle threads wait here
         self._serial = 0
         self._spare_delay = spare_delay
+        #: A thread woken for a connection as the pool stopped takes it, then leaves (for a
+        #: listener other processes share: the exclusive wake-up was told to nobody else).
+        self._take_when_stopped = take_when_stopped
         self._spares: threading.Thread | None = None  # the spares thread (see the module)
         self._spares_asleep = False  # it waits for _short without a timeout: _busy wakes it
         self._short = threading.Condition(self._lock)  # notified when no thread waits any more
@@ -120,7 +134,10 @@ class AcceptingThreads(Generic[_T]):
             return False
         try:
             self._stop_r, self._stop_w = os.pipe()
+            self._pause_r, self._pause_w = os.pipe()
+            os.set_blocking(self._pause_r, False)
         except OSError:
+            self._close_pipe()
             return False
         with self._lock:
             if not self._start_thread():
@@ -144,6 +161,14 @@ class AcceptingThreads(Generic[_T]):
                 return
             self._stopped = True
             self._short.notify_all()  # the spares thread leaves
+            self._resumed.notify_all()  # paused threads leave
+            # Off the listeners at once: from now on a new connection wakes another process's
+            # waiter, not a thread of this pool on its way out (only a wake-up already given
+            # counts, see take_when_stopped).
+            for epoll in self._epolls:
+                for fd in self._fds:
+                    with contextlib.suppress(OSError, ValueError):
+                        epoll.unregister(fd)
             if not self._threads:
                 self._close_pipe()
             else:  # under the lock: the last thread to leave closes the pipe (see _run)
@@ -160,18 +185,52 @@ class AcceptingThreads(Generic[_T]):
             if not self._threads:
                 self._close_pipe()
 
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """The idle threads stop waiting on the listener (from any thread) until :meth:`resume`;
+        busy ones finish their connection first. Cheap when already paused."""
+        if self._paused:
+            return
+        with self._lock:
+            if self._paused or self._stopped or self._pause_w < 0:
+                return
+            self._paused = True
+            with contextlib.suppress(OSError):
+                os.write(self._pause_w, b".")  # wakes every idle thread (not exclusive)
+
+    def resume(self) -> None:
+        """The idle threads wait on the listener again. Cheap when not paused."""
+        if not self._paused:
+            return
+        with self._lock:
+            if not self._paused:
+                return
+            self._paused = False
+            with contextlib.suppress(OSError):
+                while os.read(self._pause_r, 64):  # before any thread polls again
+                    pass
+            self._resumed.notify_all()
+            if not self._idle and self._spares_asleep:  # every thread busy meanwhile
+                self._spares_asleep = False
+                self._short.notify()
+
     def _close_pipe(self) -> None:
-        for fd in (self._stop_r, self._stop_w):
+        for fd in (self._stop_r, self._stop_w, self._pause_r, self._pause_w):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self._stop_r = self._stop_w = -1
+        self._stop_r = self._stop_w = self._pause_r = self._pause_w = -1
 
     def _poll(self) -> Any:
         epoll = select.epoll()
         try:
-            epoll.register(self._fd, select.EPOLLIN | _EXCLUSIVE)
+            for fd in self._fds:
+                epoll.register(fd, select.EPOLLIN | _EXCLUSIVE)
             epoll.register(self._stop_r, select.EPOLLIN)
+            epoll.register(self._pause_r, select.EPOLLIN)
         except BaseException:
             epoll.close()
             raise
@@ -198,23 +257,31 @@ class AcceptingThreads(Generic[_T]):
                 epoll.close()
             return False
         self._idle += 1
+        self._epolls.add(epoll)
         return True
 
     def _run(self, epoll: Any) -> None:
         idle = True
+        last = False
         try:
             if self._started_hook is not None:
                 self._started_hook()
-            while True:
+            while not last:
                 ready = epoll.poll(self._idle_timeout)
                 with self._lock:
                     if self._stopped:
-                        return
-                    if not ready:
+                        if not (self._take_when_stopped and self._woken_for_connection(ready)):
+                            return
+                        last = True
+                    elif not ready:
                         if self._idle > 1:  # idle too long while another thread waits: leave
                             self._idle -= 1  # in this hold of the lock: two cannot both leave
                             idle = False
                             return
+                        continue
+                    if self._paused and not self._woken_for_connection(ready):
+                        while self._paused and not self._stopped:
+                            self._resumed.wait()
                         continue
                     self._taking += 1
                 try:
@@ -236,8 +303,9 @@ class AcceptingThreads(Generic[_T]):
                     self._returns += 1
                     idle = True
         finally:
-            epoll.close()
             with self._lock:
+                self._epolls.discard(epoll)
+                epoll.close()
                 self._threads.discard(threading.current_thread())
                 if idle:
                     self._idle -= 1
@@ -250,6 +318,9 @@ class AcceptingThreads(Generic[_T]):
                 elif self._stopped and not self._threads:
                     self._close_pipe()  # the last one out
 
+    def _woken_for_connection(self, ready: list[tuple[int, int]]) -> bool:
+        return any(fd not in (self._pause_r, self._stop_r) for fd, _ in ready)
+
     def _left_take(self) -> None:
         with self._lock:
             self._taking -= 1
@@ -261,7 +332,7 @@ class AcceptingThreads(Generic[_T]):
         without one, start a thread, within the limit, before serving it)."""
         with self._lock:
             self._idle -= 1
-            if self._idle or self._stopped or self._at_limit():
+            if self._idle or self._stopped or self._paused or self._at_limit():
                 return  # at the bound: new connections wait in the listen backlog
             if self._spares is None:
                 self._start_thread()  # none to be had: this one is served all the same
@@ -280,7 +351,7 @@ class AcceptingThreads(Generic[_T]):
         stuck = -1  # self._returns when a thread was last started for want of any coming back
         with self._lock:
             while not self._stopped:
-                if self._idle or self._at_limit():
+                if self._idle or self._paused or self._at_limit():
                     self._spares_asleep = True
                     self._short.wait()  # until _busy takes the last idle thread, or stop()
                     self._spares_asleep = False

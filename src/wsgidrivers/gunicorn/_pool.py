@@ -1,4 +1,6 @@
-"""The ThreadWorker's connection threads and its bound on requests in the application (the asyncio
+"""The ThreadWorker's connection threads where its main loop accepts (systems without Linux's
+``EPOLLEXCLUSIVE``: on Linux its threads accept for themselves, ``_common/connthreads``), and its
+bound on requests in the application (the asyncio
 worker's application pool is the asyncio driver's ``wsgidrivers._common.workerpool.WorkerPool``, with
 daemon threads).
 

@@ -1,25 +1,30 @@
 """``ThreadWorker``: gunicorn processes serving with the blocking driver, a thread per connection.
 
 Each listening socket the arbiter hands over gets a ``ThreadingWSGIServer`` of the blocking driver
-(its request handler, keep-alive, timeouts and lingering close, unchanged); the worker's main thread
-accepts, heartbeats and handles signals. Connections are served by reusable threads, at most
-``--worker-connections`` at a time (the listeners are not polled while the worker is full), and at
-most ``--threads`` requests are in the application at once. The worker admits by the load board's
-rule (see _board): it stops polling the listeners while a sibling holds fewer open connections.
+(its request handler, keep-alive, timeouts and lingering close, unchanged). On Linux the connection
+threads accept for themselves: the threading server's pool (``wsgidrivers._common.connthreads``),
+each idle thread waiting on the listeners with an exclusive wake-up, so a new connection wakes the
+thread that serves it and nobody else (no hand-over from an accepting thread, whose wake-up of a
+Python thread while holding the GIL was most of a new connection's cost). The main thread
+heartbeats, handles signals and reads the load board (see _board): while a sibling holds fewer
+open connections it pauses the pool, and the next connections wake the sibling. Elsewhere the main
+thread accepts and hands each connection to a reusable thread (``_pool.ConnectionThreads``).
+At most ``--worker-connections`` connections are open at a time, and at most ``--threads``
+requests are in the application at once.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import select
 import socket
 import ssl
 import threading
 import time
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any
 
 from wsgicore import Config, Problem, ResponseInfo
+from wsgidrivers._common.connthreads import AcceptingThreads
 from wsgidrivers._common.listening import (
     INHERITS_NONBLOCK,
     AcceptPause,
@@ -27,7 +32,7 @@ from wsgidrivers._common.listening import (
     inherit_options,
     is_transient,
 )
-from wsgidrivers._common.settings import is_loopback
+from wsgidrivers._common.settings import IDLE_THREAD_TIMEOUT, is_loopback
 from wsgidrivers.simple_server import ServerHandler, ThreadingWSGIServer, WSGIRequestHandler
 
 from ._base import CoreWorker, listening_socket
@@ -38,10 +43,7 @@ from ._pool import ConnectionThreads, Slots
 
 __all__ = ["ThreadWorker"]
 
-#: Connection threads that wait on the listeners themselves (see _Standby): two, so that a lone
-#: client's next connection finds one waiting while the other finishes the previous connection
-#: (with one, the main loop took half of them).
-_STANDBY_THREADS: Final = 2
+_Taken = tuple["_WorkerServer", Any, Any]
 
 
 def _where(client_address: Any) -> str:
@@ -52,7 +54,7 @@ def _where(client_address: Any) -> str:
 
 class _WorkerShared:
     """What the servers of one worker (one per listener) share: the open connections and their
-    limit, the application slots, the listeners' polls, the standby threads' park, the accept
+    limit, the application slots, the accepting threads (or the listeners' polls), the accept
     pause and the graceful stop."""
 
     def __init__(self, worker: ThreadWorker) -> None:
@@ -65,20 +67,17 @@ class _WorkerShared:
         self._lock = threading.Lock()
         self.open = 0
         self.limit = worker.settings.connections
-        #: The listeners' wake-ups are exclusive (see _poll and _Standby).
+        #: The connection threads that accept (Linux), else None: the main loop accepts.
+        self.acceptors: AcceptingThreads[_Taken] | None = None
+        #: The main loop's poll of the listeners is exclusive (see _poll, accept_burst).
         self.exclusive = False
-        #: Every poll of the listeners (the main loop's, the standby threads'), for withdraw().
+        #: The main loop's poll of the listeners (without acceptors), for withdraw().
         self.pollers: list[Poller] = []
         self.servers: list[_WorkerServer] = []
         self.withdrawn = False
-        #: Standby threads parked until the worker is quiet again (see wait_quiet).
-        self._quiet = threading.Condition(self._lock)
-        self.parked = 0
-        #: The worker was full: a connection may wait that no poll will report any more (one an
-        #: exclusive wake-up was spent on while it was declined), so the loop tries accept().
+        #: The worker was full: a connection may wait that no poll will report any more, so the
+        #: loop tries accept() (without acceptors).
         self.recheck = False
-        # Written once at the graceful stop, never drained: wakes the standby threads for good.
-        self.stop_r, self.stop_w = os.pipe()
         #: Graceful stop: each request is answered with "Connection: close". (The servers' own
         #: ``stopping`` would also close a kept-alive connection as soon as it is idle, racing
         #: with a request its client may be sending; this way that request is answered.)
@@ -88,7 +87,7 @@ class _WorkerShared:
         self.accept_pause = AcceptPause(lambda line: self.log.warning("%s", line))
         self.paused_until = 0.0
         #: The load board (see _board): a sibling holds fewer open connections, so this worker
-        #: polls no listener and its standby threads park; the main loop looks again soon
+        #: polls no listener (its acceptors are paused); the main loop looks again soon
         #: (BoardSeat.next_look).
         self.seat = worker.seat
         self.declining = False
@@ -104,12 +103,6 @@ class _WorkerShared:
         seat = self.seat
         return seat is not None and seat.over_share(self.open + accepting)
 
-    def set_declining(self, declining: bool) -> None:
-        with self._quiet:
-            self.declining = declining
-            if not declining and self.parked and not self.busy():
-                self._quiet.notify_all()
-
     def accept_failed(self, exc: OSError) -> None:
         """accept() failed otherwise than for one connection: pause accepting (see AcceptPause)."""
         self.accept_pause.failed(exc)
@@ -121,40 +114,45 @@ class _WorkerShared:
             self.publish()
 
     def withdraw(self) -> None:
-        """Take this worker's polls off the listeners at once (--max-requests reached, or
-        stopping), from any thread: a new connection then wakes another worker. The wake-ups are
-        exclusive: one spent on a stopping worker is not repeated for the others, so a stopping
-        worker's thread still accepts one it was woken for (see accept_burst and _Standby), and
-        this keeps that to the moment before it."""
+        """Take this worker off the listeners at once (--max-requests reached, or stopping), from
+        any thread: a new connection then wakes another worker. The wake-ups are exclusive: one
+        spent on a stopping worker is not repeated for the others, so a stopping worker's thread
+        still accepts one it was woken for (see accept_burst, and connthreads' take_when_stopped),
+        and this keeps that to the moment before it."""
         self.withdrawn = True
         if self.seat is not None:
             self.seat.set_accepting(False)  # siblings must not leave connections to it
+        if self.acceptors is not None:
+            self.acceptors.stop()
         for poller in self.pollers:
             for server in self.servers:
                 poller.unregister(server.socket)
 
-    def busy(self) -> bool:
-        """Whether more connections are open than there are standby threads: load (see _Standby)."""
-        return self.open > _STANDBY_THREADS
+    def take(self) -> _Taken | None:
+        """An accepting thread's connection (see connthreads): the first waiting one, counted
+        open; then, if a sibling now holds fewer, the pool pauses and the main loop reads the
+        board again soon (the connection the thread was woken for is taken whatever the board
+        says: the wake-up may have been this worker's alone)."""
+        for server in self.servers:
+            accepted = server.accept_one()
+            if accepted is not None:
+                self.opened()
+                acceptors = self.acceptors
+                if acceptors is not None and self.over_share():
+                    acceptors.pause()
+                    self.worker.wake()
+                return server, accepted[0], accepted[1]
+        return None
 
-    def wait_quiet(self) -> None:
-        """Wait until the worker is neither busy nor declining, or stops: a standby thread's park."""
-        with self._quiet:
-            self.parked += 1
-            try:
-                while (self.busy() or self.declining) and not self.stopping:
-                    self._quiet.wait()
-            finally:
-                self.parked -= 1
+    @staticmethod
+    def serve_taken(taken: _Taken) -> None:
+        server, request, client_address = taken
+        server.serve_connection(request, client_address)
 
     def stop(self) -> None:
         """Graceful stop: see ThreadWorker._stop."""
         self.stopping = True
         self.withdraw()
-        with contextlib.suppress(OSError):
-            os.write(self.stop_w, b".")  # the standby threads leave
-        with self._quiet:
-            self._quiet.notify_all()
 
     def closed(self) -> None:
         with self._lock:
@@ -163,8 +161,6 @@ class _WorkerShared:
             was_full = self.open + 1 >= self.limit
             if was_full:
                 self.recheck = True
-            if self.parked and not self.busy() and not self.declining:
-                self._quiet.notify_all()
         # Wake the loop only when it waits for this: it stopped polling the listeners (full), or it
         # is stopping. A wake-up per connection cost a pipe write, two reads and a loop turn (with
         # its GIL hand-overs) in the main thread: a large share of a new connection's system calls.
@@ -377,57 +373,6 @@ class _WorkerServer(ThreadingWSGIServer):
         self.state.log.warning("%s", message)
 
 
-class _Standby:
-    """A connection thread that waits on the listeners itself, accepts and serves (Linux).
-
-    Handing a connection from the main loop to a connection thread wakes a Python thread while the main
-    thread holds the GIL: on a shared CPU the woken thread preempts, finds the GIL taken and sleeps
-    again until the main thread blocks (docs/performance.md has what that ``put`` cost). The standby
-    threads are registered on the listeners (``EPOLLEXCLUSIVE``) before the main loop: a new connection
-    wakes one that waits, and nobody else, and it serves the connection in the thread the kernel woke;
-    while they are all busy, the kernel wakes the main loop, which hands over as before. Under load
-    they park (:meth:`_WorkerShared.wait_quiet`): one more thread in the GIL's contention cost more than the
-    hand-overs (many clients: more context switches per connection than parked). A full worker's
-    standby takes nothing (the main loop's recheck does, once a connection ends).
-    """
-
-    def __init__(self, state: _WorkerShared, servers: list[_WorkerServer]) -> None:
-        self.state = state
-        #: Set when the thread has left for good: the graceful stop waits for it (a connection it
-        #: was woken for as the worker stopped is accepted, and counted open, only after the wake-up).
-        self.gone = threading.Event()
-        self.poller = Poller()
-        self.poller.register(state.stop_r, None)
-        for server in servers:
-            self.poller.register(server.socket, server, shared=True)
-
-    def start(self) -> None:
-        threading.Thread(target=self._run, name="wsgicore-standby", daemon=True).start()
-
-    def _run(self) -> None:
-        state = self.state
-        try:
-            while not state.stopping:
-                if state.busy() or state.declining:
-                    state.wait_quiet()
-                    continue
-                # A connection this thread was woken for is accepted even when stopping: no
-                # other waiter was woken for it.
-                for server in self.poller.select(None):
-                    if state.open >= state.limit:
-                        break  # full: the main loop accepts it once a connection ends (recheck)
-                    accepted = server.accept_one() if server is not None else None
-                    if accepted is not None:
-                        state.opened()
-                        server.serve_connection(*accepted)
-                        break
-        finally:
-            self.poller.close()
-            self.gone.set()
-            if state.stopping:
-                state.worker.wake()  # the graceful stop may be waiting for this thread
-
-
 class _ListenerProbe:
     """Whether connections wait on the listeners, without waiting (``poll`` with a zero timeout
     registers no waiter, so it takes no wake-up from anyone)."""
@@ -453,13 +398,90 @@ class ThreadWorker(CoreWorker):
     def run(self) -> None:
         state = _WorkerShared(self)
         servers = [_WorkerServer(state, listening_socket(s)) for s in self.sockets]
+        state.servers = servers
         poller = Poller()
         poller.register(self.PIPE[0], None)
-        # Registered on the listeners before the main loop, so that the kernel wakes them first.
-        standbys = ([_Standby(state, servers) for _ in range(_STANDBY_THREADS)]
-                    if poller.exclusive else [])
-        state.servers = servers
-        state.pollers = [standby.poller for standby in standbys] + [poller]
+        try:
+            acceptors: AcceptingThreads[_Taken] = AcceptingThreads(
+                [server.socket for server in servers], state.take, state.serve_taken,
+                limit=state.limit, idle_timeout=IDLE_THREAD_TIMEOUT, daemon=True,
+                name="wsgicore-conn", take_when_stopped=True)
+            if acceptors.start():
+                state.acceptors = acceptors
+                self._serve_accepting(state, servers, poller, acceptors)
+            else:  # no exclusive wake-ups here: the main loop accepts
+                acceptors.close()
+                self._serve_polling(state, servers, poller)
+        finally:
+            poller.close()
+
+    def _checks(self, now: float, due: float) -> tuple[bool, float]:
+        """The heartbeat and the parent check (a system call) a few times per interval, not on
+        every turn: whether to go on, and when to check next."""
+        if now < due:
+            return True, due
+        self.beat()
+        return not self.parent_changed(), now + self.settings.heartbeat / 4
+
+    def _serve_accepting(self, state: _WorkerShared, servers: list[_WorkerServer], poller: Poller,
+                         acceptors: AcceptingThreads[_Taken]) -> None:
+        """The main loop with accepting threads: it reads the board (pausing and resuming the
+        threads), rescues stranded connections, keeps the heartbeat and the lingering closes."""
+        listed = False  # on the board as a worker that accepts (see _board)
+        interval = self.settings.heartbeat
+        checks_due = 0.0
+        probe = _ListenerProbe(servers) if self.seat is not None else None
+        stranded_since: float | None = None
+        while self.alive:
+            now = time.monotonic()
+            going, checks_due = self._checks(now, checks_due)
+            if not going:
+                break
+            declining = state.over_share()
+            fresh = declining != state.declining
+            state.declining = declining
+            if declining:
+                acceptors.pause()
+                if probe is not None:
+                    stranded_since = self._rescue(state, probe, stranded_since, now, self._rescue_one)
+            else:
+                acceptors.resume()
+                stranded_since = None
+            paused = now < state.paused_until  # accept() failed (EMFILE...): see AcceptPause
+            eligible = state.open < state.limit and not state.withdrawn and not paused
+            if eligible != listed and self.seat is not None:
+                self.seat.set_accepting(eligible)
+                listed = eligible
+            if not declining or self.seat is None:
+                timeout = interval
+            elif stranded_since is not None:
+                timeout = RECHECK  # connections wait: the sibling may have its share by now
+            else:
+                timeout = self.seat.next_look(fresh)
+            if poller.select(timeout):
+                self.drain_wakeups()
+            for server in servers:
+                server.service_actions()
+        if self.seat is not None:
+            self.seat.set_accepting(False)
+        self._stop(state, servers, poller, acceptors.threads)
+
+    @staticmethod
+    def _rescue_one(server: _WorkerServer) -> None:
+        """A connection nobody took (see _rescue), served in a thread of its own (a rare case:
+        the sibling this worker declines for is gone or starved)."""
+        accepted = server.accept_one()
+        if accepted is None:
+            return
+        server.state.opened()
+        threading.Thread(target=server.serve_connection, args=accepted, name="wsgicore-rescue",
+                         daemon=True).start()
+
+    def _serve_polling(self, state: _WorkerShared, servers: list[_WorkerServer],
+                       poller: Poller) -> None:
+        """The main loop without accepting threads: it polls the listeners, accepts and hands
+        each connection to a connection thread."""
+        state.pollers = [poller]
         state.exclusive = poller.exclusive
         accepting = False
         listed = False  # on the board as a worker that accepts (see _board)
@@ -468,79 +490,67 @@ class ThreadWorker(CoreWorker):
         # Connections waiting while this worker declines (see _board): since when.
         probe = _ListenerProbe(servers) if self.seat is not None else None
         stranded_since: float | None = None
-        try:
-            for standby in standbys:
-                standby.start()
-            while self.alive:
-                # The heartbeat and the parent check (a system call) a few times per interval, not
-                # on every turn: under load the loop turns once per accept.
-                now = time.monotonic()
-                if now >= checks_due:
-                    checks_due = now + interval / 4
-                    self.beat()
-                    if self.parent_changed():
-                        break
-                paused = now < state.paused_until  # accept() failed: not polled meanwhile
-                declining = state.over_share()
-                fresh = declining != state.declining
-                if fresh:
-                    state.set_declining(declining)
-                if declining and probe is not None:
-                    stranded_since = self._rescue(state, probe, stranded_since, now)
-                else:
-                    stranded_since = None
-                # Declining, the worker still counts as one that accepts: a sibling that gets above
-                # it leaves the next connections to it (it looks again soon).
-                eligible = state.open < state.limit and not state.withdrawn and not paused
-                if eligible != listed and self.seat is not None:
-                    self.seat.set_accepting(eligible)
-                    listed = eligible
-                wanted = eligible and not declining
-                if wanted != accepting:
-                    for server in servers:
-                        if wanted:
-                            poller.register(server.socket, server, shared=True)
-                        else:
-                            poller.unregister(server.socket)
-                    accepting = wanted
-                if state.recheck and wanted:
-                    state.recheck = False
-                    for server in servers:
-                        server.accept_burst()
-                accepted = False
-                if paused:
-                    timeout = min(interval, state.paused_until - now)
-                elif not declining or self.seat is None:
-                    timeout = interval
-                elif stranded_since is not None:
-                    timeout = RECHECK  # connections wait: the sibling may have its share by now
-                else:
-                    timeout = self.seat.next_look(fresh)
-                for ready in poller.select(timeout):
-                    if ready is None:
-                        self.drain_wakeups()
-                    else:
-                        ready.accept_burst()
-                        accepted = True
-                if not accepted:
-                    # Lingering closes are finished by each connection's end; this pass is for
-                    # the quiet times (nothing ends, or nothing arrives for a heartbeat interval).
-                    for server in servers:
-                        server.service_actions()
-            if accepting:
+        while self.alive:
+            now = time.monotonic()
+            going, checks_due = self._checks(now, checks_due)
+            if not going:
+                break
+            paused = now < state.paused_until  # accept() failed: not polled meanwhile
+            declining = state.over_share()
+            fresh = declining != state.declining
+            state.declining = declining
+            if declining and probe is not None:
+                stranded_since = self._rescue(state, probe, stranded_since, now,
+                                              _WorkerServer.accept_burst)
+            else:
+                stranded_since = None
+            # Declining, the worker still counts as one that accepts: a sibling that gets above
+            # it leaves the next connections to it (it looks again soon).
+            eligible = state.open < state.limit and not state.withdrawn and not paused
+            if eligible != listed and self.seat is not None:
+                self.seat.set_accepting(eligible)
+                listed = eligible
+            wanted = eligible and not declining
+            if wanted != accepting:
                 for server in servers:
-                    poller.unregister(server.socket)
-            if self.seat is not None:
-                self.seat.set_accepting(False)
-            self._stop(state, servers, poller, standbys)
-        finally:
-            poller.close()
-            for fd in (state.stop_r, state.stop_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+                    if wanted:
+                        poller.register(server.socket, server, shared=True)
+                    else:
+                        poller.unregister(server.socket)
+                accepting = wanted
+            if state.recheck and wanted:
+                state.recheck = False
+                for server in servers:
+                    server.accept_burst()
+            accepted = False
+            if paused:
+                timeout = min(interval, state.paused_until - now)
+            elif not declining or self.seat is None:
+                timeout = interval
+            elif stranded_since is not None:
+                timeout = RECHECK  # connections wait: the sibling may have its share by now
+            else:
+                timeout = self.seat.next_look(fresh)
+            for ready in poller.select(timeout):
+                if ready is None:
+                    self.drain_wakeups()
+                else:
+                    ready.accept_burst()
+                    accepted = True
+            if not accepted:
+                # Lingering closes are finished by each connection's end; this pass is for
+                # the quiet times (nothing ends, or nothing arrives for a heartbeat interval).
+                for server in servers:
+                    server.service_actions()
+        if accepting:
+            for server in servers:
+                poller.unregister(server.socket)
+        if self.seat is not None:
+            self.seat.set_accepting(False)
+        self._stop(state, servers, poller, list)
 
     def _rescue(self, state: _WorkerShared, probe: _ListenerProbe, since: float | None,
-                now: float) -> float | None:
+                now: float, take: Callable[[_WorkerServer], None]) -> float | None:
         """While declining: a connection nobody has taken for RESCUE_AFTER seconds (the sibling this
         worker declines for is gone, stopped or starved) is taken here, one per look; returns
         since when connections wait (None: none)."""
@@ -554,19 +564,18 @@ class ThreadWorker(CoreWorker):
             return now
         if now - since < RESCUE_AFTER:
             return since
-        for server in ready:
-            server.accept_burst()  # the first unconditionally, no more while declining
-            break
+        take(ready[0])  # the first unconditionally, no more while declining
         return None
 
     def _stop(self, state: _WorkerShared, servers: list[_WorkerServer], poller: Poller,
-              standbys: list[_Standby]) -> None:
+              threads: Callable[[], list[threading.Thread]]) -> None:
         """Graceful stop: accept nothing more; each connection ends after its next response
         (answered with "Connection: close"), or at its keep-alive timeout if idle; wait for them,
-        and for the standby threads to leave, at most --graceful-timeout."""
+        and for the accepting threads to leave (one woken for a connection as the worker stopped
+        serves it first), at most --graceful-timeout."""
         state.stop()
         deadline = time.monotonic() + self.settings.graceful_timeout
-        while state.open > 0 or not all(standby.gone.is_set() for standby in standbys):
+        while state.open > 0 or any(thread.is_alive() for thread in threads()):
             left = deadline - time.monotonic()
             if left <= 0:
                 self.log.warning("Graceful timeout: %d connection(s) still open", state.open)
