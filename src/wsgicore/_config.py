@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import platform
+import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import IO, Any, Literal
+from typing import IO, Any, Final, Literal
 
 from . import _abnf
 from ._proxy import ProxyPolicy
 from ._version import __version__
 
-__all__ = ["Config"]
+__all__ = ["SERVER_SOFTWARE", "Config"]
 
-_DEFAULT_SOFTWARE = f"wsgicore/{__version__}"
+#: The ``Server`` header (and ``SERVER_SOFTWARE``) by default, built like wsgiref's
+#: ``software_version`` (``WSGIServer/0.2 CPython/3.11.7``): the same whether a driver was given a
+#: Config (to set a limit, say) or none.
+SERVER_SOFTWARE: Final = (
+    f"wsgicore/{__version__} {platform.python_implementation()}/{sys.version.split()[0]}"
+)
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -51,7 +58,7 @@ class Config:
     #: reads a body that has not arrived, ``"immediate"`` as soon as the head is parsed.
     expect_continue: Literal["on_read", "immediate"] = "on_read"
     #: ``Server`` header value, unless the app sets one. ``None`` sends none.
-    server_software: str | None = _DEFAULT_SOFTWARE
+    server_software: str | None = SERVER_SOFTWARE
     #: ``wsgi.url_scheme``.
     url_scheme: str = "http"
     #: Mount prefix: ``SCRIPT_NAME``; removed from the front of ``PATH_INFO`` when the path starts with it.

@@ -5,21 +5,13 @@ https. (What a driver does with a connection, and which deadline it keeps, is ``
 
 from __future__ import annotations
 
-import platform
-import sys
 from collections.abc import Callable
-from typing import IO, Any, Final
+from typing import IO, Any
 
-from ._config import Config
-from ._version import __version__
+from ._config import SERVER_SOFTWARE, Config
 
 __all__ = ["SERVER_SOFTWARE", "serving_config"]
 
-#: The ``Server`` header (and ``SERVER_SOFTWARE``) of a driver given no Config, built like
-#: wsgiref's ``software_version`` (``WSGIServer/0.2 CPython/3.11.7``).
-SERVER_SOFTWARE: Final = (
-    f"wsgicore/{__version__} {platform.python_implementation()}/{sys.version.split()[0]}"
-)
 
 def serving_config(
     config: Config | None,

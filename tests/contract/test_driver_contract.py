@@ -88,7 +88,8 @@ TIMEOUT_408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; chars
                b"408 Request Timeout\nthe request head did not arrive in time\n")
 _DATE = re.compile(rb"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\r\n")
 TOO_LARGE_413 = (b"HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                 b"Content-Length: 64\r\nConnection: close\r\nServer: wsgicore/0.1.0\r\n\r\n"
+                 b"Content-Length: 64\r\nConnection: close\r\nServer: " + SERVER_SOFTWARE.encode()
+                 + b"\r\n\r\n"
                  b"413 Content Too Large\nContent-Length larger than max_body_bytes\n")
 
 

@@ -45,6 +45,15 @@ def test_no_config_gives_the_drivers_default() -> None:
     assert SERVER_SOFTWARE.startswith(f"wsgicore/{__version__} ")
 
 
+def test_a_config_given_for_a_limit_keeps_the_drivers_server_header() -> None:
+    # A Config given to set a limit changed Server from SERVER_SOFTWARE to "wsgicore/<version>".
+    given = serving_config(Config(max_body_bytes=10), clock=_clock, keep_alive=True, multithread=False)
+    assert given.server_software == SERVER_SOFTWARE
+    assert Config().server_software == SERVER_SOFTWARE  # the core alone says the same
+    assert serving_config(Config(server_software=None), clock=_clock, keep_alive=True,
+                          multithread=False).server_software is None
+
+
 def test_a_config_given_for_a_limit_keeps_the_drivers_clock() -> None:
     # Issue 24 item 5: Config.clock defaults to "driver", which every driver fills with its clock
     # (RFC 9110 §6.6.1); only an explicit clock=None turns Date off.
