@@ -68,13 +68,6 @@ class _Rig:
             listener.close()
 
 
-def _pause(pool: AcceptingThreads[Any], threads: int = 1) -> None:
-    """Pause, and wait until the idle threads wait off the listener (a thread still in its poll
-    when the connection comes would take it: see connthreads)."""
-    pool.pause()
-    assert _wait_for(lambda: len(pool._resumed._waiters) == threads)  # type: ignore[attr-defined]
-
-
 @contextmanager
 def _rig(listeners: int = 1, **options: bool) -> Iterator[_Rig]:
     rig = _Rig(listeners, **options)
@@ -97,7 +90,7 @@ def test_one_pool_serves_several_listeners() -> None:
 
 def test_a_paused_pool_leaves_new_connections_in_the_backlog_until_it_resumes() -> None:
     with _rig() as rig:
-        _pause(rig.pool)
+        rig.pool.pause()
         assert rig.pool.paused
         assert _wait_for(lambda: rig.pool.idle == 1)  # still counted idle: it comes back
         with rig.connect() as client:
@@ -232,7 +225,7 @@ def test_a_pool_paused_with_every_thread_busy_starts_no_spare_until_it_resumes()
     try:
         assert pool.start()
         assert _wait_for(lambda: pool.idle == 1)
-        _pause(pool)
+        pool.pause()
         clients.append(socket.create_connection(listener.getsockname(), timeout=TIMEOUT))
         time.sleep(0.3)
         assert (pool.size, pool.idle) == (1, 1)  # paused: the connection waits, no spare
@@ -240,6 +233,88 @@ def test_a_pool_paused_with_every_thread_busy_starts_no_spare_until_it_resumes()
         assert _wait_for(lambda: pool.size == 2 and pool.idle == 1)
     finally:
         release.set()
+        pool.stop()
+        for thread in pool.threads():
+            thread.join(TIMEOUT)
+        pool.close()
+        for client in clients:
+            client.close()
+        listener.close()
+
+
+class _CountingPoll:
+    """A thread's poll that counts the threads inside it (on the listener) at once."""
+
+    inside = 0
+    most = 0
+    lock = threading.Lock()
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        cls = type(self)
+        with cls.lock:
+            cls.inside += 1
+            cls.most = max(cls.most, cls.inside)
+        try:
+            ready: list[tuple[int, int]] = self._real.poll(timeout)
+            return ready
+        finally:
+            with cls.lock:
+                cls.inside -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@pytest.mark.parametrize("waiters", [2, None], ids=["two", "every-idle-thread"])
+def test_at_most_waiters_idle_threads_wait_on_the_listener(
+        waiters: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Processes sharing a listener share its exclusive wake-ups in the order their waiters came:
+    # with all five idle threads on it, this pool would take a burst of five before any other.
+    real_poll = AcceptingThreads._poll
+    counting: type[_CountingPoll] = type(
+        "Counting", (_CountingPoll,), {"inside": 0, "most": 0, "lock": threading.Lock()})
+    monkeypatch.setattr(AcceptingThreads, "_poll", lambda pool: counting(real_poll(pool)))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    hold = threading.Event()
+
+    def take() -> socket.socket | None:
+        try:
+            return listener.accept()[0]
+        except BlockingIOError:
+            return None
+
+    def serve(sock: socket.socket) -> None:
+        with sock:
+            hold.wait(TIMEOUT)
+            sock.sendall(b"ok")
+
+    pool: AcceptingThreads[socket.socket] = AcceptingThreads(
+        listener, take, serve, limit=None, idle_timeout=30.0, daemon=True,
+        name="wsgicore-waiters-test", spare_delay=0.01, waiters=waiters)
+    clients: list[socket.socket] = []
+    try:
+        assert pool.start()
+        for _ in range(5):  # five connections held at once: the pool grows to six threads
+            clients.append(socket.create_connection(listener.getsockname(), timeout=TIMEOUT))
+        assert _wait_for(lambda: pool.size - pool.idle == 5)
+        hold.set()
+        for client in clients:
+            assert client.recv(2) == b"ok"
+        assert _wait_for(lambda: pool.idle == pool.size)
+        time.sleep(0.2)  # every idle thread where it waits
+        expected = pool.size if waiters is None else waiters
+        assert counting.inside == expected
+        counting.most = counting.inside
+        for _ in range(10):  # one at a time, and a thread coming back takes a free place itself
+            with socket.create_connection(listener.getsockname(), timeout=TIMEOUT) as client:
+                assert client.recv(2) == b"ok"
+        assert counting.most <= expected
+    finally:
+        hold.set()
         pool.stop()
         for thread in pool.threads():
             thread.join(TIMEOUT)

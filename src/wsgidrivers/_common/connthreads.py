@@ -24,9 +24,18 @@ seconds leaves while another one waits. With ``limit`` threads busy nobody accep
 connections wait in the listen backlog until a thread is free.
 
 A server that shares its listener with other processes (gunicorn's workers) may :meth:`pause`
-the pool: the idle threads stop waiting on the listener until :meth:`resume`, and the next
-connections wake another process's waiters instead. A thread the kernel woke for a connection as
-the pool paused takes it all the same (the exclusive wake-up was told to nobody else).
+the pool: the listener leaves every thread's poll at once (``epoll_ctl`` from the pausing thread,
+so no wake-up reaches this pool from then on, whatever its threads are doing) until
+:meth:`resume`, and the next connections wake another process's waiters instead. A thread the
+kernel woke for a connection before the pause takes it all the same (the exclusive wake-up was
+told to nobody else).
+
+Processes that share a listener also share its exclusive wake-ups, handed out in the order their
+waiters registered: every idle thread of one process on the listener would take a burst of
+connections before the next process got one (each thread woken takes its connection before any
+can pause the pool). So such a pool may keep at most ``waiters`` of its idle threads on the
+listener; the others wait their turn off it, and one is called up when the last waiter takes a
+connection (a thread coming back from a connection takes a free place itself, with no wake-up).
 
 Nothing here knows HTTP or sockets beyond a file descriptor: ``take()`` accepts (None when another
 thread was faster), ``serve(taken)`` serves what it took.
@@ -75,9 +84,12 @@ class AcceptingThreads(Generic[_T]):
     def __init__(self, listener: Any, take: Callable[[], _T | None], serve: Callable[[_T], None], *,
                  limit: int | None, idle_timeout: float, daemon: bool, name: str,
                  started: Callable[[], None] | None = None,
-                 spare_delay: float = SPARE_DELAY, take_when_stopped: bool = False) -> None:
+                 spare_delay: float = SPARE_DELAY, take_when_stopped: bool = False,
+                 waiters: int | None = None) -> None:
         if limit is not None and (type(limit) is not int or limit < 1):
             raise ValueError(f"limit must be None or an int >= 1, not {limit!r}")
+        if waiters is not None and (type(waiters) is not int or waiters < 1):
+            raise ValueError(f"waiters must be None or an int >= 1, not {waiters!r}")
         listeners = listener if isinstance(listener, Sequence) else [listener]
         self._fds = [fd if isinstance(fd, int) else fd.fileno() for fd in listeners]
         self._take = take
@@ -90,19 +102,21 @@ class AcceptingThreads(Generic[_T]):
         self._lock = threading.Lock()
         self._taken = threading.Condition(self._lock)
         self._threads: set[threading.Thread] = set()
-        self._epolls: set[Any] = set()  # each thread's poll (see stop)
+        self._epolls: dict[Any, None] = {}  # each thread's poll, in the threads' order (see pause)
         self._idle = 0  # threads waiting on the listener (or about to)
         self._taking = 0  # threads inside take(): stop() waits for them
         self._stopped = False
         self._stop_r = self._stop_w = -1  # the stop pipe, made by start()
-        self._pause_r = self._pause_w = -1  # readable while paused, made by start()
         self._paused = False
-        self._resumed = threading.Condition(self._lock)  # paused idle threads wait here
         self._serial = 0
         self._spare_delay = spare_delay
         #: A thread woken for a connection as the pool stopped takes it, then leaves (for a
         #: listener other processes share: the exclusive wake-up was told to nobody else).
         self._take_when_stopped = take_when_stopped
+        self._max_waiters = waiters  # idle threads on the listeners at once (None: every one)
+        self._waiting = 0  # threads in (or on their way into) their poll, with waiters set
+        self._following = 0  # idle threads waiting their turn off the listeners
+        self._turn = threading.Condition(self._lock)
         self._spares: threading.Thread | None = None  # the spares thread (see the module)
         self._spares_asleep = False  # it waits for _short without a timeout: _busy wakes it
         self._short = threading.Condition(self._lock)  # notified when no thread waits any more
@@ -134,10 +148,7 @@ class AcceptingThreads(Generic[_T]):
             return False
         try:
             self._stop_r, self._stop_w = os.pipe()
-            self._pause_r, self._pause_w = os.pipe()
-            os.set_blocking(self._pause_r, False)
         except OSError:
-            self._close_pipe()
             return False
         with self._lock:
             if not self._start_thread():
@@ -161,14 +172,12 @@ class AcceptingThreads(Generic[_T]):
                 return
             self._stopped = True
             self._short.notify_all()  # the spares thread leaves
-            self._resumed.notify_all()  # paused threads leave
+            self._turn.notify_all()  # so do the threads waiting their turn
             # Off the listeners at once: from now on a new connection wakes another process's
             # waiter, not a thread of this pool on its way out (only a wake-up already given
             # counts, see take_when_stopped).
-            for epoll in self._epolls:
-                for fd in self._fds:
-                    with contextlib.suppress(OSError, ValueError):
-                        epoll.unregister(fd)
+            if not self._paused:
+                self._off_listeners()
             if not self._threads:
                 self._close_pipe()
             else:  # under the lock: the last thread to leave closes the pipe (see _run)
@@ -190,47 +199,57 @@ class AcceptingThreads(Generic[_T]):
         return self._paused
 
     def pause(self) -> None:
-        """The idle threads stop waiting on the listener (from any thread) until :meth:`resume`;
-        busy ones finish their connection first. Cheap when already paused."""
+        """Take the listeners out of every thread's poll (from any thread) until :meth:`resume`:
+        no new connection wakes this pool meanwhile. Cheap when already paused."""
         if self._paused:
             return
         with self._lock:
-            if self._paused or self._stopped or self._pause_w < 0:
+            if self._paused or self._stopped:
                 return
             self._paused = True
-            with contextlib.suppress(OSError):
-                os.write(self._pause_w, b".")  # wakes every idle thread (not exclusive)
+            self._off_listeners()
 
     def resume(self) -> None:
-        """The idle threads wait on the listener again. Cheap when not paused."""
+        """Put the listeners back in every thread's poll (a connection waiting meanwhile wakes a
+        thread at once). Cheap when not paused."""
         if not self._paused:
             return
         with self._lock:
             if not self._paused:
                 return
             self._paused = False
-            with contextlib.suppress(OSError):
-                while os.read(self._pause_r, 64):  # before any thread polls again
-                    pass
-            self._resumed.notify_all()
+            if self._stopped:
+                return
+            for epoll in self._epolls:
+                self._on_listeners(epoll)
             if not self._idle and self._spares_asleep:  # every thread busy meanwhile
                 self._spares_asleep = False
                 self._short.notify()
 
+    def _off_listeners(self) -> None:
+        for epoll in self._epolls:
+            for fd in self._fds:
+                with contextlib.suppress(OSError, ValueError):  # closed, or off already
+                    epoll.unregister(fd)
+
+    def _on_listeners(self, epoll: Any) -> None:
+        for fd in self._fds:
+            with contextlib.suppress(FileExistsError):
+                epoll.register(fd, select.EPOLLIN | _EXCLUSIVE)
+
     def _close_pipe(self) -> None:
-        for fd in (self._stop_r, self._stop_w, self._pause_r, self._pause_w):
+        for fd in (self._stop_r, self._stop_w):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        self._stop_r = self._stop_w = self._pause_r = self._pause_w = -1
+        self._stop_r = self._stop_w = -1
 
     def _poll(self) -> Any:
-        epoll = select.epoll()
+        epoll = select.epoll()  # the lock is held
         try:
-            for fd in self._fds:
-                epoll.register(fd, select.EPOLLIN | _EXCLUSIVE)
+            if not self._paused and not self._stopped:
+                self._on_listeners(epoll)
             epoll.register(self._stop_r, select.EPOLLIN)
-            epoll.register(self._pause_r, select.EPOLLIN)
         except BaseException:
             epoll.close()
             raise
@@ -257,7 +276,7 @@ class AcceptingThreads(Generic[_T]):
                 epoll.close()
             return False
         self._idle += 1
-        self._epolls.add(epoll)
+        self._epolls[epoll] = None
         return True
 
     def _run(self, epoll: Any) -> None:
@@ -267,8 +286,17 @@ class AcceptingThreads(Generic[_T]):
             if self._started_hook is not None:
                 self._started_hook()
             while not last:
+                if self._max_waiters is not None:
+                    with self._lock:
+                        if not self._wait_turn():
+                            idle = self._stopped  # (else counted out by _wait_turn)
+                            return
                 ready = epoll.poll(self._idle_timeout)
                 with self._lock:
+                    if self._max_waiters is not None:
+                        self._waiting -= 1
+                        if not self._waiting and self._following:
+                            self._turn.notify()  # the last waiter is off: call up the next
                     if self._stopped:
                         if not (self._take_when_stopped and self._woken_for_connection(ready)):
                             return
@@ -278,10 +306,6 @@ class AcceptingThreads(Generic[_T]):
                             self._idle -= 1  # in this hold of the lock: two cannot both leave
                             idle = False
                             return
-                        continue
-                    if self._paused and not self._woken_for_connection(ready):
-                        while self._paused and not self._stopped:
-                            self._resumed.wait()
                         continue
                     self._taking += 1
                 try:
@@ -304,7 +328,7 @@ class AcceptingThreads(Generic[_T]):
                     idle = True
         finally:
             with self._lock:
-                self._epolls.discard(epoll)
+                self._epolls.pop(epoll, None)
                 epoll.close()
                 self._threads.discard(threading.current_thread())
                 if idle:
@@ -318,8 +342,30 @@ class AcceptingThreads(Generic[_T]):
                 elif self._stopped and not self._threads:
                     self._close_pipe()  # the last one out
 
+    def _wait_turn(self) -> bool:
+        """With ``waiters`` set: wait (off the listeners) until fewer than that many threads are on
+        them, then count this one in (the lock is held). False: leave (stopped; or idle for
+        ``idle_timeout`` while another thread is idle, counted out here)."""
+        limit = self._max_waiters
+        assert limit is not None
+        while self._waiting >= limit:
+            if self._stopped:
+                return False
+            self._following += 1
+            try:
+                called = self._turn.wait(self._idle_timeout)
+            finally:
+                self._following -= 1
+            if not called and self._waiting >= limit and self._idle > 1 and not self._stopped:
+                self._idle -= 1
+                return False
+        if self._stopped:
+            return False
+        self._waiting += 1
+        return True
+
     def _woken_for_connection(self, ready: list[tuple[int, int]]) -> bool:
-        return any(fd not in (self._pause_r, self._stop_r) for fd, _ in ready)
+        return any(fd != self._stop_r for fd, _ in ready)
 
     def _left_take(self) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from wsgicore import Config, Problem, ResponseInfo
 from wsgidrivers._common.connthreads import AcceptingThreads
@@ -44,6 +44,11 @@ from ._pool import ConnectionThreads, Slots
 __all__ = ["ThreadWorker"]
 
 _Taken = tuple["_WorkerServer", Any, Any]
+
+#: Idle connection threads on the listeners at once (see connthreads): two, so that a lone client's
+#: next connection finds one waiting while the other finishes the previous connection; not all of
+#: them, or the first worker to register would take a whole burst before its board check.
+_WAITERS: Final = 2
 
 
 def _where(client_address: Any) -> str:
@@ -405,7 +410,7 @@ class ThreadWorker(CoreWorker):
             acceptors: AcceptingThreads[_Taken] = AcceptingThreads(
                 [server.socket for server in servers], state.take, state.serve_taken,
                 limit=state.limit, idle_timeout=IDLE_THREAD_TIMEOUT, daemon=True,
-                name="wsgicore-conn", take_when_stopped=True)
+                name="wsgicore-conn", take_when_stopped=True, waiters=_WAITERS)
             if acceptors.start():
                 state.acceptors = acceptors
                 self._serve_accepting(state, servers, poller, acceptors)
