@@ -32,7 +32,17 @@ from ._receive import ReceiveBuffer
 from ._response import ResponseWriter
 from ._response_heads import ErrorResponses, serialize_head
 from ._spool import spool_body
-from ._state import Body, BodyInput, CloseReason, ConnectionState, Continue, ContinueInput, Input, Phase
+from ._state import (
+    PHASE_MOVES,
+    Body,
+    BodyInput,
+    CloseReason,
+    ConnectionState,
+    Continue,
+    ContinueInput,
+    Input,
+    Phase,
+)
 
 __all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
 
@@ -51,6 +61,9 @@ _PROTOCOLS = tuple(f"HTTP/1.{minor}" for minor in range(10))  # SERVER_PROTOCOL 
 _AWAIT_HEAD, _REQUEST, _RESPONDING, _RESPONDED = (
     Phase.AWAIT_HEAD, Phase.REQUEST, Phase.RESPONDING, Phase.RESPONDED)
 _HEAD, _RUN_APP, _RESPONSE = Input.HEAD, Input.RUN_APP, Input.RESPONSE
+# The phase moves of every request, looked up inline (``ConnectionState.move`` without its call).
+_AFTER_HEAD, _AFTER_RUN_APP, _AFTER_RESPONSE = (
+    PHASE_MOVES[_HEAD], PHASE_MOVES[_RUN_APP], PHASE_MOVES[_RESPONSE])
 _NO_BODY, _UNREAD, _FAILED = Body.NONE, Body.UNREAD, Body.FAILED
 _OWED = Continue.OWED
 _CR_LF = (13, 10)  # the bytes an empty line before a request line may start with (RFC 9112 §2.2)
@@ -443,7 +456,10 @@ class Connection:
                 # A body that has begun to arrive is being sent: no 100 is owed (the server MAY
                 # omit it), so none is pending and keep-alive is not in doubt.
                 state.move_expect(ContinueInput.ASKED)
-        state.move(_HEAD)
+        following = _AFTER_HEAD.get(state.phase)  # state.move(_HEAD) inline
+        if following is None:
+            raise state.refusal(_HEAD)
+        state.phase = following
         # RequestReceived(environ), made as its dataclass __init__ makes it (object.__setattr__ on
         # the frozen instance) without that __init__'s Python frame: once per request.
         event = _new_instance(RequestReceived)
@@ -620,7 +636,10 @@ class Connection:
                     fetch if body_done else self._flushing(fetch, send))
         if errors is not None:
             environ["wsgi.errors"] = errors
-        state.move(_RUN_APP)
+        following = _AFTER_RUN_APP.get(state.phase)  # state.move(_RUN_APP) inline
+        if following is None:
+            raise state.refusal(_RUN_APP)
+        state.phase = following
         spool: IO[bytes] | None = None
         if self._mounted and self._environ.outside_mount:
             # Answered here, once for every driver, as any response: keep-alive and the drain of
@@ -668,7 +687,10 @@ class Connection:
             if state.body is _FAILED:
                 # A body read failed after the head went out (or the app caught the error).
                 state.disable_keep_alive(CloseReason.BODY_FAILED)
-            state.move(_RESPONSE)
+            following = _AFTER_RESPONSE.get(state.phase)  # state.move(_RESPONSE) inline
+            if following is None:
+                raise state.refusal(_RESPONSE)
+            state.phase = following
             keep_alive = state.keep_alive
             body_bytes = writer.body_bytes
             if unreported:

@@ -3,14 +3,29 @@ must give what the one statement gives, on every connection the loop tests walk.
 
 from __future__ import annotations
 
+import ast
 import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import pytest
 from core_support import echo_app, split_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_core_next_action import SEEDS_FOR_LOOPS
 
-from wsgicore import BODY_DEADLINE, HEAD_DEADLINE, Config, Connection, Receive, RequestReceived
+from wsgicore import (
+    BODY_DEADLINE,
+    HEAD_DEADLINE,
+    Config,
+    Connection,
+    LocalProtocolError,
+    Receive,
+    RequestReceived,
+    _connection,
+)
+from wsgicore._state import PHASE_MOVES, ConnectionState, Input
 
 PLAIN = Config(clock=None, server_software=None)
 _REQUEST_FIELDS = ("_body", "_body_error", "_peer_said_close", "_replay", "_drained", "_method",
@@ -70,3 +85,56 @@ def test_each_cycle_starts_with_the_request_data_of_a_new_connection(data: bytes
             current = _request_fields(conn)
             assert current == fresh, (before, current)
     raise AssertionError("the loop did not end")
+
+
+def test_the_connection_sets_the_phase_only_from_the_phase_table() -> None:
+    """``Connection`` moves the phase of every request inline: each ``<state>.phase = X`` in it takes
+    X from a lookup in one of the :data:`PHASE_MOVES` views (``_AFTER_*``), as ``move()`` would."""
+    source = (Path(_connection.__file__)).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    views = {name for name in vars(_connection) if name.startswith("_AFTER_")}
+    assert views == {"_AFTER_HEAD", "_AFTER_RUN_APP", "_AFTER_RESPONSE"}
+    for view, event in (("_AFTER_HEAD", Input.HEAD), ("_AFTER_RUN_APP", Input.RUN_APP),
+                        ("_AFTER_RESPONSE", Input.RESPONSE)):
+        assert getattr(_connection, view) is PHASE_MOVES[event]
+    stores = 0
+    for function in (node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)):
+        from_table = {target.id for node in ast.walk(function) if isinstance(node, ast.Assign)
+                      and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
+                      and isinstance(node.value.func.value, ast.Name)
+                      and node.value.func.value.id in views and node.value.func.attr == "get"
+                      for target in node.targets if isinstance(target, ast.Name)}
+        for node in ast.walk(function):
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+            for target in targets:
+                if isinstance(target, ast.Attribute) and target.attr == "phase":
+                    where = f"Connection.{function.name}: {ast.unparse(node)}"
+                    assert isinstance(node, ast.Assign), where
+                    assert isinstance(node.value, ast.Name), where
+                    assert node.value.id in from_table, f"{where} sets the phase around the table"
+                    stores += 1
+    assert stores == 3
+
+
+def test_a_response_move_refused_inline_raises_what_move_raises() -> None:
+    """The transport failed while the app ran (the driver called ``send_failed()``): the connection
+    is closed, and the end of the response is refused with ``move()``'s error."""
+    conn = Connection(PLAIN)
+    conn.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    action = conn.next_action()
+    assert isinstance(action, RequestReceived)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        conn.send_failed()
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    expected = ConnectionState(True)
+    expected.move(Input.CLOSE)
+    with pytest.raises(LocalProtocolError) as refused:
+        expected.move(Input.RESPONSE)
+    with pytest.raises(LocalProtocolError) as raised:
+        conn.run_app(app, action.environ, lambda data: None, errors=io.StringIO())
+    assert str(raised.value) == str(refused.value)
+    assert "closed" in str(raised.value)
