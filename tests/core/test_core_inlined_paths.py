@@ -25,6 +25,8 @@ from wsgicore import (
     RequestReceived,
     _connection,
 )
+from wsgicore._response import ResponseWriter
+from wsgicore._response_heads import serialize_head
 from wsgicore._state import PHASE_MOVES, ConnectionState, Input
 
 PLAIN = Config(clock=None, server_software=None)
@@ -138,3 +140,25 @@ def test_a_response_move_refused_inline_raises_what_move_raises() -> None:
         conn.run_app(app, action.environ, lambda data: None, errors=io.StringIO())
     assert str(raised.value) == str(refused.value)
     assert "closed" in str(raised.value)
+
+
+@pytest.mark.parametrize(("fields", "added"), [
+    ([("Content-Type", "text/plain")], "Content-Length: 2\r\nDate: D\r\nServer: S\r\n"),
+    ([("Date", "mine")], "Content-Length: 2\r\nServer: S\r\n"),
+    ([("Server", "mine"), ("Content-Length", "2")], "Date: D\r\n"),
+    ([("server", "mine"), ("date", "mine")], "Content-Length: 2\r\n"),
+])
+@pytest.mark.parametrize("server", ["Server: S\r\n", None])
+def test_the_writer_writes_the_head_serialize_head_writes(fields: list[tuple[str, str]], added: str,
+                                                          server: str | None) -> None:
+    """``ResponseWriter._emit_head`` has ``serialize_head`` inline, with the ``Date`` and ``Server``
+    lines as pieces: the same bytes, the server's lines after the application's."""
+    wire: list[bytes] = []
+    writer = ResponseWriter(wire.append, False, True, None, ConnectionState(True), lambda: "Date: D\r\n",
+                            server, lambda problem: None)
+    writer.start_response("200 OK", fields)
+    writer.write_whole(b"ok")
+    if server is None:
+        added = added.replace("Server: S\r\n", "")
+    app_lines = "".join(f"{name}: {value}\r\n" for name, value in fields)
+    assert wire == [serialize_head("200 OK", app_lines + added) + b"ok"]
