@@ -103,6 +103,9 @@ _CHECKED_STATUS_MAX = 256
 _OTHER, _CONTENT_LENGTH, _DATE, _SERVER = range(4)
 _KINDS = {"content-length": _CONTENT_LENGTH, "date": _DATE, "server": _SERVER}
 
+# What a header that is no pair unpacks to (it is refused on the path for fields that are not str).
+_UNPAIRED: Any = object()
+
 # Framing of the response body (RFC 9112 §6.3).
 _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
 
@@ -264,7 +267,7 @@ class ResponseWriter:
             if code is None:
                 status = _plain_str(status, "status")
                 code = _check_status(status)
-            if not isinstance(headers, list):
+            if type(headers) is not list and not isinstance(headers, list):  # no call for a list
                 raise ApplicationError(f"response_headers must be a list, not {type(headers).__name__}")
             # The field lines joined by +=: for the few fields of a response, cheaper than a list, an
             # append per field and a join (CPython grows the one string in place).
@@ -273,14 +276,22 @@ class ResponseWriter:
             has_date = has_server = False
             checked_fields = _CHECKED_FIELDS
             for item in headers:
-                if type(item) is not tuple or len(item) != 2:
+                if type(item) is not tuple:
                     raise ApplicationError(f"each header must be a (name, value) tuple, not {item!r}")
-                name, value = item
+                # The pair's length is checked by unpacking it (no len() call per field); one of
+                # another length is refused below, outside the handler (no ValueError as context).
+                try:
+                    name, value = item
+                except ValueError:
+                    name = value = _UNPAIRED
                 if type(name) is str and type(value) is str:
                     checked = checked_fields.get(item)
                     if checked is None:
                         checked = _check_field(name, value)
                 else:
+                    if len(item) != 2:
+                        raise ApplicationError(f"each header must be a (name, value) tuple, "
+                                               f"not {item!r}")
                     checked = _check_field(name, value)
                 kind, line, field_length = checked
                 if kind:

@@ -18,6 +18,7 @@ from test_core_next_action import SEEDS_FOR_LOOPS
 from wsgicore import (
     BODY_DEADLINE,
     HEAD_DEADLINE,
+    ApplicationError,
     Config,
     Connection,
     LocalProtocolError,
@@ -162,3 +163,43 @@ def test_the_writer_writes_the_head_serialize_head_writes(fields: list[tuple[str
         added = added.replace("Server: S\r\n", "")
     app_lines = "".join(f"{name}: {value}\r\n" for name, value in fields)
     assert wire == [serialize_head("200 OK", app_lines + added) + b"ok"]
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize("item", [
+    ("A", "1", "extra"), ("A",), (), ["A", "1"], "AB", ("A", "1", _Text("x")),
+    (_Text("A"), "1", "2"), (b"A", b"1", b"2"),
+])
+@pytest.mark.parametrize("cached_first", [False, True])
+def test_a_header_that_is_no_pair_is_refused_as_before(item: Any, cached_first: bool) -> None:
+    """The pair is checked by unpacking it: one of another length (or no tuple) is refused with
+    the same error, and the error has no ``ValueError`` of the unpacking as its context."""
+    headers = [("Content-Type", "text/plain"), item] if cached_first else [item]
+    writer = ResponseWriter(lambda data: None, False, True, None, ConnectionState(True), None, None,
+                            lambda problem: None)
+    with pytest.raises(ApplicationError) as raised:
+        writer.start_response("200 OK", headers)
+    assert str(raised.value) == f"each header must be a (name, value) tuple, not {item!r}"
+    assert raised.value.__context__ is None
+    assert not writer.head_sent
+    writer.start_response("200 OK", [("A", "1")])  # no status was set: a new call is the first
+    writer.write_whole(b"")
+
+
+def test_a_pair_refused_while_the_app_handles_an_error_has_that_error_as_its_context() -> None:
+    writer = ResponseWriter(lambda data: None, False, True, None, ConnectionState(True), None, None,
+                            lambda problem: None)
+    handled = KeyError("the app's")
+
+    def app_error_handler() -> None:
+        try:
+            raise handled
+        except KeyError:
+            writer.start_response("500 Oops", [("A", "1", "2")])
+
+    with pytest.raises(ApplicationError) as raised:
+        app_error_handler()
+    assert raised.value.__context__ is handled
