@@ -76,21 +76,21 @@ _HEAD_SENT = frozenset({_S.HEADERS_SENT, _S.FINISHED})
 _STATUS = _abnf.STATUS_TEXT
 _TOKEN = _abnf.TOKEN_TEXT
 _BAD_VALUE = _abnf.FORBIDDEN_IN_FIELD_VALUE_TEXT
-_DIGITS = _abnf.CONTENT_LENGTH_TEXT
+_MAX_LENGTH_DIGITS = 18  # _abnf.CONTENT_LENGTH_TEXT's bound: a length that fits in 63 bits
 # RFC 9110 §7.6.1: hop-by-hop fields belong to the server, not the application (PEP 3333).
 _HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
     "te", "trailer", "trailers", "transfer-encoding", "upgrade",
 })
-# Valid field name -> its lower case. Process-wide and safe so: a pure function's memo, bounded, keyed
-# by exact str only (_plain_str strips subclasses first, so no __eq__/__hash__ of the app's can match a
-# cached name), and a racing insert writes the same value.
-_CHECKED_NAMES: dict[str, str] = {}
+# Valid field name -> its kind (below, from its lower case). Process-wide and safe so: a pure
+# function's memo, bounded, keyed by exact str only (_plain_str strips subclasses first, so no
+# __eq__/__hash__ of the app's can match a cached name), and a racing insert writes the same value.
+_CHECKED_NAMES: dict[str, int] = {}
 _CHECKED_NAMES_MAX = 1024
 
 # A validated (name, value) field -> (its kind, its line on the wire, its Content-Length or -1), and a
 # validated status -> its code: most responses repeat the same few fields ("Content-Type: text/html")
-# and statuses, and validating one costs two regex matches. Process-wide and safe so: a pure
+# and statuses, and validating one costs a call and several checks. Process-wide and safe so: a pure
 # function's memo keyed by exact ``str`` only (checked with ``type() is str`` before the lookup, so
 # no __eq__/__hash__ of the app's runs or can match), bounded in entries and in the length of what it
 # keeps, emptied when full (so one-off values cannot keep common ones out for good); a racing insert
@@ -126,19 +126,21 @@ def _plain_bytes(data: Any) -> bytes:
     return memoryview(data).tobytes()
 
 
-def _lower_valid_name(name: str) -> str:
-    """The lower-case form of a valid field name (``name`` is an exact ``str``)."""
-    lower = _CHECKED_NAMES.get(name)
-    if lower is not None:
-        return lower
+def _name_kind(name: str) -> int:
+    """The kind of a valid field name (``name`` is an exact ``str``): ``_CONTENT_LENGTH``,
+    ``_DATE``, ``_SERVER`` or ``_OTHER``, from its lower case."""
+    kind = _CHECKED_NAMES.get(name)
+    if kind is not None:
+        return kind
     if _TOKEN.fullmatch(name) is None:
         raise ApplicationError(f"header name {name!r} is not a token (RFC 9110 §5.1)")
     lower = name.lower()
     if lower in _HOP_BY_HOP:
         raise ApplicationError(f"hop-by-hop header {name!r} is the server's to set (PEP 3333)")
+    kind = _KINDS.get(lower, _OTHER)
     if len(_CHECKED_NAMES) < _CHECKED_NAMES_MAX:
-        _CHECKED_NAMES[name] = lower
-    return lower
+        _CHECKED_NAMES[name] = kind
+    return kind
 
 
 def _check_status(status: str) -> int:
@@ -158,18 +160,23 @@ def _check_field(name: Any, value: Any) -> tuple[int, str, int]:
     """Validate one response field: its kind, its line on the wire, its Content-Length (else -1).
     Remembered when both parts are exact ``str`` (anything else is converted first, never cached)."""
     cacheable = type(name) is str and type(value) is str
-    if type(name) is not str:
+    if not cacheable and type(name) is not str:
         name = _plain_str(name, "header name")
-    lower = _lower_valid_name(name)
-    if type(value) is not str:
+    kind = _CHECKED_NAMES.get(name)  # _name_kind's memo inline
+    if kind is None:
+        kind = _name_kind(name)
+    if not cacheable and type(value) is not str:
         value = _plain_str(value, f"value of header {name!r}")
-    if _BAD_VALUE.search(value) is not None:
+    # Printable ASCII (most values) is valid without the regex, which a call to it costs more than
+    # these two str methods; anything else (a tab, latin-1, a control character) is asked of it.
+    if not (value.isascii() and value.isprintable()) and _BAD_VALUE.search(value) is not None:
         raise ApplicationError(f"value of header {name!r} contains a control character or "
                                f"a character outside latin-1")
-    kind = _KINDS.get(lower, _OTHER)
     length = -1
     if kind == _CONTENT_LENGTH:
-        if _DIGITS.fullmatch(value.strip(" \t")) is None:
+        digits = value.strip(" \t")
+        # CONTENT_LENGTH_TEXT's [0-9]{1,18} with str methods: isdigit() alone takes other scripts' digits too.
+        if not (digits.isdigit() and digits.isascii() and len(digits) <= _MAX_LENGTH_DIGITS):
             raise ApplicationError(f"invalid or repeated Content-Length {value!r}")
         length = int(value)
     checked = (kind, f"{name}: {value}\r\n", length)

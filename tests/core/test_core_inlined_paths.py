@@ -26,6 +26,7 @@ from wsgicore import (
     RequestReceived,
     _connection,
 )
+from wsgicore._abnf import CONTENT_LENGTH_TEXT, FORBIDDEN_IN_FIELD_VALUE_TEXT
 from wsgicore._response import ResponseWriter
 from wsgicore._response_heads import serialize_head
 from wsgicore._state import PHASE_MOVES, ConnectionState, Input
@@ -203,3 +204,54 @@ def test_a_pair_refused_while_the_app_handles_an_error_has_that_error_as_its_con
     with pytest.raises(ApplicationError) as raised:
         app_error_handler()
     assert raised.value.__context__ is handled
+
+
+# -- field values and Content-Length checked with str methods, the grammar's regexes the reference ----
+
+_VALUES = ["", "text/plain", " lead and trail ", "a\tb", "\t", "caf\xe9", "\x80\xff", "\x85", "\xa0",
+           "\x7f", "a\x00b", "a\rb", "a\nb", "\x1f", "\u0100", "\u2028", "\U0001f600", "~", " "]
+_LENGTHS = ["0", "13", " 13\t", "\t7 ", "0" * 18, "9" * 18, "1" * 19, "", " ", "+1", "-1", "1_0",
+            "1 2", "\xb2", "1\xb2", "\u0661", "\uff11", "0x1", "1.0", "\x0b1"]
+
+
+def _accepts(name: str, value: str) -> bool:
+    writer = ResponseWriter(lambda data: None, False, True, None, ConnectionState(True), None, None,
+                            lambda problem: None)
+    try:
+        writer.start_response("200 OK", [(name, value)])
+    except ApplicationError:
+        return False
+    return True
+
+
+@given(st.one_of(st.sampled_from(_VALUES), st.text(st.characters(max_codepoint=0x17F), max_size=6)))
+@settings(max_examples=400, derandomize=True, deadline=None)
+def test_a_field_value_is_accepted_exactly_when_the_grammar_says(value: str) -> None:
+    assert _accepts("X-Test", value) == (FORBIDDEN_IN_FIELD_VALUE_TEXT.search(value) is None)
+
+
+@given(st.one_of(st.sampled_from(_LENGTHS),
+                 st.text(st.characters(max_codepoint=0x17F), max_size=4),
+                 st.text(st.sampled_from("0123456789 \t\xb2\u0661"), max_size=21)))
+@settings(max_examples=400, derandomize=True, deadline=None)
+def test_a_content_length_is_accepted_exactly_when_the_grammar_says(value: str) -> None:
+    valid = (FORBIDDEN_IN_FIELD_VALUE_TEXT.search(value) is None
+             and CONTENT_LENGTH_TEXT.fullmatch(value.strip(" \t")) is not None)
+    assert _accepts("Content-Length", value) == valid
+
+
+@pytest.mark.parametrize(("length", "date", "server"), [
+    ("Content-Length", "Date", "Server"), ("content-length", "date", "server"),
+    ("CONTENT-LENGTH", "DATE", "SERVER"), ("cOnTeNt-LeNgTh", "dAtE", "sErVeR"),
+])
+def test_a_field_name_has_its_kind_in_any_case(length: str, date: str, server: str) -> None:
+    """The names memo keeps each name's kind (``Content-Length``, ``Date``, ``Server``, other), from
+    its lower case, whatever the spelling and whichever spelling came first."""
+    wire: list[bytes] = []
+    writer = ResponseWriter(wire.append, False, True, None, ConnectionState(True), lambda: "Date: D\r\n",
+                            "Server: S\r\n", lambda problem: None)
+    with pytest.raises(ApplicationError, match="repeated Content-Length"):
+        writer.start_response("200 OK", [("Content-Length", "2"), (length, "2")])
+    writer.start_response("200 OK", [(length, "2"), (date, "d"), (server, "s")])
+    writer.write_whole(b"ok")
+    assert wire == [f"HTTP/1.1 200 OK\r\n{length}: 2\r\n{date}: d\r\n{server}: s\r\n\r\nok".encode()]
