@@ -27,6 +27,7 @@ from wsgicore import (
     _connection,
 )
 from wsgicore._abnf import CONTENT_LENGTH_TEXT, FORBIDDEN_IN_FIELD_VALUE_TEXT
+from wsgicore._head_scanner import HeadScanner, RequestLine
 from wsgicore._response import ResponseWriter
 from wsgicore._response_heads import serialize_head
 from wsgicore._state import PHASE_MOVES, ConnectionState, Input
@@ -255,3 +256,30 @@ def test_a_field_name_has_its_kind_in_any_case(length: str, date: str, server: s
     writer.start_response("200 OK", [(length, "2"), (date, "d"), (server, "s")])
     writer.write_whole(b"ok")
     assert wire == [f"HTTP/1.1 200 OK\r\n{length}: 2\r\n{date}: d\r\n{server}: s\r\n\r\nok".encode()]
+
+
+@pytest.mark.parametrize("head", [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /a/b?c=d HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET http://x/y HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n",
+])
+def test_the_fast_path_makes_the_request_line_the_class_makes(head: bytes) -> None:
+    """``HeadScanner.scan`` makes the ``RequestLine`` of a head in one piece without ``__init__``:
+    the same type and slots as the line-by-line path, which calls the class, gives."""
+    whole = HeadScanner(PLAIN)
+    assert whole.scan(bytearray(head), False) == len(head)
+    assert whole.fast
+    split = HeadScanner(PLAIN)
+    buf = bytearray()
+    for byte in head:
+        buf.append(byte)
+        end = split.scan(buf, False)
+    assert end == len(head)
+    assert not split.fast
+    fast, slow = whole.request_line, split.request_line
+    assert type(fast) is type(slow) is RequestLine
+    assert [getattr(fast, name) for name in RequestLine.__slots__] == [
+        getattr(slow, name) for name in RequestLine.__slots__]
+    assert all(type(getattr(fast, name)) is type(getattr(slow, name)) for name in RequestLine.__slots__)
