@@ -66,10 +66,12 @@ _MISUSE: dict[tuple[str, str], str] = {
     (_S.NO_STATUS, _A.FINISH): "the application returned without calling start_response()",
 }
 # The table's moves for the steps of every response, keyed by the state alone (the same pairs): the
-# lookup makes no key tuple. Globals: a class attribute lookup is slower (CPython 3.11).
+# lookup makes no key tuple. Globals (the states and steps used per response or chunk too): a class
+# attribute lookup is slower (CPython 3.11).
 _AFTER_START = {state: to for (state, step), to in _NEXT.items() if step == _A.START}
 _AFTER_WHOLE = {state: to for (state, step), to in _NEXT.items() if step == _A.WHOLE}
-_START, _WHOLE = _A.START, _A.WHOLE
+_START, _WHOLE, _BODY, _FINISH = _A.START, _A.WHOLE, _A.BODY, _A.FINISH
+_NO_STATUS, _STATUS_SET, _SENDING_BODY = _S.NO_STATUS, _S.STATUS_SET, _S.HEADERS_SENT
 #: The states in which the response head has gone to ``send`` (``ResponseWriter.head_sent``).
 _HEAD_SENT = frozenset({_S.HEADERS_SENT, _S.FINISHED})
 
@@ -329,13 +331,13 @@ class ResponseWriter:
         if type(data) is not bytes:
             data = _plain_bytes(data)
         if not data:
-            if self._state == _S.NO_STATUS:
-                self._move(_A.BODY)
+            if self._state == _NO_STATUS:
+                self._move(_BODY)
             return
-        if self._state == _S.HEADERS_SENT:
+        if self._state == _SENDING_BODY:
             self._emit_body(data)
         else:
-            self._move(_A.BODY)
+            self._move(_BODY)
             self._emit_head(data, None)
 
     def write_whole(self, data: bytes) -> None:
@@ -344,7 +346,7 @@ class ResponseWriter:
         After ``write()`` (the head is out) it is a last ``write`` and ``finish``."""
         if type(data) is not bytes:
             data = _plain_bytes(data)
-        if self._state is _S.HEADERS_SENT:
+        if self._state is _SENDING_BODY:
             self.write(data)
             self.finish()
             return
@@ -365,8 +367,8 @@ class ResponseWriter:
     def finish(self) -> None:
         """The iterable is exhausted: send the headers if not yet sent, and end the framing."""
         state = self._state
-        self._move(_A.FINISH)
-        if state == _S.STATUS_SET:
+        self._move(_FINISH)
+        if state == _STATUS_SET:
             self._emit_head(b"", 0)
         framing = self._framing
         if framing == _CHUNKED:
@@ -376,7 +378,7 @@ class ResponseWriter:
 
     def head_for_sendfile(self, length: int | None) -> int:
         """Send the headers for a body that the driver sends itself; returns how many bytes to send."""
-        self._move(_A.BODY)
+        self._move(_BODY)
         self._emit_head(b"", length)
         if self._framing == _LENGTH:
             return self._left
