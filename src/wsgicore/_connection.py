@@ -425,8 +425,7 @@ class Connection:
         # connection enters AWAIT_HEAD (in __init__ and in _end_cycle), and only a head leaves it.
         self._requests += 1
         http11 = request_line.minor >= 1
-        self._http11 = http11
-        self._method = request_line.method
+        self._http11 = http11  # (_method is set: _next_head, the one caller, set it for its errors)
         try:
             environ = self._environ.build(
                 request_line.method, request_line.target, _PROTOCOLS[request_line.minor], headers
