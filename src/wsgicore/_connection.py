@@ -32,7 +32,17 @@ from ._receive import ReceiveBuffer
 from ._response import ResponseWriter
 from ._response_heads import ErrorResponses, serialize_head
 from ._spool import spool_body
-from ._state import Body, BodyInput, CloseReason, ConnectionState, Continue, ContinueInput, Input, Phase
+from ._state import (
+    PHASE_MOVES,
+    Body,
+    BodyInput,
+    CloseReason,
+    ConnectionState,
+    Continue,
+    ContinueInput,
+    Input,
+    Phase,
+)
 
 __all__ = ["MIN_FETCH", "Connection", "Problem", "ResponseInfo"]
 
@@ -51,6 +61,9 @@ _PROTOCOLS = tuple(f"HTTP/1.{minor}" for minor in range(10))  # SERVER_PROTOCOL 
 _AWAIT_HEAD, _REQUEST, _RESPONDING, _RESPONDED = (
     Phase.AWAIT_HEAD, Phase.REQUEST, Phase.RESPONDING, Phase.RESPONDED)
 _HEAD, _RUN_APP, _RESPONSE = Input.HEAD, Input.RUN_APP, Input.RESPONSE
+# The phase moves of every request, looked up inline (``ConnectionState.move`` without its call).
+_AFTER_HEAD, _AFTER_RUN_APP, _AFTER_RESPONSE = (
+    PHASE_MOVES[_HEAD], PHASE_MOVES[_RUN_APP], PHASE_MOVES[_RESPONSE])
 _NO_BODY, _UNREAD, _FAILED = Body.NONE, Body.UNREAD, Body.FAILED
 _OWED = Continue.OWED
 _CR_LF = (13, 10)  # the bytes an empty line before a request line may start with (RFC 9112 §2.2)
@@ -166,8 +179,8 @@ class Connection:
         return HEAD_DEADLINE if kind is BODY_DEADLINE else kind
 
     def _wait_kind(self) -> str:
-        """The deadline of a wait now: the rule, stated once (``next_action``'s ``Receive`` and the
-        ``deadline`` property read it)."""
+        """The deadline of a wait now: the rule (the ``deadline`` property reads it; ``next_action``
+        has it inline, and tests/core check that both give the same)."""
         phase = self._state.phase
         if phase is _REQUEST:
             return BODY_DEADLINE  # a body the core buffers for the driver
@@ -211,9 +224,17 @@ class Connection:
         except RemoteProtocolError as exc:
             return Close(self.data_to_send() + exc.response, not self.can_close_at_once, exc)
         if event is NEED_DATA:
-            # A wait: which deadline (the rule: _wait_kind), and whether it starts now. A head (or
-            # idle) deadline spans every receive until the wait ends; a body's starts at each one.
-            kind = self._wait_kind()
+            # A wait: which deadline (the rule: _wait_kind's, inline: once per request), and whether
+            # it starts now. A head (or idle) deadline spans every receive until the wait ends; a
+            # body's starts at each one.
+            phase = self._state.phase
+            if phase is _REQUEST:
+                kind = BODY_DEADLINE
+            elif (self._requests and not self._buf and self._rx.direct is None
+                  and (phase is _AWAIT_HEAD or phase is _RESPONDED)):
+                kind = IDLE_DEADLINE
+            else:
+                kind = HEAD_DEADLINE
             if kind is self._deadline_running and kind is not BODY_DEADLINE:
                 receive = _RECEIVE_RUNS[kind]
             else:
@@ -253,7 +274,8 @@ class Connection:
             self._replay.append(data)
 
     def _new_request_state(self) -> None:
-        """The data of one request (its states are ``_state``'s, reset with the next cycle)."""
+        """The data of one request (its states are ``_state``'s, reset with the next cycle).
+        ``_end_cycle`` has it inline: keep the two the same."""
         self._body: BodyReader | None = None
         self._body_error: RequestBodyError | None = None  # set when the body moves to FAILED
         self._peer_said_close = False  # the request carried "Connection: close"
@@ -403,8 +425,7 @@ class Connection:
         # connection enters AWAIT_HEAD (in __init__ and in _end_cycle), and only a head leaves it.
         self._requests += 1
         http11 = request_line.minor >= 1
-        self._http11 = http11
-        self._method = request_line.method
+        self._http11 = http11  # (_method is set: _next_head, the one caller, set it for its errors)
         try:
             environ = self._environ.build(
                 request_line.method, request_line.target, _PROTOCOLS[request_line.minor], headers
@@ -434,7 +455,10 @@ class Connection:
                 # A body that has begun to arrive is being sent: no 100 is owed (the server MAY
                 # omit it), so none is pending and keep-alive is not in doubt.
                 state.move_expect(ContinueInput.ASKED)
-        state.move(_HEAD)
+        following = _AFTER_HEAD.get(state.phase)  # state.move(_HEAD) inline
+        if following is None:
+            raise state.refusal(_HEAD)
+        state.phase = following
         # RequestReceived(environ), made as its dataclass __init__ makes it (object.__setattr__ on
         # the frozen instance) without that __init__'s Python frame: once per request.
         event = _new_instance(RequestReceived)
@@ -611,19 +635,68 @@ class Connection:
                     fetch if body_done else self._flushing(fetch, send))
         if errors is not None:
             environ["wsgi.errors"] = errors
-        state.move(_RUN_APP)
+        following = _AFTER_RUN_APP.get(state.phase)  # state.move(_RUN_APP) inline
+        if following is None:
+            raise state.refusal(_RUN_APP)
+        state.phase = following
+        spool: IO[bytes] | None = None
         if self._mounted and self._environ.outside_mount:
             # Answered here, once for every driver, as any response: keep-alive and the drain of
             # an unread body follow the usual rules.
-            return self._run(_outside_the_mount, environ, send, sendfile, on_problem)
-        spool: IO[bytes] | None = None
-        if self.config.buffer_chunked_body and type(self._body) is ChunkedReader:
+            app = _outside_the_mount
+        elif self.config.buffer_chunked_body and type(self._body) is ChunkedReader:
             try:
                 spool = spool_body(environ, self.config.body_spool)
             except RequestBodyError as exc:
                 return self._refuse_body(exc, send)
+        # The application's run, here and not in a method of its own: a call fewer per request.
         try:
-            return self._run(app, environ, send, sendfile, on_problem)
+            if self._out:
+                # A 100 Continue queued at head time ("immediate") must precede the final response.
+                send(self.data_to_send())
+            unreported: list[Problem] | None = None
+            if on_problem is not None:
+                report = on_problem
+            else:
+                unreported = []
+                report = stream_reporter(environ.get("wsgi.errors"), unreported)
+            # Without a body left to read or a 100 Continue owed, nothing the application does can
+            # rule keep-alive out: the writer then reads the state's flag instead of asking (a call
+            # fewer).
+            ask_keep_alive = (None if state.body is _NO_BODY and state.expect is not _OWED
+                              else self._keep_alive_at_head)
+            # Positional: keyword arguments to a class cost a dict per call on CPython 3.11.
+            writer = ResponseWriter(
+                send, self._method == b"HEAD", self._http11, ask_keep_alive, state, self._date,
+                self._server, report,
+            )
+            aborted = False
+            try:
+                call_app(app, environ, writer, sendfile, report)
+            except Exception as exc:
+                if writer.send_error is not None:
+                    state.move(Input.CLOSE)
+                    raise writer.send_error from None
+                aborted, status = self._app_failed(exc, writer, report, send)
+            except BaseException:
+                state.move(Input.CLOSE)
+                raise
+            else:
+                status = writer.status_code  # the application's whole response went out
+            if state.body is _FAILED:
+                # A body read failed after the head went out (or the app caught the error).
+                state.disable_keep_alive(CloseReason.BODY_FAILED)
+            following = _AFTER_RESPONSE.get(state.phase)  # state.move(_RESPONSE) inline
+            if following is None:
+                raise state.refusal(_RESPONSE)
+            state.phase = following
+            keep_alive = state.keep_alive
+            body_bytes = writer.body_bytes
+            if unreported:
+                return ResponseInfo(status, body_bytes, keep_alive, aborted, tuple(unreported))
+            info = _INFOS.get((status, body_bytes, keep_alive, aborted))  # _response_info's hit
+            return info if info is not None else _response_info(status, body_bytes, keep_alive,
+                                                                aborted)
         finally:
             if spool is not None:
                 spool.close()
@@ -642,57 +715,6 @@ class Connection:
         self._state.move(_RESPONSE)
         body_bytes = len(exc.response) - exc.response.index(b"\r\n\r\n") - 4 if exc.response else 0
         return ResponseInfo(exc.status_code or 0, body_bytes, False)
-
-    def _run(
-        self,
-        app: WSGIApp,
-        environ: dict[str, Any],
-        send: Callable[[bytes], None],
-        sendfile: SendFile | None,
-        on_problem: Callable[[Problem], None] | None,
-    ) -> ResponseInfo:
-        if self._out:
-            # A 100 Continue queued at head time ("immediate") must precede the final response.
-            send(self.data_to_send())
-        unreported: list[Problem] | None = None
-        if on_problem is not None:
-            report = on_problem
-        else:
-            unreported = []
-            report = stream_reporter(environ.get("wsgi.errors"), unreported)
-        state = self._state
-        # Without a body left to read or a 100 Continue owed, nothing the application does can rule
-        # keep-alive out: the writer then reads the state's flag instead of asking (a call fewer).
-        ask_keep_alive = (None if state.body is _NO_BODY and state.expect is not _OWED
-                          else self._keep_alive_at_head)
-        # Positional: keyword arguments to a class cost a dict per call on CPython 3.11.
-        writer = ResponseWriter(
-            send, self._method == b"HEAD", self._http11, ask_keep_alive, state, self._date,
-            self._server, report,
-        )
-        aborted = False
-        try:
-            call_app(app, environ, writer, sendfile, report)
-        except Exception as exc:
-            if writer.send_error is not None:
-                state.move(Input.CLOSE)
-                raise writer.send_error from None
-            aborted, status = self._app_failed(exc, writer, report, send)
-        except BaseException:
-            state.move(Input.CLOSE)
-            raise
-        else:
-            status = writer.status_code  # the application's whole response went out
-        if state.body is _FAILED:
-            # A body read failed after the head went out (or the app caught the error).
-            state.disable_keep_alive(CloseReason.BODY_FAILED)
-        state.move(_RESPONSE)
-        keep_alive = state.keep_alive
-        body_bytes = writer.body_bytes
-        if unreported:
-            return ResponseInfo(status, body_bytes, keep_alive, aborted, tuple(unreported))
-        info = _INFOS.get((status, body_bytes, keep_alive, aborted))  # _response_info's hit inline
-        return info if info is not None else _response_info(status, body_bytes, keep_alive, aborted)
 
     def _flushing(
         self, fetch: Callable[[int], bytes], send: Callable[[bytes], None]
@@ -759,6 +781,14 @@ class Connection:
             if self._drained > self.config.max_drain_bytes:
                 state.move(Input.CLOSE)
                 return ConnectionClosed()
-        self._new_request_state()
+        # _new_request_state inline (once per request)
+        self._body = None
+        self._body_error = None
+        self._peer_said_close = False
+        if self._replay:
+            self._replay = []
+        self._drained = 0
+        self._method = b""
+        self._http11 = True
         state.start_next_cycle()
         return self._next_head()

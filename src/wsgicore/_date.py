@@ -17,9 +17,11 @@ def format_http_date(seconds: float) -> str:
             f"{moment.year:04d} {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT")
 
 
-# The last second formatted and its line, shared by every connection: formatting costs many times a
-# clock call. Two threads racing here compute the same line, so no lock is needed.
-_last: tuple[int, str] = (-1, "")
+# The last second formatted, as the range of clock readings it covers, and its line: shared by every
+# connection, since formatting costs many times a clock call. A range and not ``int(now)``: two float
+# comparisons are cheaper than the int() call, once per response. Two threads racing here compute the
+# same line, and the tuple is replaced whole, so no lock is needed.
+_last: tuple[float, float, str] = (0.0, 0.0, "")  # an empty range: the first call formats
 
 
 class DateLine:
@@ -32,10 +34,13 @@ class DateLine:
 
     def __call__(self) -> str:
         global _last
-        second = int(self._clock())
+        now = self._clock()
         cached = _last
-        if cached[0] == second:
-            return cached[1]
+        if cached[0] <= now < cached[1]:
+            return cached[2]
+        second = int(now)
         line = f"Date: {format_http_date(second)}\r\n"
-        _last = (second, line)
+        # [second, second + 1) is every reading that int() takes to this second, for a clock
+        # at or after the epoch (a reading before it only misses the memo).
+        _last = (float(second), float(second + 1), line)
         return line

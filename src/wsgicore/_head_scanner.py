@@ -31,10 +31,12 @@ _CR = 13
 _BLANK_LINE_START = (13, 10)  # CR, LF
 _LEADING_CRLF = re.compile(rb"(?:\r\n)+")
 _LEADING_NEWLINES = re.compile(rb"(?:\r?\n)+")
+_new_instance = object.__new__
 
 
 class RequestLine:
-    """The parts of a validated request line (RFC 9112 §3)."""
+    """The parts of a validated request line (RFC 9112 §3). The fast path of ``scan`` makes it
+    without ``__init__``, setting the same slots: keep the two alike."""
 
     __slots__ = ("method", "minor", "target")
 
@@ -103,7 +105,13 @@ class HeadScanner:
                     # line: pos 0 means no line was), so the next head needs no reset() after this
                     # one, only the line watch of an earlier piece forgotten.
                     # minor is one digit ([0-9]): its value without int()'s parse.
-                    self.request_line = RequestLine(method, target, minor[0] - 48)
+                    # RequestLine(method, target, minor) without the class call's __init__ frame
+                    # (once per request): the same three slots, set here.
+                    request_line = _new_instance(RequestLine)
+                    request_line.method = method
+                    request_line.target = target
+                    request_line.minor = minor[0] - 48
+                    self.request_line = request_line
                     self.fast = True
                     self._watch = 0
                     return end + 4

@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 from . import _abnf
 from ._errors import ApplicationError
 from ._problems import ExcInfo, Problem
-from ._response_heads import serialize_head
 from ._state import CloseReason, ConnectionState
 
 __all__ = ["ExcInfo", "ResponseWriter", "StartResponse", "WriteCallable"]
@@ -67,31 +66,33 @@ _MISUSE: dict[tuple[str, str], str] = {
     (_S.NO_STATUS, _A.FINISH): "the application returned without calling start_response()",
 }
 # The table's moves for the steps of every response, keyed by the state alone (the same pairs): the
-# lookup makes no key tuple. Globals: a class attribute lookup is slower (CPython 3.11).
+# lookup makes no key tuple. Globals (the states and steps used per response or chunk too): a class
+# attribute lookup is slower (CPython 3.11).
 _AFTER_START = {state: to for (state, step), to in _NEXT.items() if step == _A.START}
 _AFTER_WHOLE = {state: to for (state, step), to in _NEXT.items() if step == _A.WHOLE}
-_START, _WHOLE = _A.START, _A.WHOLE
+_START, _WHOLE, _BODY, _FINISH = _A.START, _A.WHOLE, _A.BODY, _A.FINISH
+_NO_STATUS, _STATUS_SET, _SENDING_BODY = _S.NO_STATUS, _S.STATUS_SET, _S.HEADERS_SENT
 #: The states in which the response head has gone to ``send`` (``ResponseWriter.head_sent``).
 _HEAD_SENT = frozenset({_S.HEADERS_SENT, _S.FINISHED})
 
 _STATUS = _abnf.STATUS_TEXT
 _TOKEN = _abnf.TOKEN_TEXT
 _BAD_VALUE = _abnf.FORBIDDEN_IN_FIELD_VALUE_TEXT
-_DIGITS = _abnf.CONTENT_LENGTH_TEXT
+_MAX_LENGTH_DIGITS = 18  # _abnf.CONTENT_LENGTH_TEXT's bound: a length that fits in 63 bits
 # RFC 9110 §7.6.1: hop-by-hop fields belong to the server, not the application (PEP 3333).
 _HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
     "te", "trailer", "trailers", "transfer-encoding", "upgrade",
 })
-# Valid field name -> its lower case. Process-wide and safe so: a pure function's memo, bounded, keyed
-# by exact str only (_plain_str strips subclasses first, so no __eq__/__hash__ of the app's can match a
-# cached name), and a racing insert writes the same value.
-_CHECKED_NAMES: dict[str, str] = {}
+# Valid field name -> its kind (below, from its lower case). Process-wide and safe so: a pure
+# function's memo, bounded, keyed by exact str only (_plain_str strips subclasses first, so no
+# __eq__/__hash__ of the app's can match a cached name), and a racing insert writes the same value.
+_CHECKED_NAMES: dict[str, int] = {}
 _CHECKED_NAMES_MAX = 1024
 
 # A validated (name, value) field -> (its kind, its line on the wire, its Content-Length or -1), and a
 # validated status -> its code: most responses repeat the same few fields ("Content-Type: text/html")
-# and statuses, and validating one costs two regex matches. Process-wide and safe so: a pure
+# and statuses, and validating one costs a call and several checks. Process-wide and safe so: a pure
 # function's memo keyed by exact ``str`` only (checked with ``type() is str`` before the lookup, so
 # no __eq__/__hash__ of the app's runs or can match), bounded in entries and in the length of what it
 # keeps, emptied when full (so one-off values cannot keep common ones out for good); a racing insert
@@ -103,6 +104,9 @@ _CHECKED_STATUS: dict[str, int] = {}
 _CHECKED_STATUS_MAX = 256
 _OTHER, _CONTENT_LENGTH, _DATE, _SERVER = range(4)
 _KINDS = {"content-length": _CONTENT_LENGTH, "date": _DATE, "server": _SERVER}
+
+# What a header that is no pair unpacks to (it is refused on the path for fields that are not str).
+_UNPAIRED: Any = object()
 
 # Framing of the response body (RFC 9112 §6.3).
 _NONE, _LENGTH, _CHUNKED, _CLOSE = range(4)
@@ -124,19 +128,21 @@ def _plain_bytes(data: Any) -> bytes:
     return memoryview(data).tobytes()
 
 
-def _lower_valid_name(name: str) -> str:
-    """The lower-case form of a valid field name (``name`` is an exact ``str``)."""
-    lower = _CHECKED_NAMES.get(name)
-    if lower is not None:
-        return lower
+def _name_kind(name: str) -> int:
+    """The kind of a valid field name (``name`` is an exact ``str``): ``_CONTENT_LENGTH``,
+    ``_DATE``, ``_SERVER`` or ``_OTHER``, from its lower case."""
+    kind = _CHECKED_NAMES.get(name)
+    if kind is not None:
+        return kind
     if _TOKEN.fullmatch(name) is None:
         raise ApplicationError(f"header name {name!r} is not a token (RFC 9110 §5.1)")
     lower = name.lower()
     if lower in _HOP_BY_HOP:
         raise ApplicationError(f"hop-by-hop header {name!r} is the server's to set (PEP 3333)")
+    kind = _KINDS.get(lower, _OTHER)
     if len(_CHECKED_NAMES) < _CHECKED_NAMES_MAX:
-        _CHECKED_NAMES[name] = lower
-    return lower
+        _CHECKED_NAMES[name] = kind
+    return kind
 
 
 def _check_status(status: str) -> int:
@@ -156,18 +162,23 @@ def _check_field(name: Any, value: Any) -> tuple[int, str, int]:
     """Validate one response field: its kind, its line on the wire, its Content-Length (else -1).
     Remembered when both parts are exact ``str`` (anything else is converted first, never cached)."""
     cacheable = type(name) is str and type(value) is str
-    if type(name) is not str:
+    if not cacheable and type(name) is not str:
         name = _plain_str(name, "header name")
-    lower = _lower_valid_name(name)
-    if type(value) is not str:
+    kind = _CHECKED_NAMES.get(name)  # _name_kind's memo inline
+    if kind is None:
+        kind = _name_kind(name)
+    if not cacheable and type(value) is not str:
         value = _plain_str(value, f"value of header {name!r}")
-    if _BAD_VALUE.search(value) is not None:
+    # Printable ASCII (most values) is valid without the regex, which a call to it costs more than
+    # these two str methods; anything else (a tab, latin-1, a control character) is asked of it.
+    if not (value.isascii() and value.isprintable()) and _BAD_VALUE.search(value) is not None:
         raise ApplicationError(f"value of header {name!r} contains a control character or "
                                f"a character outside latin-1")
-    kind = _KINDS.get(lower, _OTHER)
     length = -1
     if kind == _CONTENT_LENGTH:
-        if _DIGITS.fullmatch(value.strip(" \t")) is None:
+        digits = value.strip(" \t")
+        # CONTENT_LENGTH_TEXT's [0-9]{1,18} with str methods: isdigit() alone takes other scripts' digits too.
+        if not (digits.isdigit() and digits.isascii() and len(digits) <= _MAX_LENGTH_DIGITS):
             raise ApplicationError(f"invalid or repeated Content-Length {value!r}")
         length = int(value)
     checked = (kind, f"{name}: {value}\r\n", length)
@@ -265,7 +276,7 @@ class ResponseWriter:
             if code is None:
                 status = _plain_str(status, "status")
                 code = _check_status(status)
-            if not isinstance(headers, list):
+            if type(headers) is not list and not isinstance(headers, list):  # no call for a list
                 raise ApplicationError(f"response_headers must be a list, not {type(headers).__name__}")
             # The field lines joined by +=: for the few fields of a response, cheaper than a list, an
             # append per field and a join (CPython grows the one string in place).
@@ -274,14 +285,22 @@ class ResponseWriter:
             has_date = has_server = False
             checked_fields = _CHECKED_FIELDS
             for item in headers:
-                if type(item) is not tuple or len(item) != 2:
+                if type(item) is not tuple:
                     raise ApplicationError(f"each header must be a (name, value) tuple, not {item!r}")
-                name, value = item
+                # The pair's length is checked by unpacking it (no len() call per field); one of
+                # another length is refused below, outside the handler (no ValueError as context).
+                try:
+                    name, value = item
+                except ValueError:
+                    name = value = _UNPAIRED
                 if type(name) is str and type(value) is str:
                     checked = checked_fields.get(item)
                     if checked is None:
                         checked = _check_field(name, value)
                 else:
+                    if len(item) != 2:
+                        raise ApplicationError(f"each header must be a (name, value) tuple, "
+                                               f"not {item!r}")
                     checked = _check_field(name, value)
                 kind, line, field_length = checked
                 if kind:
@@ -312,13 +331,13 @@ class ResponseWriter:
         if type(data) is not bytes:
             data = _plain_bytes(data)
         if not data:
-            if self._state == _S.NO_STATUS:
-                self._move(_A.BODY)
+            if self._state == _NO_STATUS:
+                self._move(_BODY)
             return
-        if self._state == _S.HEADERS_SENT:
+        if self._state == _SENDING_BODY:
             self._emit_body(data)
         else:
-            self._move(_A.BODY)
+            self._move(_BODY)
             self._emit_head(data, None)
 
     def write_whole(self, data: bytes) -> None:
@@ -327,7 +346,7 @@ class ResponseWriter:
         After ``write()`` (the head is out) it is a last ``write`` and ``finish``."""
         if type(data) is not bytes:
             data = _plain_bytes(data)
-        if self._state is _S.HEADERS_SENT:
+        if self._state is _SENDING_BODY:
             self.write(data)
             self.finish()
             return
@@ -348,8 +367,8 @@ class ResponseWriter:
     def finish(self) -> None:
         """The iterable is exhausted: send the headers if not yet sent, and end the framing."""
         state = self._state
-        self._move(_A.FINISH)
-        if state == _S.STATUS_SET:
+        self._move(_FINISH)
+        if state == _STATUS_SET:
             self._emit_head(b"", 0)
         framing = self._framing
         if framing == _CHUNKED:
@@ -359,7 +378,7 @@ class ResponseWriter:
 
     def head_for_sendfile(self, length: int | None) -> int:
         """Send the headers for a body that the driver sends itself; returns how many bytes to send."""
-        self._move(_A.BODY)
+        self._move(_BODY)
         self._emit_head(b"", length)
         if self._framing == _LENGTH:
             return self._left
@@ -408,12 +427,12 @@ class ResponseWriter:
             # are case-insensitive; this is RFC 2068 §19.7.1's spelling, which Apache, waitress and
             # cheroot send and their test suites compare exactly.
             block += "Connection: Keep-Alive\r\n"
-        if not self._has_date and self._date is not None:
-            block += self._date()
-        if not self._has_server and self._server is not None:
-            block += self._server
+        date = self._date() if self._date is not None and not self._has_date else ""
+        server = self._server if self._server is not None and not self._has_server else ""
         self._framing = framing
-        head = serialize_head(self._status, block)
+        # serialize_head's format inline, the server's fields as pieces of it: a call and two
+        # copies of the head fewer per response.
+        head = f"HTTP/1.1 {self._status}\r\n{block}{date}{server}\r\n".encode("latin-1")
         if first:
             # One send for head and first chunk up to 64 KiB (a copy is cheaper than a system call
             # and a packet); a larger chunk goes out on its own, uncopied.

@@ -30,8 +30,9 @@ def reason_phrase(status: int) -> str:
 
 
 def serialize_head(status: str, fields: str) -> bytes:
-    """The one writer of a response head: ``status`` is "<code> <reason>", ``fields`` the field
-    lines, each ending in CRLF, both already validated (latin-1, no CR/LF/NUL)."""
+    """The one format of a response head: ``status`` is "<code> <reason>", ``fields`` the field
+    lines, each ending in CRLF, both already validated (latin-1, no CR/LF/NUL). The response
+    writer has it inline, once per response (``tests/core/test_core_inlined_paths.py`` compares)."""
     return f"HTTP/1.1 {status}\r\n{fields}\r\n".encode("latin-1")
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from ._errors import LocalProtocolError
 
-__all__ = ["Body", "BodyInput", "CloseReason", "ConnectionState", "Continue", "ContinueInput", "Input",
-           "Phase", "move"]
+__all__ = ["PHASE_MOVES", "Body", "BodyInput", "CloseReason", "ConnectionState", "Continue",
+           "ContinueInput", "Input", "Phase", "move"]
 
 
 class Phase:
@@ -149,6 +149,10 @@ _NEXT_PHASE = _PHASES_BY_INPUT[Input.NEXT_REQUEST]
 _NEXT_BODY = _BODIES_BY_INPUT[BodyInput.NEXT_REQUEST]
 _NEXT_CONTINUE = _CONTINUES_BY_INPUT[ContinueInput.NEXT_REQUEST]
 _NOWHERE: dict[str, str] = {}  # an input no table knows: every state refuses it
+#: The phase table by input, ``{input: {phase: next phase}}``: the connection's per-request moves look
+#: it up inline, as :meth:`ConnectionState.move` does, without a method call each (and raise
+#: :meth:`ConnectionState.refusal` for a pair missing there).
+PHASE_MOVES = _PHASES_BY_INPUT
 
 #: Every table, by the name of the sub-state it moves (for the tests that walk them all).
 TABLES = {"phase": _PHASES, "body": _BODIES, "expect": _CONTINUES}
@@ -165,7 +169,9 @@ def move(phase: str, event: str) -> str:
 class ConnectionState:
     """The phase, the body and ``100 Continue`` sub-states and the keep-alive flag of one connection.
 
-    Only its methods change it, each through its table (or, for keep-alive, only from on to off).
+    Only its methods change it, each through its table (or, for keep-alive, only from on to off),
+    except the connection's per-request phase moves, which look :data:`PHASE_MOVES` up inline
+    (``tests/core/test_core_inlined_paths.py`` checks that every phase it sets comes from there).
     ``close_reason`` says why keep-alive went off (the first reason; ``None`` while it is on).
     """
 
@@ -182,10 +188,14 @@ class ConnectionState:
 
     def move(self, event: str) -> None:
         """Move the phase through its table (``event`` is one of :class:`Input`)."""
-        following = _PHASES_BY_INPUT[event].get(self.phase)  # several times per request
+        following = _PHASES_BY_INPUT[event].get(self.phase)
         if following is None:
-            raise LocalProtocolError(f"{event!r} is not possible while {self.phase!r}")
+            raise self.refusal(event)
         self.phase = following
+
+    def refusal(self, event: str) -> LocalProtocolError:
+        """The error of a phase move that the table does not have from the current phase."""
+        return LocalProtocolError(f"{event!r} is not possible while {self.phase!r}")
 
     def move_body(self, event: str) -> None:
         following = _BODIES_BY_INPUT.get(event, _NOWHERE).get(self.body)
@@ -202,10 +212,13 @@ class ConnectionState:
     def start_next_cycle(self) -> None:
         """The response was written and nothing of the request is left: the next request may come.
         Every sub-state goes back to its start through its table (from a state that allows it)."""
-        phase = _NEXT_PHASE.get(self.phase)
-        body = _NEXT_BODY.get(self.body)
-        expect = _NEXT_CONTINUE.get(self.expect)
-        if phase is None or body is None or expect is None:
+        # Subscripts, not get(): cheaper, and this runs once per request.
+        try:
+            phase, body, expect = (
+                _NEXT_PHASE[self.phase], _NEXT_BODY[self.body], _NEXT_CONTINUE[self.expect])
+        except KeyError:
+            phase = ""  # raised below, outside the handler: no KeyError as its context
+        if not phase:
             raise LocalProtocolError(f"the next request cannot start while {self.phase!r}, "
                                      f"{self.body!r}, {self.expect!r}")
         self.phase, self.body, self.expect = phase, body, expect

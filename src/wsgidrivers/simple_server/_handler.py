@@ -313,10 +313,11 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
         direct_recv = channel.direct_recv
         while True:
             action = connection.next_action()
-            if isinstance(action, RequestReceived):
+            # Exact types (the core makes no subclass of them): no isinstance() call per action.
+            if type(action) is RequestReceived:
                 if not self._run(connection, channel, action.environ):
                     return None
-            elif isinstance(action, Receive):
+            elif type(action) is Receive:
                 if action.send and not self._send_final(channel, action.send):
                     return None
                 idle = action.deadline is IDLE_DEADLINE
@@ -350,6 +351,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                     return None
                 connection.receive_data(data)
             else:
+                if not isinstance(action, Close):  # not reached: next_action() gives these three
+                    raise TypeError(f"next_action() gave {action!r}")
                 if action.error is not None:
                     self.log_error("code %s, message %s", action.error.status_code or "-",
                                    action.error.reason)
