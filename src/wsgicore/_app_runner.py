@@ -86,11 +86,16 @@ def _send_file(wrapper: FileWrapper, writer: ResponseWriter, sendfile: SendFile)
     try:
         file.fileno()
         offset = file.tell()
-        end = file.seek(0, 2)
-        file.seek(offset)
+        # The file's size only when the app gave no Content-Length (two system calls): with one,
+        # that many bytes are sent, and a file that ends early makes a short body either way.
+        size = None
+        if writer.declared_length is None:
+            end = file.seek(0, 2)
+            file.seek(offset)
+            size = max(end - offset, 0)
     except (AttributeError, OSError, ValueError):
         return False
-    count = writer.head_for_sendfile(max(end - offset, 0))
+    count = writer.head_for_sendfile(size)
     if count > 0:
         try:
             sent = sendfile(file, offset, count)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import IO, Any
 
 from ._actions import BODY_DEADLINE, HEAD_DEADLINE, IDLE_DEADLINE, Close, Receive
@@ -26,7 +27,7 @@ from ._events import (
 from ._head_parsers import request_fields, split_strict_head
 from ._head_scanner import HeadScanner, RequestLine
 from ._head_semantics import check_semantics
-from ._input import InputStream
+from ._input import MIN_FETCH, InputStream
 from ._problems import Problem, stream_reporter
 from ._receive import ReceiveBuffer
 from ._response import ResponseWriter
@@ -69,9 +70,6 @@ _OWED = Continue.OWED
 _CR_LF = (13, 10)  # the bytes an empty line before a request line may start with (RFC 9112 §2.2)
 _new_instance, _set_field = object.__new__, object.__setattr__  # see _start_request
 
-#: The fewest bytes ``fetch(n)`` is asked for: a reader of a few bytes at a time must not cost
-#: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason).
-MIN_FETCH = 8192
 
 
 # ResponseInfo is a frozen dataclass (immutable, so equal ones can be shared), and making one is
@@ -514,9 +512,10 @@ class Connection:
         """``wsgi.input`` for the current request (``run_app(..., fetch=...)`` makes it itself).
 
         ``fetch(n)`` returns received bytes, ``b""`` at EOF, told that ``n`` are wanted (the
-        application's read size, at least :data:`MIN_FETCH`, never more than the rest of a
-        ``Content-Length`` body). A driver that passes ``n`` to ``recv()`` gets pieces the size the
-        app reads, which the stream hands over without joining or slicing them. Fewer bytes are
+        application's read size, at least :data:`MIN_FETCH` unless what a large read lacks, never
+        more than the rest of a ``Content-Length`` body). A driver that passes ``n`` to ``recv()``
+        gets pieces the size the app reads, which the stream hands over without joining or slicing
+        them. Fewer bytes are
         normal. Called outside ``run_app``'s ``fetch``, it must send ``data_to_send()`` (a pending
         ``100 Continue``) before it blocks.
         """
@@ -525,10 +524,8 @@ class Connection:
         if not callable(fetch):
             raise TypeError(f"input_stream() needs a callable fetch(n), not {fetch!r}")
 
-        def pull(wanted: int) -> bytes:
-            return self._pull_body(fetch, wanted)
-
-        return InputStream(pull)
+        # A partial, not a closure: no Python frame of its own per piece of body.
+        return InputStream(partial(self._pull_body, fetch))
 
     def _pull_body(self, fetch: Callable[[int], bytes], wanted: int) -> bytes:
         if self._replay:
@@ -536,19 +533,25 @@ class Connection:
         while True:
             if self._body_error is not None:
                 raise self._body_error
-            try:
-                data = self._read_body()
-            except Refusal as exc:
-                response = b"" if exc.status is None else self._error_response(exc.status, exc.reason)
-                self._body_failed(RequestBodyError(exc.reason, exc.status, response))
-                continue
-            if data is not None:
-                return data
-            self._send_continue_if_owed()
-            size = wanted if wanted > MIN_FETCH else MIN_FETCH
             body = self._body
-            if type(body) is LengthReader and 0 < body.remaining < size:
-                size = body.remaining  # the body's end: the next request's bytes are not asked for
+            length = body if type(body) is LengthReader else None  # a Content-Length body's reader
+            if not (length is not None and not self._buf and self._rx.direct is None
+                    and not self._rx.eof and self._state.body is _UNREAD and length.remaining):
+                # Bytes are buffered, or the body is chunked or has ended: the reader decides.
+                # (Otherwise it would return None: more input needed, without its call.)
+                try:
+                    data = self._read_body()
+                except Refusal as exc:
+                    response = (b"" if exc.status is None
+                                else self._error_response(exc.status, exc.reason))
+                    self._body_failed(RequestBodyError(exc.reason, exc.status, response))
+                    continue
+                if data is not None:
+                    return data
+            self._send_continue_if_owed()
+            size = wanted  # the stream's choice (MIN_FETCH or more, or what a read lacks)
+            if length is not None and 0 < length.remaining < size:
+                size = length.remaining  # the body's end: the next request's bytes are not asked for
             try:
                 received = fetch(size)
             except Exception as exc:
@@ -562,6 +565,16 @@ class Connection:
                 error = RequestBodyError(reason, 408 if timed_out else None, response)
                 self._body_failed(error)
                 raise error from exc
+            if (length is not None and received and len(received) <= length.remaining
+                    and not self._buf and self._rx.direct is None):
+                # Body bytes with nothing buffered before them (a 100 Continue, if one was owed,
+                # is pending now, so no longer owed): what receive_data() and _read_body() would
+                # do with them, the piece handed over as it came, without their calls (once per
+                # piece of a large body).
+                remaining = length.remaining = length.remaining - len(received)
+                if remaining == 0:
+                    self._state.move_body(BodyInput.ENDS)
+                return received
             self.receive_data(received)
 
     def _body_failed(self, error: RequestBodyError) -> None:

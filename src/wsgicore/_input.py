@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-__all__ = ["UNKNOWN_SIZE", "InputStream"]
+__all__ = ["MIN_FETCH", "UNKNOWN_SIZE", "InputStream"]
 
 #: What a reader is said to want when it does not know (a line, the whole rest).
 UNKNOWN_SIZE = 65536
+
+#: The fewest bytes ``pull(n)`` is asked for: a reader of a few bytes at a time must not cost
+#: a system call each (io.BufferedReader's buffer is 8 KiB for the same reason). Not when a read of
+#: at least this much is being completed: then exactly what it lacks, so that the next read of
+#: that size gets a piece of its own (handed over without a copy) instead of joining the rest of
+#: this one's piece with a new one, and so on for every read of the body.
+MIN_FETCH = 8192
 
 
 class InputStream:
@@ -15,8 +22,9 @@ class InputStream:
     consume bytes past it, so a pipelined request behind it stays intact.
 
     ``pull(wanted)`` is the connection's: it returns the next piece of body (fetching from the
-    network through the driver's callable when needed; ``wanted`` is how many bytes the reader is
-    waiting for), ``b""`` at the end, or raises :class:`wsgicore.RequestBodyError` (an ``OSError``)
+    network through the driver's callable when needed; ``wanted`` is how many bytes to ask for: what
+    the reader is waiting for, at least :data:`MIN_FETCH` unless a large read is being completed),
+    ``b""`` at the end, or raises :class:`wsgicore.RequestBodyError` (an ``OSError``)
     for a body cut short or badly framed.
     """
 
@@ -63,9 +71,15 @@ class InputStream:
                 return data
             return self._buffer[pos:end]
         if available == 0:
-            piece = self._more(size)
-            if len(piece) == size or not piece:
+            # _more() inline: once per read of a large body.
+            if self._eof:
+                return b""
+            piece = self._pull(size if size > MIN_FETCH else MIN_FETCH)
+            if len(piece) == size:
                 return piece  # the common case of a large read: no copy at all
+            if not piece:
+                self._eof = True
+                return piece
             if len(piece) > size:
                 self._buffer = piece
                 self._pos = size
@@ -76,7 +90,8 @@ class InputStream:
             pieces = [self._take_rest()]
             have = available
         while have < size:
-            piece = self._more(size - have)
+            lacking = size - have
+            piece = self._more(lacking if size >= MIN_FETCH or lacking > MIN_FETCH else MIN_FETCH)
             if not piece:
                 break
             pieces.append(piece)

@@ -376,6 +376,11 @@ class ResponseWriter:
         elif framing == _LENGTH and self._left:
             self._short_body()
 
+    @property
+    def declared_length(self) -> int | None:
+        """The application's Content-Length (None: it gave none)."""
+        return self._length
+
     def head_for_sendfile(self, length: int | None) -> int:
         """Send the headers for a body that the driver sends itself; returns how many bytes to send."""
         self._move(_BODY)

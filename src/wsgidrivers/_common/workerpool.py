@@ -4,9 +4,15 @@ package, because two packages use it; nothing here knows asyncio or HTTP.
 
 ``concurrent.futures.ThreadPoolExecutor`` builds a Future (with its own condition variable) per job
 and passes through an idle semaphore on both sides; the driver needs neither: a worker hands its
-connection back through the connection's Bridge. And a worker that just answered a keep-alive
-request may wait a moment for that client's next one (the asyncio driver's ``_worker``) only while
-no other job is waiting for a thread: :attr:`WorkerPool.backlog` says so.
+connection back through the connection's Bridge. Nor does it wait on a ``queue.SimpleQueue``: the
+threads blocked in its ``get()`` share one lock, which the thread that takes a job releases, so every
+job woke a second idle thread for nothing (two more thread switches and a GIL hand-off per job, a
+large share of a new connection's cost). Each idle thread waits on its own lock instead, and a job
+wakes exactly one, the one that went idle last (its stack and caches are the warmest).
+
+A worker that just answered a keep-alive request may wait a moment for that client's next one (the
+asyncio driver's ``_worker``) only while no other job is waiting for a thread:
+:attr:`WorkerPool.backlog` says so.
 
 An idle thread may also *stand by* (:meth:`WorkerPool.set_standby`): wait for work of its own kind
 (the gunicorn AsyncioWorker's: a new connection on the listeners, which it accepts and serves
@@ -16,9 +22,8 @@ standing threads are idle wakes one of them.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
-import contextlib
-import queue
 import sys
 import threading
 from collections.abc import Callable
@@ -89,10 +94,12 @@ class WorkerPool(concurrent.futures.Executor):
         self._size = size
         self._name = name
         self._daemon = daemon
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: collections.deque[_Job | None] = collections.deque()  # under _lock
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._idle = 0  # threads waiting for a job, less the jobs queued for them
+        # The wake locks of threads waiting for a job that no job was queued for yet, the one that
+        # went idle last at the end; each is held, and releasing it wakes its thread.
+        self._waiting: list[threading.Lock] = []
         self._shutdown = False
         self._standby: Standby | None = None
         # Standing threads' posts -> whether a job was queued for that thread (it was woken).
@@ -102,7 +109,7 @@ class WorkerPool(concurrent.futures.Executor):
     @property
     def backlog(self) -> int:
         """Jobs queued and not yet taken by a thread."""
-        return self._jobs.qsize()
+        return len(self._jobs)
 
     @property
     def standing(self) -> int:
@@ -116,24 +123,27 @@ class WorkerPool(concurrent.futures.Executor):
         with self._lock:
             self._standby = standby
             while len(self._threads) < min(self._size, standby.posts):
-                self._start_thread(idle=True)
+                self._start_thread()
 
     def run(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)``; raises RuntimeError after :meth:`shutdown`."""
         wake: Post | None = None
+        waiter: threading.Lock | None = None
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot run new jobs after shutdown")
-            self._jobs.put((fn, args))
-            if self._idle > 0:
-                self._idle -= 1
+            self._jobs.append((fn, args))
+            if self._waiting:
+                waiter = self._waiting.pop()
             elif self._standing_idle > 0:
                 self._standing_idle -= 1
                 wake = next(post for post, woken in self._standing.items() if not woken)
                 self._standing[wake] = True
             elif len(self._threads) < self._size:
                 self._start_thread()
-        if wake is not None:
+        if waiter is not None:
+            waiter.release()
+        elif wake is not None:
             wake.wake()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
@@ -147,10 +157,12 @@ class WorkerPool(concurrent.futures.Executor):
                 self._shutdown = True
                 if cancel_futures:
                     self._drain()
-                for _ in self._threads:
-                    self._jobs.put(None)
+                self._jobs.extend(None for _ in self._threads)
             threads = list(self._threads)
             standing = list(self._standing)
+            waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            waiter.release()  # it takes its None
         for post in standing:
             post.wake()  # it leaves its post, and takes its None
         if wait:
@@ -161,50 +173,56 @@ class WorkerPool(concurrent.futures.Executor):
     def _drain(self) -> None:
         # Called with _lock held: drop the jobs no thread has taken (their connections are
         # aborted by the service; a Future made by submit is cancelled).
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                return
+        jobs = self._jobs
+        while jobs:
+            job = jobs.popleft()
             if job is not None and isinstance(job[0], _FutureJob):
                 job[0].future.cancel()
 
-    def _start_thread(self, *, idle: bool = False) -> None:
-        # ``idle``: started with no job queued for it (to stand by).
-        thread = threading.Thread(target=self._work, args=(idle,),
+    def _start_thread(self) -> None:
+        thread = threading.Thread(target=self._work,
                                   name=f"{self._name}-{len(self._threads)}", daemon=self._daemon)
         self._threads.append(thread)
         thread.start()
 
-    def _work(self, idle: bool) -> None:
-        job = self._next_job() if idle else self._jobs.get()
+    def _work(self) -> None:
+        # A thread started for a job finds it queued (unless a thread that finished meanwhile took
+        # it first); one started to stand by finds none: either way, as for every later job.
+        wake = threading.Lock()  # this thread's: held, except while run() hands it a job
+        wake.acquire()
+        job = self._next_job(wake)
         while job is not None:
             self._run_one(job)
             job = None  # no reference to a finished job's arguments while waiting
-            job = self._next_job()
+            job = self._next_job(wake)
 
-    def _next_job(self) -> _Job | None:
+    def _next_job(self, wake: threading.Lock) -> _Job | None:
         """An idle thread's next job (None: leave): stand by at a free post while the standby
-        wants one and no job is queued, else wait for a job."""
+        wants one and no job is queued, else wait on ``wake`` for a job."""
+        jobs = self._jobs
         while True:
             post = None
             with self._lock:
                 # A job queued while every thread was busy. (Or one promised to a waiting thread
-                # that has not woken yet: that one then waits on uncounted, which only costs a
-                # thread started or woken too many; counting a thread idle that is not would
-                # leave a job queued while it stands by.) A waiting thread may take it first.
-                with contextlib.suppress(queue.Empty):
-                    return self._jobs.get_nowait()
+                # that has not woken yet: that one then finds none and waits again, which only
+                # costs a thread woken for nothing; counting a thread idle that is not would
+                # leave a job queued while it stands by.)
+                if jobs:
+                    return jobs.popleft()
                 standby = self._standby
                 if standby is not None and not self._shutdown:
                     post = standby.claim()
                 if post is None:
-                    self._idle += 1
+                    self._waiting.append(wake)
                 else:
                     self._standing[post] = False
                     self._standing_idle += 1
             if post is None:
-                return self._jobs.get()
+                wake.acquire()  # released by run() with a job queued, or by shutdown()
+                with self._lock:
+                    if jobs:
+                        return jobs.popleft()
+                continue  # a thread that finished its job took this one first: wait again
             work = post.wait()
             with self._lock:
                 woken = self._standing.pop(post)
@@ -220,8 +238,9 @@ class WorkerPool(concurrent.futures.Executor):
                 if work is not None:
                     self._run_one(work)
                     work = None
-                with contextlib.suppress(queue.Empty):
-                    return self._jobs.get_nowait()
+                with self._lock:
+                    if jobs:
+                        return jobs.popleft()
                 continue
             if work is not None:
                 return work

@@ -91,16 +91,20 @@ class SocketIO(Generic[G]):
                 deadline = time.monotonic() + self._io_timeout
 
     def receive(self, size: int = 0) -> bytes:
-        """Request bytes (``size`` is a hint), ``b""`` at end of file or when the connection is
-        gone; TimeoutError after ``io_timeout`` without a byte (the core answers 408)."""
-        data = self._recv_some()
+        """Request bytes, at most ``size`` (up to :data:`READ_SIZE`; 0: that much), ``b""`` at end
+        of file or when the connection is gone; TimeoutError after ``io_timeout`` without a byte
+        (the core answers 408). ``size`` is what ``wsgi.input``'s reader waits for: pieces of the
+        size the application reads are handed to it as they came, where larger ones would be cut
+        and joined for every read (two copies of each piece)."""
+        size = size if 0 < size < READ_SIZE else READ_SIZE
+        data = self._recv_some(size)
         if data is not None:
             return data
         deadline = time.monotonic() + self._io_timeout
         while True:
             if not self._wait(select.POLLIN, deadline):
                 raise TimeoutError(f"client sent no body bytes for {self._io_timeout} s")
-            data = self._recv_some()
+            data = self._recv_some(size)
             if data is not None:
                 return data
 
@@ -161,14 +165,14 @@ class SocketIO(Generic[G]):
             except OSError as exc:
                 raise ClientDisconnected(f"client disconnected: {exc}") from exc
 
-    def _recv_some(self) -> bytes | None:
-        """What one recv gives, ``b""`` at end of file (or once the connection is gone, or broke),
-        None when nothing is there yet."""
+    def _recv_some(self, size: int = READ_SIZE) -> bytes | None:
+        """What one recv of at most ``size`` bytes gives, ``b""`` at end of file (or once the
+        connection is gone, or broke), None when nothing is there yet."""
         with self.guard.lock:
             if self.guard.is_lost:
                 return b""
             try:
-                data = self._sock.recv(READ_SIZE)
+                data = self._sock.recv(size)
             except (BlockingIOError, InterruptedError):
                 return None
             except OSError:
