@@ -173,3 +173,20 @@ def add_naive_headers(environ: dict[str, Any], headers: Iterable[tuple[bytes, by
         else:
             key = "HTTP_" + name.upper().replace("-", "_")
             environ[key] = environ[key] + "," + value if key in environ else value
+
+
+def callgrind_instructions(module: str, *arguments: str) -> int:
+    """User-space instructions counted by callgrind while ``python -m module *arguments`` runs
+    (``PYTHONHASHSEED=0``, the repository on the path): the noise-immune measure of the
+    instruction-count tools (``benchmarks.instructions``, ``benchmarks.bodyinstructions``)."""
+    import re
+
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO_ROOT)) if p)
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+               "-m", module, *arguments]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or match is None:
+        raise SystemExit(f"callgrind failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return int(match.group(1))

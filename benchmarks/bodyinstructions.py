@@ -20,17 +20,13 @@ buffers are forced as root, else limited by ``net.core.wmem_max`` (then use fewe
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
 import socket
-import subprocess
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._common import callgrind_instructions
+
 _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 BODY_SIZE = 1024 * 1024
@@ -109,15 +105,8 @@ def serve(scenario: str, requests: int) -> None:
 
 
 def _instructions(scenario: str, requests: int) -> int:
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO_ROOT)) if p)
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-               "-m", "benchmarks.bodyinstructions", "--scenario", scenario, "--serve", str(requests)]
-    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
-    match = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or match is None:
-        raise SystemExit(f"callgrind failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return int(match.group(1))
+    return callgrind_instructions("benchmarks.bodyinstructions", "--scenario", scenario,
+                                  "--serve", str(requests))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -31,17 +31,13 @@ the core, without the kernel's accept() and TCP handshake.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
 import socket
-import subprocess
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._common import callgrind_instructions
+
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
 _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 
@@ -113,19 +109,9 @@ def _one_connection(server: Any, requests: list[bytes]) -> None:
 
 
 def _instructions(requests: int, path: str, vary: bool, new: bool = False) -> int:
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(REPO_ROOT)) if p)
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-               "-m", "benchmarks.instructions", "--path", path, "--serve", str(requests)]
-    if vary:
-        command.append("--vary")
-    if new:
-        command.append("--new")
-    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
-    match = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or match is None:
-        raise SystemExit(f"callgrind failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return int(match.group(1))
+    flags = [*(["--vary"] if vary else []), *(["--new"] if new else [])]
+    return callgrind_instructions("benchmarks.instructions", "--path", path, "--serve", str(requests),
+                                  *flags)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

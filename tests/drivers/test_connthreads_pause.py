@@ -60,12 +60,30 @@ class _Rig:
         return socket.create_connection(self.listeners[index].getsockname(), timeout=TIMEOUT)
 
     def close(self) -> None:
-        self.pool.stop()
-        for thread in self.pool.threads():
-            thread.join(TIMEOUT)
-        self.pool.close()
+        _end(self.pool)
         for listener in self.listeners:
             listener.close()
+
+
+def _listener() -> tuple[socket.socket, Any]:
+    """A listener and a take() that accepts from it (None: nothing there)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+
+    def take() -> socket.socket | None:
+        try:
+            return listener.accept()[0]
+        except BlockingIOError:
+            return None
+
+    return listener, take
+
+
+def _end(pool: AcceptingThreads[Any]) -> None:
+    pool.stop()
+    for thread in pool.threads():
+        thread.join(TIMEOUT)
+    pool.close()
 
 
 @contextmanager
@@ -160,15 +178,8 @@ def test_a_stopped_pool_is_off_the_listener_at_once() -> None:
     # left to other processes' waiters, even with take_when_stopped and a thread that polls again
     # after it (here one that was busy when the pool stopped).
     release = threading.Event()
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.setblocking(False)
+    listener, take = _listener()
     served: list[socket.socket] = []
-
-    def take() -> socket.socket | None:
-        try:
-            return listener.accept()[0]
-        except BlockingIOError:
-            return None
 
     def serve(sock: socket.socket) -> None:
         with sock:
@@ -205,14 +216,7 @@ def test_a_stopped_pool_is_off_the_listener_at_once() -> None:
 def test_a_pool_paused_with_every_thread_busy_starts_no_spare_until_it_resumes() -> None:
     # Paused, the worker's next connections are a sibling's: no thread is added for them.
     release = threading.Event()
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.setblocking(False)
-
-    def take() -> socket.socket | None:
-        try:
-            return listener.accept()[0]
-        except BlockingIOError:
-            return None
+    listener, take = _listener()
 
     def serve(sock: socket.socket) -> None:
         with sock:
@@ -233,10 +237,7 @@ def test_a_pool_paused_with_every_thread_busy_starts_no_spare_until_it_resumes()
         assert _wait_for(lambda: pool.size == 2 and pool.idle == 1)
     finally:
         release.set()
-        pool.stop()
-        for thread in pool.threads():
-            thread.join(TIMEOUT)
-        pool.close()
+        _end(pool)
         for client in clients:
             client.close()
         listener.close()
@@ -277,15 +278,8 @@ def test_at_most_waiters_idle_threads_wait_on_the_listener(
     counting: type[_CountingPoll] = type(
         "Counting", (_CountingPoll,), {"inside": 0, "most": 0, "lock": threading.Lock()})
     monkeypatch.setattr(AcceptingThreads, "_poll", lambda pool: counting(real_poll(pool)))
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.setblocking(False)
+    listener, take = _listener()
     hold = threading.Event()
-
-    def take() -> socket.socket | None:
-        try:
-            return listener.accept()[0]
-        except BlockingIOError:
-            return None
 
     def serve(sock: socket.socket) -> None:
         with sock:
@@ -315,10 +309,7 @@ def test_at_most_waiters_idle_threads_wait_on_the_listener(
         assert counting.most <= expected
     finally:
         hold.set()
-        pool.stop()
-        for thread in pool.threads():
-            thread.join(TIMEOUT)
-        pool.close()
+        _end(pool)
         for client in clients:
             client.close()
         listener.close()

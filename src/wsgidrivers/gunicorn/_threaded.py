@@ -392,6 +392,56 @@ class _ListenerProbe:
         return [self._servers[fd] for fd, _ in self._poll.poll(0) if fd in self._servers]
 
 
+class _BoardLook:
+    """What a main loop reads from the load board at each turn (see _board), the same in both
+    loops: whether the worker declines (a sibling holds fewer connections) and whether that is
+    new, connections stranded meanwhile (taken with ``rescue``), whether it is listed as a worker
+    that accepts, and when to look again."""
+
+    def __init__(self, worker: ThreadWorker, state: _WorkerShared, servers: list[_WorkerServer],
+                 rescue: Callable[[_WorkerServer], None]) -> None:
+        self._worker = worker
+        self._state = state
+        self._rescue = rescue
+        self._probe = _ListenerProbe(servers) if worker.seat is not None else None
+        self._listed = False  # on the board as a worker that accepts
+        self._declining = self._fresh = False
+        self._stranded_since: float | None = None  # connections waiting while declining: since when
+
+    def read(self, now: float) -> bool:
+        """Whether this worker declines now."""
+        state = self._state
+        declining = state.over_share()
+        self._fresh = declining != state.declining
+        state.declining = self._declining = declining
+        if declining and self._probe is not None:
+            self._stranded_since = self._worker.rescue_stranded(
+                self._probe, self._stranded_since, now, self._rescue)
+        else:
+            self._stranded_since = None
+        return declining
+
+    def list(self, now: float) -> bool:
+        """Whether the worker may take connections (room, not withdrawn, accept() not failing):
+        so it is listed on the board, declining or not."""
+        state = self._state
+        eligible = state.open < state.limit and not state.withdrawn and now >= state.paused_until
+        seat = self._worker.seat
+        if eligible != self._listed and seat is not None:
+            seat.set_accepting(eligible)
+            self._listed = eligible
+        return eligible
+
+    def timeout(self) -> float:
+        """Seconds until the next look: a heartbeat interval unless declining."""
+        seat = self._worker.seat
+        if not self._declining or seat is None:
+            return self._worker.settings.heartbeat
+        if self._stranded_since is not None:
+            return RECHECK  # connections wait: the sibling may have its share by now
+        return seat.next_look(self._fresh)
+
+
 class ThreadWorker(CoreWorker):
     """gunicorn worker: the blocking driver, one thread per open connection.
 
@@ -432,38 +482,19 @@ class ThreadWorker(CoreWorker):
                          acceptors: AcceptingThreads[_Taken]) -> None:
         """The main loop with accepting threads: it reads the board (pausing and resuming the
         threads), rescues stranded connections, keeps the heartbeat and the lingering closes."""
-        listed = False  # on the board as a worker that accepts (see _board)
-        interval = self.settings.heartbeat
+        look = _BoardLook(self, state, servers, self._rescue_one)
         checks_due = 0.0
-        probe = _ListenerProbe(servers) if self.seat is not None else None
-        stranded_since: float | None = None
         while self.alive:
             now = time.monotonic()
             going, checks_due = self._checks(now, checks_due)
             if not going:
                 break
-            declining = state.over_share()
-            fresh = declining != state.declining
-            state.declining = declining
-            if declining:
+            if look.read(now):
                 acceptors.pause()
-                if probe is not None:
-                    stranded_since = self._rescue(state, probe, stranded_since, now, self._rescue_one)
             else:
                 acceptors.resume()
-                stranded_since = None
-            paused = now < state.paused_until  # accept() failed (EMFILE...): see AcceptPause
-            eligible = state.open < state.limit and not state.withdrawn and not paused
-            if eligible != listed and self.seat is not None:
-                self.seat.set_accepting(eligible)
-                listed = eligible
-            if not declining or self.seat is None:
-                timeout = interval
-            elif stranded_since is not None:
-                timeout = RECHECK  # connections wait: the sibling may have its share by now
-            else:
-                timeout = self.seat.next_look(fresh)
-            if poller.select(timeout):
+            look.list(now)
+            if poller.select(look.timeout()):
                 self.drain_wakeups()
             for server in servers:
                 server.service_actions()
@@ -489,33 +520,18 @@ class ThreadWorker(CoreWorker):
         state.pollers = [poller]
         state.exclusive = poller.exclusive
         accepting = False
-        listed = False  # on the board as a worker that accepts (see _board)
-        interval = self.settings.heartbeat
+        look = _BoardLook(self, state, servers, _WorkerServer.accept_burst)
         checks_due = 0.0
-        # Connections waiting while this worker declines (see _board): since when.
-        probe = _ListenerProbe(servers) if self.seat is not None else None
-        stranded_since: float | None = None
         while self.alive:
             now = time.monotonic()
             going, checks_due = self._checks(now, checks_due)
             if not going:
                 break
             paused = now < state.paused_until  # accept() failed: not polled meanwhile
-            declining = state.over_share()
-            fresh = declining != state.declining
-            state.declining = declining
-            if declining and probe is not None:
-                stranded_since = self._rescue(state, probe, stranded_since, now,
-                                              _WorkerServer.accept_burst)
-            else:
-                stranded_since = None
+            declining = look.read(now)
             # Declining, the worker still counts as one that accepts: a sibling that gets above
             # it leaves the next connections to it (it looks again soon).
-            eligible = state.open < state.limit and not state.withdrawn and not paused
-            if eligible != listed and self.seat is not None:
-                self.seat.set_accepting(eligible)
-                listed = eligible
-            wanted = eligible and not declining
+            wanted = look.list(now) and not declining
             if wanted != accepting:
                 for server in servers:
                     if wanted:
@@ -528,14 +544,8 @@ class ThreadWorker(CoreWorker):
                 for server in servers:
                     server.accept_burst()
             accepted = False
-            if paused:
-                timeout = min(interval, state.paused_until - now)
-            elif not declining or self.seat is None:
-                timeout = interval
-            elif stranded_since is not None:
-                timeout = RECHECK  # connections wait: the sibling may have its share by now
-            else:
-                timeout = self.seat.next_look(fresh)
+            # accept() failed: not polled until the pause is over (see AcceptPause)
+            timeout = min(self.settings.heartbeat, state.paused_until - now) if paused else look.timeout()
             for ready in poller.select(timeout):
                 if ready is None:
                     self.drain_wakeups()
@@ -554,8 +564,8 @@ class ThreadWorker(CoreWorker):
             self.seat.set_accepting(False)
         self._stop(state, servers, poller, list)
 
-    def _rescue(self, state: _WorkerShared, probe: _ListenerProbe, since: float | None,
-                now: float, take: Callable[[_WorkerServer], None]) -> float | None:
+    def rescue_stranded(self, probe: _ListenerProbe, since: float | None, now: float,
+                        take: Callable[[_WorkerServer], None]) -> float | None:
         """While declining: a connection nobody has taken for RESCUE_AFTER seconds (the sibling this
         worker declines for is gone, stopped or starved) is taken here, one per look; returns
         since when connections wait (None: none)."""
