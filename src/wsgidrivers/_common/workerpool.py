@@ -106,6 +106,11 @@ class WorkerPool(concurrent.futures.Executor):
         self._standing: dict[Post, bool] = {}
         self._standing_idle = 0  # standing threads no job was queued for
 
+    def threads(self) -> list[threading.Thread]:
+        """Every thread the pool started (to join them after :meth:`shutdown` without waiting)."""
+        with self._lock:
+            return list(self._threads)
+
     @property
     def backlog(self) -> int:
         """Jobs queued and not yet taken by a thread."""

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TextIO, cast
 
 from wsgicore import Config
+from wsgidrivers._common.workerpool import WorkerPool
 from wsgidrivers.asyncio import ServerThread
 from wsgidrivers.simple_server import WSGIServer
 
@@ -151,7 +152,17 @@ def start_live_server(
         for started in set(threading.enumerate()) - before:
             if started.name == "wsgidrivers.asyncio":
                 live.add_thread(started)
-        live._stop = lambda deadline: thread.stop(max(0.0, deadline - time.monotonic()))
+
+        def stop(deadline: float) -> None:
+            thread.stop(max(0.0, deadline - time.monotonic()))
+            # The pool's threads too, also one that never ran the app (started for a job another
+            # thread took first): stop() joins them, so none is left running after it.
+            executor = thread.service.executor if thread.service is not None else None
+            if isinstance(executor, WorkerPool):  # the driver's own (a given one is the caller's)
+                for worker in executor.threads():
+                    live.add_thread(worker)
+
+        live._stop = stop
         return live
     server_class: type[WSGIServer] = ThreadingServer if driver == "threading" else WSGIServer
     runner = SocketServerRunner(live, wrapped, server_class, host=host, config=config,
