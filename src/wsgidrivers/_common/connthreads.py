@@ -286,9 +286,10 @@ class AcceptingThreads(Generic[_T]):
             if self._started_hook is not None:
                 self._started_hook()
             while not last:
-                if self._max_waiters is not None:
+                waiters = self._max_waiters
+                if waiters is not None:
                     with self._lock:
-                        if not self._wait_turn():
+                        if not self._wait_turn(waiters):
                             idle = self._stopped  # (else counted out by _wait_turn)
                             return
                 ready = epoll.poll(self._idle_timeout)
@@ -342,12 +343,10 @@ class AcceptingThreads(Generic[_T]):
                 elif self._stopped and not self._threads:
                     self._close_pipe()  # the last one out
 
-    def _wait_turn(self) -> bool:
-        """With ``waiters`` set: wait (off the listeners) until fewer than that many threads are on
-        them, then count this one in (the lock is held). False: leave (stopped; or idle for
-        ``idle_timeout`` while another thread is idle, counted out here)."""
-        limit = self._max_waiters
-        assert limit is not None
+    def _wait_turn(self, limit: int) -> bool:
+        """With ``waiters`` set (``limit``): wait (off the listeners) until fewer than that many
+        threads are on them, then count this one in (the lock is held). False: leave (stopped; or
+        idle for ``idle_timeout`` while another thread is idle, counted out here)."""
         while self._waiting >= limit:
             if self._stopped:
                 return False
