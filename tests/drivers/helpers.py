@@ -5,14 +5,15 @@ from __future__ import annotations
 import http.client
 import io
 import socket
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from support.clients import TIMEOUT, connect, read_until_close
 from wsgidrivers.simple_server import WSGIRequestHandler
 
 __all__ = ["RecordingHandler", "connect", "hello_app", "read_response", "read_until_close",
-           "recording_handler", "request"]
+           "recording_handler", "request", "wait_for"]
 
 
 def hello_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -55,3 +56,13 @@ class RecordingHandler(WSGIRequestHandler):
 def recording_handler() -> type[RecordingHandler]:
     """A fresh RecordingHandler subclass with its own log and error stream."""
     return type("Recorder", (RecordingHandler,), {"log": [], "errors": io.StringIO()})
+
+
+def wait_for(condition: Callable[[], Any], limit: float = TIMEOUT) -> bool:
+    """Whether ``condition()`` comes true within ``limit`` seconds (polled every 10 ms)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return bool(condition())

@@ -15,18 +15,12 @@ import pytest
 
 from wsgidrivers._common.connthreads import EXCLUSIVE_WAKEUPS, AcceptingThreads
 
+from .helpers import wait_for
+
 pytestmark = pytest.mark.skipif(not EXCLUSIVE_WAKEUPS, reason="needs epoll with EPOLLEXCLUSIVE (Linux)")
 
 TIMEOUT = 10.0
 
-
-def _wait_for(condition: Any, limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return bool(condition())
 
 
 class _Rig:
@@ -91,7 +85,7 @@ def _rig(listeners: int = 1, **options: bool) -> Iterator[_Rig]:
     rig = _Rig(listeners, **options)
     try:
         assert rig.pool.start()
-        assert _wait_for(lambda: rig.pool.idle == 1)
+        assert wait_for(lambda: rig.pool.idle == 1)
         time.sleep(0.05)  # into its epoll_wait
         yield rig
     finally:
@@ -110,7 +104,7 @@ def test_a_paused_pool_leaves_new_connections_in_the_backlog_until_it_resumes() 
     with _rig() as rig:
         rig.pool.pause()
         assert rig.pool.paused
-        assert _wait_for(lambda: rig.pool.idle == 1)  # still counted idle: it comes back
+        assert wait_for(lambda: rig.pool.idle == 1)  # still counted idle: it comes back
         with rig.connect() as client:
             time.sleep(0.3)
             assert rig.served == []  # nobody here took it: another process's waiter would
@@ -193,7 +187,7 @@ def test_a_stopped_pool_is_off_the_listener_at_once() -> None:
     try:
         assert pool.start()
         first = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
-        assert _wait_for(lambda: len(served) == 1)  # the one thread is busy with it
+        assert wait_for(lambda: len(served) == 1)  # the one thread is busy with it
         pool.stop()
         second = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
         time.sleep(0.1)  # queued
@@ -228,13 +222,13 @@ def test_a_pool_paused_with_every_thread_busy_starts_no_spare_until_it_resumes()
     clients: list[socket.socket] = []
     try:
         assert pool.start()
-        assert _wait_for(lambda: pool.idle == 1)
+        assert wait_for(lambda: pool.idle == 1)
         pool.pause()
         clients.append(socket.create_connection(listener.getsockname(), timeout=TIMEOUT))
         time.sleep(0.3)
         assert (pool.size, pool.idle) == (1, 1)  # paused: the connection waits, no spare
         pool.resume()  # the idle thread takes it; none is left waiting: a spare follows
-        assert _wait_for(lambda: pool.size == 2 and pool.idle == 1)
+        assert wait_for(lambda: pool.size == 2 and pool.idle == 1)
     finally:
         release.set()
         _end(pool)
@@ -294,11 +288,11 @@ def test_at_most_waiters_idle_threads_wait_on_the_listener(
         assert pool.start()
         for _ in range(5):  # five connections held at once: the pool grows to six threads
             clients.append(socket.create_connection(listener.getsockname(), timeout=TIMEOUT))
-        assert _wait_for(lambda: pool.size - pool.idle == 5)
+        assert wait_for(lambda: pool.size - pool.idle == 5)
         hold.set()
         for client in clients:
             assert client.recv(2) == b"ok"
-        assert _wait_for(lambda: pool.idle == pool.size)
+        assert wait_for(lambda: pool.idle == pool.size)
         time.sleep(0.2)  # every idle thread where it waits
         expected = pool.size if waiters is None else waiters
         assert counting.inside == expected

@@ -24,7 +24,7 @@ from wsgidrivers._common.connthreads import EXCLUSIVE_WAKEUPS
 from wsgidrivers._common.settings import CONNECTION_THREADS
 from wsgidrivers.simple_server import ThreadingWSGIServer, WSGIServer, make_server
 
-from .helpers import hello_app, recording_handler, request
+from .helpers import hello_app, recording_handler, request, wait_for
 
 pooled = pytest.mark.skipif(not EXCLUSIVE_WAKEUPS, reason="needs epoll with EPOLLEXCLUSIVE (Linux)")
 
@@ -58,14 +58,6 @@ def _get(server: WSGIServer) -> bytes:
         sock.sendall(GET_CLOSE)
         return read_until_close(sock)
 
-
-def _wait_for(condition: Any, limit: float = TIMEOUT) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return bool(condition())
 
 
 class _Gate:
@@ -121,7 +113,7 @@ def test_a_stalled_client_holds_up_no_one_else() -> None:
             stalled.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nX-Half: ")
         hanging = stack.enter_context(connect(_address(server)))
         hanging.sendall(b"GET /hang HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        assert _wait_for(lambda: gate.inside == 1)
+        assert wait_for(lambda: gate.inside == 1)
         results: list[bytes] = []
 
         def client() -> None:
@@ -170,7 +162,7 @@ def test_the_socketserver_hooks_are_called_for_each_connection() -> None:
     with serving(server_class=Hooked) as server:
         for _ in range(3):
             assert _get(server).startswith(b"HTTP/1.1 200 OK")
-        assert _wait_for(lambda: sum(name == "shutdown_request" for name, _ in calls) == 3)
+        assert wait_for(lambda: sum(name == "shutdown_request" for name, _ in calls) == 3)
     hooks = [name for name, _ in calls if name != "get_request"]  # EAGAIN attempts count too
     assert hooks == ["verify_request", "process_request", "process_request_thread",
                      "shutdown_request"] * 3
@@ -218,7 +210,7 @@ def test_server_close_waits_for_the_connections_being_served(block_on_close: boo
     loop.start()
     with connect(_address(server)) as sock:
         sock.sendall(GET_CLOSE)
-        assert _wait_for(lambda: gate.inside == 1)
+        assert wait_for(lambda: gate.inside == 1)
         server.shutdown()
         loop.join(TIMEOUT)
         threading.Timer(0.3, gate.opened.set).start()
@@ -248,7 +240,7 @@ def test_server_close_does_not_wait_for_idle_threads() -> None:
             thread.join(TIMEOUT)
         assert len(results) == 10
     # serving() has run shutdown() and server_close(): the idle threads left at once.
-    assert _wait_for(lambda: not _pool_threads(), 1.0), _pool_threads()
+    assert wait_for(lambda: not _pool_threads(), 1.0), _pool_threads()
 
 
 @pooled
@@ -265,7 +257,7 @@ def test_shutdown_is_prompt_and_serve_forever_can_run_again() -> None:
             assert time.monotonic() - started < 1.0
             loop.join(TIMEOUT)
             assert not loop.is_alive()
-            assert _wait_for(lambda: not _pool_threads(), 1.0)
+            assert wait_for(lambda: not _pool_threads(), 1.0)
     finally:
         server.server_close()
 
@@ -284,7 +276,7 @@ def test_past_max_threads_new_connections_wait_in_the_backlog() -> None:
         held = [stack.enter_context(connect(_address(server))) for _ in range(3)]
         for sock in held:
             sock.sendall(GET_CLOSE)
-        assert _wait_for(lambda: gate.inside == 3)
+        assert wait_for(lambda: gate.inside == 3)
         waiting = stack.enter_context(connect(_address(server)))  # the kernel completes it...
         waiting.sendall(GET_CLOSE)
         time.sleep(0.3)
@@ -306,7 +298,7 @@ def test_a_connection_flood_starts_no_more_threads_than_the_bound() -> None:
             sock = stack.enter_context(connect(_address(server)))
             sock.sendall(GET_CLOSE)
             socks.append(sock)
-        assert _wait_for(lambda: gate.inside == 8)
+        assert wait_for(lambda: gate.inside == 8)
         time.sleep(0.2)
         most = max(most, len(_pool_threads()))
         gate.opened.set()
@@ -326,7 +318,7 @@ def test_connections_that_end_soon_are_served_by_the_threads_there_are() -> None
     with serving(gate, server_class=server_class) as server, contextlib.ExitStack() as stack:
         first = stack.enter_context(connect(_address(server)))
         first.sendall(GET_CLOSE)
-        assert _wait_for(lambda: gate.inside == 1)
+        assert wait_for(lambda: gate.inside == 1)
         second = stack.enter_context(connect(_address(server)))
         second.sendall(GET_CLOSE)
         time.sleep(0.2)
@@ -345,11 +337,11 @@ def test_a_stalled_connection_gets_a_thread_started_after_spare_thread_delay() -
     with serving(gate, server_class=server_class) as server, contextlib.ExitStack() as stack:
         stalled = stack.enter_context(connect(_address(server)))
         stalled.sendall(GET_CLOSE)
-        assert _wait_for(lambda: gate.inside == 1)
-        assert _wait_for(lambda: len(_pool_threads()) == 2)  # the spare, waiting
+        assert wait_for(lambda: gate.inside == 1)
+        assert wait_for(lambda: len(_pool_threads()) == 2)  # the spare, waiting
         other = stack.enter_context(connect(_address(server)))
         other.sendall(GET_CLOSE)
-        assert _wait_for(lambda: gate.inside == 2)  # taken by it while the first still hangs
+        assert wait_for(lambda: gate.inside == 2)  # taken by it while the first still hangs
         gate.opened.set()
         for sock in (stalled, other):
             assert read_until_close(sock).endswith(b"through")
@@ -363,15 +355,15 @@ def test_idle_threads_leave_after_idle_thread_timeout() -> None:
         socks = [stack.enter_context(connect(_address(server))) for _ in range(10)]
         for sock in socks:
             sock.sendall(GET_CLOSE)
-        assert _wait_for(lambda: gate.inside == 10)
+        assert wait_for(lambda: gate.inside == 10)
         # One more waits for the next connection (started once none came back: spare_thread_delay).
-        assert _wait_for(lambda: len(_pool_threads()) == 11)
+        assert wait_for(lambda: len(_pool_threads()) == 11)
         time.sleep(0.1)
         assert len(_pool_threads()) == 11  # and only one
         gate.opened.set()
         for sock in socks:
             read_until_close(sock)
-        assert _wait_for(lambda: len(_pool_threads()) == 1, 3.0), _pool_threads()
+        assert wait_for(lambda: len(_pool_threads()) == 1, 3.0), _pool_threads()
         assert _get(server).startswith(b"HTTP/1.1 200 OK")  # the one left serves
 
 
@@ -420,8 +412,8 @@ def test_a_connection_is_accepted_once_its_request_has_arrived() -> None:
     # or about a second); one whose request is there is served at once.
     server_class = type("Deferring", (ThreadingWSGIServer,), {"defer_accept": True})
     with serving(server_class=server_class) as server, contextlib.ExitStack() as stack:
-        assert _wait_for(lambda: server.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT) > 0)
-        assert _wait_for(lambda: len(_pool_threads()) == 1)
+        assert wait_for(lambda: server.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT) > 0)
+        assert wait_for(lambda: len(_pool_threads()) == 1)
         silent = [stack.enter_context(connect(_address(server))) for _ in range(5)]
         time.sleep(0.3)
         assert len(_pool_threads()) == 1  # none of them was accepted: nobody took a thread
@@ -437,7 +429,7 @@ def test_by_default_silent_connections_are_accepted_at_once() -> None:
     with serving() as server, contextlib.ExitStack() as stack:
         for _ in range(3):
             stack.enter_context(connect(_address(server)))
-        assert _wait_for(lambda: len(_pool_threads()) == 4, 2.0)  # three serving, one waiting
+        assert wait_for(lambda: len(_pool_threads()) == 4, 2.0)  # three serving, one waiting
 
 
 @pooled
@@ -475,7 +467,7 @@ def test_a_thread_ended_by_its_connection_is_replaced() -> None:
                 assert client.recv(2) == b"ok"
         assert len(served) == 3
         ended[0].join(TIMEOUT)  # its SystemExit reported within this test
-        assert _wait_for(lambda: pool.size == 1)  # within its limit of 1, after the replacement
+        assert wait_for(lambda: pool.size == 1)  # within its limit of 1, after the replacement
     finally:
         pool.stop()
         for thread in pool.threads():
@@ -524,7 +516,7 @@ def test_once_no_thread_came_back_spares_are_started_without_waiting_again() -> 
         assert pool.start()
         for _ in range(4):
             clients.append(socket.create_connection(listener.getsockname(), timeout=TIMEOUT))
-        assert _wait_for(lambda: pool.size - pool.idle == 4 and pool.idle == 1)
+        assert wait_for(lambda: pool.size - pool.idle == 4 and pool.idle == 1)
         assert expired == [0.2]
     finally:
         release.set()
@@ -576,9 +568,9 @@ def test_each_run_of_serve_forever_gives_its_descriptors_back() -> None:
             assert len(results) == 5
             server.shutdown()
             loop.join(TIMEOUT)
-            assert _wait_for(lambda: not _pool_threads(), 2.0)
+            assert wait_for(lambda: not _pool_threads(), 2.0)
         server.service_actions()  # the lingerer closes what it still holds
         server.service_actions()
-        assert _wait_for(lambda: len(os.listdir("/proc/self/fd")) <= before, 2.0), os.listdir("/proc/self/fd")
+        assert wait_for(lambda: len(os.listdir("/proc/self/fd")) <= before, 2.0), os.listdir("/proc/self/fd")
     finally:
         server.server_close()
