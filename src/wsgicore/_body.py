@@ -193,19 +193,22 @@ class ChunkedReader:
         return None
 
     def _take_line(self, buf: bytearray, eof: bool) -> bytes | None:
-        limit = self._config.max_chunk_line if self._state == _SIZE else self._config.max_header_field
+        config = self._config
+        limit = config.max_chunk_line if self._state == _SIZE else config.max_header_field
         # The length is judged before the line end, and an incomplete line only when its length is
         # already certain (a CR at its end may be half of the CRLF), so the verdict and its reason
         # never depend on where the bytes were split.
+        if self._state == _TRAILER:
+            limit = min(limit, self._trailer_room())
         newline = buf.find(b"\n", 0, limit + 2)
         if newline < 0:
             if len(buf) > limit + 1:
-                raise Refusal(400, "chunk-size or trailer line too long")
+                raise self._too_long()
             return None
         crlf = newline > 0 and buf[newline - 1] == _CR
         end = newline - 1 if crlf else newline
         if end > limit:
-            raise Refusal(400, "chunk-size or trailer line too long")
+            raise self._too_long()
         if not crlf:
             raise Refusal(400, "bare LF in chunked framing (RFC 9112 §7.1 requires CRLF)")
         line = bytes(buf[:end])
@@ -231,6 +234,17 @@ class ChunkedReader:
         else:
             self._left = size
             self._state = _DATA
+
+    def _trailer_room(self) -> int:
+        """What is left of ``max_head_bytes`` for the next trailer line, its CRLF counted."""
+        return max(self._config.max_head_bytes - self._trailer_bytes - 2, 0)
+
+    def _too_long(self) -> Refusal:
+        # A trailer line is bounded by its own limit and by what is left of the trailer section:
+        # the reason names whichever its bytes cross first, as in the head.
+        if self._state == _TRAILER and self._trailer_room() < self._config.max_header_field:
+            return Refusal(431, "trailer section too large")
+        return Refusal(400, "chunk-size or trailer line too long")
 
     def _trailer_line(self, line: bytes) -> None:
         if not line:

@@ -2,14 +2,17 @@
 timeout: longer than its own limit (414 for the request line, 431 for a field line), or longer than
 what is left of ``max_head_bytes`` (431; waitress's functional suite has two tests for it). Fed whole,
 byte by byte and at every cut, the status and its reason text are the same, and a line that still
-fits is waited for.
+fits is waited for. The trailer section of a chunked body has the same bounds (400 for a line over
+``max_header_field``, 431 past what is left of ``max_head_bytes``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from wsgicore import NEED_DATA, Config, Connection, RemoteProtocolError
+from wsgicore import NEED_DATA, Config, Connection, RemoteProtocolError, RequestBodyError
 
 REQUEST_LINE = b"GET / HTTP/1.1\r\n"
 HOST = b"Host: x\r\n"
@@ -128,3 +131,86 @@ def test_a_request_line_longer_than_the_head_limit_gets_431() -> None:
     assert _same_everywhere(line, config) == (431, "request head larger than max_head_bytes")
     assert _same_everywhere(line + b"\r\n" + HOST + b"\r\n", config) == (
         431, "request head larger than max_head_bytes")
+
+
+# ------------------------------------------------------------------ trailer lines (RFC 9112 §7.1.2)
+
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+LAST_CHUNK = b"5\r\nhello\r\n0\r\n"
+
+
+def _body_verdict(pieces: list[bytes], config: Config) -> tuple[int | None, str]:
+    """(status, reason) of the body read's error; the stream ends (EOF) after the pieces, so a
+    line still waited for gives the EOF's status None, and a line refused at once its own."""
+    from support.inmemory import run_connection
+
+    seen: list[tuple[int | None, str]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        try:
+            environ["wsgi.input"].read()
+        except RequestBodyError as exc:
+            seen.append((exc.status_code, exc.reason))
+            raise
+        seen.append((0, "body complete"))
+        start_response("200 OK", [])
+        return [b""]
+
+    run_connection(app, [CHUNKED_HEAD, *pieces], config=config)
+    assert len(seen) == 1, seen
+    return seen[0]
+
+
+def _body_same_everywhere(data: bytes, config: Config) -> tuple[int | None, str]:
+    verdicts = {_body_verdict(pieces, config) for ways in _ways(data).values() for pieces in ways}
+    assert len(verdicts) == 1, verdicts
+    return verdicts.pop()
+
+
+EOF_VERDICT = (None, "connection closed before the chunked body was complete")
+
+
+@pytest.mark.parametrize("head_bytes", [60, 200, 1000])
+def test_unfinished_trailer_line_longer_than_what_is_left_of_the_section_gets_431_at_once(
+    head_bytes: int,
+) -> None:
+    # max_head_bytes bounds the trailer section as it bounds the head; max_header_field (8192)
+    # stays above it, so only the section's room can refuse the line.
+    config = Config(max_head_bytes=head_bytes)
+    first = b"X-A: 1\r\n"
+    room = head_bytes - len(first) - 2  # what the second line may hold, its CRLF not counted
+    line = b"X-Long: " + b"a" * (room - len(b"X-Long: "))
+    assert len(line) == room
+    body = LAST_CHUNK + first
+    # The longest line that still fits, and its CR (maybe half its CRLF): waited for until EOF.
+    assert _body_same_everywhere(body + line + b"\r", config) == EOF_VERDICT
+    assert _body_same_everywhere(body + line + b"a", config) == EOF_VERDICT  # may end in "\n"
+    # One byte more can no longer fit: refused before the EOF, whole or byte by byte.
+    refused = (431, "trailer section too large")
+    assert _body_same_everywhere(body + line + b"aa", config) == refused
+    assert _body_same_everywhere(body + b"X-Long: " + b"a" * 100_000, config) == refused
+    # Complete lines of the same lengths: the same verdicts; the one that fits is read.
+    assert _body_same_everywhere(body + line + b"a\r\n\r\n", config) == refused
+    assert _body_same_everywhere(body + line + b"\r\n\r\n", config) == (0, "body complete")
+
+
+def test_unfinished_trailer_line_longer_than_max_header_field_gets_400_at_once() -> None:
+    config = Config(max_header_field=100)  # the section's room (max_head_bytes) is far larger
+    line = b"X-Long: " + b"a" * (100 - len(b"X-Long: "))
+    assert _body_same_everywhere(LAST_CHUNK + line + b"\r", config) == EOF_VERDICT
+    too_long = (400, "chunk-size or trailer line too long")
+    assert _body_same_everywhere(LAST_CHUNK + line + b"xx", config) == too_long
+    assert _body_same_everywhere(LAST_CHUNK + line + b"x\r\n\r\n", config) == too_long
+
+
+@pytest.mark.parametrize("field_limit", [60, 97, 98, 99, 150])
+@pytest.mark.parametrize("extra", [0, 1, 2, 3, 40])
+@pytest.mark.parametrize("end", [b"", b"\r", b"\r\n", b"\n", b"\r\n\r\n"])
+def test_a_trailer_line_over_both_limits_gets_one_reason_however_it_arrives(
+    field_limit: int, extra: int, end: bytes
+) -> None:
+    # The line's own limit and the section's room (98 here), both broken or nearly: one verdict,
+    # naming the limit its bytes cross first, whole, byte by byte and at every cut.
+    config = Config(max_header_field=field_limit, max_head_bytes=100)  # the request head: 52
+    line = b"X-Long: " + b"a" * (98 + extra - len(b"X-Long: "))
+    _body_same_everywhere(LAST_CHUNK + line + end, config)
