@@ -48,6 +48,61 @@ def test_flask_sees_what_flasks_own_client_gives(base_url: str) -> None:
     assert Client(app, base_url=base_url).get("/where").json() == theirs
 
 
+@pytest.mark.parametrize("base_url", ["http://localhost/app", "http://localhost/app/",
+                                      "https://example.com:8443/a/b", "http://localhost/my%20app"])
+@pytest.mark.parametrize("url", ["/x", "/x?q=1", "x", "/", "/deep/er/"])
+def test_a_base_url_path_is_the_mount_as_in_flasks_own_client(base_url: str, url: str) -> None:
+    flask = pytest.importorskip("flask")
+    app = flask.Flask("mounted")
+
+    @app.route("/", defaults={"rest": ""})
+    @app.route("/<path:rest>")
+    def anywhere(rest: str) -> Any:
+        request = flask.request
+        return {"script_root": request.script_root, "path": request.path, "url": request.url,
+                "args": request.args, "built": flask.url_for("anywhere", rest="y"),
+                "external": flask.url_for("anywhere", rest="y", _external=True)}
+
+    theirs = app.test_client().get(url, base_url=base_url).get_json()
+    assert Client(app, base_url=base_url).get(url).json() == theirs
+
+
+def _blank(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b""]
+
+
+def test_a_url_outside_the_mount_has_no_script_name() -> None:
+    client = Client(_blank, base_url="http://localhost/app")
+    inside = client.get("http://localhost/app/x").environ
+    assert (inside["SCRIPT_NAME"], inside["PATH_INFO"]) == ("/app", "/x")
+    for url in ("http://localhost/application", "http://localhost/other", "../y",
+                "http://elsewhere/app/x", "https://localhost/app/x"):
+        seen = client.get(url).environ
+        assert seen["SCRIPT_NAME"] == "", url
+        assert seen["PATH_INFO"] == seen["REQUEST_URI"], url
+
+
+def test_a_redirect_within_the_mount_keeps_it() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/old":
+            start_response("302 Found", [("Location", environ["SCRIPT_NAME"] + "/new")])
+            return [b""]
+        return _blank(environ, start_response)
+
+    r = Client(app, base_url="http://localhost/app").get("/old", follow_redirects=True)
+    assert r.url == "http://localhost/app/new"
+    assert (r.environ["SCRIPT_NAME"], r.environ["PATH_INFO"]) == ("/app", "/new")
+
+
+def test_a_config_script_name_wins_over_the_base_url_path() -> None:
+    client = Client(_blank, config=Config(script_name="/mine"), base_url="http://localhost/app")
+    # Sent as /app/x, outside the Config's mount: the core's 404, as any server mounted there gives.
+    assert client.get("/x").status_code == 404
+    seen = client.get("http://localhost/mine/x").environ
+    assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("/mine", "/x")
+
+
 def test_an_absolute_url_goes_to_its_own_origin(echo_app: Any) -> None:
     client = Client(echo_app)
     seen = environ_of(client.get("https://api.example:9443/x"))

@@ -152,6 +152,17 @@ def https(row: Row, live_server: Any) -> None:
         assert ours["wsgi.url_scheme"] == "https"
 
 
+def mounted_under_a_path(row: Row, live_server: Any) -> None:
+    (r,) = row.results()
+    their = theirs().get("/x", base_url="http://localhost/app").request.environ
+    for key in ("SCRIPT_NAME", "PATH_INFO", "HTTP_HOST"):
+        assert r.environ.get(key) == their.get(key), key
+    assert (r.environ["SCRIPT_NAME"], r.environ["PATH_INFO"]) == ("/app", "/x")
+    # The request line carries the whole path, as a server behind the mount receives it (werkzeug
+    # puts the path without the mount in its REQUEST_URI).
+    assert r.environ["REQUEST_URI"] == "/app/x"
+
+
 def cookies(row: Row, live_server: Any) -> None:
     assert row.results() == [None, "v"]
     client = row.ns["client"]
@@ -291,6 +302,7 @@ CHECKS: dict[str, Callable[[Row, Any], None]] = {
     "a bearer token": bearer_token,
     "the client's address": client_address,
     "https": https,
+    "an app mounted under a path": mounted_under_a_path,
     "set and read a cookie": cookies,
     "follow redirects": follow_redirects,
     "the status": status,

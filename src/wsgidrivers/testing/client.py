@@ -27,7 +27,7 @@ from .auth import AuthInput
 from .cookies import CookieJar
 from .environ_keys import check_address, environ_settings
 from .headers import HeadersInput
-from .request import FilesInput, ParamsInput, Request, build_request
+from .request import ConnectionKey, FilesInput, ParamsInput, Request, build_request
 from .response import MalformedResponse, Response, parse_response
 
 __all__ = ["Client", "TooManyRedirects"]
@@ -129,8 +129,9 @@ class Client:
         environ_settings(self.environ_base)  # a key the client cannot honour fails here, not later
         build_request("GET", "/", base_url=base_url)  # so does a base_url that is not http(s)
         self.cookies = CookieJar()
-        self._pool: dict[tuple[bool, str, int, str | None, int | None], MemoryConnection] = {}
-        self._served: tuple[Config, Config, Config] | None = None  # (made from, http, https)
+        self._pool: dict[ConnectionKey, MemoryConnection] = {}
+        # The connections' Configs by (secure, script_name), for the Config they were made from.
+        self._served: tuple[Config, dict[tuple[bool, str], Config]] | None = None
         self._connections = 0
         self._environs: list[dict[str, Any]] = []
         self._problems: list[Problem] = []
@@ -157,19 +158,26 @@ class Client:
             text += "".join(traceback.format_exception(*problem.exc_info))
         stream.write(text)
 
-    def _config_for(self, secure: bool) -> Config:
+    def _config_for(self, secure: bool, script_name: str = "") -> Config:
         """The connection's Config: https served as over TLS (``wsgi.url_scheme`` https, as
         ``wsgicore.serving_config`` does for a TLS socket); http keeps the config's own scheme.
-        The Client is a driver without a clock: ``clock="driver"`` (the default) sends no ``Date``,
-        so responses are byte-for-byte reproducible; a clock given explicitly sends it."""
+        ``script_name``: the mount of ``base_url``'s path. The Client is a driver without a clock:
+        ``clock="driver"`` (the default) sends no ``Date``, so responses are byte-for-byte
+        reproducible; a clock given explicitly sends it."""
         served = self._served
         if served is None or served[0] is not self.config:
+            served = self._served = (self.config, {})
+        config = served[1].get((secure, script_name))
+        if config is None:
             config = self.config
             if isinstance(config.clock, str):  # "driver"
                 config = config.replace(clock=None)
-            https = config if config.url_scheme == "https" else config.replace(url_scheme="https")
-            served = self._served = (self.config, config, https)
-        return served[2] if secure else served[1]
+            if secure and config.url_scheme != "https":
+                config = config.replace(url_scheme="https")
+            if script_name and not config.script_name:
+                config = config.replace(script_name=script_name)
+            served[1][(secure, script_name)] = config
+        return config
 
     def _new_connection(self, request: Request | None = None) -> MemoryConnection:
         """A connection as ``request`` needs it (default: to ``base_url``, from the client's
@@ -182,13 +190,14 @@ class Client:
                 else self.peer[1] + self._connections % 10000)
         peer = (request.remote_addr or self.peer[0], port)
         self._connections += 1
-        return MemoryConnection(self._recording_app, config=self._config_for(request.secure),
+        return MemoryConnection(self._recording_app,
+                                config=self._config_for(request.secure, request.script_name),
                                 stream_chunked_body=self.stream_chunked_body, peer=peer,
                                 sockname=(request.server_name or request.host, request.port),
                                 errors=self.errors, on_problem=self._on_problem)
 
     def _connection(self, request: Request,
-                    key: tuple[bool, str, int, str | None, int | None]) -> MemoryConnection:
+                    key: ConnectionKey) -> MemoryConnection:
         memory = self._pool.get(key)
         if memory is None or memory.closed:
             memory = self._pool[key] = self._new_connection(request)

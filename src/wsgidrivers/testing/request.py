@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urljoin, urlsplit
 
 from .auth import AuthInput, AuthRequest, apply_callable, authorization
 from .cookies import CookieJar
@@ -38,7 +38,9 @@ class Request:
     The connection it goes on: ``secure`` (served as over TLS: ``wsgi.url_scheme`` https),
     ``server_name`` and ``port`` (the server's address: ``SERVER_NAME``, ``SERVER_PORT``; by
     default the URL's host and port), ``remote_addr`` and ``remote_port`` (the client's; None: the
-    client's own). ``extensions``: environ keys no server sets, added before the app is called.
+    client's own), ``script_name`` (the app's mount, ``SCRIPT_NAME``: the path of ``base_url``
+    when the URL lies under it, as werkzeug's ``base_url``). ``extensions``: environ keys no server
+    sets, added before the app is called.
     """
 
     method: str
@@ -52,13 +54,18 @@ class Request:
     remote_addr: str | None = None
     remote_port: int | None = None
     extensions: tuple[tuple[str, Any], ...] = ()
+    script_name: str = ""
 
     @property
-    def connection_key(self) -> tuple[bool, str, int, str | None, int | None]:
+    def connection_key(self) -> ConnectionKey:
         """Requests with the same key may share a connection: the same server address, scheme and
-        client address, as a real client's connection pool keys them."""
+        client address, as a real client's connection pool keys them, and the same mount."""
         return (self.secure, self.server_name or self.host, self.port, self.remote_addr,
-                self.remote_port)
+                self.remote_port, self.script_name)
+
+
+#: (secure, server name, port, client address, client port, script_name): see Request.connection_key.
+ConnectionKey = tuple[bool, str, int, str | None, int | None, str]
 
 
 def _check_field(name: str, value: str) -> None:
@@ -81,9 +88,17 @@ def _chunks(body: bytes | Iterable[bytes]) -> bytes:
 
 
 @functools.lru_cache(maxsize=64)
-def _origin(base_url: str) -> tuple[str, str, str, int | None]:
+def _origin(base_url: str) -> tuple[str, str, str, int | None, str]:
+    """The base's origin, netloc, scheme, port and path prefix (its path without a final "/")."""
     parts = urlsplit(base_url)
-    return f"{parts.scheme}://{parts.netloc}", parts.netloc, parts.scheme, parts.port
+    return (f"{parts.scheme}://{parts.netloc}", parts.netloc, parts.scheme, parts.port,
+            parts.path.rstrip("/"))
+
+
+def _mount(prefix: str) -> str:
+    """``SCRIPT_NAME`` for a base path: as the core decodes the path it is sent as (percent
+    escapes to bytes, read as latin-1: PEP 3333 "Unicode Issues")."""
+    return unquote_to_bytes(quote(prefix, safe=_PATH_SAFE)).decode("latin-1")
 
 
 class _Target(NamedTuple):
@@ -96,10 +111,13 @@ class _Target(NamedTuple):
     query: str
     secure: bool
     userinfo: str | None
+    script_name: str  # the base path when the URL lies under it ("" otherwise)
 
 
 def _resolve(base_url: str, url: Any) -> _Target:
-    """``url`` against ``base_url`` (absolute URLs are kept)."""
+    """``url`` against ``base_url`` (absolute URLs are kept). A base with a path is where the app is
+    mounted (werkzeug's ``base_url``, httpx's): a path is appended to it (``/x`` under
+    ``http://h/app`` is ``/app/x``), and a URL under it has it as ``script_name``."""
     if not isinstance(url, str):
         if isinstance(url, bytes | bytearray):
             raise TypeError(f"the URL must be a str, not bytes: {bytes(url)!r} "
@@ -108,15 +126,19 @@ def _resolve(base_url: str, url: Any) -> _Target:
     if not isinstance(base_url, str):
         raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
     try:
+        origin, netloc, scheme, port, prefix = _origin(base_url)
         if url.startswith("/") and not url.startswith("//"):
             # The common case, a path: no urljoin (which costs more than the rest of the request).
-            origin, netloc, scheme, port = _origin(base_url)
-            target = url.split("#", 1)[0]
+            target = prefix + url.split("#", 1)[0]
             path, _, query = target.partition("?")
             absolute = origin + target
         else:
-            absolute = urljoin(base_url, url)
+            # Relative to the mount (its final "/" kept), so "x" under http://h/app is /app/x.
+            absolute = urljoin(f"{origin}{prefix}/" if prefix else base_url, url)
             parts = urlsplit(absolute)
+            if not (parts.scheme == scheme and parts.netloc == netloc
+                    and (parts.path == prefix or parts.path.startswith(prefix + "/"))):
+                prefix = ""  # another origin, or outside the mount: no SCRIPT_NAME
             netloc, scheme, path, query = parts.netloc, parts.scheme, parts.path, parts.query
             port = parts.port
     except ValueError as exc:  # a port that is not a number
@@ -128,7 +150,8 @@ def _resolve(base_url: str, url: Any) -> _Target:
     secure = scheme == "https"
     if port is None:
         port = 443 if secure else 80
-    return _Target(hostport, hostname.lower(), port, path or "/", query, secure, userinfo or None)
+    return _Target(hostport, hostname.lower(), port, path or "/", query, secure, userinfo or None,
+                   _mount(prefix) if prefix else "")
 
 
 def _request_target(target: _Target, params: Any) -> str:
@@ -330,7 +353,7 @@ def _request(method: str, url: str, raw: bytes, target: _Target, *, base: Enviro
         remote_addr = check_address(remote_addr, "remote_addr")
     if base is over is NO_SETTINGS and remote_addr is None:
         return Request(method, url, raw, target.hostname, target.path, target.secure,
-                       target.port, target.hostname)
+                       target.port, target.hostname, script_name=target.script_name)
     secure = over.secure if over.secure is not None else base.secure
     remote = [a for a in (over.remote_addr, remote_addr, base.remote_addr) if a is not None]
     return Request(
@@ -341,4 +364,5 @@ def _request(method: str, url: str, raw: bytes, target: _Target, *, base: Enviro
         remote_addr=remote[0] if remote else None,
         remote_port=over.remote_port if over.remote_port is not None else base.remote_port,
         extensions=tuple({**base.extensions, **over.extensions}.items()),
+        script_name=target.script_name,
     )
