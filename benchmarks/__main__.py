@@ -5,7 +5,10 @@
    (``benchmarks.servers``); the load generator (``wrk`` when installed, else
    ``benchmarks.loadclient``) runs pinned to CPU 0. Rounds are interleaved: every round runs every
    scenario against every contender, in a rotating order, so that the ratios ours/peer are paired
-   round by round and both sides saw the same machine noise.
+   round by round and both sides saw the same machine noise. Our contenders also run at the
+   previous full run's revision (``--baseline``: its ``src`` from git, the same servers and apps),
+   side by side in the same rounds: the no-regression goal compares the two paired, round by round,
+   never with figures from another day.
 3. Peak RSS of each server while it streams a 1 GiB upload and a 1 GiB download (VmHWM after the
    transfer minus VmRSS before it, with the high-water mark reset through /proc/<pid>/clear_refs).
 4. Multi-core (``benchmarks.multicore``, nothing pinned): a CPU-bound app under -w 1 and -w 2 of
@@ -47,8 +50,9 @@ from benchmarks._common import (
     paired_ratios,
 )
 from benchmarks.apps import FILE_SIZE, MIB
-from benchmarks.docs_results import DOCS_PATH, previous_medians, write_between_markers
+from benchmarks.docs_results import DOCS_PATH, previous_revision, write_between_markers
 from benchmarks.harness import (
+    BASELINE_SUFFIX,
     CLIENT_CPU,
     CONTENDED,
     CONTENDERS,
@@ -60,10 +64,13 @@ from benchmarks.harness import (
     LoadGenerator,
     LoadSample,
     ServerProcess,
+    baseline_spec,
+    export_source,
     have_taskset,
     module_available,
     pinned,
     proc_status,
+    server_key,
 )
 from benchmarks.inmemory import GOAL_OURS_OVER_WSGIREF
 from benchmarks.inmemory import Results as InMemoryResults
@@ -86,8 +93,8 @@ class Goal:
     higher_is_better: bool
     #: "rps": ours/peer req/s, paired by round; "cpu": ours/peer server CPU per request, paired;
     #: "cpu-us": ours' server CPU per request in µs (``peer`` unused); "workers": -w 2 / -w 1 req/s
-    #: of ``ours`` run by run (``scenario`` "multicore:<key>"); "regression": the lowest ratio of a
-    #: pinned scenario's median req/s to the previous full run's, over our contenders.
+    #: of ``ours`` run by run (``scenario`` "multicore:<key>"); "regression": over our contenders and
+    #: pinned scenarios, the lowest median of req/s now / at the baseline revision, paired by round.
     metric: str = "rps"
     #: Which statistic over the rounds is held to the target: "median" or "min".
     statistic: str = "median"
@@ -184,7 +191,8 @@ GOALS: tuple[Goal, ...] = (
     _behind_nginx("asyncioworker", "AsyncioWorker", "gthread", "gthread", 1.5),
     _behind_nginx("threadworker", "ThreadWorker", "waitress", "waitress", 1.3),
     _behind_nginx("asyncioworker", "AsyncioWorker", "waitress", "waitress", 1.3),
-    Goal("no regression: our pinned scenarios, median req/s / the previous full run's, lowest",
+    Goal("no regression: our pinned scenarios, req/s now / at the previous full run's revision"
+         " (side by side), lowest",
          "pinned", "ours", "", 0.95, True, "regression", "min"),
 )
 RSS_GOAL_MIB = 8.0
@@ -224,8 +232,8 @@ class Run:
     multicore: multicore.Results | None = None
     nginx: nginx.Results | None = None
     nginx_error: str = ""
-    #: The previous full run's median req/s, by (contender label, scenario title).
-    previous: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: The revision our contenders also run at (the no-regression baseline); "" when none.
+    baseline: str = ""
 
     def rps(self, scenario: str, contender: str) -> list[float]:
         return [s.rps for s in self.samples.get(scenario, {}).get(contender, [])]
@@ -264,11 +272,15 @@ def run_inmemory(run: Run, quick: bool) -> None:
 def start_servers(run: Run, work_dir: Path) -> dict[str, ServerProcess]:
     servers: dict[str, ServerProcess] = {}
     wanted = [c for c in CONTENDERS if c.key in run.args.contenders]
+    baseline_src = _baseline_source(run, work_dir)
+    if baseline_src is not None:
+        wanted += [baseline_spec(c, run.baseline) for c in wanted if c.key in OURS_PINNED]
     for spec in wanted:
         if not module_available(spec.module):
             run.skipped.append(f"{spec.label}: skipped, {spec.module} is not importable")
             continue
-        server = ServerProcess(spec, work_dir)
+        src = baseline_src if spec.key.endswith(BASELINE_SUFFIX) else None
+        server = ServerProcess(spec, work_dir, src=src)
         server.start()
         servers[spec.key] = server
     for key, server in list(servers.items()):
@@ -281,6 +293,24 @@ def start_servers(run: Run, work_dir: Path) -> dict[str, ServerProcess]:
             print(f"[servers] {server.spec.label} ready on port {server.port}", flush=True)
     run.contenders = [c for c in wanted if c.key in servers]
     return servers
+
+
+def _baseline_source(run: Run, work_dir: Path) -> Path | None:
+    """The baseline revision's ``src``, exported under ``work_dir`` (None: no baseline, or git
+    could not give it, which the report says)."""
+    revision = run.args.baseline
+    if revision == "none":
+        return None
+    try:
+        src = export_source(revision, work_dir / "baseline")
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        run.skipped.append(f"the no-regression baseline {revision}: not measured, git archive failed:"
+                           f" {detail.decode(errors='replace').strip() or exc}")
+        return None
+    run.baseline = revision
+    print(f"[servers] baseline: our contenders also run {revision}'s src ({src})", flush=True)
+    return src
 
 
 def warm_up(servers: dict[str, ServerProcess]) -> None:
@@ -299,7 +329,7 @@ def run_load_rounds(run: Run, servers: dict[str, ServerProcess], load: LoadGener
     total = run.args.rounds
     for round_no in range(total):
         for scenario in SCENARIOS:
-            order = [k for k in keys if k not in scenario.skip]
+            order = [k for k in keys if server_key(k) not in scenario.skip]
             if not order:
                 continue
             shift = round_no % len(order)
@@ -407,7 +437,10 @@ def run_rss(run: Run, servers: dict[str, ServerProcess]) -> None:
 # Report
 
 
-def label_of(key: str) -> str:
+def label_of(key: str, baseline: str = "") -> str:
+    """A contender's label; a baseline contender's names the ``baseline`` revision."""
+    if key.endswith(BASELINE_SUFFIX):
+        return f"{label_of(server_key(key))} @ {baseline or 'the baseline'}"
     for spec in CONTENDERS:
         if spec.key == key:
             return spec.label
@@ -420,17 +453,18 @@ OURS_PINNED = frozenset({"wsgicore-close", "wsgicore-keepalive", "wsgicore-threa
 
 
 def regressions(run: Run) -> list[tuple[str, str, float]]:
-    """(contender label, scenario title, median req/s now / in the previous full run) for each of
-    our pinned contenders and scenarios both runs measured, lowest first."""
+    """(contender label, scenario title, req/s now / at the baseline revision) for each of our
+    pinned contenders and scenarios, the median of the ratios paired round by round (the two ran
+    side by side in every round), lowest first."""
     found = []
     for scenario in SCENARIOS:
         title = SHORT_TITLES.get(scenario.key, scenario.key)
-        for key, samples in run.samples.get(scenario.key, {}).items():
-            label = label_of(key)
-            before = run.previous.get((label, title))
-            if key not in OURS_PINNED or not samples or not before:
+        for key in sorted(OURS_PINNED):
+            now = run.rps(scenario.key, key)
+            then = run.rps(scenario.key, key + BASELINE_SUFFIX)
+            if not now or len(now) != len(then) or min(then) <= 0:
                 continue
-            found.append((label, title, Summary.of([x.rps for x in samples]).median / before))
+            found.append((label_of(key), title, Summary.of(paired_ratios(now, then)).median))
     return sorted(found, key=lambda item: item[2])
 
 
@@ -639,9 +673,9 @@ def report(run: Run) -> list[str]:
     lines += [f"- {text}" for text in RESTATED]
     found = regressions(run)
     if found:
-        lines += ["", "Our pinned scenarios against the previous full run (median req/s now / then),"
-                  " lowest five: " + "; ".join(f"{label}, {title}: {ratio:.2f}"
-                                                for label, title, ratio in found[:5])]
+        lines += ["", f"Our pinned scenarios against the same servers at {run.baseline}, side by side"
+                  " (req/s now / then, paired by round, median), lowest five: "
+                  + "; ".join(f"{label}, {title}: {ratio:.2f}" for label, title, ratio in found[:5])]
     lines += contention_lines(run)
     if run.inmemory is not None:
         mem = run.inmemory
@@ -711,7 +745,7 @@ def report(run: Run) -> list[str]:
             errors = sum(x.errors + x.non_2xx for x in samples)
             mibs = f" {fmt(summary.median * mib, 0)} |" if mib else ""
             lines.append(
-                f"| {label_of(key)} | {fmt(summary.minimum)} | {fmt(summary.median)} |"
+                f"| {label_of(key, run.baseline)} | {fmt(summary.minimum)} | {fmt(summary.median)} |"
                 f" {fmt(summary.maximum)} |{mibs} {ratio_text} | {cpu_text} | {errors} |"
                 f" {_other_load(samples)} |"
             )
@@ -719,7 +753,7 @@ def report(run: Run) -> list[str]:
         for key in data:
             caveat = next((c.caveat(scenario.key) for c in CONTENDERS if c.key == key), "")
             if caveat:
-                lines += [f"{label_of(key)}: {caveat}.", ""]
+                lines += [f"{label_of(key, run.baseline)}: {caveat}.", ""]
     if run.rss:
         lines += [
             f"## Peak RSS growth while streaming {run.args.rss_mib} MiB",
@@ -796,6 +830,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="measure a sample again (keeping the quieter one) while other work takes more than"
         f" {CONTENDED:.0%}% of the servers' CPU (default 2; 0 with --quick)",
     )
+    parser.add_argument(
+        "--baseline", default=None,
+        help="git revision our contenders also run at, side by side, for the no-regression goal"
+        " (default: the revision of the last full run in RESULTS.md; 'none' with --quick or to skip)",
+    )
     parser.add_argument("--no-inmemory", action="store_true")
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument(
@@ -832,6 +871,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.retries = 0 if args.quick else 2
     if args.duration is None:
         args.duration = 1 if args.quick else 2
+    if args.baseline is None:
+        args.baseline = "none" if args.quick else previous_revision(RESULTS_PATH) or "none"
     known = {c.key for c in CONTENDERS}
     if args.contenders is None:
         args.contenders = set(QUICK_CONTENDERS) if args.quick else known
@@ -867,7 +908,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     shown = sys.argv[1:] if argv is None else list(argv)
     run = Run(args=args, command=" ".join(["python -m benchmarks", *shown]))
-    run.previous = previous_medians(RESULTS_PATH)
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     if use_wrk and shutil.which("wrk") is None:
         print("wrk is not installed")

@@ -4,8 +4,8 @@ compared with.
 - :func:`write_between_markers`: the report replaces what lies between ``<!-- results:begin -->``
   and ``<!-- results:end -->`` in ``docs/performance.md`` (the page's own text around them stays);
   a page without both markers, in that order, or no page at all, is left alone.
-- :func:`previous_medians`: the median req/s of each contender and pinned scenario in an earlier
-  RESULTS.md (its summary table), for the no-regression goal.
+- :func:`previous_revision`: the revision an earlier RESULTS.md measured: the no-regression
+  baseline, which the next run measures again side by side with the current code.
 """
 
 from __future__ import annotations
@@ -38,44 +38,15 @@ def write_between_markers(path: Path, text: str) -> bool:
     return True
 
 
-#: The line above the summary table of ``python -m benchmarks``'s report.
-SUMMARY_TITLE = "Summary: median req/s"
-_SUMMARY_HEADER = re.compile(r"^\| contender \| (.+) \|\s*$")
-_NUMBER = re.compile(r"^([\d,]+(?:\.\d+)?)")
+#: The line of a report that names the revision it measured.
+_REVISION = re.compile(r"^- wsgicore revision: ([0-9a-f]{7,40})\b", re.MULTILINE)
 
 
-def previous_medians(path: Path) -> dict[tuple[str, str], float]:
-    """``{(contender label, scenario title): median req/s}`` from the summary table of the
-    RESULTS.md at ``path`` (empty when there is none)."""
+def previous_revision(path: Path) -> str | None:
+    """The git revision the RESULTS.md at ``path`` measured (None: no file, or it names none)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except OSError:
-        return {}
-    found: dict[tuple[str, str], float] = {}
-    titles: list[str] = []
-    in_summary = False
-    for line in lines:
-        if line.startswith(SUMMARY_TITLE):
-            in_summary = True
-            continue
-        if not in_summary:
-            continue
-        header = _SUMMARY_HEADER.match(line)
-        if header is not None:
-            titles = [t.strip() for t in header.group(1).split("|")]
-            continue
-        if not titles:
-            continue
-        if not line.startswith("|"):
-            if found:
-                break  # the table ended
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells[0].startswith("---"):
-            continue  # the separator row
-        label, values = cells[0], cells[1:]
-        for title, value in zip(titles, values, strict=False):
-            number = _NUMBER.match(value)
-            if number is not None:
-                found[(label, title)] = float(number.group(1).replace(",", ""))
-    return found
+        return None
+    found = _REVISION.search(text)
+    return found.group(1) if found else None

@@ -102,6 +102,34 @@ CONCURRENT = frozenset({"wsgicore-threading", "wsgicore-asyncio", "granian", "gu
 _NOT_CONCURRENT = frozenset(c.key for c in CONTENDERS) - CONCURRENT
 #: Contenders measured in the download scenarios only.
 _DOWNLOADS_ONLY = frozenset({"raw-blocks"})
+#: A contender key with this ending is the same server running an earlier revision's ``src``
+#: (the no-regression baseline, measured side by side with the current code).
+BASELINE_SUFFIX = "@base"
+
+
+def server_key(key: str) -> str:
+    """The server ``benchmarks.servers`` runs for a contender key (a baseline runs the same one)."""
+    return key.removesuffix(BASELINE_SUFFIX)
+
+
+def baseline_spec(spec: ContenderSpec, revision: str) -> ContenderSpec:
+    """``spec`` running the ``src`` of ``revision``: the same server, app and settings."""
+    return dataclasses.replace(
+        spec, key=spec.key + BASELINE_SUFFIX, label=f"{spec.label} @ {revision}",
+        note=f"{spec.note}; the code of {revision} (the no-regression baseline, side by side)", rss=False)
+
+
+def export_source(revision: str, into: Path) -> Path:
+    """``revision``'s ``src`` directory, written under ``into`` (``git archive``: no checkout, no
+    worktree left behind). Raises OSError or CalledProcessError when git cannot give it."""
+    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", revision, "src"],
+                             capture_output=True, check=True, timeout=60)
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, capture_output=True, check=True,
+                   timeout=60)
+    return into / "src"
+
+
 QUICK_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive", "wsgiref", "waitress", "raw"})
 QUICK_RSS_CONTENDERS = frozenset({"wsgicore-close", "wsgicore-keepalive"})
 
@@ -299,9 +327,11 @@ def descendants(pid: int) -> list[int]:
 class ServerProcess:
     """One server under test, in its own process, pinned to the server CPU."""
 
-    def __init__(self, spec: ContenderSpec, log_dir: Path, profile: str | None = None) -> None:
+    def __init__(self, spec: ContenderSpec, log_dir: Path, profile: str | None = None,
+                 src: Path | None = None) -> None:
         self.spec = spec
         self.profile = profile
+        self.src = src  # another revision's src, imported before the installed one (a baseline)
         self.port = free_port()
         self.log_path = log_dir / f"{spec.key}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -309,13 +339,15 @@ class ServerProcess:
     def start(self) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        if self.src is not None:
+            env["PYTHONPATH"] = str(self.src) + os.pathsep + env["PYTHONPATH"]
         data = self.log_path.parent / "file-1mib.bin"
         if not data.exists():
             write_data_file(str(data))
         env[DATA_FILE_ENV] = str(data)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                pinned(server_command(self.spec.key, self.port, self.profile), SERVER_CPU),
+                pinned(server_command(server_key(self.spec.key), self.port, self.profile), SERVER_CPU),
                 cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -1,18 +1,21 @@
 """The benchmark helpers of issue 23: the multi-core and behind-nginx scenarios' goals, their
 nginx configuration and load parsing, the report written into docs/performance.md, and the
-previous run the no-regression goal compares with."""
+baseline revision the no-regression goal runs side by side with the current code."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from benchmarks import multicore, nginx, pidload
 from benchmarks.__main__ import GOALS, PARTS, Goal, goal_value, parse_args, regressions
-from benchmarks.docs_results import BEGIN, END, previous_medians, write_between_markers
+from benchmarks.docs_results import BEGIN, END, previous_revision, write_between_markers
+from benchmarks.harness import CONTENDERS, ServerProcess, baseline_spec, export_source, server_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,14 +58,16 @@ def test_restated_goals() -> None:
 
 
 class _Run:
-    """What goal_value reads of a run."""
+    """What goal_value and regressions read of a run."""
 
     def __init__(self, mc: multicore.Results | None = None, nx: nginx.Results | None = None) -> None:
         self.multicore = mc
         self.nginx = nx
-        self.samples: dict[str, object] = {}
-        self.previous: dict[tuple[str, str], float] = {}
+        self.samples: dict[str, dict[str, list[Any]]] = {}
         self.inmemory = None
+
+    def rps(self, scenario: str, contender: str) -> list[float]:
+        return [s.rps for s in self.samples.get(scenario, {}).get(contender, [])]
 
 
 def _sample(run: int, workers: int, rps: float) -> multicore.Sample:
@@ -172,46 +177,67 @@ def test_missing_page_is_not_created(tmp_path: Path) -> None:
 
 
 RESULTS_MD = """\
-## In-memory core cycle (µs per request)
+# wsgicore benchmark results
 
-| contender | min | median | max | time ratio to wsgiref (median) | note |
-|---|---|---|---|---|---|
-| wsgicore | 18.3 | 18.8 | 24.2 | 0.35 | x |
-
-Summary: median req/s (median server CPU µs per request)
-
-| contender | hello, new conn, 1 client | hello, keep-alive, 1 client |
-|---|---|---|
-| wsgicore (keep-alive) | 8,127 (110) | 12,510 (47) |
-| wsgiref | 5,015 (180) | - |
-
-### hello world
+- python: CPython 3.11.7
+- wsgicore revision: 67b02ea (+ uncommitted changes in src)
+- load generator: wrk
 """
 
 
-def test_previous_medians_reads_the_summary_table_only(tmp_path: Path) -> None:
+def test_the_baseline_is_the_revision_the_last_full_run_measured(tmp_path: Path) -> None:
     path = tmp_path / "RESULTS.md"
     path.write_text(RESULTS_MD)
-    assert previous_medians(path) == {
-        ("wsgicore (keep-alive)", "hello, new conn, 1 client"): 8127.0,
-        ("wsgicore (keep-alive)", "hello, keep-alive, 1 client"): 12510.0,
-        ("wsgiref", "hello, new conn, 1 client"): 5015.0,
-    }
-    assert previous_medians(tmp_path / "missing.md") == {}
+    assert previous_revision(path) == "67b02ea"
+    path.write_text(RESULTS_MD.replace("- wsgicore revision:", "- revision:"))
+    assert previous_revision(path) is None
+    assert previous_revision(tmp_path / "missing.md") is None
+    assert parse_args(["--baseline", "abc1234"]).baseline == "abc1234"
+    assert parse_args(["--quick"]).baseline == "none"
 
 
-def test_regressions_compare_ours_with_the_previous_run() -> None:
-    class Sample:
-        def __init__(self, rps: float) -> None:
-            self.rps = rps
+class _Sample:
+    def __init__(self, rps: float) -> None:
+        self.rps = rps
 
+
+def test_regressions_pair_ours_with_the_baseline_round_by_round() -> None:
     run = _Run()
-    run.samples = {"hello-ka-1": {"wsgicore-keepalive": [Sample(11_000), Sample(12_000), Sample(13_000)],
-                                  "waitress": [Sample(1.0)]}}
-    run.previous = {("wsgicore (keep-alive)", "hello, keep-alive, 1 client"): 12_500.0,
-                    ("waitress", "hello, keep-alive, 1 client"): 10_000.0}
+    # Round by round: 1.10, 0.90, 0.80 now/then; the machine's pace changes between rounds, and
+    # the pairs see the same pace. A contender without a baseline (waitress) is not compared.
+    run.samples = {"hello-ka-1": {
+        "wsgicore-keepalive": [_Sample(11_000), _Sample(9_000), _Sample(12_000)],
+        "wsgicore-keepalive@base": [_Sample(10_000), _Sample(10_000), _Sample(15_000)],
+        "waitress": [_Sample(1.0)], "waitress@base": [_Sample(2.0)]}}
     found = regressions(run)  # type: ignore[arg-type]
-    assert found == [("wsgicore (keep-alive)", "hello, keep-alive, 1 client", 12_000 / 12_500)]
+    assert found == [("wsgicore (keep-alive)", "hello, keep-alive, 1 client", 0.9)]
+    run.samples["hello-ka-1"]["wsgicore-keepalive@base"].pop()  # unpaired: not compared
+    assert regressions(run) == []  # type: ignore[arg-type]
+
+
+def test_a_baseline_server_runs_the_other_revisions_code(tmp_path: Path) -> None:
+    # The baseline's src comes from git (git archive) and is imported before the installed one.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")  # a source tarball: no revisions to export
+    src = export_source(head.stdout.strip(), tmp_path / "base")
+    assert (src / "wsgicore" / "__init__.py").is_file()
+    spec = baseline_spec(next(c for c in CONTENDERS if c.key == "wsgicore-keepalive"), "abc1234")
+    assert (spec.key, server_key(spec.key)) == ("wsgicore-keepalive@base", "wsgicore-keepalive")
+    assert spec.label == "wsgicore (keep-alive) @ abc1234"
+    # Marked so that its responses tell which code answered (the Server header names the version).
+    (src / "wsgicore" / "_version.py").write_text('__all__ = ["__version__"]\n__version__ = "0.0.0+base"\n')
+    server = ServerProcess(spec, tmp_path, src=src)
+    server.start()
+    try:
+        assert server.wait_ready(timeout=30) is None
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.request("GET", "/hello")
+        assert connection.getresponse().getheader("Server", "").startswith("wsgicore/0.0.0+base ")
+        connection.close()
+    finally:
+        server.stop()
 
 
 def test_only_chooses_parts_and_a_partial_output() -> None:
