@@ -335,6 +335,18 @@ class ResponseWriter:
                 self._move(_BODY)
             return
         if self._state == _SENDING_BODY:
+            size = len(data)
+            if self._framing == _LENGTH and size <= self._left:
+                # _frame's and _emit's common case inline: every block of a streamed body with a
+                # Content-Length comes here, and each call is a Python frame per block.
+                self._left -= size
+                self.body_bytes += size
+                try:
+                    self._send(data)
+                except BaseException as exc:
+                    self.send_error = exc
+                    raise
+                return
             self._emit_body(data)
         else:
             self._move(_BODY)

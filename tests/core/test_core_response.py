@@ -732,8 +732,9 @@ def test_close_called_exactly_once(path: ClosePath) -> None:
         assert len(run.problems) == 1
 
 
+@pytest.mark.parametrize("length", [None, "40"], ids=["chunked", "content-length"])
 @pytest.mark.parametrize("fail_on_call", [1, 2, 3])
-def test_send_raising_broken_pipe_propagates_after_close(fail_on_call: int) -> None:
+def test_send_raising_broken_pipe_propagates_after_close(fail_on_call: int, length: str | None) -> None:
     from wsgicore import Connection, ConnectionClosed, RequestReceived
 
     body = TrackedBody([b"a" * 10, b"b" * 10, b"c" * 10, b"d" * 10])
@@ -746,7 +747,8 @@ def test_send_raising_broken_pipe_propagates_after_close(fail_on_call: int) -> N
             raise BrokenPipeError("client gone")
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        start_response("200 OK", [("Content-Type", "a/b")])
+        start_response("200 OK", [("Content-Type", "a/b")]
+                       + ([] if length is None else [("Content-Length", length)]))
         return body
 
     conn = Connection(plain(), peer=PEER, sockname=SOCKNAME)

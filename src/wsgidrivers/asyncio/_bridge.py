@@ -92,7 +92,10 @@ class Bridge:
         self._on_drained = on_drained
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.Transport | None = None
-        self._cond = threading.Condition(threading.Lock())
+        # The condition's own lock is :attr:`lock`: taken bare (a C call) around a worker's socket
+        # calls, where the condition's __enter__/__exit__ would be two Python frames per call.
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         # loop -> worker
         self._in: deque[bytes] = deque()
         self._in_bytes = 0
@@ -105,7 +108,9 @@ class Bridge:
         self._flush_scheduled = False
         self._outcome: Outcome | None = None
         self._write_paused = False
-        self._lost = False
+        #: Whether ``connection_lost`` ran (set under :attr:`lock`). An attribute, not a property:
+        #: a worker reads it before every send and recv on the socket.
+        self.is_lost = False
         self._pending: object = None
         self._peer_eof = False
 
@@ -115,14 +120,10 @@ class Bridge:
         self._transport = transport
 
     @property
-    def lock(self) -> threading.Condition:
-        """The one lock of this connection's shared state (``_socketio`` sends and receives under it)."""
-        return self._cond
-
-    @property
-    def is_lost(self) -> bool:
-        """Whether ``connection_lost`` ran (set under :attr:`lock`)."""
-        return self._lost
+    def lock(self) -> threading.Lock:
+        """The one lock of this connection's shared state, the condition's (``_socketio`` sends
+        and receives under it)."""
+        return self._mutex
 
     # ---- loop thread ------------------------------------------------------------------------------
 
@@ -158,7 +159,7 @@ class Bridge:
     def lost(self) -> None:
         """The connection is gone: wake a worker blocked in ``send``/``receive``."""
         with self._cond:
-            self._lost = True
+            self.is_lost = True
             self._cond.notify_all()
 
     def pause_writing(self) -> None:
@@ -225,7 +226,7 @@ class Bridge:
         if not isinstance(data, bytes):
             data = bytes(data)  # the core may reuse a buffer it passed as a view
         with self._cond:
-            if self._lost or self._write_paused or self._out_bytes >= OUT_HIGH:
+            if self.is_lost or self._write_paused or self._out_bytes >= OUT_HIGH:
                 self._wait_writable()
             self._out.append(data)
             self._out_bytes += len(data)
@@ -239,9 +240,9 @@ class Bridge:
         ``size`` (the bytes the app waits for) is only a hint: all that the loop queued is taken."""
         resume = False
         with self._cond:
-            if not self._in and not self._in_eof and not self._lost:
+            if not self._in and not self._in_eof and not self.is_lost:
                 deadline = time.monotonic() + self._io_timeout
-                while not self._in and not self._in_eof and not self._lost:
+                while not self._in and not self._in_eof and not self.is_lost:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         # The core turns this into a 408 and closes the connection after the response.
@@ -269,7 +270,7 @@ class Bridge:
         while count is None or sent < count:
             piece = _SENDFILE_PIECE if count is None else min(_SENDFILE_PIECE, count - sent)
             with self._cond:
-                if self._lost:
+                if self.is_lost:
                     raise ClientDisconnected("client disconnected")
             future = asyncio.run_coroutine_threadsafe(
                 loop.sendfile(transport, file, offset + sent, piece), loop
@@ -303,7 +304,7 @@ class Bridge:
         # Called with _cond held. The deadline restarts with each send, so any progress resets it.
         deadline = time.monotonic() + self._io_timeout
         while True:
-            if self._lost:
+            if self.is_lost:
                 raise ClientDisconnected("client disconnected")
             if not self._write_paused and self._out_bytes < OUT_HIGH:
                 return

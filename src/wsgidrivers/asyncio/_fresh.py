@@ -42,7 +42,7 @@ class FreshConnection:
     :attr:`lock`, so no call can reach a descriptor reused by another connection).
     """
 
-    __slots__ = ("_lost", "address", "head_deadline", "lock", "sock", "sockname")
+    __slots__ = ("address", "head_deadline", "is_lost", "lock", "sock", "sockname")
 
     def __init__(self, sock: socket.socket, address: Any, sockname: Any, head_deadline: float) -> None:
         self.sock = sock
@@ -52,11 +52,9 @@ class FreshConnection:
         #: The first request's head deadline, in loop time: counted from the accept.
         self.head_deadline = head_deadline
         self.lock = threading.Lock()
-        self._lost = False
-
-    @property
-    def is_lost(self) -> bool:
-        return self._lost
+        #: Whether the connection was dropped (set under :attr:`lock`); an attribute, read before
+        #: every socket call of the worker.
+        self.is_lost = False
 
     def begin_shutdown(self) -> None:
         """Nothing to do: the worker sees ``service.closing`` and hands over what it does not serve."""
@@ -64,16 +62,16 @@ class FreshConnection:
     def abort(self) -> None:
         """Loop: drop the connection; a worker blocked on it gets an error or end of file."""
         with self.lock:
-            if self._lost:
+            if self.is_lost:
                 return
-            self._lost = True
+            self.is_lost = True
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Worker: close the socket (once); later socket calls see a lost connection."""
         with self.lock:
-            self._lost = True
+            self.is_lost = True
             self.sock.close()
 
 
