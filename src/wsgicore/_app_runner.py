@@ -15,7 +15,12 @@ from ._response import ResponseWriter
 __all__ = ["ResponseInfo", "SendFile", "WSGIApp", "call_app"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-SendFile = Callable[[Any, int, int], int]
+#: The driver's ``sendfile(file, offset, count) -> int``: send ``count`` bytes of ``file`` from
+#: ``offset``, return how many went. With ``run_app(..., sendfile_takes_head=True)`` it is called
+#: ``sendfile(file, offset, count, head)`` instead: ``head`` (the response head, bytes) goes first,
+#: so that the driver can send both in the fewest system calls and packets; the return value still
+#: counts the file's bytes only.
+SendFile = Callable[..., int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +44,21 @@ def call_app(
     writer: ResponseWriter,
     sendfile: SendFile | None,
     report: Callable[[Problem], None],
+    *,
+    sendfile_takes_head: bool = False,
 ) -> None:
-    """Call the app and write its whole response; its exceptions propagate, after ``close()``."""
+    """Call the app and write its whole response; its exceptions propagate, after ``close()``.
+    ``sendfile_takes_head``: ``sendfile`` takes the response head as a fourth argument."""
     result = app(environ, writer.start_response)
     if type(result) is list or type(result) is tuple:  # exact types: no close() to call
         if len(result) == 1:
             # PEP 3333: a one-item iterable gets a Content-Length (unless write() sent the head).
             writer.write_whole(result[0])
         else:
-            _write_body(result, writer, sendfile)
+            _write_body(result, writer, sendfile, sendfile_takes_head)
         return
     try:
-        _write_body(result, writer, sendfile)
+        _write_body(result, writer, sendfile, sendfile_takes_head)
     finally:
         close = getattr(result, "close", None)
         if close is not None:
@@ -61,11 +69,12 @@ def call_app(
                                (type(exc), exc, exc.__traceback__)))
 
 
-def _write_body(result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None) -> None:
+def _write_body(result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None,
+                takes_head: bool) -> None:
     if type(result) is list or type(result) is tuple:
         pass  # iterated below (call_app writes a one-item one whole)
     elif type(result) is FileWrapper and sendfile is not None and not writer.head_sent:
-        if _send_file(result, writer, sendfile):
+        if _send_file(result, writer, sendfile, takes_head):
             writer.finish()
             return
     elif result is None or isinstance(result, (bytes, str, int)):
@@ -79,7 +88,8 @@ def _write_body(result: Iterable[bytes], writer: ResponseWriter, sendfile: SendF
     writer.finish()
 
 
-def _send_file(wrapper: FileWrapper, writer: ResponseWriter, sendfile: SendFile) -> bool:
+def _send_file(wrapper: FileWrapper, writer: ResponseWriter, sendfile: SendFile,
+               takes_head: bool) -> bool:
     """PEP 3333 "Optional Platform-Specific File Handling": a real, seekable file goes to the
     driver's sendfile from its current position; anything else is iterated instead (False)."""
     file = wrapper.filelike
@@ -95,12 +105,21 @@ def _send_file(wrapper: FileWrapper, writer: ResponseWriter, sendfile: SendFile)
             size = max(end - offset, 0)
     except (AttributeError, OSError, ValueError):
         return False
-    count = writer.head_for_sendfile(size)
-    if count > 0:
-        try:
+    head, count = writer.head_for_sendfile(size)
+    if count <= 0:  # a HEAD request, a bodiless status or an empty file: the head alone
+        writer.send_head(head)
+        return True
+    try:
+        if takes_head:
+            # The driver sends the head with the file: one packet and fewer system calls where a
+            # separate send would push the small head out on its own (TCP_NODELAY).
+            sent = sendfile(file, offset, count, head)
+        else:
+            writer.send_head(head)
             sent = sendfile(file, offset, count)
-        except BaseException as exc:
+    except BaseException as exc:
+        if writer.send_error is None:
             writer.send_error = exc
-            raise
-        writer.sent_by_sendfile(sent)
+        raise
+    writer.sent_by_sendfile(sent)
     return True

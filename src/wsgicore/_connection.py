@@ -621,6 +621,7 @@ class Connection:
         errors: IO[str] | None = None,
         sendfile: SendFile | None = None,
         on_problem: Callable[[Problem], None] | None = None,
+        sendfile_takes_head: bool = False,
     ) -> ResponseInfo:
         """Run ``app(environ, start_response)`` and send its response through ``send``.
 
@@ -629,6 +630,11 @@ class Connection:
         ``wsgi.errors``. A driver that passes both writes no environ key. Without ``fetch``, a
         request whose whole body the core holds (``next_action(buffer_body=True)``, or none was
         sent) gets its ``wsgi.input`` too, unless the driver set one.
+
+        ``sendfile(file, offset, count) -> int`` sends a ``wsgi.file_wrapper`` file that has a
+        ``fileno()`` (its return value: the bytes sent), after the head went through ``send``. With
+        ``sendfile_takes_head`` the head is not sent through ``send``: it is the fourth argument,
+        ``sendfile(file, offset, count, head)``, for the driver to send first, with the file.
         """
         state = self._state
         if state.phase is not _REQUEST or self._held is not None:
@@ -685,7 +691,8 @@ class Connection:
             )
             aborted = False
             try:
-                call_app(app, environ, writer, sendfile, report)
+                call_app(app, environ, writer, sendfile, report,
+                         sendfile_takes_head=sendfile_takes_head)
             except Exception as exc:
                 if writer.send_error is not None:
                     state.move(Input.CLOSE)

@@ -393,13 +393,21 @@ class ResponseWriter:
         """The application's Content-Length (None: it gave none)."""
         return self._length
 
-    def head_for_sendfile(self, length: int | None) -> int:
-        """Send the headers for a body that the driver sends itself; returns how many bytes to send."""
+    def head_for_sendfile(self, length: int | None) -> tuple[bytes, int]:
+        """The head of a response whose body the driver sends itself (a file), and how many bytes
+        of the file to send (0: none, e.g. a HEAD request). The head is *not* sent: the caller
+        passes it to :meth:`send_head` or to a driver that sends it with the file, in the fewest
+        system calls and packets. Either way the head counts as sent from now on."""
         self._move(_BODY)
-        self._emit_head(b"", length)
-        if self._framing == _LENGTH:
-            return self._left
-        return 0 if self._framing == _NONE else -1
+        head = self._emit_head(b"", length, True)
+        # _emit_head gave the framing _LENGTH or _NONE: the length is known (the file's size or
+        # the application's Content-Length).
+        return head, self._left if self._framing == _LENGTH else 0
+
+    def send_head(self, head: bytes) -> None:
+        """Send the head :meth:`head_for_sendfile` returned through ``send`` (an exception is kept
+        in ``send_error``, as for every write)."""
+        self._emit(head)
 
     def sent_by_sendfile(self, count: int) -> None:
         self._left -= count
@@ -412,7 +420,10 @@ class ResponseWriter:
             self.send_error = exc
             raise
 
-    def _emit_head(self, first: bytes, total: int | None) -> None:
+    def _emit_head(self, first: bytes, total: int | None, hold: bool = False) -> bytes:
+        """Serialize the head (with ``first``, the first body bytes, where that saves a send) and
+        send it; with ``hold`` return it unsent instead (``head_for_sendfile``). Returns ``b""``
+        when it sent."""
         code = self.status_code
         bodiless_status = code < 200 or code in (204, 304)  # RFC 9110 §6.4.1
         block = self._block
@@ -450,6 +461,8 @@ class ResponseWriter:
         # serialize_head's format inline, the server's fields as pieces of it: a call and two
         # copies of the head fewer per response.
         head = f"HTTP/1.1 {self._status}\r\n{block}{date}{server}\r\n".encode("latin-1")
+        if hold:
+            return head
         if first:
             # One send for head and first chunk up to 64 KiB (a copy is cheaper than a system call
             # and a packet); a larger chunk goes out on its own, uncopied.
@@ -457,7 +470,7 @@ class ResponseWriter:
             if size > 65536:
                 self._emit(head)
                 self._emit(self._frame(first))
-                return
+                return b""
             if framing == _LENGTH and size <= self._left:
                 # _frame's common case inline (a call fewer on most responses)
                 self._left -= size
@@ -471,6 +484,7 @@ class ResponseWriter:
         except BaseException as exc:
             self.send_error = exc
             raise
+        return b""
 
     def _emit_body(self, data: bytes) -> None:
         framed = self._frame(data)
