@@ -38,14 +38,13 @@ class ResponseInfo:
     unreported: tuple[Problem, ...] = ()
 
 
-def call_app(
+def call_app(  # noqa: PLR0917 - positional: a keyword argument costs more per call (CPython 3.11)
     app: WSGIApp,
     environ: dict[str, Any],
     writer: ResponseWriter,
     sendfile: SendFile | None,
     report: Callable[[Problem], None],
-    *,
-    sendfile_takes_head: bool = False,
+    sendfile_takes_head: bool,
 ) -> None:
     """Call the app and write its whole response; its exceptions propagate, after ``close()``.
     ``sendfile_takes_head``: ``sendfile`` takes the response head as a fourth argument."""

@@ -691,8 +691,7 @@ class Connection:
             )
             aborted = False
             try:
-                call_app(app, environ, writer, sendfile, report,
-                         sendfile_takes_head=sendfile_takes_head)
+                call_app(app, environ, writer, sendfile, report, sendfile_takes_head)
             except Exception as exc:
                 if writer.send_error is not None:
                     state.move(Input.CLOSE)

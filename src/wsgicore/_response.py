@@ -399,10 +399,18 @@ class ResponseWriter:
         passes it to :meth:`send_head` or to a driver that sends it with the file, in the fewest
         system calls and packets. Either way the head counts as sent from now on."""
         self._move(_BODY)
-        head = self._emit_head(b"", length, True)
+        # _emit_head's send taken over for the call: the head is kept, not sent (the path of every
+        # other response stays as it is, without a flag to test).
+        send = self._send
+        held: list[bytes] = []
+        self._send = held.append
+        try:
+            self._emit_head(b"", length)
+        finally:
+            self._send = send
         # _emit_head gave the framing _LENGTH or _NONE: the length is known (the file's size or
         # the application's Content-Length).
-        return head, self._left if self._framing == _LENGTH else 0
+        return held[0], self._left if self._framing == _LENGTH else 0
 
     def send_head(self, head: bytes) -> None:
         """Send the head :meth:`head_for_sendfile` returned through ``send`` (an exception is kept
@@ -420,10 +428,7 @@ class ResponseWriter:
             self.send_error = exc
             raise
 
-    def _emit_head(self, first: bytes, total: int | None, hold: bool = False) -> bytes:
-        """Serialize the head (with ``first``, the first body bytes, where that saves a send) and
-        send it; with ``hold`` return it unsent instead (``head_for_sendfile``). Returns ``b""``
-        when it sent."""
+    def _emit_head(self, first: bytes, total: int | None) -> None:
         code = self.status_code
         bodiless_status = code < 200 or code in (204, 304)  # RFC 9110 §6.4.1
         block = self._block
@@ -461,8 +466,6 @@ class ResponseWriter:
         # serialize_head's format inline, the server's fields as pieces of it: a call and two
         # copies of the head fewer per response.
         head = f"HTTP/1.1 {self._status}\r\n{block}{date}{server}\r\n".encode("latin-1")
-        if hold:
-            return head
         if first:
             # One send for head and first chunk up to 64 KiB (a copy is cheaper than a system call
             # and a packet); a larger chunk goes out on its own, uncopied.
@@ -470,7 +473,7 @@ class ResponseWriter:
             if size > 65536:
                 self._emit(head)
                 self._emit(self._frame(first))
-                return b""
+                return
             if framing == _LENGTH and size <= self._left:
                 # _frame's common case inline (a call fewer on most responses)
                 self._left -= size
@@ -484,7 +487,6 @@ class ResponseWriter:
         except BaseException as exc:
             self.send_error = exc
             raise
-        return b""
 
     def _emit_body(self, data: bytes) -> None:
         framed = self._frame(data)
