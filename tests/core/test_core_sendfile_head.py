@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from core_support import PEER, SOCKNAME, final_responses
+
 from wsgicore import Connection, ConnectionClosed, RequestReceived, ResponseInfo
 
 DATA = bytes(range(256)) * 40
@@ -66,7 +66,8 @@ def test_the_head_goes_to_sendfile_not_to_send(tmp_path: Path) -> None:
     assert driver.sends == []
     ((offset, count, head),) = driver.calls
     assert (offset, count) == (100, len(DATA) - 100)
-    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert head.endswith(b"\r\n\r\n")
     assert b"\r\nContent-Length: %d\r\n" % (len(DATA) - 100) in head
     (response,) = final_responses(bytes(driver.wire))
     assert response.body == DATA[100:]
@@ -99,7 +100,8 @@ def test_no_file_byte_to_send_sends_the_head_through_send(
     driver, info, _ = _run(tmp_path, headers, request=request_bytes, status=status)
     assert driver.calls == []
     (head,) = driver.sends
-    assert head.startswith(b"HTTP/1.1 " + status.encode()) and head.endswith(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status.encode())
+    assert head.endswith(b"\r\n\r\n")
     assert info.body_bytes == 0
     assert info.keep_alive
 
@@ -111,7 +113,8 @@ def test_a_three_argument_sendfile_still_gets_three(tmp_path: Path) -> None:
             return super().sendfile(file, offset, count, b"")
 
     driver, info, _ = _run(tmp_path, [], driver=OldDriver(), takes_head=False)
-    assert len(driver.sends) == 1 and driver.sends[0].endswith(b"\r\n\r\n")
+    assert len(driver.sends) == 1
+    assert driver.sends[0].endswith(b"\r\n\r\n")
     assert [head for _, _, head in driver.calls] == [b""]
     (response,) = final_responses(bytes(driver.wire))
     assert response.body == DATA
