@@ -15,7 +15,10 @@ One server per ``--src`` (a directory holding ``wsgicore`` and ``wsgidrivers``, 
 alternating order, so that a change in the machine's other load hits them alike; ratios are per
 round. Time on a CPU is far less noisy than requests per second on a shared machine,
 but other processes on CPU 1 still slow the server's caches: compare medians of several pairs.
-``--sendfile`` sets ``use_sendfile`` (default ``none``: copied to this loopback client, as in the
+The TCP segments the client received per request (``TCP_INFO``) show how the head went: with the
+file's first bytes, or in a segment of its own. Loopback TCP sometimes settles in a state with far
+more, smaller segments and twice the CPU per request, for any server: a batch whose segment count
+jumped ran in it, so compare batches with like counts. ``--sendfile`` sets ``use_sendfile`` (default ``none``: copied to this loopback client, as in the
 benchmark).
 """
 
@@ -74,6 +77,16 @@ def _cpu(pid: int) -> tuple[int, int, int]:
     return ns, user, system
 
 
+def _segments_in(sock: socket.socket) -> int:
+    """``tcpi_segs_in`` of the socket's ``TCP_INFO`` (Linux: segments received, each of a
+    loopback GSO packet counted; offset 140 of ``struct tcp_info``); 0 where unavailable."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 144)
+    except (AttributeError, OSError):
+        return 0
+    return int.from_bytes(info[140:144], sys.byteorder) if len(info) >= 144 else 0
+
+
 def _get(sock: socket.socket, buffer: memoryview, request: bytes) -> int:
     """One request on the keep-alive connection; returns the body size read."""
     sock.sendall(request)
@@ -127,19 +140,22 @@ class _Server:
         self.sock = socket.create_connection((_HOST, port))
         self.request = f"GET /file HTTP/1.1\r\nHost: {_HOST}:{port}\r\n\r\n".encode()
 
-    def run(self, buffer: memoryview, requests: int) -> tuple[float, float, float, float]:
-        """(µs on the CPU, µs user, µs system, µs of wall clock) per request over ``requests``
-        downloads."""
+    def run(self, buffer: memoryview, requests: int) -> tuple[float, float, float, float, float]:
+        """(µs on the CPU, µs user, µs system, µs of wall clock, TCP segments the client
+        received) per request over ``requests`` downloads."""
         before = _cpu(self.process.pid)
+        segments = _segments_in(self.sock)
         started = time.perf_counter()
         for _ in range(requests):
             _get(self.sock, buffer, self.request)
         wall = time.perf_counter() - started
         after = _cpu(self.process.pid)
+        segments = _segments_in(self.sock) - segments
         tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
         return ((after[0] - before[0]) / 1000 / requests,
                 (after[1] - before[1]) * tick_us / requests,
-                (after[2] - before[2]) * tick_us / requests, wall * 1e6 / requests)
+                (after[2] - before[2]) * tick_us / requests, wall * 1e6 / requests,
+                segments / requests)
 
     def close(self) -> None:
         sock = getattr(self, "sock", None)
@@ -180,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             buffer = memoryview(bytearray(1 << 20))
             for server in servers:
                 server.run(buffer, max(args.requests // 5, 20))  # warm up
-            results: dict[str, list[tuple[float, float, float, float]]] = {src: [] for src in args.src}
+            results: dict[str, list[tuple[float, float, float, float, float]]] = {src: [] for src in args.src}
             for round_ in range(args.pairs):
                 order = servers if round_ % 2 == 0 else list(reversed(servers))
                 for server in order:
@@ -196,9 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         user = statistics.median(r[1] for r in rows)
         system = statistics.median(r[2] for r in rows)
         wall = statistics.median(r[3] for r in rows)
+        segments = statistics.median(r[4] for r in rows)
         ratios = [r[0] / b[0] for r, b in zip(rows, base, strict=True)]
         print(f"  {src}: {cpu:.1f} on CPU (user {user:.0f}, system {system:.0f}; wall clock"
-              f" {wall:.0f}, indicative);"
+              f" {wall:.0f}, indicative); {segments:.2f} TCP segments in;"
               f" per round: {' '.join(f'{r[0]:.0f}' for r in rows)};"
               f" / first: median {statistics.median(ratios):.3f}"
               f" (min {min(ratios):.3f}, max {max(ratios):.3f})")
