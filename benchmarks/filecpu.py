@@ -18,8 +18,8 @@ but other processes on CPU 1 still slow the server's caches: compare medians of 
 The TCP segments the client received per request (``TCP_INFO``) show how the head went: with the
 file's first bytes, or in a segment of its own. Loopback TCP sometimes settles in a state with far
 more, smaller segments and twice the CPU per request, for any server: a batch whose segment count
-jumped ran in it, so compare batches with like counts. ``--sendfile`` sets ``use_sendfile`` (default ``none``: copied to this loopback client, as in the
-benchmark).
+jumped ran in it, so compare batches with like counts. ``--sendfile`` sets ``use_sendfile``
+(default ``none``: copied to this loopback client, as in the benchmark).
 """
 
 from __future__ import annotations
