@@ -12,15 +12,16 @@ from ._filewrapper import FileWrapper
 from ._problems import Problem
 from ._response import ResponseWriter
 
-__all__ = ["ResponseInfo", "SendFile", "WSGIApp", "call_app"]
+__all__ = ["ResponseInfo", "SendFile", "SendFileWithHead", "WSGIApp", "call_app"]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 #: The driver's ``sendfile(file, offset, count) -> int``: send ``count`` bytes of ``file`` from
-#: ``offset``, return how many went. With ``run_app(..., sendfile_takes_head=True)`` it is called
-#: ``sendfile(file, offset, count, head)`` instead: ``head`` (the response head, bytes) goes first,
-#: so that the driver can send both in the fewest system calls and packets; the return value still
-#: counts the file's bytes only.
-SendFile = Callable[..., int]
+#: ``offset`` (the response head went through ``send`` before), return how many went.
+SendFile = Callable[[Any, int, int], int]
+#: ``sendfile_with_head(file, offset, count, head) -> int``: the same, ``head`` (the response head)
+#: sent first, so that the driver can send both in the fewest system calls and packets; the return
+#: value counts the file's bytes only.
+SendFileWithHead = Callable[[Any, int, int, bytes], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +43,12 @@ def call_app(  # noqa: PLR0917 - positional: a keyword argument costs more per c
     app: WSGIApp,
     environ: dict[str, Any],
     writer: ResponseWriter,
-    sendfile: SendFile | None,
+    sendfile: Callable[..., int] | None,
     report: Callable[[Problem], None],
     sendfile_takes_head: bool,
 ) -> None:
     """Call the app and write its whole response; its exceptions propagate, after ``close()``.
-    ``sendfile_takes_head``: ``sendfile`` takes the response head as a fourth argument."""
+    ``sendfile`` is a :data:`SendFile`, or a :data:`SendFileWithHead` when ``sendfile_takes_head``."""
     result = app(environ, writer.start_response)
     if type(result) is list or type(result) is tuple:  # exact types: no close() to call
         if len(result) == 1:
@@ -68,8 +69,8 @@ def call_app(  # noqa: PLR0917 - positional: a keyword argument costs more per c
                                (type(exc), exc, exc.__traceback__)))
 
 
-def _write_body(result: Iterable[bytes], writer: ResponseWriter, sendfile: SendFile | None,
-                takes_head: bool) -> None:
+def _write_body(result: Iterable[bytes], writer: ResponseWriter,
+                sendfile: Callable[..., int] | None, takes_head: bool) -> None:
     if type(result) is list or type(result) is tuple:
         pass  # iterated below (call_app writes a one-item one whole)
     elif type(result) is FileWrapper and sendfile is not None and not writer.head_sent:
@@ -87,7 +88,7 @@ def _write_body(result: Iterable[bytes], writer: ResponseWriter, sendfile: SendF
     writer.finish()
 
 
-def _send_file(wrapper: FileWrapper, writer: ResponseWriter, sendfile: SendFile,
+def _send_file(wrapper: FileWrapper, writer: ResponseWriter, sendfile: Callable[..., int],
                takes_head: bool) -> bool:
     """PEP 3333 "Optional Platform-Specific File Handling": a real, seekable file goes to the
     driver's sendfile from its current position; anything else is iterated instead (False)."""

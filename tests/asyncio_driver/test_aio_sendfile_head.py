@@ -1,5 +1,5 @@
 """The asyncio driver's worker-side ``SocketIO`` sends a ``wsgi.file_wrapper`` response's head with
-the file's first bytes (``run_app(..., sendfile_takes_head=True)``): copied, head and first block
+the file's first bytes (``run_app(..., sendfile_with_head=)``): copied, head and first block
 in one ``sendmsg`` (the rest as ``send`` does when the socket takes less); by ``sendfile()``, the
 head sent with ``MSG_MORE`` first, pushed out at once when no file byte follows."""
 

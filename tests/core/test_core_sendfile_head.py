@@ -1,8 +1,8 @@
-"""``run_app(..., sendfile_takes_head=True)``: the driver's sendfile gets the response head as a
-fourth argument and sends it before the file (with it, in one packet where it can), instead of the
-core sending the head through ``send`` first. A response with no file byte to send (HEAD, a
-Content-Length of 0, a bodiless status) still goes through ``send``; a three-argument sendfile
-(the default, ``sendfile_takes_head=False``) is called as before."""
+"""``run_app(..., sendfile_with_head=)``: the driver's callable gets the response head as a fourth
+argument and sends it before the file (with it, in one packet where it can), instead of the core
+sending the head through ``send`` first. A response with no file byte to send (HEAD, a
+Content-Length of 0, a bodiless status) still goes through ``send``; a three-argument
+``sendfile=`` is called as before."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _run(tmp_path: Path, headers: list[tuple[str, str]], *, request: bytes | Non
     event = conn.next_event()
     assert isinstance(event, RequestReceived)
     info = conn.run_app(app, event.environ, driver.send, fetch=lambda n: b"", errors=io.StringIO(),
-                        sendfile=driver.sendfile, sendfile_takes_head=takes_head)
+                        **({"sendfile_with_head" if takes_head else "sendfile": driver.sendfile}))
     return driver, info, conn
 
 
@@ -147,6 +147,6 @@ def test_after_a_failing_sendfile_the_connection_is_closed(tmp_path: Path) -> No
     assert isinstance(event, RequestReceived)
     with pytest.raises(BrokenPipeError):
         conn.run_app(app, event.environ, lambda data: None, fetch=lambda n: b"",
-                     errors=io.StringIO(), sendfile=sendfile, sendfile_takes_head=True)
+                     errors=io.StringIO(), sendfile_with_head=sendfile)
     # The second request is never served: the head may be half out.
     assert isinstance(conn.next_event(), ConnectionClosed)

@@ -1,5 +1,5 @@
 """The blocking driver sends a ``wsgi.file_wrapper`` response's head with the file's first bytes
-(the core hands it over: ``run_app(..., sendfile_takes_head=True)``): copied, head and first block
+(the core hands it over: ``run_app(..., sendfile_with_head=)``): copied, head and first block
 in one ``sendmsg``; by ``sendfile()``, the head sent with ``MSG_MORE`` so that the kernel joins it
 to the file's first segment. Either way the client gets the same bytes as before."""
 

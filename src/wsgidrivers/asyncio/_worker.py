@@ -124,12 +124,11 @@ def serve_one(
         # sendfile() or, where it is off for this client, the socket's copy path (one buffer, blocks
         # of up to 1 MiB); through the loop's transport (TLS) the core iterates the file. Both
         # take the response head, to send it with the file's first bytes.
-        sendfile: Callable[..., int] | None = channel.sendfile
+        sendfile: Callable[[Any, int, int, bytes], int] | None = channel.sendfile
         if not service.sendfile_for(addr):
             sendfile = channel.copy_file if isinstance(channel, SocketIO) else None
         outcome = conn.run_app(app, environ, channel.send, fetch=channel.receive,
-                               errors=service.error_stream, sendfile=sendfile,
-                               sendfile_takes_head=True)
+                               errors=service.error_stream, sendfile_with_head=sendfile)
     except BaseException as exc:  # a worker must always hand the connection back
         if isinstance(exc, SendError):
             service.log(addr, not_completed_message(request_line(environ), exc))

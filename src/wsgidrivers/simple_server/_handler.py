@@ -79,7 +79,7 @@ class ServerHandler:
         info = self.connection.run_app(
             application, environ, self._send,
             fetch=self._fetch, errors=self.request_handler.get_stderr(),
-            sendfile=self._sendfile_hook, on_problem=self._on_problem, sendfile_takes_head=True,
+            sendfile_with_head=self._sendfile_hook, on_problem=self._on_problem,
         )
         self.status = info.status
         self.bytes_sent = info.body_bytes
@@ -92,8 +92,8 @@ class ServerHandler:
         self._sendfile_hook = None
 
     def _sendfile(self, file: Any, offset: int, count: int | None, head: bytes = b"") -> int:
-        """Send a ``wsgi.file_wrapper`` body after its response ``head`` (the core hands it over:
-        ``sendfile_takes_head``): with ``sendfile()`` or by copying it in blocks, as the server's
+        """Send a ``wsgi.file_wrapper`` body after its response ``head`` (``run_app``'s
+        ``sendfile_with_head``): with ``sendfile()`` or by copying it in blocks, as the server's
         ``use_sendfile`` says for this client; the head goes with the file's first bytes."""
         request_handler = self.request_handler
         timeout = request_handler.server.io_timeout
@@ -400,8 +400,8 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 # ServerHandler.run, not overridden (the class is exact), without its call.
                 info = connection.run_app(
                     self.server.get_app() or _no_app, environ, handler._send, fetch=handler._fetch,
-                    errors=self.get_stderr(), sendfile=handler._sendfile_hook,
-                    on_problem=handler._on_problem, sendfile_takes_head=True,
+                    errors=self.get_stderr(), sendfile_with_head=handler._sendfile_hook,
+                    on_problem=handler._on_problem,
                 )
                 handler.status = info.status
                 handler.bytes_sent = info.body_bytes
