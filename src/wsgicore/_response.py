@@ -393,13 +393,29 @@ class ResponseWriter:
         """The application's Content-Length (None: it gave none)."""
         return self._length
 
-    def head_for_sendfile(self, length: int | None) -> int:
-        """Send the headers for a body that the driver sends itself; returns how many bytes to send."""
+    def head_for_sendfile(self, length: int | None) -> tuple[bytes, int]:
+        """The head of a response whose body the driver sends itself (a file), and how many bytes
+        of the file to send (0: none, e.g. a HEAD request). The head is *not* sent: the caller
+        passes it to :meth:`send_head` or to a driver that sends it with the file, in the fewest
+        system calls and packets. Either way the head counts as sent from now on."""
         self._move(_BODY)
-        self._emit_head(b"", length)
-        if self._framing == _LENGTH:
-            return self._left
-        return 0 if self._framing == _NONE else -1
+        # _emit_head's send taken over for the call: the head is kept, not sent (the path of every
+        # other response stays as it is, without a flag to test).
+        send = self._send
+        held: list[bytes] = []
+        self._send = held.append
+        try:
+            self._emit_head(b"", length)
+        finally:
+            self._send = send
+        # _emit_head gave the framing _LENGTH or _NONE: the length is known (the file's size or
+        # the application's Content-Length).
+        return held[0], self._left if self._framing == _LENGTH else 0
+
+    def send_head(self, head: bytes) -> None:
+        """Send the head :meth:`head_for_sendfile` returned through ``send`` (an exception is kept
+        in ``send_error``, as for every write)."""
+        self._emit(head)
 
     def sent_by_sendfile(self, count: int) -> None:
         self._left -= count

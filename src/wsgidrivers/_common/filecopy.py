@@ -41,16 +41,28 @@ def sized_buffer(buffer: memoryview | None, count: int) -> memoryview:
 
 
 def copy_blocks(file: Any, offset: int, count: int, buffer: memoryview,
-                send: Callable[[memoryview], object]) -> int:
+                send: Callable[[memoryview], object], *, head: bytes = b"",
+                send_with_head: Callable[[bytes, memoryview], object] | None = None) -> int:
     """Send ``count`` bytes of ``file`` from ``offset`` through ``buffer``, one block at a time;
     ``send`` must return only once all of its block is out (the buffer is then read into again).
-    Returns the bytes sent: fewer when the file ended early (it shrank; the core reports the short
-    body)."""
+    ``head`` (the response head) goes first: with the first block through ``send_with_head(head,
+    block)`` (one system call and packet for both), or alone through ``send`` when the file has no
+    byte to send. Returns the file's bytes sent: fewer when the file ended early (it shrank; the
+    core reports the short body)."""
     sent = 0
     while sent < count:
         n = read_at(file, buffer[: min(count - sent, len(buffer))], offset + sent)
         if n == 0:
             break
-        send(buffer[:n])
+        if head and send_with_head is not None:
+            send_with_head(head, buffer[:n])
+            head = b""
+        else:
+            if head:
+                send(memoryview(head))
+                head = b""
+            send(buffer[:n])
         sent += n
+    if head:
+        send(memoryview(head))
     return sent

@@ -259,13 +259,17 @@ class Bridge:
             self._call_in_loop(self._on_drained)
         return data
 
-    def sendfile(self, file: Any, offset: int, count: int | None) -> int:
-        """``sendfile`` for ``run_app``: the loop's native sendfile, in pieces, each within
-        ``io_timeout``."""
+    def sendfile(self, file: Any, offset: int, count: int | None, head: bytes = b"") -> int:
+        """``sendfile`` for ``run_app``: ``head`` (the response head, if any) handed to the loop
+        as :meth:`send` does, then the loop's native sendfile, in pieces, each within
+        ``io_timeout``; returns the file's bytes sent."""
         loop = self._loop
         transport = self._transport
         if loop is None or transport is None:
             raise ClientDisconnected("client disconnected")
+        # Written before the file: the loop writes it first (its callbacks run in order), and its
+        # sendfile waits until the transport's buffer is empty.
+        self.send(head)
         sent = 0
         while count is None or sent < count:
             piece = _SENDFILE_PIECE if count is None else min(_SENDFILE_PIECE, count - sent)

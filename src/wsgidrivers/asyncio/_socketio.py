@@ -17,6 +17,7 @@ or reused by another connection, under a worker's call.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -39,6 +40,8 @@ READ_SIZE: Final = 64 * 1024
 _SLICE: Final = 0.25
 # A native sendfile is done in pieces so that a stalled reader is noticed within ``io_timeout``.
 _SENDFILE_PIECE: Final = 1024 * 1024
+#: send() flag: more data follows at once (Linux); 0 where the OS has none.
+_MSG_MORE: Final[int] = getattr(socket, "MSG_MORE", 0)
 #: The copy path's buffer, one per worker thread (a SocketIO lives for one turn of a connection):
 #: read into and sent from, sized for the largest file the thread has copied, up to 1 MiB.
 _copy_buffers = threading.local()
@@ -78,9 +81,10 @@ class SocketIO(Generic[G]):
         self._poll = select.poll()
         self.peer_eof = False
 
-    def send(self, data: bytes | memoryview) -> None:
-        """Send all of ``data``; a stalled client gets ``io_timeout`` per step of progress."""
-        sent = self._send_some(data)
+    def send(self, data: bytes | memoryview, flags: int = 0) -> None:
+        """Send all of ``data``; a stalled client gets ``io_timeout`` per step of progress.
+        ``flags``: ``send()``'s (``MSG_MORE`` for a head the file follows)."""
+        sent = self._send_some(data, flags)
         if sent == len(data):
             return
         view = memoryview(data)[sent:]
@@ -88,7 +92,7 @@ class SocketIO(Generic[G]):
         while view:
             if not self._wait(select.POLLOUT, deadline):
                 raise SendTimeout(f"client took no data for {self._io_timeout} s")
-            sent = self._send_some(view)
+            sent = self._send_some(view, flags)
             if sent:
                 view = view[sent:]
                 deadline = time.monotonic() + self._io_timeout
@@ -124,9 +128,21 @@ class SocketIO(Generic[G]):
             return None
         return self._recv_some()
 
-    def sendfile(self, file: Any, offset: int, count: int | None) -> int:
-        """``os.sendfile`` from ``file`` at ``offset`` (``count`` bytes, None: to its end)."""
+    def sendfile(self, file: Any, offset: int, count: int | None, head: bytes = b"") -> int:
+        """``head`` (the response head, if any), then ``os.sendfile`` from ``file`` at ``offset``
+        (``count`` bytes, None: to its end); returns the file's bytes sent."""
         in_fd = file.fileno()
+        if head:
+            # MSG_MORE: the kernel holds the head back and sends it in one segment with the file's
+            # first bytes, instead of pushing it alone (TCP_NODELAY): a packet fewer per response.
+            self.send(head, _MSG_MORE)
+            sent = self._sendfile(in_fd, offset, count)
+            if sent == 0 and _MSG_MORE:
+                self._push()  # the file had no byte to send: the held head goes now
+            return sent
+        return self._sendfile(in_fd, offset, count)
+
+    def _sendfile(self, in_fd: int, offset: int, count: int | None) -> int:
         sent = 0
         deadline = time.monotonic() + self._io_timeout
         while count is None or sent < count:
@@ -149,20 +165,50 @@ class SocketIO(Generic[G]):
                 raise SendTimeout(f"client took no data for {self._io_timeout} s")
         return sent
 
-    def copy_file(self, file: Any, offset: int, count: int) -> int:
-        """Send ``count`` bytes of ``file`` from ``offset`` in blocks of up to 1 MiB read into
-        this thread's buffer (``use_sendfile`` off for this client); returns the bytes sent (fewer
-        when the file ended early: the core reports the short body). Without it the core would
-        iterate the file in the application's blocks, a read and a send per block."""
+    def copy_file(self, file: Any, offset: int, count: int, head: bytes = b"") -> int:
+        """Send ``head`` (the response head, if any) and ``count`` bytes of ``file`` from
+        ``offset`` in blocks of up to 1 MiB read into this thread's buffer (``use_sendfile`` off
+        for this client), the head with the first block in one ``sendmsg``; returns the file's
+        bytes sent (fewer when the file ended early: the core reports the short body). Without
+        it the core would iterate the file in the application's blocks, a read and a send per
+        block."""
         buffer = _copy_buffers.buffer = sized_buffer(getattr(_copy_buffers, "buffer", None), count)
-        return copy_blocks(file, offset, count, buffer, self.send)
+        return copy_blocks(file, offset, count, buffer, self.send, head=head,
+                           send_with_head=self._send_two)
 
-    def _send_some(self, data: bytes | memoryview) -> int:
+    def _send_two(self, first: bytes, second: memoryview) -> None:
+        """Send ``first`` then ``second`` with one ``sendmsg`` (no copy to join them) when the
+        socket takes both at once, the rest as :meth:`send` does."""
         with self._lock:
             if self.guard.is_lost:
                 raise ClientDisconnected("client disconnected")
             try:
-                return self._sock.send(data)
+                sent = self._sock.sendmsg([first, second])
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                raise ClientDisconnected(f"client disconnected: {exc}") from exc
+        if sent < len(first):
+            self.send(memoryview(first)[sent:])
+            sent = len(first)
+        if sent - len(first) < len(second):
+            self.send(second[sent - len(first):])
+
+    def _push(self) -> None:
+        """Send what ``MSG_MORE`` left held in the kernel now: setting ``TCP_NODELAY`` (again)
+        pushes the pending segment out (Linux tcp(7)); a socket that is no TCP one holds nothing."""
+        with self._lock:
+            if self.guard.is_lost:
+                return
+            with contextlib.suppress(OSError):
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _send_some(self, data: bytes | memoryview, flags: int = 0) -> int:
+        with self._lock:
+            if self.guard.is_lost:
+                raise ClientDisconnected("client disconnected")
+            try:
+                return self._sock.send(data, flags)
             except (BlockingIOError, InterruptedError):
                 return 0
             except OSError as exc:

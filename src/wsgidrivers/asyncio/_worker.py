@@ -122,12 +122,13 @@ def serve_one(
         # The core sets wsgi.input and wsgi.errors, and sends a pending 100 Continue before it
         # waits for the body; the bridge or the socket only move the bytes.
         # sendfile() or, where it is off for this client, the socket's copy path (one buffer, blocks
-        # of up to 1 MiB); through the loop's transport (TLS) the core iterates the file.
-        sendfile: Callable[[Any, int, int], int] | None = channel.sendfile
+        # of up to 1 MiB); through the loop's transport (TLS) the core iterates the file. Both
+        # take the response head, to send it with the file's first bytes.
+        sendfile: Callable[[Any, int, int, bytes], int] | None = channel.sendfile
         if not service.sendfile_for(addr):
             sendfile = channel.copy_file if isinstance(channel, SocketIO) else None
         outcome = conn.run_app(app, environ, channel.send, fetch=channel.receive,
-                               errors=service.error_stream, sendfile=sendfile)
+                               errors=service.error_stream, sendfile_with_head=sendfile)
     except BaseException as exc:  # a worker must always hand the connection back
         if isinstance(exc, SendError):
             service.log(addr, not_completed_message(request_line(environ), exc))

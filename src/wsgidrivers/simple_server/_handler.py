@@ -79,7 +79,7 @@ class ServerHandler:
         info = self.connection.run_app(
             application, environ, self._send,
             fetch=self._fetch, errors=self.request_handler.get_stderr(),
-            sendfile=self._sendfile_hook, on_problem=self._on_problem,
+            sendfile_with_head=self._sendfile_hook, on_problem=self._on_problem,
         )
         self.status = info.status
         self.bytes_sent = info.body_bytes
@@ -91,15 +91,16 @@ class ServerHandler:
         self._fetch = self._on_problem = _ended
         self._sendfile_hook = None
 
-    def _sendfile(self, file: Any, offset: int, count: int | None) -> int:
-        """Send a ``wsgi.file_wrapper`` body: with ``sendfile()`` or by copying it in blocks, as
-        the server's ``use_sendfile`` says for this client."""
+    def _sendfile(self, file: Any, offset: int, count: int | None, head: bytes = b"") -> int:
+        """Send a ``wsgi.file_wrapper`` body after its response ``head`` (``run_app``'s
+        ``sendfile_with_head``): with ``sendfile()`` or by copying it in blocks, as the server's
+        ``use_sendfile`` says for this client; the head goes with the file's first bytes."""
         request_handler = self.request_handler
         timeout = request_handler.server.io_timeout
         if count is not None and not request_handler.server.sendfile_for(
                 request_handler.client_address):
-            return self.channel.copy_file(file, offset, count, timeout)
-        return self.channel.sendfile(file, offset, count, timeout)
+            return self.channel.copy_file(file, offset, count, timeout, head)
+        return self.channel.sendfile(file, offset, count, timeout, head)
 
     def fetch(self, size: int = READ_SIZE) -> bytes:
         """The next bytes of the request for ``wsgi.input`` (``b""`` at EOF): at most ``size``, the
@@ -399,7 +400,7 @@ class WSGIRequestHandler(BaseHTTPRequestHandler):
                 # ServerHandler.run, not overridden (the class is exact), without its call.
                 info = connection.run_app(
                     self.server.get_app() or _no_app, environ, handler._send, fetch=handler._fetch,
-                    errors=self.get_stderr(), sendfile=handler._sendfile_hook,
+                    errors=self.get_stderr(), sendfile_with_head=handler._sendfile_hook,
                     on_problem=handler._on_problem,
                 )
                 handler.status = info.status

@@ -9,6 +9,7 @@ every wait is bounded by a timeout set on that socket. Nothing here knows HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable
@@ -28,6 +29,15 @@ READ_SIZE = 65536
 #: send per call (Linux sends at most 2 GiB - 4 KiB per call anyway).
 _os_sendfile = getattr(os, "sendfile", None)
 _SENDFILE_BLOCK = 1 << 30
+#: send() flag: more data follows at once (Linux); 0 where the OS has none.
+_MSG_MORE: int = getattr(socket, "MSG_MORE", 0)
+
+
+def _push(sock: socket.socket) -> None:
+    """Send what ``MSG_MORE`` left held in the kernel now: setting ``TCP_NODELAY`` (again) pushes
+    the pending segment out (Linux tcp(7)); a socket that is no TCP one has nothing held."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _no_file(size: int) -> bytes:
@@ -170,9 +180,11 @@ class SocketIO:
         connection has ended, and nothing makes a cycle of it then."""
         self._sender = None
 
-    def sendfile(self, file: Any, offset: int, count: int | None, timeout: float | None) -> int:
-        """Send ``count`` bytes of ``file`` from ``offset`` with ``sendfile`` (zero copy when
-        the OS allows it); returns the number of bytes sent."""
+    def sendfile(self, file: Any, offset: int, count: int | None, timeout: float | None,
+                 head: bytes = b"") -> int:
+        """Send ``head`` (the response head, if any), then ``count`` bytes of ``file`` from
+        ``offset`` with ``sendfile`` (zero copy when the OS allows it); returns the number of the
+        file's bytes sent."""
         sock = self._sock
         if sock is None:
             raise OSError("sendfile needs a socket")
@@ -180,7 +192,17 @@ class SocketIO:
         # subclass's get_request() must encrypt; its sendfile() falls back to send()).
         if (self._direct and count is not None and _os_sendfile is not None
                 and type(sock) is socket.socket):
-            return self._sendfile_blocking(sock, file.fileno(), offset, count, timeout)
+            if head:
+                # MSG_MORE: the kernel holds the head back and sends it in one segment with the
+                # file's first bytes, instead of pushing it alone (TCP_NODELAY): a packet and its
+                # ACK fewer per response.
+                self.send_more(head, timeout)
+            sent = self._sendfile_blocking(sock, file.fileno(), offset, count, timeout)
+            if head and sent == 0 and _MSG_MORE:
+                _push(sock)  # the file had no byte to send: the held head goes now
+            return sent
+        if head:
+            self.send(head, timeout)
         if self._wfile is not None:
             self._wfile.flush()  # whatever was written before must go first
         # socket.sendfile() waits without a limit on a blocking socket: give it CPython's timeout.
@@ -191,12 +213,54 @@ class SocketIO:
             if self._direct:
                 self._set_timeout(None)
 
-    def copy_file(self, file: Any, offset: int, count: int, timeout: float | None) -> int:
-        """Send ``count`` bytes of ``file`` from ``offset`` by reading blocks into one buffer and
-        sending them (no allocation per block); returns the number of bytes sent."""
+    def copy_file(self, file: Any, offset: int, count: int, timeout: float | None,
+                  head: bytes = b"") -> int:
+        """Send ``head`` (the response head, if any) and ``count`` bytes of ``file`` from
+        ``offset`` by reading blocks into one buffer and sending them (no allocation per block),
+        the head with the first block; returns the number of the file's bytes sent."""
         # One buffer per connection, kept for its next file.
         buffer = self._copy_buffer = sized_buffer(self._copy_buffer, count)
-        return copy_blocks(file, offset, count, buffer, lambda block: self.send(block, timeout))
+        return copy_blocks(file, offset, count, buffer, lambda block: self.send(block, timeout),
+                           head=head,
+                           send_with_head=lambda head, block: self._send_two(head, block, timeout))
+
+    def send_more(self, data: bytes, timeout: float | None) -> None:
+        """:meth:`send` with ``MSG_MORE`` where the socket is used directly (more data follows
+        at once: the kernel may hold ``data`` back to send it with that)."""
+        sock = self._sock
+        if not (self._direct and sock is not None and _MSG_MORE):
+            self.send(data, timeout)
+            return
+        if timeout != self._send_timeout:
+            set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
+            self._send_timeout = timeout
+        try:
+            sock.sendall(data, _MSG_MORE)
+        except BlockingIOError:  # EAGAIN: SO_SNDTIMEO passed with data still unsent
+            raise TimeoutError("timed out") from None
+
+    def _send_two(self, first: bytes, second: memoryview, timeout: float | None) -> None:
+        """Send ``first`` then ``second``: one ``sendmsg`` (no copy to join them) on a plain socket
+        used directly, else one :meth:`send` each."""
+        sock = self._sock
+        if not (self._direct and sock is not None and type(sock) is socket.socket):
+            self.send(first, timeout)  # e.g. an ssl.SSLSocket, which has no sendmsg()
+            self.send(second, timeout)
+            return
+        if timeout != self._send_timeout:
+            set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
+            self._send_timeout = timeout
+        try:
+            sent = sock.sendmsg([first, second])
+        except BlockingIOError:  # EAGAIN: SO_SNDTIMEO passed without room for a byte
+            raise TimeoutError("timed out") from None
+        # A blocking sendmsg returns early only when SO_SNDTIMEO passed (or a signal came) after
+        # some bytes went: the rest goes as send() sends, each wait again within ``timeout``.
+        if sent < len(first):
+            self.send(memoryview(first)[sent:], timeout)
+            sent = len(first)
+        if sent - len(first) < len(second):
+            self.send(second[sent - len(first):], timeout)
 
     def _sendfile_blocking(self, sock: socket.socket, fileno: int, offset: int, count: int,
                            timeout: float | None) -> int:
