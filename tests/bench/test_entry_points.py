@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     "module",
     ["benchmarks", "benchmarks.inmemory", "benchmarks.profile_server", "benchmarks.growth",
-     "benchmarks.testclient", "benchmarks.syscalls", "benchmarks.instructions"],
+     "benchmarks.testclient", "benchmarks.syscalls", "benchmarks.instructions",
+     "benchmarks.serverinstructions"],
 )
 def test_help_runs(module: str) -> None:
     result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT,
