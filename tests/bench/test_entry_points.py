@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
     "module",
     ["benchmarks", "benchmarks.inmemory", "benchmarks.profile_server", "benchmarks.growth",
      "benchmarks.testclient", "benchmarks.syscalls", "benchmarks.instructions",
-     "benchmarks.filecpu"],
+     "benchmarks.filecpu", "benchmarks.serverinstructions"],
 )
 def test_help_runs(module: str) -> None:
     result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT,

@@ -37,8 +37,13 @@ can pause the pool). So such a pool may keep at most ``waiters`` of its idle thr
 listener; the others wait their turn off it, and one is called up when the last waiter takes a
 connection (a thread coming back from a connection takes a free place itself, with no wake-up).
 
-Nothing here knows HTTP or sockets beyond a file descriptor: ``take()`` accepts (None when another
-thread was faster), ``serve(taken)`` serves what it took.
+A thread back from a connection calls ``take()`` at once, before it polls: while every thread was
+busy, new connections queued in the listen backlog with no wake-up told to anyone, and accept()
+finds the next one without an ``epoll_wait`` per connection (the one-at-a-time server's loop does the
+same; only when nothing waits any more does the thread poll, after an accept() that found nothing).
+
+Nothing here knows HTTP or sockets beyond a file descriptor: ``take()`` accepts (None when nothing
+waits or another thread was faster), ``serve(taken)`` serves what it took.
 """
 
 from __future__ import annotations
@@ -118,7 +123,7 @@ class AcceptingThreads(Generic[_T]):
         self._following = 0  # idle threads waiting their turn off the listeners
         self._turn = threading.Condition(self._lock)
         self._spares: threading.Thread | None = None  # the spares thread (see the module)
-        self._spares_asleep = False  # it waits for _short without a timeout: _busy wakes it
+        self._spares_asleep = False  # it waits for _short without a timeout: _left_take wakes it
         self._short = threading.Condition(self._lock)  # notified when no thread waits any more
         self._returns = 0  # connections served: the spares thread's measure of progress
 
@@ -282,41 +287,45 @@ class AcceptingThreads(Generic[_T]):
     def _run(self, epoll: Any) -> None:
         idle = True
         last = False
+        again = False  # take() before polling: back from a connection (see _takes_again)
         try:
             if self._started_hook is not None:
                 self._started_hook()
             while not last:
-                waiters = self._max_waiters
-                if waiters is not None:
+                if not again:
+                    waiters = self._max_waiters
+                    if waiters is not None:
+                        with self._lock:
+                            if not self._wait_turn(waiters):
+                                idle = self._stopped  # (else counted out by _wait_turn)
+                                return
+                    ready = epoll.poll(self._idle_timeout)
                     with self._lock:
-                        if not self._wait_turn(waiters):
-                            idle = self._stopped  # (else counted out by _wait_turn)
-                            return
-                ready = epoll.poll(self._idle_timeout)
-                with self._lock:
-                    if self._max_waiters is not None:
-                        self._waiting -= 1
-                        if not self._waiting and self._following:
-                            self._turn.notify()  # the last waiter is off: call up the next
-                    if self._stopped:
-                        if not (self._take_when_stopped and self._woken_for_connection(ready)):
-                            return
-                        last = True
-                    elif not ready:
-                        if self._idle > 1:  # idle too long while another thread waits: leave
-                            self._idle -= 1  # in this hold of the lock: two cannot both leave
-                            idle = False
-                            return
-                        continue
-                    self._taking += 1
+                        if self._max_waiters is not None:
+                            self._waiting -= 1
+                            if not self._waiting and self._following:
+                                self._turn.notify()  # the last waiter is off: call up the next
+                        if self._stopped:
+                            if not (self._take_when_stopped and self._woken_for_connection(ready)):
+                                return
+                            last = True
+                        elif not ready:
+                            if self._idle > 1:  # idle too long while another thread waits: leave
+                                self._idle -= 1  # in this hold of the lock: two cannot both leave
+                                idle = False
+                                return
+                            continue
+                        self._taking += 1
                 try:
                     taken = self._take()
-                finally:
-                    self._left_take()
+                except BaseException:
+                    self._left_take(False)
+                    raise
+                self._left_take(taken is not None)
                 if taken is None:
-                    continue  # another thread (or process) was faster
+                    again = False
+                    continue  # nothing waits any more, or another thread (or process) was faster
                 idle = False
-                self._busy()
                 try:
                     self._serve(taken)
                 except Exception:
@@ -327,6 +336,9 @@ class AcceptingThreads(Generic[_T]):
                     self._idle += 1
                     self._returns += 1
                     idle = True
+                    again = self._takes_again()
+                    if again:
+                        self._taking += 1
         finally:
             with self._lock:
                 self._epolls.pop(epoll, None)
@@ -342,6 +354,18 @@ class AcceptingThreads(Generic[_T]):
                     self._start_thread()
                 elif self._stopped and not self._threads:
                     self._close_pipe()  # the last one out
+
+    def _takes_again(self) -> bool:
+        """Whether a thread back from a connection calls ``take()`` before it polls (the lock is
+        held): the connections that arrived meanwhile wait in the backlog, no wake-up told anyone
+        of them while every thread was busy, and an accept() finds the next one without an
+        ``epoll_wait`` per connection (the one-at-a-time server's loop does the same). Not while
+        paused or stopped (no connection for this pool then), nor with ``waiters`` set and every
+        place on the listeners taken: a thread that would wait its turn does not take one either."""
+        if self._stopped or self._paused:
+            return False
+        waiters = self._max_waiters
+        return waiters is None or self._waiting < waiters
 
     def _wait_turn(self, limit: int) -> bool:
         """With ``waiters`` set (``limit``): wait (off the listeners) until fewer than that many
@@ -366,16 +390,16 @@ class AcceptingThreads(Generic[_T]):
     def _woken_for_connection(self, ready: list[tuple[int, int]]) -> bool:
         return any(fd != self._stop_r for fd, _ in ready)
 
-    def _left_take(self) -> None:
+    def _left_take(self, took: bool) -> None:
+        """Out of ``take()``; ``took``: with a connection, so this thread is busy now (if none is
+        left waiting, wake the spares thread, or without one start a thread, within the limit,
+        before serving it). One hold of the lock for both."""
         with self._lock:
             self._taking -= 1
             if self._stopped and not self._taking:
                 self._taken.notify_all()
-
-    def _busy(self) -> None:
-        """This thread took a connection: if none is left waiting, wake the spares thread (or,
-        without one, start a thread, within the limit, before serving it)."""
-        with self._lock:
+            if not took:
+                return
             self._idle -= 1
             if self._idle or self._stopped or self._paused or self._at_limit():
                 return  # at the bound: new connections wait in the listen backlog
@@ -398,7 +422,7 @@ class AcceptingThreads(Generic[_T]):
             while not self._stopped:
                 if self._idle or self._paused or self._at_limit():
                     self._spares_asleep = True
-                    self._short.wait()  # until _busy takes the last idle thread, or stop()
+                    self._short.wait()  # until _left_take sees the last idle thread busy, or stop()
                     self._spares_asleep = False
                     continue
                 returns = self._returns

@@ -428,7 +428,8 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     socketserver hooks keep their meaning: ``get_request``, ``verify_request`` and
     ``process_request`` are called for each connection, in the thread that accepted it, and
     ``process_request`` runs ``process_request_thread`` there (an override that starts threads of
-    its own may still do so); ``daemon_threads`` is the threads' daemon flag;
+    its own may still do so; with none of the three overridden, the pool thread does what their
+    calls come to without making them); ``daemon_threads`` is the threads' daemon flag;
     ``server_close()`` with ``block_on_close`` waits for the connections being served (idle
     threads leave at once). Elsewhere, and for ``handle_request()``, socketserver's thread per
     connection.
@@ -455,6 +456,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     defer_accept: bool = False
     _slots: threading.BoundedSemaphore | None = None
     _acceptors: AcceptingThreads[tuple[Any, Any]] | None = None
+    _plain_hooks = False  # see _hooks_are_plain (set as serve_forever() starts the pool)
 
     def __init__(self, server_address: tuple[Any, ...] | str,
                  RequestHandlerClass: Callable[..., socketserver.BaseRequestHandler],
@@ -478,6 +480,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         except (OSError, ValueError):
             super().serve_forever(poll_interval)
             return
+        self._plain_hooks = self._hooks_are_plain()  # before any thread serves
         acceptors: AcceptingThreads[tuple[Any, Any]] = AcceptingThreads(
             self.socket, self._take, self._serve_taken, limit=self.max_threads,
             idle_timeout=self.idle_thread_timeout, daemon=self.daemon_threads,
@@ -530,7 +533,30 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
     def _serve_taken(self, taken: tuple[Any, Any]) -> None:
         """socketserver's handling of an accepted connection, in the pool thread that took it."""
-        self._serve_accepted(*taken)
+        if not self._plain_hooks:
+            self._serve_accepted(*taken)
+            return
+        # verify_request, process_request and process_request_thread are socketserver's and ours
+        # (see _hooks_are_plain): what their calls come to in a pool thread, without the four calls
+        # (and a thread-local look-up) per connection.
+        request, client_address = taken
+        try:
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+        except Exception:  # from shutdown_request: as _serve_accepted would
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+
+    def _hooks_are_plain(self) -> bool:
+        """Whether nobody overrides the hooks between an accepted connection and finish_request
+        (a subclass's method, or one set on this server): then _serve_taken calls none of them."""
+        cls = type(self)
+        return (all(getattr(cls, name) is plain for name, plain in _PLAIN_HOOKS.items())
+                and not any(name in vars(self) for name in _PLAIN_HOOKS))
 
     def shutdown(self) -> None:
         # The request first, then the wake-up: serve_forever() notices at once, not after
@@ -579,3 +605,12 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
                 self._holding.discard(request)
                 if self._slots is not None:
                     self._slots.release()
+
+
+#: The hooks ThreadingWSGIServer._serve_taken may skip, as defined here (compared by identity: a
+#: method patched onto the class later is an override too).
+_PLAIN_HOOKS: dict[str, Any] = {
+    "verify_request": socketserver.BaseServer.verify_request,
+    "process_request": ThreadingWSGIServer.process_request,
+    "process_request_thread": ThreadingWSGIServer.process_request_thread,
+}
