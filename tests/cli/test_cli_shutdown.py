@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -209,4 +210,22 @@ def test_the_stop_waits_for_connections_not_for_idle_threads(tmp_path: Path) -> 
     started = time.monotonic()
     assert served.stop(signal.SIGTERM) == 0, served.err
     assert time.monotonic() - started < 5.0, served.err
+    assert "cut off" not in served.err
+
+
+@pytest.mark.parametrize("driver", ["simple", "threading"])
+def test_a_connection_that_never_sends_a_request_holds_the_stop_for_the_window_only(
+    driver: str, tmp_path: Path
+) -> None:
+    # A browser's speculative connection sends nothing: the stop ends it once the first-request
+    # window closes, not after head_timeout (30 s here) or the grace (60 s).
+    from wsgidrivers.simple_server._run import FIRST_REQUEST_WINDOW
+
+    served = serve("--driver", driver, "--port", "0", "--grace", "60", "--head-timeout", "30",
+                   write_app(tmp_path, "blocking", BLOCKING_APP), cwd=tmp_path)
+    with socket.create_connection(served.addresses[0], timeout=LIMIT):
+        time.sleep(0.2)  # accepted (the simple driver's one thread now waits for its head)
+        started = time.monotonic()
+        assert served.stop(signal.SIGTERM) == 0, served.err
+    assert time.monotonic() - started < FIRST_REQUEST_WINDOW + 10, served.err
     assert "cut off" not in served.err

@@ -3,11 +3,16 @@
 thread of its own, until SIGINT or SIGTERM (``wsgidrivers._cli`` decides the rest).
 
 Shutdown (``wsgidrivers._common.shutdown``): the servers stop accepting; the reading side of every
-open connection is ended, so an idle kept-alive connection ends at once instead of after
-``keep_alive_timeout``, while a request whose application is running completes (and the connection
-then closes). Those requests get up to ``plan.grace`` seconds, or until a second signal; what is
-still running then is cut off: the connection threads, and the serving threads of the
-one-at-a-time server, are daemon threads, which the process leaves behind when it exits.
+kept-alive connection idle between requests is ended, so it ends at once instead of after
+``keep_alive_timeout``, while a request whose application is running completes (its body can still
+be read) and the connection then closes. A connection accepted before the stop whose first request
+has not begun yet gets ``FIRST_REQUEST_WINDOW`` seconds to send it, and is served it: its client,
+such as a proxy that opened it for that one request, could not tell a close from a failure (RFC 9112
+§9.3.1: clients retry on their own mostly on a reused connection). A client that sends nothing (a
+browser's speculative connection) is ended then, so it never holds up a Ctrl-C for
+``head_timeout``. The requests get up to ``plan.grace`` seconds, or until a second signal; what is
+still running then is cut off: the connection threads, and the serving threads of the one-at-a-time
+server, are daemon threads, which the process leaves behind when it exits.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ __all__ = ["describe", "run"]
 
 #: Seconds between two looks at the threads a stop waits for (a signal wakes it at once).
 _POLL = 0.05
+#: Seconds a connection accepted before a stop has to begin its first request (see the module): a
+#: client that connected for a request sends it at once, a proxy's within a round trip.
+FIRST_REQUEST_WINDOW = 1.0
 
 
 class _Tracking(WSGIServer):
@@ -45,6 +53,10 @@ class _Tracking(WSGIServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._serving: dict[threading.Thread, Any] = {}
+        #: The connections (by serving thread) whose first request has not begun, and those whose
+        #: application runs (it may still read the body): a stop does not end their reading at once.
+        self._fresh: set[threading.Thread] = set()
+        self._running: set[threading.Thread] = set()
         self._serving_lock = threading.Lock()
         self.in_flight = RequestsRunning()
         super().__init__(*args, **kwargs)
@@ -53,17 +65,34 @@ class _Tracking(WSGIServer):
         thread = threading.current_thread()
         with self._serving_lock:
             self._serving[thread] = request
+            self._fresh.add(thread)
         try:
             super().finish_request(request, client_address)
         finally:
             with self._serving_lock:
                 self._serving.pop(thread, None)
+                self._fresh.discard(thread)
+                self._running.discard(thread)
 
-    def end_reading(self) -> None:
-        """End the reading side of every open connection."""
+    def application_runs(self, running: bool) -> None:
+        """This thread's connection runs an application (True) or has finished one (False)."""
+        thread = threading.current_thread()
+        with self._serving_lock:
+            if running:
+                self._fresh.discard(thread)
+                self._running.add(thread)
+            else:
+                self._running.discard(thread)
+
+    def end_reading(self, *, fresh: bool = False) -> None:
+        """End the reading side of every connection idle between requests, and with ``fresh`` of
+        those whose first request has not begun either (see the module)."""
         self.stopping = True  # what is being served ends after its response
         with self._serving_lock:
-            serving = list(self._serving.values())
+            # stopping is set first: a connection whose application ends after this look sees it
+            # before it waits for another request (the handler's idle check), so none waits on.
+            serving = [request for thread, request in self._serving.items()
+                       if thread not in self._running and (fresh or thread not in self._fresh)]
         for request in serving:
             # socket.socket's own shutdown, also for TLS: ssl.SSLSocket.shutdown() would drop the
             # TLS layer under a response still being sent.
@@ -88,12 +117,14 @@ class _TimedServerHandler(ServerHandler):
         server: _Tracking = self.request_handler.server  # type: ignore[assignment]
         access = server.access
         running = server.in_flight.begin(environ)
+        server.application_runs(True)
         if access is not None and access.response_headers:
             running.response_headers = []
             application = capture_headers(application, running.response_headers)
         try:
             info = super().run(application, environ)
         finally:
+            server.application_runs(False)
             server.in_flight.end()
         if access is not None:
             access.write(environ, info.status, info.body_bytes, time.monotonic() - running.started,
@@ -153,9 +184,16 @@ def _stop(servers: list[_Tracking], loops: list[threading.Thread], in_flight: Re
         # waited for below, within the grace, not here.
         threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
     in_flight.announce_wait(grace)
-    deadline = time.monotonic() + grace
+    started = time.monotonic()
+    deadline = started + grace
+    window: float | None = started + FIRST_REQUEST_WINDOW
     while any(loop.is_alive() for loop in loops) or any(server.serving() for server in servers):
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        if window is not None and now >= window:
+            for server in servers:  # connections that sent nothing within the window end now
+                server.end_reading(fresh=True)
+            window = None
+        remaining = deadline - now
         if remaining <= 0 or signals.now:
             break
         signals.wait(min(remaining, _POLL))
