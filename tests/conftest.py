@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import signal
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,3 +32,18 @@ def plain_config() -> Any:
 def errors_stream() -> io.StringIO:
     """A ``wsgi.errors`` stream whose text a test can inspect."""
     return io.StringIO()
+
+
+@pytest.fixture
+def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A loopback TCP connection: (the server's end, with TCP_NODELAY as our drivers set it; the
+    client's end)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        yield server, client
+    finally:
+        server.close()
+        client.close()

@@ -41,19 +41,6 @@ def unix_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
         peer.close()
 
 
-@pytest.fixture
-def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        peer = socket.create_connection(listener.getsockname())
-        ours, _ = listener.accept()
-    ours.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        yield ours, peer
-    finally:
-        ours.close()
-        peer.close()
-
-
 def _read_all(sock: socket.socket, size: int) -> bytes:
     got = bytearray()
     sock.settimeout(5)

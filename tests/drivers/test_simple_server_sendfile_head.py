@@ -11,7 +11,6 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,19 +87,6 @@ def test_sendfile_sends_the_head_with_msg_more_first(
     head_sends = [(data, flags) for data, flags in sent if data.startswith(b"HTTP/1.1 ")]
     assert [flags for _, flags in head_sends] == [_MSG_MORE]
     assert sent.index(head_sends[0]) < sent.index((b"<file>", 0))
-
-
-@pytest.fixture
-def tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.create_connection(listener.getsockname())
-        server, _ = listener.accept()
-    server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        yield server, client
-    finally:
-        server.close()
-        client.close()
 
 
 @pytest.mark.skipif(not (_MSG_MORE and KERNEL_TIMEOUTS), reason="Linux: MSG_MORE, kernel timeouts")

@@ -121,6 +121,12 @@ class SocketIO:
         layer (its ``BlockingIOError`` is that timeout passing, :meth:`recv`'s ``TimeoutError``)."""
         return self._sock.recv if self._direct and self._sock is not None else None
 
+    def _set_send_timeout(self, sock: socket.socket, timeout: float | None) -> None:
+        """Give ``sock`` the send timeout ``timeout`` (SO_SNDTIMEO) and remember it: each caller
+        compares first, inline, so a write with the same timeout as the last makes no call."""
+        set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
+        self._send_timeout = timeout
+
     def send(self, data: bytes | memoryview, timeout: float | None) -> None:
         """Write all of ``data``; each blocking write waits at most ``timeout`` seconds."""
         if not data:
@@ -128,8 +134,7 @@ class SocketIO:
         sock = self._sock
         if self._direct and sock is not None:
             if timeout != self._send_timeout:
-                set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
-                self._send_timeout = timeout
+                self._set_send_timeout(sock, timeout)
             try:
                 sock.sendall(data)
             except BlockingIOError:  # EAGAIN: SO_SNDTIMEO passed with data still unsent
@@ -163,8 +168,7 @@ class SocketIO:
                 if not data:
                     return
                 if timeout != self._send_timeout:  # another write of this connection set another
-                    set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
-                    self._send_timeout = timeout
+                    self._set_send_timeout(sock, timeout)
                 try:
                     sendall(data)
                 except BlockingIOError:  # EAGAIN: SO_SNDTIMEO passed with data still unsent
@@ -232,8 +236,7 @@ class SocketIO:
             self.send(data, timeout)
             return
         if timeout != self._send_timeout:
-            set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
-            self._send_timeout = timeout
+            self._set_send_timeout(sock, timeout)
         try:
             sock.sendall(data, _MSG_MORE)
         except BlockingIOError:  # EAGAIN: SO_SNDTIMEO passed with data still unsent
@@ -248,8 +251,7 @@ class SocketIO:
             self.send(second, timeout)
             return
         if timeout != self._send_timeout:
-            set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
-            self._send_timeout = timeout
+            self._set_send_timeout(sock, timeout)
         try:
             sent = sock.sendmsg([first, second])
         except BlockingIOError:  # EAGAIN: SO_SNDTIMEO passed without room for a byte
@@ -268,8 +270,7 @@ class SocketIO:
         # socket.sendfile() with a timeout switches the socket to non-blocking mode and back and
         # polls before each block (a selector made per call): more system calls per response.
         if timeout != self._send_timeout:
-            set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
-            self._send_timeout = timeout
+            self._set_send_timeout(sock, timeout)
         send = _os_sendfile
         if send is None:  # not reached: the caller checked (for the type checker)
             raise OSError("os.sendfile is not available")
